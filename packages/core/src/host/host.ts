@@ -1,0 +1,62 @@
+// The one way out of the process: run an argv, read a file, write a file atomically.
+
+export interface RunOptions {
+  /** Data written to the command's stdin (secrets go here, never on argv). */
+  stdin?: string;
+  /** When false (default) a nonzero exit is returned, not thrown. */
+  check?: boolean;
+  /** Parts of argv or stdin to show as `***` in the `[#]` echo and in errors. */
+  secrets?: readonly string[];
+  /** Echo this command as a change (`[#] …` on stderr). Reads are not echoed. */
+  change?: boolean;
+  /** Extra environment for the command. */
+  env?: Record<string, string>;
+  /** Kill the command after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface WriteOptions {
+  /** File mode, e.g. 0o600. */
+  mode: number;
+  /** Content is secret: never echoed, masked in dry-run output. */
+  secret?: boolean;
+}
+
+/** A machine egress configures: the local one (execa) or a VPS over SSH (ssh2). */
+export interface Host {
+  /** Short label for messages: "local", "root@vps". */
+  readonly name: string;
+  /** Runs argv (never a shell string). */
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Reads a file; undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined>;
+  /** Writes a file atomically (temp file in the same directory, fsync, rename) with `mode`; creates parent dirs 0755. */
+  writeFile(path: string, content: string, options: WriteOptions): Promise<void>;
+  /** Removes a file; no error when it is already gone. */
+  removeFile(path: string): Promise<void>;
+  /** Closes connections; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Replaces every secret in `text` with `***`. */
+export function maskSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const s of secrets) if (s) out = out.split(s).join('***');
+  return out;
+}
+
+/** Quotes one argv word for display (not for a shell to run). */
+export function displayWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Formats argv for the `[#]` echo with secrets masked. */
+export function displayArgv(argv: readonly string[], secrets: readonly string[] = []): string {
+  return maskSecrets(argv.map(displayWord).join(' '), secrets);
+}

@@ -1,0 +1,6 @@
+// @egress/core: model, address planning, keys, renderers, the Host seam and the reconcile engine.
+export * from './errors.js';
+export * from './model/index.js';
+export * from './keys.js';
+export * from './host/host.js';
+export * from './engine/types.js';
