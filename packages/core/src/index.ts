@@ -4,3 +4,4 @@ export * from './model/index.js';
 export * from './keys.js';
 export * from './host/host.js';
 export * from './engine/types.js';
+export * from './output.js';
