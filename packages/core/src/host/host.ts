@@ -40,8 +40,32 @@ export interface Host {
   writeFile(path: string, content: string, options: WriteOptions): Promise<void>;
   /** Removes a file; no error when it is already gone. */
   removeFile(path: string): Promise<void>;
+  /**
+   * Runs several commands in order in as few round trips as the host allows (one SSH exec for the SSH host).
+   * With stopOnError, stops after the first nonzero exit; the result has one entry per command that ran.
+   * Optional: use `runAll()` which falls back to sequential `run`.
+   */
+  runMany?(commands: ReadonlyArray<Command>, options?: { stopOnError?: boolean }): Promise<RunResult[]>;
   /** Closes connections; idempotent. */
   close(): Promise<void>;
+}
+
+/** One argv with its options, for batches. */
+export interface Command {
+  argv: readonly string[];
+  options?: RunOptions;
+}
+
+/** Runs commands in order, batched when the host supports it; stops after the first failure when asked. */
+export async function runAll(host: Host, commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+  if (host.runMany) return host.runMany(commands, options);
+  const results: RunResult[] = [];
+  for (const c of commands) {
+    const r = await host.run(c.argv, { ...c.options, check: false });
+    results.push(r);
+    if (options.stopOnError && r.exitCode !== 0) break;
+  }
+  return results;
 }
 
 /** Replaces every secret in `text` with `***`. */
