@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages egress's lab, demo, tests and benchmarks need (run as root).
+# Idempotent: only missing packages are installed, with --no-install-recommends
+# (without it apt pulls a whole kernel image along with wireguard).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs apt packages)" >&2
+  exit 1
+fi
+
+PACKAGES=(
+  wireguard-tools wireguard-go   # wg, wg-quick; userspace WireGuard where the kernel module is missing
+  nftables iproute2 iptables     # the firewall and routing egress drives; iptables for the FORWARD DROP coexistence test
+  openssh-server openssh-client  # the lab's VPS runs a real sshd
+  util-linux procps psmisc       # nsenter/unshare/setpriv, sysctl, fuser
+  tcpdump                        # kill-switch tests count packets on uplinks
+  iputils-ping dnsutils socat    # lab diagnostics
+  iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
+  gcc libc6-dev make             # builds the LD_PRELOAD shim and the static test probe
+  golang-go                      # builds a statically linked Go probe for cgroup selection tests
+)
+names=()
+for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
+
+missing=()
+for p in "${names[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all ${#names[@]} packages present"
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+apt-get update
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
