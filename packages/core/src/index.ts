@@ -5,3 +5,5 @@ export * from './keys.js';
 export * from './host/host.js';
 export * from './engine/types.js';
 export * from './output.js';
+export * from './render/index.js';
+export * from './host/local-host.js';
