@@ -4,3 +4,4 @@ export * from './server-wg.js';
 export * from './server-nft.js';
 export * from './server-boot.js';
 export * from './server.js';
+export * from './client.js';

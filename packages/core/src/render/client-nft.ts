@@ -1,0 +1,103 @@
+// The client's one nftables table `inet egress`: selection marks, connmark, DNS redirect, kill switch, SNAT safety net.
+import ipaddr from 'ipaddr.js';
+import type { ClientState, Egress } from '../model/client.js';
+
+/** Family and name of the client's nftables table. */
+export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
+
+/** Formats a mark the way `nft list` prints it: 0x01000000. */
+export function hexMark(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** `meta mark set …` (or `ct mark set …`) keeping every bit outside the egress's mask. */
+function setMasked(key: 'meta mark' | 'ct mark', e: Egress): string {
+  if (e.mark === e.markMask) return `${key} set ${key} | ${hexMark(e.mark)}`;
+  // nft prints `& ~mask | mark` as `& (~mask | mark) | mark` (same result); render that form so listings compare.
+  return `${key} set ${key} & ${hexMark((~e.markMask | e.mark) >>> 0)} | ${hexMark(e.mark)}`;
+}
+
+/** Match on the egress's bit of a mark. */
+function isMarked(key: 'meta mark' | 'ct mark', e: Egress): string {
+  return `${key} & ${hexMark(e.markMask)} == ${hexMark(e.mark)}`;
+}
+
+const q = (s: string): string => `"${s}"`;
+const comment = (e: Egress, text: string): string => ` comment ${q(`${e.name}: ${text}`)}`;
+
+/** Number of segments of a cgroup path: the `level` nft matches it at. */
+function cgroupLevel(path: string): number {
+  return path.split('/').length;
+}
+
+function dnsOf(e: Egress, kind: 'ipv4' | 'ipv6'): string | undefined {
+  return e.dns.find((a) => ipaddr.parse(a).kind() === kind);
+}
+
+interface Chains {
+  prerouting: string[];
+  mark: string[];
+  dns: string[];
+  filter: string[];
+  snat: string[];
+}
+
+function egressRules(e: Egress, c: Chains): void {
+  const iface = q(e.interface);
+  const marked = isMarked('meta mark', e);
+  const tunnel = e.kind === 'wireguard';
+
+  c.prerouting.push(`iifname ${iface} ip daddr 127.0.0.0/8 drop${comment(e, 'no loopback destinations from the egress')}`);
+  if (tunnel) c.prerouting.push(`iifname ${iface} ct state new ${setMasked('ct mark', e)}${comment(e, 'connections arriving from the tunnel')}`);
+
+  if (tunnel) c.mark.push(`${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies to connections from the tunnel')}`);
+  for (const u of e.selectors.users) c.mark.push(`meta skuid ${u.uid} ${setMasked('meta mark', e)}${comment(e, `user ${u.name}`)}`);
+  for (const g of e.selectors.cgroups) {
+    c.mark.push(`socket cgroupv2 level ${cgroupLevel(g)} ${q(g)} ${setMasked('meta mark', e)}${comment(e, `cgroup ${g}`)}`);
+  }
+  if (e.selectors.shimSource) {
+    if (e.address4) c.mark.push(`ip saddr ${e.address4} ${setMasked('meta mark', e)}${comment(e, `source ${e.address4}`)}`);
+    if (e.address6) c.mark.push(`ip6 saddr ${e.address6} ${setMasked('meta mark', e)}${comment(e, `source ${e.address6}`)}`);
+  }
+
+  const dns4 = dnsOf(e, 'ipv4');
+  const dns6 = e.address6 ? dnsOf(e, 'ipv6') : undefined;
+  for (const [fam, dns] of [['ipv4', dns4], ['ipv6', dns6]] as const) {
+    if (!dns) continue;
+    const to = fam === 'ipv4' ? `dnat ip to ${dns}` : `dnat ip6 to ${dns}`;
+    for (const proto of ['udp', 'tcp']) c.dns.push(`${marked} meta nfproto ${fam} ${proto} dport 53 ${to}${comment(e, `DNS to ${dns} through the egress`)}`);
+  }
+
+  for (const proto of ['udp', 'tcp']) c.filter.push(`${marked} oifname "lo" ${proto} dport 53 reject${comment(e, 'no DNS to local resolvers')}`);
+  if (!e.address6) {
+    c.filter.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
+  }
+  c.filter.push(`${marked} oifname != "lo" oifname != ${iface} meta l4proto tcp reject with tcp reset${comment(e, 'kill switch')}`);
+  c.filter.push(`${marked} oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, 'kill switch')}`);
+
+  const only = tunnel ? '' : `${marked} `;
+  if (e.address4) c.snat.push(`${only}oifname ${iface} ip saddr != ${e.address4} snat ip to ${e.address4}${comment(e, 'source safety net')}`);
+  if (e.address6) c.snat.push(`${only}oifname ${iface} ip6 saddr != ${e.address6} snat ip6 to ${e.address6}${comment(e, 'source safety net')}`);
+}
+
+function chain(name: string, head: string, rules: string[]): string {
+  return [`\tchain ${name} {`, `\t\t${head}`, ...rules.map((r) => `\t\t${r}`), '\t}'].join('\n');
+}
+
+/**
+ * Renders the `table inet egress` of a client with every egress in it, exactly as `nft list table inet egress`
+ * prints it back (so drift checks can compare text). Returns undefined when there is no egress.
+ */
+export function renderClientNft(state: ClientState): string | undefined {
+  if (state.egresses.length === 0) return undefined;
+  const c: Chains = { prerouting: [], mark: [], dns: [], filter: [], snat: [] };
+  for (const e of state.egresses) egressRules(e, c);
+  const chains = [
+    chain('prerouting', 'type filter hook prerouting priority mangle; policy accept;', c.prerouting),
+    chain('output_mark', 'type route hook output priority mangle; policy accept;', c.mark),
+    c.dns.length ? chain('output_dns', 'type nat hook output priority -100; policy accept;', c.dns) : undefined,
+    chain('output_filter', 'type filter hook output priority filter; policy accept;', c.filter),
+    c.snat.length ? chain('postrouting_nat', 'type nat hook postrouting priority srcnat; policy accept;', c.snat) : undefined,
+  ].filter((x): x is string => x !== undefined);
+  return `table ${CLIENT_NFT_TABLE.family} ${CLIENT_NFT_TABLE.name} {\n${chains.join('\n\n')}\n}\n`;
+}

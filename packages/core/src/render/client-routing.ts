@@ -1,0 +1,47 @@
+// Policy rules and routes of each client egress: its own table, a 10-wide priority range, a fallback so selected
+// traffic never reaches the main table.
+import type { RouteSpec, RuleSpec } from '../engine/types.js';
+import type { Egress } from '../model/client.js';
+
+/** Offsets inside an egress's priority range [priority, priority + 9]. */
+export const RULE_OFFSETS = { fwmark: 0, uid: 1, source: 2, fallbackFwmark: 7, fallbackUid: 8, fallbackSource: 9 } as const;
+
+/** The selectors of one family as rule matches (fwmark, each user, the shim source). */
+function selectors(e: Egress, family: 4 | 6): Array<{ offset: 0 | 1 | 2; match: Partial<RuleSpec> }> {
+  const out: Array<{ offset: 0 | 1 | 2; match: Partial<RuleSpec> }> = [{ offset: 0, match: { fwmark: e.mark, fwmask: e.markMask } }];
+  for (const u of e.selectors.users) out.push({ offset: 1, match: { uidrange: [u.uid, u.uid] } });
+  const src = family === 4 ? e.address4 : e.address6;
+  if (e.selectors.shimSource && src) out.push({ offset: 2, match: { from: src } });
+  return out;
+}
+
+/**
+ * Renders the ip rules of one egress: for each selector (fwmark, `uidrange U-U` so the kernel picks the egress
+ * address as source, `from ADDR` for the shim) a lookup of the egress's table, then the same selectors again 7
+ * priorities later as `prohibit` (IPv6 without a tunnel address: `unreachable`, and no lookup at all).
+ */
+export function renderClientRules(e: Egress): RuleSpec[] {
+  const rules: RuleSpec[] = [];
+  for (const family of [4, 6] as const) {
+    const hasFamily = family === 4 ? !!e.address4 : !!e.address6;
+    const sel = selectors(e, family);
+    if (hasFamily) for (const s of sel) rules.push({ family, priority: e.priority + s.offset, ...s.match, table: e.table, action: 'lookup' });
+    const action = hasFamily ? 'prohibit' : 'unreachable';
+    for (const s of sel) rules.push({ family, priority: e.priority + 7 + s.offset, ...s.match, action });
+  }
+  return rules;
+}
+
+/** Renders the routes of one egress's table: a default route out of its interface (per family it has). */
+export function renderClientRoutes(e: Egress): RouteSpec[] {
+  const routes: RouteSpec[] = [];
+  if (e.address4) {
+    const via = e.kind === 'interface' ? e.uplink.gateway4 : undefined;
+    routes.push({ family: 4, table: e.table, dst: 'default', dev: e.interface, ...(via ? { via } : {}) });
+  }
+  if (e.address6) {
+    const via = e.kind === 'interface' ? e.uplink.gateway6 : undefined;
+    routes.push({ family: 6, table: e.table, dst: 'default', dev: e.interface, ...(via ? { via } : {}) });
+  }
+  return routes;
+}

@@ -1,0 +1,107 @@
+// The client's whole desired state: wg-quick configs, the `inet egress` table, rules, routes, sysctls, files, boot unit.
+import type { FileSpec, HostState, Ownership, UnitSpec, WireguardLinkSpec } from '../engine/types.js';
+import type { ClientState, Egress, PublicEgressFacts } from '../model/client.js';
+import { CLIENT_NFT_TABLE, renderClientNft } from './client-nft.js';
+import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
+import { renderClientRoutes, renderClientRules } from './client-routing.js';
+import { clientTunnelAddresses, renderClientWgConfig } from './client-wg.js';
+
+export * from './client-nft.js';
+export * from './client-paths.js';
+export * from './client-routing.js';
+export * from './client-wg.js';
+
+export interface ClientRenderOptions {
+  /** Egresses that are enrolled but down: their tunnel and routes are absent, their kill switch stays. */
+  down?: readonly string[];
+  /** The boot unit's ExecStart argv (absolute node + bin path); no unit when absent (no systemd). */
+  bootCommand?: readonly string[];
+}
+
+/** The facts of an egress every user may read (no keys, no peers). */
+export function publicFactsOf(e: Egress): PublicEgressFacts {
+  return {
+    version: 1,
+    name: e.name,
+    kind: e.kind,
+    interface: e.interface,
+    ...(e.address4 ? { address4: e.address4 } : {}),
+    ...(e.address6 ? { address6: e.address6 } : {}),
+    dns: e.dns,
+  };
+}
+
+/** Renders the systemd unit that runs `egress-client up` at boot once the network is online. */
+export function renderClientUnit(bootCommand: readonly string[]): string {
+  return [
+    '# Written by egress-client enroll; removed by egress-client uninstall.',
+    '[Unit]',
+    'Description=egress client: bring enrolled egresses up',
+    'Wants=network-online.target',
+    'After=network-online.target',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=${bootCommand.join(' ')} up`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/** Serializes the client state the way it is saved in /etc/egress/client.json. */
+export function renderClientStateFile(state: ClientState): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}
+
+/** Renders everything egress wants on a client for `state` (pure: same input, same bytes). */
+export function renderClient(state: ClientState, options: ClientRenderOptions = {}): HostState {
+  const down = new Set(options.down ?? []);
+  const files: FileSpec[] = [];
+  const links: WireguardLinkSpec[] = [];
+  const units: UnitSpec[] = [];
+  const hs: HostState = { files, nft: [], sysctls: [], rules: [], routes: [], links, units };
+  if (state.egresses.length === 0) return hs;
+
+  files.push({ path: CLIENT_PATHS.state, content: renderClientStateFile(state), mode: 0o600 });
+  for (const e of state.egresses) {
+    files.push({ path: publicFactsPath(e.name), content: `${JSON.stringify(publicFactsOf(e), null, 2)}\n`, mode: 0o644 });
+    if (e.kind === 'wireguard') {
+      const configPath = clientWgConfigPath(e.interface);
+      files.push({ path: configPath, content: renderClientWgConfig(e), mode: 0o600 });
+      if (!down.has(e.name)) links.push({ kind: 'wireguard', name: e.interface, configPath, addresses: clientTunnelAddresses(e), peers: [e.wireguard.serverPublicKey] });
+    } else {
+      hs.sysctls.push({ key: `net.ipv4.conf.${e.interface}.rp_filter`, value: '2' }, { key: `net.ipv4.conf.${e.interface}.route_localnet`, value: '1' });
+    }
+    hs.rules.push(...renderClientRules(e));
+    if (!down.has(e.name)) hs.routes.push(...renderClientRoutes(e));
+  }
+  hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state)! });
+  hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
+  if (options.bootCommand) {
+    files.push({ path: CLIENT_PATHS.unit, content: renderClientUnit(options.bootCommand), mode: 0o644 });
+    units.push({ name: CLIENT_PATHS.unitName, enable: true });
+  }
+  return hs;
+}
+
+/** What egress owns on a client holding the egresses of `states` (pass the before and after states on a change). */
+export function clientOwnership(...states: ClientState[]): Ownership {
+  const egresses = states.flatMap((s) => s.egresses);
+  const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
+  return {
+    nftTables: [{ ...CLIENT_NFT_TABLE }],
+    rulePriorities: uniq(egresses.map((e) => e.priority)).map((p): [number, number] => [p, p + 9]),
+    routeTables: uniq(egresses.map((e) => e.table)),
+    links: uniq(egresses.filter((e) => e.kind === 'wireguard').map((e) => e.interface)),
+    files: uniq([
+      CLIENT_PATHS.state,
+      CLIENT_PATHS.unit,
+      ...egresses.flatMap((e) => [publicFactsPath(e.name), ...(e.kind === 'wireguard' ? [clientWgConfigPath(e.interface)] : [])]),
+    ]),
+    journalPath: CLIENT_PATHS.journal,
+    units: [CLIENT_PATHS.unitName],
+  };
+}
