@@ -224,7 +224,7 @@ describe('renderClientRules', () => {
     for (const e of several.egresses) {
       const mine = st.rules.filter((r) => r.table === e.table || (r.fwmark === e.mark && r.fwmask === e.markMask));
       expect(mine.length).toBeGreaterThan(0);
-      for (const r of mine) expect(r.priority - e.priority).toBeGreaterThanOrEqual(0), expect(r.priority - e.priority).toBeLessThanOrEqual(9);
+      for (const r of mine) expect(r.priority - e.priority).toBeOneOf([0, 1, 2, 7, 8, 9]);
     }
     expect(st.rules.filter((r) => r.priority === 7111 && r.action === 'lookup').map((r) => r.uidrange)).toEqual([[1002, 1002], [1003, 1003]]);
   });
