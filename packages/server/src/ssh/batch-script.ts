@@ -1,0 +1,56 @@
+// Batches several argvs into one `sh -c` script with per-command delimiters and exit codes (one SSH round trip).
+import { randomBytes } from 'node:crypto';
+import type { RunResult } from '@egress/core';
+import { quoteArgv } from './shell-quote.js';
+
+/** One command of a batch: its quoted command line and its stdin, if any. */
+export interface BatchCommand {
+  argv: readonly string[];
+  stdin?: string;
+}
+
+/** A batch script and the marker its output is split on. */
+export interface BatchScript {
+  script: string;
+  marker: string;
+}
+
+function heredoc(stdin: string, tag: string): string {
+  return `<<'${tag}'\n${stdin}${stdin.endsWith('\n') ? '' : '\n'}${tag}\n`;
+}
+
+/**
+ * Builds a script that runs each command with its stdout and stderr captured apart, then prints
+ * `MARKER <index> <exit>` blocks. stdin is passed as a quoted here-document (no expansion); content
+ * without a final newline gets one (use writeFile for exact bytes).
+ */
+export function buildBatchScript(commands: readonly BatchCommand[], stopOnError: boolean, marker = `EGRESS${randomBytes(8).toString('hex')}`): BatchScript {
+  const lines = ['set +e', 'umask 077', `t=$(mktemp -d) || exit 97`, `trap 'rm -rf "$t"' EXIT`];
+  commands.forEach((c, i) => {
+    const tag = `${marker}_IN${i}`;
+    if (c.stdin !== undefined && c.stdin.split('\n').includes(tag)) throw new Error('stdin contains the batch delimiter');
+    const input = c.stdin !== undefined ? heredoc(c.stdin, tag) : '</dev/null\n';
+    lines.push(`${quoteArgv(c.argv)} >"$t/o" 2>"$t/e" ${input.trimEnd()}`);
+    lines.push(`rc=$?`);
+    lines.push(`printf '\\n%s %s %s\\n' '${marker}' ${i} "$rc"; cat "$t/o"; printf '\\n%s E\\n' '${marker}'; cat "$t/e"`);
+    if (stopOnError) lines.push(`[ "$rc" -eq 0 ] || exit 0`);
+  });
+  lines.push(`printf '\\n%s END\\n' '${marker}'`);
+  return { script: `${lines.join('\n')}\n`, marker };
+}
+
+/** Splits the output of a batch script into one result per command that ran. */
+export function parseBatchOutput(stdout: string, marker: string): RunResult[] {
+  const results: RunResult[] = [];
+  const head = new RegExp(`\\n${marker} (\\d+) (\\d+)\\n`, 'g');
+  const starts: Array<{ index: number; exit: number; at: number; end: number }> = [];
+  for (let m = head.exec(stdout); m; m = head.exec(stdout)) starts.push({ index: Number(m[1]), exit: Number(m[2]), at: m.index, end: m.index + m[0].length });
+  starts.forEach((s, k) => {
+    const stop = k + 1 < starts.length ? starts[k + 1]!.at : stdout.lastIndexOf(`\n${marker} END\n`) >= 0 ? stdout.lastIndexOf(`\n${marker} END\n`) : stdout.length;
+    const body = stdout.slice(s.end, stop);
+    const sep = body.lastIndexOf(`\n${marker} E\n`);
+    if (sep < 0 || s.index !== k) throw new Error(`malformed batch output near command ${k}`);
+    results.push({ exitCode: s.exit, stdout: body.slice(0, sep), stderr: body.slice(sep + `\n${marker} E\n`.length) });
+  });
+  return results;
+}

@@ -1,0 +1,158 @@
+// SshHost: the Host seam over one ssh2 connection; argv quoted for the remote shell, batches in one exec.
+import type { Client } from 'ssh2';
+import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
+import { buildBatchScript, parseBatchOutput } from './batch-script.js';
+import { quoteArgv } from './shell-quote.js';
+
+export interface SshHostOptions {
+  /** Label for messages and the `[#host]` echo, e.g. "root@vps". */
+  name: string;
+  /** Wrap every command in `sudo -n --` (a sudoer without a password prompt). */
+  sudo?: boolean;
+  output?: Output;
+  /** Alternative sink for change lines (tests). */
+  onEcho?: (line: string) => void;
+}
+
+const WRITE_SCRIPT = [
+  'umask 077',
+  'd=$(dirname -- "$1") && (umask 022; mkdir -p -- "$d") || exit 1',
+  't="$d/.$(basename -- "$1").egress-$$.tmp"',
+  'if cat >"$t" && chmod "$2" "$t" && (sync "$t" 2>/dev/null || true) && mv -f -- "$t" "$1"; then exit 0; fi',
+  'rc=$?; rm -f -- "$t"; exit "$rc"',
+].join('\n');
+
+/** Whether stderr is sudo refusing because it would need a password. */
+export function isSudoPasswordError(stderr: string): boolean {
+  return /sudo: (a password is required|a terminal is required|no tty present)/.test(stderr);
+}
+
+/** A VPS reached over SSH: every command and file operation is one exec on the shared connection. */
+export class SshHost implements Host {
+  readonly name: string;
+  private readonly sudo: boolean;
+  private readonly output: Output | undefined;
+  private readonly onEcho: ((line: string) => void) | undefined;
+  private closed = false;
+  /** Number of SSH execs (round trips) made so far. */
+  roundTrips = 0;
+
+  constructor(
+    private readonly client: Client,
+    options: SshHostOptions,
+  ) {
+    this.name = options.name;
+    this.sudo = !!options.sudo;
+    this.output = options.output;
+    this.onEcho = options.onEcho;
+  }
+
+  private echo(line: string): void {
+    this.onEcho?.(line);
+    this.output?.echo(line, this.name);
+  }
+
+  /** The remote command line for argv, with `sudo -n --` when asked. */
+  commandLine(argv: readonly string[]): string {
+    return quoteArgv(this.sudo ? ['sudo', '-n', '--', ...argv] : argv);
+  }
+
+  /** One exec: sends `command`, writes stdin, collects stdout/stderr and the exit code. */
+  private exec(command: string, stdin: string | undefined, timeoutMs?: number): Promise<RunResult> {
+    if (this.closed) return Promise.reject(new SshError('E_SSH', `connection to ${this.name} is closed`));
+    this.roundTrips++;
+    return new Promise((resolve, reject) => {
+      this.client.exec(command, (err, channel) => {
+        if (err) {
+          reject(new SshError('E_SSH', `ssh exec on ${this.name} failed: ${err.message}`, { cause: err }));
+          return;
+        }
+        const out: Buffer[] = [];
+        const errOut: Buffer[] = [];
+        let timedOut = false;
+        const timer = timeoutMs ? setTimeout(() => ((timedOut = true), channel.close()), timeoutMs) : undefined;
+        channel.on('data', (d: Buffer) => out.push(d));
+        channel.stderr.on('data', (d: Buffer) => errOut.push(d));
+        channel.on('close', (code: number | null | undefined) => {
+          if (timer) clearTimeout(timer);
+          const stderr = Buffer.concat(errOut).toString('utf8');
+          resolve({ exitCode: timedOut ? 124 : typeof code === 'number' ? code : 255, stdout: Buffer.concat(out).toString('utf8'), stderr: timedOut ? `${stderr}timed out after ${timeoutMs} ms` : stderr });
+        });
+        channel.end(stdin ?? '');
+      });
+    });
+  }
+
+  private checkSudo(r: RunResult): void {
+    if (this.sudo && r.exitCode !== 0 && isSudoPasswordError(r.stderr)) {
+      throw new PermissionError(`sudo on ${this.name} needs a password; egress runs sudo non-interactively (sudo -n)`, {
+        hint: 'allow the user passwordless sudo (NOPASSWD in /etc/sudoers.d) or connect as root',
+      });
+    }
+  }
+
+  /** Runs argv remotely; nonzero exit returned unless `check`. */
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    const secrets = options.secrets ?? [];
+    if (options.change) this.echo(displayArgv(argv, secrets));
+    const env = Object.entries(options.env ?? {});
+    const full = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...argv] : argv;
+    const r = await this.exec(this.commandLine(full), options.stdin, options.timeoutMs);
+    this.checkSudo(r);
+    if (options.check && r.exitCode !== 0) throw new CommandError(argv.map((a) => maskSecrets(a, secrets)), r.exitCode, maskSecrets(r.stderr, secrets));
+    return r;
+  }
+
+  /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
+  async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+    if (commands.length === 0) return [];
+    for (const c of commands) if (c.options?.change) this.echo(displayArgv(c.argv, c.options.secrets ?? []));
+    const { script, marker } = buildBatchScript(
+      commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
+      !!options.stopOnError,
+    );
+    const r = await this.exec(this.commandLine(['sh', '-s']), script);
+    this.checkSudo(r);
+    if (r.exitCode !== 0) throw new SshError('E_SSH', `batch of ${commands.length} commands on ${this.name} did not run (exit ${r.exitCode}): ${r.stderr.trim()}`);
+    const results = parseBatchOutput(r.stdout, marker);
+    results.forEach((res, i) => {
+      const c = commands[i]!;
+      if (c.options?.check && res.exitCode !== 0) {
+        const secrets = c.options.secrets ?? [];
+        throw new CommandError(c.argv.map((a) => maskSecrets(a, secrets)), res.exitCode, maskSecrets(res.stderr, secrets));
+      }
+    });
+    return results;
+  }
+
+  /** Reads a remote file; undefined when it does not exist. */
+  async readFile(path: string): Promise<string | undefined> {
+    const r = await this.run(['cat', '--', path]);
+    if (r.exitCode === 0) return r.stdout;
+    if (/No such file or directory/.test(r.stderr)) return undefined;
+    throw new CommandError(['cat', '--', path], r.exitCode, r.stderr);
+  }
+
+  /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
+  async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
+    const mode = options.mode.toString(8).padStart(4, '0');
+    this.echo(`write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`);
+    const r = await this.exec(this.commandLine(['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode]), content);
+    this.checkSudo(r);
+    if (r.exitCode !== 0) throw new CommandError(['write', path], r.exitCode, r.stderr);
+  }
+
+  /** Removes a remote file; no error when it is already gone. */
+  async removeFile(path: string): Promise<void> {
+    this.echo(`rm -f ${path}`);
+    await this.run(['rm', '-f', '--', path], { check: true });
+  }
+
+  /** Closes the connection; idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.end();
+  }
+}
