@@ -1,0 +1,24 @@
+// Where the lab keeps its files and finds its assets and the CLIs it runs inside hosts.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** tools/lab (the package root, whether running from src or dist). */
+export const LAB_PACKAGE_DIR = resolve(here, '..');
+
+/** The monorepo root. */
+export const REPO_DIR = resolve(LAB_PACKAGE_DIR, '../..');
+
+/** Absolute path of a script in tools/lab/assets. */
+export function assetPath(name: string): string {
+  return resolve(LAB_PACKAGE_DIR, 'assets', name);
+}
+
+/** Parent of every lab's state dir (removed when the last lab goes). */
+export const LABS_ROOT = '/run/egress-lab';
+
+/** State dir of one lab: state.json, keys, logs, and the (empty outside the host) mount points of its hosts. */
+export function labDir(name: string): string {
+  return `${LABS_ROOT}/${name}`;
+}

@@ -1,0 +1,61 @@
+// Refuses to start a lab when not root or when a tool is missing, naming the apt package that provides it.
+import { accessSync, constants } from 'node:fs';
+import { delimiter } from 'node:path';
+
+/** Tools the lab runs, with the Debian package that provides each. */
+export const LAB_TOOLS: ReadonlyArray<{ tool: string; pkg: string }> = [
+  { tool: 'ip', pkg: 'iproute2' },
+  { tool: 'ss', pkg: 'iproute2' },
+  { tool: 'unshare', pkg: 'util-linux' },
+  { tool: 'nsenter', pkg: 'util-linux' },
+  { tool: 'setpriv', pkg: 'util-linux' },
+  { tool: 'mount', pkg: 'mount' },
+  { tool: 'hostname', pkg: 'hostname' },
+  { tool: 'useradd', pkg: 'passwd' },
+  { tool: 'getent', pkg: 'libc-bin' },
+  { tool: 'sshd', pkg: 'openssh-server' },
+  { tool: 'ssh-keygen', pkg: 'openssh-client' },
+  { tool: 'ssh', pkg: 'openssh-client' },
+  { tool: 'tcpdump', pkg: 'tcpdump' },
+  { tool: 'wg', pkg: 'wireguard-tools' },
+  { tool: 'wg-quick', pkg: 'wireguard-tools' },
+  { tool: 'wireguard-go', pkg: 'wireguard-go' },
+  { tool: 'nft', pkg: 'nftables' },
+];
+
+const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** Absolute path of an executable, or undefined when it is on neither PATH nor the sbin dirs. */
+export function findTool(tool: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...SEARCH];
+  for (const d of dirs) {
+    try {
+      accessSync(`${d}/${tool}`, constants.X_OK);
+      return `${d}/${tool}`;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** Problems that stop a lab from starting; empty when it can start. */
+export function preflightProblems(): string[] {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push('the lab needs root (it creates network and mount namespaces): run it with sudo or as root');
+  const missing = LAB_TOOLS.filter((t) => !findTool(t.tool));
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((m) => m.pkg))];
+    problems.push(
+      `missing tools: ${missing.map((m) => `${m.tool} (apt package ${m.pkg})`).join(', ')}; ` +
+        `install them with: apt-get install -y --no-install-recommends ${pkgs.join(' ')}`,
+    );
+  }
+  return problems;
+}
+
+/** Throws one clear error when the lab cannot start here. */
+export function assertCanStart(): void {
+  const problems = preflightProblems();
+  if (problems.length > 0) throw new Error(`lab up refused: ${problems.join('; ')}`);
+}
