@@ -5,3 +5,4 @@ export { startLab, attachLab, downStaleLab, LAB_NAME, type StartLabOptions } fro
 export { withLab } from './with-lab.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
+export { rootSnapshot, type RootSnapshot } from './root-snapshot.js';

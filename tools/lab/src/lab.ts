@@ -275,6 +275,11 @@ export class Lab {
     return id;
   }
 
+  /** The argv and environment that run `argv` inside a host as `user` (the CLI uses it to run with the terminal attached). */
+  async prepare(host: LabHostName, argv: string[], opts: { user?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
+    return { argv: await this.fullArgv(host, argv, opts.user, opts.cwd), env: await this.envFor(host, opts.user, opts.env) };
+  }
+
   private async fullArgv(host: LabHostName, argv: string[], user?: string, cwd?: string): Promise<string[]> {
     if (argv.length === 0) throw new Error('lab exec: empty command');
     const enter = this.enterArgv(host);

@@ -11,6 +11,8 @@ export interface RunOpts {
   stdin?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Working directory (default `/`). */
+  cwd?: string;
   /** Called with each stderr chunk as it arrives (the demo streams `[#]` lines). */
   onStderr?: (chunk: string) => void;
   onStdout?: (chunk: string) => void;
@@ -24,7 +26,7 @@ export function run(argv: readonly string[], opts: RunOpts = {}): Promise<RunRes
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
     if (!cmd) throw new Error('run: empty argv');
-    const child = spawn(cmd, args, { cwd: '/', env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? '/', env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -1,0 +1,48 @@
+// withLab always removes its lab: when the body throws, and when vitest times the test out (needs root).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { labDir } from './paths.js';
+import { nsOf } from './procs.js';
+import { run } from './run.js';
+import { withLab } from './with-lab.js';
+
+const pkgDir = fileURLToPath(new URL('..', import.meta.url));
+
+describe('withLab', () => {
+  it('needs root', () => {
+    expect(process.getuid?.(), 'the lab tests need root: run them as root, as .ci/run does').toBe(0);
+  });
+
+  it('tears the lab down when the body throws, and rethrows', async () => {
+    const name = `wlt-${process.pid}`;
+    let holder = 0;
+    await expect(
+      withLab({ name }, async (lab) => {
+        holder = lab.hosts.vps.pid;
+        expect(await lab.probe('vps')).toBe('198.51.100.2');
+        throw new Error('body failed on purpose');
+      }),
+    ).rejects.toThrow('body failed on purpose');
+    expect(holder).toBeGreaterThan(0);
+    expect(nsOf(holder, 'net')).toBeUndefined();
+    expect(existsSync(labDir(name))).toBe(false);
+  });
+
+  it('tears the lab down when vitest times the test out', async () => {
+    const name = `wlto-${process.pid}`;
+    const r = await run(['npx', 'vitest', 'run', '--config', 'fixtures/vitest.config.ts', '--reporter', 'verbose'], {
+      env: { ...process.env, LAB_FIXTURE_NAME: name, CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
+      timeoutMs: 60_000,
+      cwd: pkgDir,
+    });
+    const out = r.stdout + r.stderr;
+    const holder = Number(/LAB STARTED (\d+)/.exec(out)?.[1]);
+    expect(holder, out).toBeGreaterThan(0);
+    expect(out).toMatch(/Test timed out in 3000ms/);
+    expect(out).toMatch(/1 failed \| 1 passed/);
+    expect(r.exitCode).toBe(1);
+    expect(nsOf(holder, 'net')).toBeUndefined();
+    expect(existsSync(labDir(name))).toBe(false);
+  }, 90_000);
+});
