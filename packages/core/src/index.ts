@@ -7,3 +7,4 @@ export * from './engine/types.js';
 export * from './output.js';
 export * from './render/index.js';
 export * from './host/local-host.js';
+export * from './engine/index.js';

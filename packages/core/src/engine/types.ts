@@ -65,6 +65,8 @@ export interface WireguardLinkSpec {
   /** Peer public keys expected in `wg show NAME dump` (to detect drift). */
   peers: string[];
   listenPort?: number;
+  /** Link MTU once up (a change needs `wg-quick down` + `up`). */
+  mtu?: number;
 }
 
 /** A systemd unit to enable (boot persistence); skipped where systemd does not run. */

@@ -200,7 +200,8 @@ export function fakeSystemctl(m: FakeMachine, args: string[]): RunResult {
   else if (verb === 'stop') unit.active = false;
   else return fail(`Unknown command verb ${verb}.`);
   if (args.includes('--now')) unit.active = verb === 'enable';
-  m.units.set(name, unit);
+  if (unit.enabled || unit.active) m.units.set(name, unit);
+  else m.units.delete(name);
   return ok();
 }
 
@@ -227,13 +228,24 @@ export function fakeCoreutils(m: FakeMachine, cmd: string, args: string[]): RunR
     return { exitCode: exists ? 0 : 1, stdout: '', stderr: '' };
   }
   if (cmd === 'stat') {
+    const ci = args.indexOf('-c');
+    const format = ci >= 0 ? args[ci + 1]! : '%a';
+    const files = args.filter((a, i) => !a.startsWith('-') && i !== ci + 1);
     const out: string[] = [];
-    for (const p of paths) {
+    for (const p of files) {
       const f = m.files.get(p);
       if (!f && !isDir(m, p)) return { exitCode: 1, stdout: out.join(''), stderr: `stat: cannot statx '${p}': No such file or directory\n` };
-      out.push(`${(f ? f.mode : 0o755).toString(8)}\n`);
+      const type = f ? (f.content.length ? 'regular file' : 'regular empty file') : 'directory';
+      out.push(`${format.replace(/%a/g, (f ? f.mode : 0o755).toString(8)).replace(/%F/g, type).replace(/%n/g, p)}\n`);
     }
     return ok(out.join(''));
+  }
+  if (cmd === 'ls') {
+    const dir = paths[0] ?? '/';
+    if (!isDir(m, dir)) return fail(`ls: cannot access '${dir}': No such file or directory`, 2);
+    const names = new Set<string>();
+    for (const p of [...m.files.keys(), ...m.dirs]) if (p.startsWith(`${dir}/`)) names.add(p.slice(dir.length + 1).split('/')[0]!);
+    return ok([...names].sort().map((n) => `${n}\n`).join(''));
   }
   if (cmd === 'cat') {
     const f = m.files.get(paths[0] ?? '');

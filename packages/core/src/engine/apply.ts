@@ -1,0 +1,152 @@
+// apply(host, desired, ownership): read, plan, run steps, verify; on failure undo in reverse and report whether the host is restored.
+import { ApplyError, EgressError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import type { Output } from '../output.js';
+import { fingerprint, fingerprintDiff } from './fingerprint.js';
+import { formatJournal, journalIsEmpty, normalizeNftListing, sha256, type Journal } from './journal.js';
+import { assertOwned, plan } from './plan.js';
+import { normalizeSysctl, readState, type CurrentState } from './read-state.js';
+import { describeAction, runAction, type Action, type Step } from './step.js';
+import { emptyHostState, type HostState, type Ownership } from './types.js';
+
+export interface ApplyOptions {
+  /** Compute and print the plan; change nothing. */
+  dryRun?: boolean;
+  /** Step titles, the dry-run plan and notes go here. */
+  output?: Output;
+}
+
+export interface ApplyResult {
+  steps: Step[];
+  changed: number;
+  dryRun: boolean;
+  /** Things skipped and why ("systemd not running: …"). */
+  notes: string[];
+}
+
+async function writeJournal(host: Host, path: string, journal: Journal, existed: boolean): Promise<void> {
+  if (journalIsEmpty(journal)) {
+    if (existed) await host.removeFile(path);
+    return;
+  }
+  await host.writeFile(path, formatJournal(journal), { mode: 0o600 });
+}
+
+/** The journal once `desired` is in place: originals kept for desired sysctls only, nft listings as seen after. */
+function finalJournal(start: Journal, after: CurrentState, desired: HostState): Journal {
+  const wantedSysctls = new Set(desired.sysctls.map((s) => s.key));
+  const j: Journal = { version: 1, sysctls: {}, nft: {}, links: {}, files: desired.files.map((f) => f.path) };
+  for (const [k, v] of Object.entries(start.sysctls)) if (wantedSysctls.has(k)) j.sysctls[k] = v;
+  for (const t of desired.nft) {
+    const key = `${t.family} ${t.name}`;
+    j.nft[key] = { sha256: sha256(t.ruleset), listing: normalizeNftListing(after.nft.get(key) ?? '') };
+  }
+  for (const l of desired.links) j.links[l.name] = l.configPath;
+  return j;
+}
+
+/** The journal written before the first change: original values of sysctls about to change. */
+function startJournal(before: CurrentState, desired: HostState): Journal {
+  const j: Journal = structuredClone(before.journal);
+  for (const s of desired.sysctls) {
+    const cur = before.sysctls.get(s.key);
+    if (!(s.key in j.sysctls) && cur !== undefined && cur !== normalizeSysctl(s.value)) j.sysctls[s.key] = cur;
+  }
+  for (const l of desired.links) j.links[l.name] = l.configPath;
+  j.files = [...new Set([...j.files, ...desired.files.map((f) => f.path)])];
+  return j;
+}
+
+/** Prints a plan for --dry-run: titles and the actions, secrets shown as "(secret, N bytes)". */
+export function formatPlan(steps: Step[]): string {
+  if (!steps.length) return 'nothing to change';
+  return steps.map((s, i) => `${i + 1}. ${s.title}\n${s.do.map((a) => `     ${describeAction(a).replace(/\n/g, '\n     ')}`).join('\n')}`).join('\n');
+}
+
+async function runUndo(host: Host, actions: Action[], errors: string[]): Promise<void> {
+  for (const a of actions) {
+    try {
+      await runAction(host, a);
+    } catch (err) {
+      errors.push(`${describeAction(a).split('\n')[0]}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Converges the host to `desired` for what `ownership` covers; a second call with the same desired state changes nothing. */
+export async function apply(host: Host, desired: HostState, ownership: Ownership, options: ApplyOptions = {}): Promise<ApplyResult> {
+  assertOwned(desired, ownership);
+  const out = options.output;
+  const before = await readState(host, desired, ownership);
+  const { steps, notes } = plan(before, desired, ownership);
+  if (options.dryRun) {
+    out?.info(formatPlan(steps));
+    for (const n of notes) out?.info(`note: ${n}`);
+    return { steps, changed: 0, dryRun: true, notes };
+  }
+  const journalExisted = before.files.has(ownership.journalPath) || (await host.readFile(ownership.journalPath)) !== undefined;
+  const journal = startJournal(before, desired);
+  if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) await writeJournal(host, ownership.journalPath, journal, journalExisted);
+
+  const done: Step[] = [];
+  let failed: { step?: Step; error: unknown } | undefined;
+  for (const step of steps) {
+    out?.step(step.title);
+    try {
+      for (const a of step.do) await runAction(host, a);
+      done.push(step);
+    } catch (error) {
+      failed = { step, error };
+      break;
+    }
+  }
+  if (!failed) {
+    const after = await readState(host, desired, ownership);
+    const left = plan(after, desired, ownership, { verify: true }).steps;
+    if (!left.length) {
+      const final = finalJournal(journal, after, desired);
+      if (formatJournal(final) !== formatJournal(before.journal) || (journalIsEmpty(final) && journalExisted && steps.length)) {
+        await writeJournal(host, ownership.journalPath, final, journalExisted || steps.length > 0);
+      }
+      for (const n of notes) out?.info(`note: ${n}`);
+      return { steps, changed: steps.length, dryRun: false, notes };
+    }
+    failed = { error: new EgressError('E_VERIFY', `verification failed, the host still differs: ${left.map((s) => s.title).join('; ')}`) };
+  }
+
+  // Roll back: the failed step's own undo (it may have half-happened), the completed steps in reverse, then late undos.
+  const errors: string[] = [];
+  const undone = failed.step ? [failed.step, ...[...done].reverse()] : [...done].reverse();
+  for (const s of undone) await runUndo(host, s.undo, errors);
+  for (const s of undone) if (s.undoLate) await runUndo(host, s.undoLate, errors);
+  try {
+    if (journalIsEmpty(before.journal)) await host.removeFile(ownership.journalPath);
+    else await host.writeFile(ownership.journalPath, formatJournal(before.journal), { mode: 0o600 });
+  } catch (err) {
+    errors.push(`journal: ${(err as Error).message}`);
+  }
+  let restored = false;
+  let diff: string[] = [];
+  try {
+    const now = await readState(host, desired, ownership);
+    const a = fingerprint(before, [ownership.journalPath]);
+    const b = fingerprint(now, [ownership.journalPath]);
+    restored = a === b;
+    diff = fingerprintDiff(a, b);
+  } catch (err) {
+    errors.push(`re-read: ${(err as Error).message}`);
+  }
+  const what = failed.step ? `step "${failed.step.title}" failed: ${(failed.error as Error).message}` : (failed.error as Error).message;
+  const how = restored
+    ? `the previous state was restored (${done.length} completed step${done.length === 1 ? '' : 's'} undone)`
+    : `the previous state was NOT fully restored:\n  ${[...diff, ...errors].join('\n  ')}`;
+  throw new ApplyError(`${what}\n${how}`, restored, {
+    cause: failed.error,
+    hint: restored ? 'fix the cause above and run the command again' : 'run the command again, or tear down to remove what egress owns',
+  });
+}
+
+/** Removes exactly what egress owns: applies the empty state with the same ownership. */
+export async function teardown(host: Host, ownership: Ownership, options: ApplyOptions = {}): Promise<ApplyResult> {
+  return apply(host, emptyHostState(), ownership, options);
+}

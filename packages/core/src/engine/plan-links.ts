@@ -1,0 +1,97 @@
+// Plans WireGuard links (wg-quick up/down, syncconf or restart on change) and systemd units.
+import { normalizePrefix } from './ip-format.js';
+import type { CurrentState } from './read-state.js';
+import type { Action, Step } from './step.js';
+import type { HostState, Ownership, WireguardLinkSpec } from './types.js';
+
+function down(name: string, config: string): Action {
+  return { kind: 'run', argv: ['wg-quick', 'down', config], fallback: ['ip', 'link', 'del', 'dev', name] };
+}
+
+function up(config: string): Action {
+  return { kind: 'run', argv: ['wg-quick', 'up', config] };
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+}
+
+function normAddresses(list: string[]): string[] {
+  return list.map((a) => normalizePrefix(a, a.includes(':') ? 6 : 4));
+}
+
+/** What has to happen to a link that exists: nothing, a live sync of peers, or a restart (addresses/MTU). */
+export function linkChange(current: CurrentState, l: WireguardLinkSpec, configChanged: boolean): 'none' | 'sync' | 'restart' {
+  const cur = current.links.get(l.name)!;
+  if (!sameSet(normAddresses(cur.addresses), normAddresses(l.addresses)) || (l.mtu !== undefined && cur.mtu !== l.mtu) || !cur.wg) return 'restart';
+  if (configChanged || !sameSet(cur.wg.peers, l.peers) || (l.listenPort !== undefined && cur.wg.listenPort !== l.listenPort)) return 'sync';
+  return 'none';
+}
+
+/** Steps bringing desired links up or in line with their config; `changedFiles` are the paths this plan rewrites. */
+export function planLinkUps(current: CurrentState, desired: HostState, changedFiles: Set<string>): Step[] {
+  const steps: Step[] = [];
+  for (const l of desired.links) {
+    if (!current.links.has(l.name)) {
+      steps.push({ resource: 'link', title: `bring up ${l.name} (wg-quick up ${l.configPath})`, do: [up(l.configPath)], undo: [down(l.name, l.configPath)] });
+      continue;
+    }
+    const change = linkChange(current, l, changedFiles.has(l.configPath));
+    if (change === 'restart') {
+      steps.push({
+        resource: 'link',
+        title: `restart ${l.name} (addresses or MTU changed)`,
+        do: [down(l.name, l.configPath), up(l.configPath)],
+        undo: [],
+        undoLate: [down(l.name, l.configPath), up(l.configPath)],
+      });
+    } else if (change === 'sync') {
+      steps.push({
+        resource: 'link',
+        title: `update peers of ${l.name} (wg syncconf)`,
+        do: [{ kind: 'wg-sync', name: l.name, configPath: l.configPath }],
+        undo: [],
+        undoLate: [{ kind: 'wg-sync', name: l.name, configPath: l.configPath }],
+      });
+    }
+  }
+  return steps;
+}
+
+/** Steps taking down owned links that are not desired. */
+export function planLinkDowns(current: CurrentState, desired: HostState, ownership: Ownership): Step[] {
+  const wanted = new Set(desired.links.map((l) => l.name));
+  return ownership.links
+    .filter((n) => current.links.has(n) && !wanted.has(n))
+    .sort()
+    .map((n) => {
+      const config = current.journal.links[n];
+      return {
+        resource: 'link' as const,
+        title: `take down ${n}`,
+        do: [down(n, config ?? n)],
+        undo: config ? [up(config)] : [],
+      };
+    });
+}
+
+/** Unit steps (enable/disable), or a note when systemd does not run on the host. */
+export function planUnits(current: CurrentState, desired: HostState, ownership: Ownership): { steps: Step[]; notes: string[] } {
+  if (!current.systemd) {
+    const notes = desired.units.some((u) => u.enable) ? ['systemd not running: boot unit written but not enabled'] : [];
+    return { steps: [], notes };
+  }
+  const steps: Step[] = [];
+  const wanted = new Map(desired.units.map((u) => [u.name, u.enable]));
+  const names = [...new Set([...ownership.units, ...wanted.keys()])].sort();
+  for (const n of names) {
+    const enabled = current.units.get(n) ?? false;
+    const want = wanted.get(n) ?? false;
+    if (enabled === want) continue;
+    const enable: Action = { kind: 'run', argv: ['systemctl', 'enable', n] };
+    const disable: Action = { kind: 'run', argv: ['systemctl', 'disable', n] };
+    const reload: Action = { kind: 'run', argv: ['systemctl', 'daemon-reload'] };
+    steps.push(want ? { resource: 'unit', title: `enable ${n}`, do: [reload, enable], undo: [disable] } : { resource: 'unit', title: `disable ${n}`, do: [disable], undo: [enable] });
+  }
+  return { steps, notes: [] };
+}

@@ -1,0 +1,192 @@
+// Reads what a host has of the things egress owns, in one batch of commands (one round trip over SSH).
+import { z } from 'zod';
+import { CommandError } from '../errors.js';
+import { runAll, type Command, type Host, type RunResult } from '../host/host.js';
+import { parseJsonWith } from '../model/parse.js';
+import { IpRouteJson, IpRuleJson, routeFromJson, ruleFromJson, type CurrentRoute, type CurrentRule } from './ip-format.js';
+import { readJournal, type Journal } from './journal.js';
+import type { HostState, Ownership } from './types.js';
+
+export interface CurrentFile {
+  kind: 'file' | 'dir';
+  mode: number;
+  /** File content (files only). */
+  content?: string;
+  /** Entry names (directories only). */
+  entries?: string[];
+}
+
+export interface CurrentLink {
+  name: string;
+  mtu: number;
+  addresses: string[];
+  /** Present when `wg show NAME dump` answers. */
+  wg?: { listenPort: number; peers: string[] };
+}
+
+/** What the host has now, limited to what egress owns or wants. */
+export interface CurrentState {
+  files: Map<string, CurrentFile>;
+  /** Listing of each owned table that exists, by "family name". */
+  nft: Map<string, string>;
+  /** Rules in owned priority ranges, both families. */
+  rules: CurrentRule[];
+  /** Routes in owned tables, both families. */
+  routes: CurrentRoute[];
+  /** Current value of each sysctl egress wants or journaled (absent: key does not exist). */
+  sysctls: Map<string, string>;
+  links: Map<string, CurrentLink>;
+  /** Unit name -> enabled. */
+  units: Map<string, boolean>;
+  systemd: boolean;
+  journal: Journal;
+}
+
+/** Whether a priority is in one of the owned ranges. */
+export function priorityOwned(priority: number, ownership: Ownership): boolean {
+  return ownership.rulePriorities.some(([lo, hi]) => priority >= lo && priority <= hi);
+}
+
+/** Every path the engine looks at: desired files, owned paths, parents of desired files that are owned. */
+function pathsOf(desired: HostState, ownership: Ownership, journal: Journal): string[] {
+  return [...new Set([...desired.files.map((f) => f.path), ...ownership.files, ...journal.files])].sort();
+}
+
+const LinkJson = z.array(z.object({ ifname: z.string(), mtu: z.number() }).loose());
+const AddrJson = z.array(z.object({ addr_info: z.array(z.object({ local: z.string(), prefixlen: z.number(), scope: z.string().optional() }).loose()).default([]) }).loose());
+
+function expect(r: RunResult | undefined, c: Command): RunResult {
+  if (!r) throw new CommandError([...c.argv], -1, 'no result (batch stopped)');
+  return r;
+}
+
+/** Reads the current state of everything egress owns or wants on `host`. */
+export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
+  const journal = await readJournal(host, ownership.journalPath);
+  const paths = pathsOf(desired, ownership, journal);
+  const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
+  const sysctlKeys = [...new Set([...desired.sysctls.map((s) => s.key), ...Object.keys(journal.sysctls)])].sort();
+  const linkNames = [...new Set([...ownership.links, ...desired.links.map((l) => l.name)])].sort();
+  const unitNames = [...new Set([...ownership.units, ...desired.units.map((u) => u.name)])].sort();
+
+  const commands: Command[] = [];
+  const at = (c: Command): number => commands.push(c) - 1;
+  const statAt = paths.map((p) => at({ argv: ['stat', '-c', '%a %F', '--', p] }));
+  const nftAt = ownership.nftTables.map((t) => at({ argv: ['nft', 'list', 'table', t.family, t.name] }));
+  const rulesAt = ([4, 6] as const).map((f) => at({ argv: ['ip', '-j', `-${f}`, 'rule', 'show'] }));
+  const routesAt = ownership.routeTables.flatMap((t) => ([4, 6] as const).map((f) => ({ f, t, i: at({ argv: ['ip', '-j', `-${f}`, 'route', 'show', 'table', String(t)] }) })));
+  const sysctlAt = sysctlKeys.map((k) => at({ argv: ['sysctl', '-n', k] }));
+  const linksAt = linkNames.length ? at({ argv: ['ip', '-j', 'link', 'show'] }) : -1;
+  const addrAt = linkNames.map((n) => at({ argv: ['ip', '-j', 'addr', 'show', 'dev', n] }));
+  const wgAt = linkNames.map((n) => at({ argv: ['wg', 'show', n, 'dump'] }));
+  const systemdAt = unitNames.length ? at({ argv: ['test', '-d', '/run/systemd/system'] }) : -1;
+  const unitAt = unitNames.map((n) => at({ argv: ['systemctl', 'is-enabled', n] }));
+  const results = await runAll(host, commands);
+  const res = (i: number): RunResult => expect(results[i], commands[i]!);
+  const fail = (i: number): never => {
+    const r = res(i);
+    throw new CommandError([...commands[i]!.argv], r.exitCode, r.stderr);
+  };
+
+  const files = new Map<string, CurrentFile>();
+  const second: Command[] = [];
+  const dirsToList: string[] = [];
+  const filesToRead: string[] = [];
+  paths.forEach((p, k) => {
+    const r = res(statAt[k]!);
+    if (r.exitCode !== 0) {
+      if (/No such file or directory|Not a directory/.test(r.stderr)) return;
+      fail(statAt[k]!);
+    }
+    const [mode, ...type] = r.stdout.trim().split(' ');
+    const kind = type.join(' ') === 'directory' ? 'dir' : 'file';
+    files.set(p, { kind, mode: Number.parseInt(mode!, 8) });
+    if (kind === 'dir') {
+      dirsToList.push(p);
+      second.push({ argv: ['ls', '-A', '--', p] });
+    } else filesToRead.push(p);
+  });
+  if (second.length) {
+    const listed = await runAll(host, second);
+    dirsToList.forEach((d, k) => {
+      const r = listed[k];
+      if (!r || r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', d], r?.exitCode ?? -1, r?.stderr ?? '');
+      files.get(d)!.entries = r.stdout.split('\n').filter(Boolean);
+    });
+  }
+  for (const p of filesToRead) {
+    const content = await host.readFile(p);
+    if (content === undefined) files.delete(p);
+    else files.get(p)!.content = content;
+  }
+
+  const nft = new Map<string, string>();
+  nftKeys.forEach((key, k) => {
+    const r = res(nftAt[k]!);
+    if (r.exitCode === 0) nft.set(key, r.stdout);
+    else if (!/No such file or directory/.test(r.stderr)) fail(nftAt[k]!);
+  });
+
+  const rules: CurrentRule[] = [];
+  ([4, 6] as const).forEach((f, k) => {
+    const r = res(rulesAt[k]!);
+    if (r.exitCode !== 0) {
+      if (f === 6 && /not supported/i.test(r.stderr)) return;
+      fail(rulesAt[k]!);
+    }
+    for (const j of parseJsonWith(z.array(IpRuleJson), r.stdout || '[]', `ip -j -${f} rule show`)) {
+      if (priorityOwned(j.priority, ownership)) rules.push(ruleFromJson(j, f));
+    }
+  });
+
+  const routes: CurrentRoute[] = [];
+  for (const { f, t, i } of routesAt) {
+    const r = res(i);
+    if (r.exitCode !== 0) {
+      if (/FIB table does not exist|not supported/i.test(r.stderr)) continue;
+      fail(i);
+    }
+    for (const j of parseJsonWith(z.array(IpRouteJson), r.stdout || '[]', `ip -j -${f} route show table ${t}`)) routes.push(routeFromJson(j, f, t));
+  }
+
+  const sysctls = new Map<string, string>();
+  sysctlKeys.forEach((key, k) => {
+    const r = res(sysctlAt[k]!);
+    if (r.exitCode === 0) sysctls.set(key, normalizeSysctl(r.stdout));
+    else if (!/cannot stat|No such file/.test(r.stderr)) fail(sysctlAt[k]!);
+  });
+
+  const links = new Map<string, CurrentLink>();
+  if (linksAt >= 0) {
+    const all = parseJsonWith(LinkJson, res(linksAt).stdout || '[]', 'ip -j link show');
+    linkNames.forEach((name, k) => {
+      const l = all.find((x) => x.ifname === name);
+      if (!l) return;
+      const addrRun = res(addrAt[k]!);
+      const addrs = addrRun.exitCode === 0 ? parseJsonWith(AddrJson, addrRun.stdout || '[]', `ip -j addr show dev ${name}`) : [];
+      const addresses = addrs.flatMap((a) => a.addr_info.filter((i) => i.scope !== 'link').map((i) => `${i.local}/${i.prefixlen}`)).sort();
+      const link: CurrentLink = { name, mtu: l.mtu, addresses };
+      const wgRun = res(wgAt[k]!);
+      if (wgRun.exitCode === 0) link.wg = parseWgDump(wgRun.stdout);
+      links.set(name, link);
+    });
+  }
+
+  const systemd = systemdAt >= 0 && res(systemdAt).exitCode === 0;
+  const units = new Map<string, boolean>();
+  unitNames.forEach((n, k) => units.set(n, systemd && res(unitAt[k]!).stdout.trim() === 'enabled'));
+
+  return { files, nft, rules, routes, sysctls, links, units, systemd, journal };
+}
+
+/** A sysctl value with whitespace runs collapsed ("32768\t60999\n" -> "32768 60999"). */
+export function normalizeSysctl(value: string): string {
+  return value.trim().split(/\s+/).join(' ');
+}
+
+/** Parses `wg show NAME dump` keeping only listen port and peer public keys (the private key is dropped at once). */
+export function parseWgDump(text: string): { listenPort: number; peers: string[] } {
+  const [head, ...peers] = text.split('\n').filter(Boolean);
+  const fields = (head ?? '').split('\t');
+  return { listenPort: Number(fields[2] ?? 0), peers: peers.map((p) => p.split('\t')[0]!).sort() };
+}

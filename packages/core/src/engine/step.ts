@@ -1,0 +1,70 @@
+// Steps of a plan: a human title, the actions that make the change and the actions that undo it.
+import type { Host } from '../host/host.js';
+
+/** One thing to do on a host. */
+export type Action =
+  | { kind: 'run'; argv: string[]; stdin?: string; secret?: boolean; fallback?: string[]; tolerate?: RegExp }
+  | { kind: 'write'; path: string; content: string; mode: number; secret?: boolean }
+  | { kind: 'remove'; path: string }
+  | { kind: 'wg-sync'; name: string; configPath: string };
+
+export type Resource = 'file' | 'dir' | 'link' | 'sysctl' | 'nft' | 'route' | 'rule' | 'unit';
+
+/** One change of a plan with how to take it back. */
+export interface Step {
+  resource: Resource;
+  title: string;
+  do: Action[];
+  /** Undone in reverse step order when a later step fails. */
+  undo: Action[];
+  /** Undone after every other undo (a link reloaded from a config file that must be restored first). */
+  undoLate?: Action[];
+}
+
+/** Shows an action for a dry-run plan or a message; secret contents are never shown. */
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'run': {
+      const argv = a.argv.join(' ');
+      if (a.stdin === undefined) return argv;
+      return a.secret ? `${argv} <<< (secret, ${Buffer.byteLength(a.stdin)} bytes)` : `${argv} <<EOF\n${a.stdin.replace(/\n$/, '')}\nEOF`;
+    }
+    case 'write':
+      return a.secret
+        ? `write ${a.path} mode ${a.mode.toString(8).padStart(4, '0')} (secret, ${Buffer.byteLength(a.content)} bytes)`
+        : `write ${a.path} mode ${a.mode.toString(8).padStart(4, '0')} (${Buffer.byteLength(a.content)} bytes)`;
+    case 'remove':
+      return `rm -f ${a.path}`;
+    case 'wg-sync':
+      return `wg syncconf ${a.name} <(wg-quick strip ${a.configPath})`;
+  }
+}
+
+/** Runs one action on a host, echoing it as a change; throws CommandError on failure. */
+export async function runAction(host: Host, a: Action): Promise<void> {
+  switch (a.kind) {
+    case 'run': {
+      const secrets = a.secret && a.stdin ? [a.stdin] : [];
+      const r = await host.run(a.argv, { stdin: a.stdin, change: true, check: !a.fallback && !a.tolerate, secrets });
+      if (r.exitCode === 0) return;
+      if (a.tolerate && a.tolerate.test(r.stderr)) return;
+      if (a.fallback) {
+        await host.run(a.fallback, { change: true, check: true });
+        return;
+      }
+      await host.run(a.argv, { stdin: a.stdin, check: true, secrets });
+      return;
+    }
+    case 'write':
+      await host.writeFile(a.path, a.content, { mode: a.mode, secret: a.secret });
+      return;
+    case 'remove':
+      await host.removeFile(a.path);
+      return;
+    case 'wg-sync': {
+      const stripped = await host.run(['wg-quick', 'strip', a.configPath], { check: true });
+      await host.run(['wg', 'syncconf', a.name, '/dev/stdin'], { stdin: stripped.stdout, change: true, check: true });
+      return;
+    }
+  }
+}
