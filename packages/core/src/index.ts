@@ -8,3 +8,5 @@ export * from './output.js';
 export * from './render/index.js';
 export * from './host/local-host.js';
 export * from './engine/index.js';
+export * from './address.js';
+export * from './nft-check.js';
