@@ -1,0 +1,206 @@
+// Unit tests for exec/run's pure parts and for exec itself on this host (no network, no root needed).
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Output } from '@egress/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertCgroupMarked, cgroupMatch, dropArgv } from './run.js';
+import { assertEgressUp } from './egress-up.js';
+import { exitCodeOf } from './child-run.js';
+import { inspectCommand, runExec, shimWarnings } from './exec.js';
+import { inspectExecutable } from './inspect-executable.js';
+import { parseCgroup2Mounts, findCgroup2Mount } from './cgroup-mount.js';
+import { readPublicFacts } from './public-facts.js';
+import { locateShim } from '@egress/shim';
+import { resolveCommand } from './resolve-command.js';
+import { envForUser } from './invoking-user.js';
+
+let dir: string;
+let shim: string;
+const FACTS = { version: 1, name: 'vps1', kind: 'wireguard', interface: 'egress0', address4: '10.66.0.2', address6: 'fd00:66::2', dns: ['10.66.0.1'] } as const;
+
+function quietOutput(): { output: Output; err: () => string } {
+  let text = '';
+  const stderr = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
+  return { output: new Output({ stderr, stdout: stderr, env: {} }), err: () => text };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'egress-app-exec-'));
+  writeFileSync(join(dir, 'static.c'), 'int main(void){return 0;}\n');
+  execFileSync('cc', ['-static', '-o', join(dir, 'static-bin'), join(dir, 'static.c')]);
+  execFileSync('cc', ['-o', join(dir, 'dynamic-bin'), join(dir, 'static.c')]);
+  execFileSync('cc', ['-o', join(dir, 'setuid-bin'), join(dir, 'static.c')]);
+  chmodSync(join(dir, 'setuid-bin'), 0o4755);
+  writeFileSync(join(dir, 'script'), `#!${join(dir, 'static-bin')} --flag\n`);
+  chmodSync(join(dir, 'script'), 0o755);
+  writeFileSync(join(dir, 'text'), 'hello\n');
+  mkdirSync(join(dir, 'public'));
+  shim = locateShim();
+  copyFileSync(shim, join(dir, 'other.so'));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('inspectExecutable', () => {
+  it('sees a dynamically linked ELF (PT_INTERP) as not static', async () => {
+    expect(await inspectExecutable(join(dir, 'dynamic-bin'))).toEqual({ elf: true, static: false, setuid: false });
+    expect(await inspectExecutable('/bin/sh')).toEqual({ elf: true, static: false, setuid: false });
+  });
+  it('sees a gcc -static binary as static', async () => {
+    expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false });
+  });
+  it('sees the setuid bit', async () => {
+    expect(await inspectExecutable(join(dir, 'setuid-bin'))).toEqual({ elf: true, static: false, setuid: true });
+  });
+  it('reports a script interpreter and follows it', async () => {
+    expect(await inspectExecutable(join(dir, 'script'))).toEqual({ elf: false, static: false, setuid: false, interpreter: join(dir, 'static-bin') });
+    expect(await inspectCommand(join(dir, 'script'))).toEqual({ elf: true, static: true, setuid: false, inspected: join(dir, 'static-bin') });
+    expect(await inspectExecutable(join(dir, 'text'))).toEqual({ elf: false, static: false, setuid: false });
+  });
+});
+
+describe('shimWarnings', () => {
+  it('warns for static and setuid programs and points to run', () => {
+    const w = shimWarnings({ elf: true, static: true, setuid: true, inspected: '/opt/app' }, { ...FACTS, dns: [...FACTS.dns] }, ['app', '-v']);
+    expect(w).toEqual([
+      "/opt/app is statically linked: LD_PRELOAD does not apply, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- app -v",
+      "/opt/app is setuid/setgid: the loader ignores LD_PRELOAD for it, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- app -v",
+    ]);
+    expect(shimWarnings({ elf: true, static: false, setuid: false, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'])).toEqual([]);
+  });
+});
+
+describe('cgroup2 mount detection', () => {
+  const unified = '35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n';
+  const hybrid = [
+    '30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755',
+    '31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate',
+    '32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,xattr,name=systemd',
+  ].join('\n');
+  it('finds /sys/fs/cgroup on a unified host', () => {
+    expect(findCgroup2Mount(unified)).toEqual({ path: '/sys/fs/cgroup', root: '/' });
+  });
+  it('finds /sys/fs/cgroup/unified on a hybrid host', () => {
+    expect(findCgroup2Mount(hybrid)).toEqual({ path: '/sys/fs/cgroup/unified', root: '/' });
+  });
+  it('prefers the canonical mount and unescapes paths', () => {
+    const two = '40 24 0:40 / /mnt/my\\040cg rw - cgroup2 none rw\n' + unified;
+    expect(parseCgroup2Mounts(two)).toEqual([
+      { path: '/sys/fs/cgroup', root: '/' },
+      { path: '/mnt/my cg', root: '/' },
+    ]);
+  });
+  it('returns undefined without cgroup2 (v1 only)', () => {
+    expect(findCgroup2Mount(hybrid.split('\n').filter((l) => !l.includes('cgroup2')).join('\n'))).toBeUndefined();
+  });
+});
+
+describe('readPublicFacts', () => {
+  it('refuses when no egress is enrolled', async () => {
+    await expect(readPublicFacts(undefined, join(dir, 'nothing-here'))).rejects.toThrow(/no egress is enrolled on this host/);
+  });
+  it('takes the only egress, and refuses an unknown or invalid name', async () => {
+    writeFileSync(join(dir, 'public', 'vps1.json'), JSON.stringify(FACTS));
+    expect(await readPublicFacts(undefined, join(dir, 'public'))).toEqual(FACTS);
+    await expect(readPublicFacts('other', join(dir, 'public'))).rejects.toThrow("--egress: no egress named 'other' (enrolled: vps1)");
+    await expect(readPublicFacts('Bad Name', join(dir, 'public'))).rejects.toThrow("--egress: expected a name of 1-32 lowercase letters, digits, '_' or '-', got 'Bad Name'");
+  });
+  it('requires --egress when several exist', async () => {
+    writeFileSync(join(dir, 'public', 'wlan.json'), JSON.stringify({ ...FACTS, name: 'wlan', kind: 'interface', interface: 'wlan0', address6: undefined }));
+    await expect(readPublicFacts(undefined, join(dir, 'public'))).rejects.toThrow('--egress: several egresses are enrolled (vps1, wlan); choose one');
+    expect((await readPublicFacts('wlan', join(dir, 'public'))).interface).toBe('wlan0');
+    rmSync(join(dir, 'public', 'wlan.json'));
+  });
+  it('names the field of a bad facts file', async () => {
+    mkdirSync(join(dir, 'bad'));
+    writeFileSync(join(dir, 'bad', 'x.json'), JSON.stringify({ ...FACTS, name: 'x', address4: '300.1.1.1' }));
+    await expect(readPublicFacts(undefined, join(dir, 'bad'))).rejects.toThrow(/address4/);
+  });
+});
+
+describe('assertEgressUp', () => {
+  const facts = { ...FACTS, dns: [...FACTS.dns] };
+  it('accepts the interface with its addresses', () => {
+    expect(() => assertEgressUp(facts, { egress0: ['10.66.0.2', 'fd00:66::2'], lo: ['127.0.0.1'] })).not.toThrow();
+  });
+  it('refuses a missing interface (egress down) with a hint', () => {
+    expect(() => assertEgressUp(facts, { lo: ['127.0.0.1'] })).toThrow("egress 'vps1' is down: interface egress0 does not exist");
+  });
+  it('refuses an interface without the egress address', () => {
+    expect(() => assertEgressUp(facts, { egress0: ['10.66.0.2'] })).toThrow("egress 'vps1' is not ready: interface egress0 does not have its address fd00:66::2");
+  });
+});
+
+describe('run helpers', () => {
+  it('checks the nft cgroup rule of the egress', () => {
+    expect(cgroupMatch('vps1')).toBe('socket cgroupv2 level 2 "egress/vps1"');
+    const chain = 'table inet egress {\n\tchain output_mark {\n\t\tsocket cgroupv2 level 2 "egress/vps1" meta mark set meta mark | 0x01000000\n\t}\n}\n';
+    expect(() => assertCgroupMarked('vps1', () => chain)).not.toThrow();
+    expect(() => assertCgroupMarked('vps2', () => chain)).toThrow(`egress 'vps2' does not mark cgroup egress/vps2 (no 'socket cgroupv2 level 2 "egress/vps2"' rule in table inet egress)`);
+    expect(() => assertCgroupMarked('vps1', () => { throw new Error('no table'); })).toThrow("egress 'vps1': cannot read its nftables rules");
+  });
+  it('drops to the user with setpriv, or runs directly as root', () => {
+    expect(dropArgv({ uid: 1000, gid: 1000, name: 'me' }, '/usr/bin/curl', ['-s', 'x'], '/usr/bin/setpriv')).toEqual(['/usr/bin/setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', '/usr/bin/curl', '-s', 'x']);
+    expect(dropArgv({ uid: 1234, gid: 100 }, '/bin/app', [], '/usr/bin/setpriv')).toEqual(['/usr/bin/setpriv', '--reuid=1234', '--regid=100', '--clear-groups', '--', '/bin/app']);
+    expect(dropArgv({ uid: 0, gid: 0, name: 'root' }, '/bin/app', ['a'], '')).toEqual(['/bin/app', 'a']);
+  });
+  it("sets HOME/USER/LOGNAME to the target user's", () => {
+    const env = envForUser({ uid: 1000, gid: 1000, name: 'me', home: '/home/me', shell: '/bin/bash' }, { HOME: '/root', USER: 'root', DISPLAY: ':0' }, 0, () => true);
+    expect(env).toEqual({ HOME: '/home/me', USER: 'me', LOGNAME: 'me', SHELL: '/bin/bash', DISPLAY: ':0', XDG_RUNTIME_DIR: '/run/user/1000' });
+    expect(envForUser({ uid: 0, gid: 0 }, { HOME: '/root' }, 0, () => true)).toEqual({ HOME: '/root' });
+  });
+  it('maps signals to 128+N', () => {
+    expect(exitCodeOf(3, null)).toBe(3);
+    expect(exitCodeOf(null, 'SIGTERM')).toBe(143);
+    expect(exitCodeOf(null, 'SIGKILL')).toBe(137);
+  });
+  it('resolves commands on PATH, skipping relative entries', () => {
+    expect(resolveCommand('sh', { PATH: '/usr/bin:/bin' })).toMatch(/^\/(usr\/)?bin\/sh$/);
+    expect(() => resolveCommand('sh', { PATH: '.:relative' })).toThrow("command 'sh' not found on PATH");
+    expect(() => resolveCommand('./nope-not-here', {}, dir)).toThrow("command './nope-not-here' is not an executable file");
+  });
+});
+
+describe('runExec on this host', () => {
+  const up = { egress0: ['10.66.0.2', 'fd00:66::2'] };
+  it('runs the command with the shim first in LD_PRELOAD and the egress variables, returning its exit code', async () => {
+    const { output, err } = quietOutput();
+    const out = join(dir, 'env.txt');
+    const code = await runExec({
+      argv: ['sh', '-c', `printf '%s|%s|%s|%s' "$LD_PRELOAD" "$EGRESS_BIND_V4" "$EGRESS_BIND_V6" "$EGRESS_BIND_IFACE" > ${out}; exit 7`],
+      env: { PATH: '/usr/bin:/bin', LD_PRELOAD: join(dir, 'other.so') },
+      output,
+      publicDir: join(dir, 'public'),
+      interfaces: up,
+      shimPath: shim,
+    });
+    expect(code).toBe(7);
+    expect(readFileSync(out, 'utf8')).toBe(`${shim}:${join(dir, 'other.so')}|10.66.0.2|fd00:66::2|egress0`);
+    expect(err()).toContain("egress: sh through 'vps1' (10.66.0.2, fd00:66::2 on egress0, LD_PRELOAD shim)");
+  });
+  it('returns 128+N when the command dies of signal N', async () => {
+    const { output } = quietOutput();
+    const code = await runExec({ argv: ['sh', '-c', 'kill -TERM $$'], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim });
+    expect(code).toBe(143);
+  });
+  it('warns before starting a static program', async () => {
+    const { output, err } = quietOutput();
+    const code = await runExec({ argv: [join(dir, 'static-bin')], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim });
+    expect(code).toBe(0);
+    expect(err()).toContain(`warning: ${join(dir, 'static-bin')} is statically linked: LD_PRELOAD does not apply`);
+  });
+  it('refuses when the egress is down, before running anything', async () => {
+    const { output } = quietOutput();
+    const marker = join(dir, 'ran');
+    await expect(runExec({ argv: ['touch', marker], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: {}, shimPath: shim })).rejects.toThrow(
+      "egress 'vps1' is down: interface egress0 does not exist",
+    );
+    expect(() => readFileSync(marker)).toThrow();
+  });
+  it('refuses an empty command', async () => {
+    const { output } = quietOutput();
+    await expect(runExec({ argv: [], output, publicDir: join(dir, 'public'), interfaces: up })).rejects.toThrow('exec: expected a command after --, got none');
+  });
+});

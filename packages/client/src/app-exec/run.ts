@@ -1,0 +1,110 @@
+// `egress-client run`: starts a command in a per-run cgroup under egress/<name>, whose sockets the egress marks.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { EgressError, PermissionError, ValidationError, egressCgroupPath, type Output } from '@egress/core';
+import { runChild } from './child-run.js';
+import { findCgroup2Mount } from './cgroup-mount.js';
+import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
+import { envForUser, invokingUser, type RunUser } from './invoking-user.js';
+import { readPublicFacts } from './public-facts.js';
+import { resolveCommand } from './resolve-command.js';
+import { createRunGroup, removeRunGroup, removeStaleRunGroups } from './run-cgroup.js';
+
+export interface RunOptions {
+  egress?: string;
+  argv: string[];
+  output: Output;
+  /** Run as this user instead of the sudo caller. */
+  user?: string;
+  env?: NodeJS.ProcessEnv;
+  publicDir?: string;
+  interfaces?: InterfaceAddresses;
+  /** /proc/self/mountinfo text (tests). */
+  mountinfo?: string;
+}
+
+/** The shell wrapper: moves itself into the run cgroup, then becomes the app (same pid). */
+const WRAPPER = 'echo $$ > "$1" || { echo "egress: cannot move the app into its cgroup ($1)" >&2; exit 126; }; shift; exec "$@"';
+
+/** The nft match the client renders for an egress's cgroup (nft resolves it under /sys/fs/cgroup at load time). */
+export function cgroupMatch(egress: string): string {
+  return `socket cgroupv2 level 2 "${egressCgroupPath(egress)}"`;
+}
+
+/** Refuses unless the egress's nftables table marks sockets of its cgroup (otherwise the app would leave directly). */
+export function assertCgroupMarked(egress: string, listChain: () => string = () => execFileSync('nft', ['list', 'chain', 'inet', 'egress', 'output_mark'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })): void {
+  let text: string;
+  try {
+    text = listChain();
+  } catch (err) {
+    throw new EgressError('E_EGRESS_DOWN', `egress '${egress}': cannot read its nftables rules (nft list chain inet egress output_mark failed)`, { hint: `bring it up: sudo egress-client up ${egress}`, cause: err });
+  }
+  if (!text.includes(cgroupMatch(egress))) {
+    throw new EgressError('E_NO_CGROUP_RULE', `egress '${egress}' does not mark cgroup ${egressCgroupPath(egress)} (no '${cgroupMatch(egress)}' rule in table inet egress); an app run there would leave directly`, {
+      hint: `re-apply the egress: sudo egress-client up ${egress}`,
+    });
+  }
+}
+
+/** argv that drops from root to `user` and execs file (setpriv from util-linux); plain file when staying root. */
+export function dropArgv(user: RunUser, file: string, args: string[], setpriv: string): string[] {
+  if (user.uid === 0 && user.gid === 0) return [file, ...args];
+  return [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, user.name ? '--init-groups' : '--clear-groups', '--', file, ...args];
+}
+
+/** Runs argv in a fresh cgroup under egress/<name> as the invoking user; resolves with the exit code (128+N for signal N). */
+export async function runInCgroup(opts: RunOptions): Promise<number> {
+  if (opts.argv.length === 0 || !opts.argv[0]) {
+    throw new ValidationError('run: expected a command after --, got none', [{ path: 'cmd', message: 'required' }], { hint: 'sudo egress-client run [--egress NAME] -- CMD [ARGS...]' });
+  }
+  if (process.getuid!() !== 0) {
+    throw new PermissionError('run needs root: it creates a cgroup under egress/<name> and moves the app into it (the app itself runs as you)', {
+      hint: `sudo egress-client run ${opts.egress ? `--egress ${opts.egress} ` : ''}-- ${opts.argv.join(' ')}   (or, without root: egress-client exec -- ...)`,
+    });
+  }
+  const facts = await readPublicFacts(opts.egress, opts.publicDir);
+  assertEgressUp(facts, opts.interfaces);
+  const mount = findCgroup2Mount(opts.mountinfo);
+  if (!mount || !existsSync(join(mount.path, 'cgroup.procs'))) {
+    throw new EgressError('E_NO_CGROUP2', 'this host has no usable cgroup v2 hierarchy (no cgroup2 mount in /proc/self/mountinfo), so run cannot select the app by cgroup', {
+      hint: 'use egress-client exec -- CMD (LD_PRELOAD shim) or a dedicated user (enroll --user NAME) instead',
+    });
+  }
+  const egressDir = join(mount.path, egressCgroupPath(facts.name));
+  if (!existsSync(egressDir)) {
+    throw new EgressError('E_NO_CGROUP', `egress '${facts.name}' has no cgroup ${egressDir} (cgroup2 is mounted at ${mount.path})`, { hint: `bring it up: sudo egress-client up ${facts.name}` });
+  }
+  assertCgroupMarked(facts.name);
+
+  const env0 = opts.env ?? process.env;
+  const user = invokingUser(opts.user, env0);
+  const env = envForUser(user, env0, process.getuid!(), existsSync);
+  const file = resolveCommand(opts.argv[0], env);
+  const setpriv = user.uid === 0 && user.gid === 0 ? '' : resolveCommand('setpriv', { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' });
+
+  removeStaleRunGroups(egressDir, opts.output);
+  const dir = createRunGroup(egressDir, opts.output);
+  let stop = false;
+  const onStop = () => {
+    stop = true;
+  };
+  opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${user.uid}${user.name ? ` (${user.name})` : ''} in cgroup ${dir}`);
+  try {
+    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...dropArgv(user, file, opts.argv.slice(1), setpriv)], {
+      env,
+      onSignal: (sig) => {
+        if (sig === 'SIGTERM' || sig === 'SIGINT') stop = true;
+      },
+    });
+  } finally {
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+    try {
+      await removeRunGroup(dir, () => stop, opts.output);
+    } finally {
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+    }
+  }
+}
