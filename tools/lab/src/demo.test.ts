@@ -1,0 +1,29 @@
+// `npm run demo` end to end: real lab, real CLIs (or an honest "not built yet"), and nothing left behind (needs root).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { labDir } from './paths.js';
+import { run } from './run.js';
+
+const demo = fileURLToPath(new URL('../dist/demo.js', import.meta.url));
+
+describe('demo', () => {
+  it('tells the story with real addresses, never claims a step it could not run, and tears down', async () => {
+    expect(process.getuid?.(), 'the demo test needs root: run it as root, as .ci/run does').toBe(0);
+    const name = `demot-${process.pid}`;
+    const r = await run([process.execPath, demo], { env: { ...process.env, EGRESS_DEMO_LAB: name, NO_COLOR: '1' }, timeoutMs: 240_000 });
+    const out = r.stdout + r.stderr;
+    expect(out).toContain('── step 1: start the lab');
+    expect(out).toContain("root on the client     → seen as 192.0.2.2 ✓ the client's own address");
+    expect(out).toContain('── step 6: tear everything down');
+    const provision = /^ {2}2\. provision the VPS +(\S.*)$/m.exec(out)?.[1];
+    if (provision === 'done') {
+      expect(out).toMatch(/\[#\] /);
+      expect(out).toContain("appuser via run-as     → seen as 198.51.100.2 ✓ the VPS's address");
+    } else {
+      expect(out).not.toContain('appuser via run-as');
+    }
+    expect(r.exitCode, out).toBe(0);
+    expect(existsSync(labDir(name))).toBe(false);
+  }, 300_000);
+});
