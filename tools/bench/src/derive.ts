@@ -1,0 +1,147 @@
+// Ratios and goal verdicts computed from a results file (pure: the report and the JSON both use these).
+import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
+import { EGRESS_PATHS, THROUGHPUT_TESTS, med } from './results.js';
+import { median, ratio, spread } from './stats.js';
+
+/** A ratio of two figures: of their medians, with the range over runs paired by index when both have the same count. */
+export interface Ratio {
+  value?: number;
+  min?: number;
+  max?: number;
+  /** Why there is no value. */
+  reason?: string;
+}
+
+/** Ratio a/b of two figures (median over median; min/max over per-run pairs). */
+export function ratioOf(a: Figure | undefined, b: Figure | undefined): Ratio {
+  if (!a || a.status !== 'ok') return { reason: a?.status === 'n/a' ? a.reason : 'not measured' };
+  if (!b || b.status !== 'ok') return { reason: b?.status === 'n/a' ? b.reason : 'not measured' };
+  const value = ratio(a.median, b.median);
+  if (value === undefined) return { reason: 'divisor is zero' };
+  if (a.samples.length !== b.samples.length || a.samples.length < 2) return { value };
+  const pairs = a.samples.map((x, i) => x / b.samples[i]!).filter((r) => Number.isFinite(r));
+  if (pairs.length === 0) return { value };
+  return { value, min: Math.min(...pairs), max: Math.max(...pairs) };
+}
+
+export type GoalId = 'throughput' | 'forwards' | 'run-as-startup';
+
+/** One goal from the issue checked against one figure. */
+export interface GoalVerdict {
+  goal: GoalId;
+  /** What is compared, e.g. "tcp-up run-as/tunnel". */
+  subject: string;
+  /** "≥ 0.97", "≤ 60 ms". */
+  target: string;
+  value?: number;
+  met?: boolean;
+  /** How far from the target, in the unit of the target (ratio points or ms); positive when missed. */
+  missBy?: number;
+  /** What limits the figure (when missed), from the measured evidence. */
+  limit?: string;
+  reason?: string;
+}
+
+const THROUGHPUT_GOAL = 0.97;
+const FORWARDS_GOAL = 0.95;
+const RUN_AS_GOAL_MS = 60;
+
+/** Relative spread of a figure as a percentage, for "within noise" statements. */
+function spreadPct(f: Figure | undefined): number | undefined {
+  return f && f.status === 'ok' && f.n > 1 ? spread(f) * 100 : undefined;
+}
+
+function minGoal(goal: GoalId, subject: string, r: Ratio, target: number, limit: (miss: number) => string): GoalVerdict {
+  const base: GoalVerdict = { goal, subject, target: `≥ ${target}` };
+  if (r.value === undefined) return { ...base, reason: r.reason ?? 'not measured' };
+  const met = r.value >= target;
+  return { ...base, value: r.value, met, ...(met ? {} : { missBy: target - r.value, limit: limit(target - r.value) }) };
+}
+
+/** Every egress/tunnel throughput ratio checked against the ≥ 0.97 goal. */
+export function throughputGoals(res: BenchResults): GoalVerdict[] {
+  const out: GoalVerdict[] = [];
+  for (const test of THROUGHPUT_TESTS) {
+    const figs: PathFigures = res.dataplane.throughput[test] ?? {};
+    for (const p of EGRESS_PATHS) {
+      const r = ratioOf(figs[p], figs.tunnel);
+      out.push(
+        minGoal('throughput', `${test} ${p}/tunnel`, r, THROUGHPUT_GOAL, (miss) => {
+          const noise = spreadPct(figs.tunnel);
+          const own = spreadPct(figs[p]);
+          const parts = [`${(miss * 100).toFixed(1)} points below the goal`];
+          if (noise !== undefined) {
+            parts.push(
+              miss * 100 <= noise
+                ? `within the tunnel baseline's own run-to-run spread (${noise.toFixed(1)}%), so not distinguishable from noise at ${res.dataplane.runs} runs`
+                : `larger than the tunnel baseline's run-to-run spread (${noise.toFixed(1)}%${own !== undefined ? `; this path's: ${own.toFixed(1)}%` : ''})`,
+            );
+          }
+          parts.push(limitText(p, test));
+          return parts.join('; ');
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+function limitText(p: PathId, test: string): string {
+  const cpu = 'WireGuard runs as wireguard-go in user space here (no kernel module) on 2 cores shared with both iperf3 ends, so the tunnel is CPU-bound';
+  if (p === 'exec') return `${cpu}; exec adds an LD_PRELOAD bind() per socket and the per-packet source-address rule`;
+  if (p === 'run') return `${cpu}; run adds a per-packet 'socket cgroupv2' lookup, the mark, an ip rule lookup and SNAT`;
+  if (test.startsWith('udp')) return `${cpu}; UDP at full rate drops packets where the CPU saturates, so loss dominates the figure`;
+  return `${cpu}; run-as adds a per-packet 'meta skuid' mark, an ip rule lookup and SNAT`;
+}
+
+/** The forwards goal: conn/s and throughput with the large count over the small one, ≥ 0.95. */
+export function forwardGoals(res: BenchResults): GoalVerdict[] {
+  const f = res.forwards;
+  const out: GoalVerdict[] = [];
+  for (const [what, figs] of [['conn/s', f.connsPerSec], ['throughput', f.throughput]] as const) {
+    const r = ratioOf(figs['egress-large'], figs['egress-small']);
+    out.push(
+      minGoal('forwards', `${what} egress ${f.large}/${f.small}`, r, FORWARDS_GOAL, (miss) => {
+        const noise = spreadPct(figs['egress-small']);
+        const rules = ratioOf(figs['rules-large'], figs['egress-small']).value;
+        const parts = [`${(miss * 100).toFixed(1)} points below the goal`];
+        if (noise !== undefined) parts.push(`the ${f.small}-forward baseline itself spreads ${noise.toFixed(1)}% run to run`);
+        if (rules !== undefined) parts.push(`one rule per forward reaches ${rules.toFixed(2)} of the baseline`);
+        parts.push('each connection also crosses wireguard-go and two network namespaces, which dominates the per-connection cost');
+        return parts.join('; ');
+      }),
+    );
+  }
+  return out;
+}
+
+/** The run-as start-up goal: added latency over setpriv alone ≤ 60 ms. */
+export function runAsGoal(res: BenchResults): GoalVerdict {
+  const f = res.controlPlane.runAsAdded;
+  const base: GoalVerdict = { goal: 'run-as-startup', subject: 'run-as over setpriv', target: `≤ ${RUN_AS_GOAL_MS} ms` };
+  if (f.status !== 'ok') return { ...base, reason: f.reason };
+  const met = f.median <= RUN_AS_GOAL_MS;
+  if (met) return { ...base, value: f.median, met };
+  const node = med(res.controlPlane.runAsStartup);
+  return {
+    ...base,
+    value: f.median,
+    met,
+    missBy: f.median - RUN_AS_GOAL_MS,
+    limit:
+      `${(f.median - RUN_AS_GOAL_MS).toFixed(1)} ms over the goal; run-as is a Node.js program` +
+      (node !== undefined ? ` (${node.toFixed(1)} ms in all)` : '') +
+      ': starting the runtime and loading its modules is most of the added time, on 2 cores',
+  };
+}
+
+/** All goal verdicts of a run, in report order. */
+export function goals(res: BenchResults): GoalVerdict[] {
+  return [...throughputGoals(res), ...forwardGoals(res), runAsGoal(res)];
+}
+
+/** The median of several ratios' values, for one-line summaries. */
+export function medianRatio(rs: readonly Ratio[]): number | undefined {
+  const vs = rs.map((r) => r.value).filter((v): v is number => v !== undefined);
+  return vs.length ? median(vs) : undefined;
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// `npm run bench`: measures egress in one lab and writes bench/results/<time>.json, its charts and docs/BENCHMARKS.md.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startLab, type Lab } from '@egress/lab';
+import { renderCharts } from './chart.js';
+import { configFor, type BenchConfig } from './config.js';
+import { setupEgress } from './egress-setup.js';
+import { measureDataplane } from './groups/dataplane.js';
+import { measureForwards } from './groups/forwards.js';
+import { measureLatency } from './groups/latency.js';
+import { measureStartup, readShimConnect } from './groups/control-plane.js';
+import { reasonOf, stop } from './lab-run.js';
+import { gitCommit, machineInfo, toolVersions } from './machine.js';
+import { checkPaths, definePaths, startSocks } from './paths.js';
+import { renderReport } from './report.js';
+import { BenchResults } from './results.js';
+
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+const RESULTS = join(REPO, 'bench/results');
+const DOC = join(REPO, 'docs/BENCHMARKS.md');
+const LAB_NAME = 'bench';
+
+const USAGE = `usage: npm run bench [-- --smoke] | node tools/bench/dist/main.js [--smoke] [--report FILE.json]
+  --smoke        one short pass of everything (CI); writes bench/results/smoke-*.{json,md,svg}, not docs/
+  --report FILE  only re-render docs/BENCHMARKS.md and the charts from an existing results file`;
+
+const t0 = Date.now();
+function log(line: string): void {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
+}
+
+/** Runs every measurement group inside one lab; the lab is torn down at the end, also on failure and Ctrl-C. */
+async function measure(cfg: BenchConfig): Promise<BenchResults> {
+  const startedAt = new Date().toISOString();
+  const [versions, commit] = await Promise.all([toolVersions(), gitCommit(REPO)]);
+  let lab: Lab | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: tearing the lab down`);
+    void (lab ? lab.down() : Promise.resolve()).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    log(`starting lab '${LAB_NAME}' (${cfg.mode} run)`);
+    lab = await startLab({ name: LAB_NAME, log: (l) => log(`lab: ${l}`) });
+    const { setup, figures } = await setupEgress(lab, log);
+    const paths = definePaths(lab, setup, lab.addr.whoamiV4);
+    let socks;
+    try {
+      socks = await startSocks(lab);
+    } catch (e) {
+      const alt = paths.find((p) => p.info.id === 'alternative')!;
+      alt.tcpUnavailable = alt.udpUnavailable = reasonOf(e);
+    }
+    try {
+      await checkPaths(lab, paths, log);
+      const dataplane = await measureDataplane(lab, cfg, paths, log);
+      const latency = await measureLatency(lab, cfg, paths, log);
+      const forwards = await measureForwards(lab, cfg, setup, log);
+      const startup = await measureStartup(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
+      return BenchResults.parse({
+        schema: 1,
+        mode: cfg.mode,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        commit,
+        machine: machineInfo(),
+        versions,
+        dataplane,
+        latency,
+        forwards,
+        controlPlane: { ...figures, ...startup, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
+      });
+    } finally {
+      await stop(socks);
+    }
+  } finally {
+    log('tearing the lab down');
+    await lab?.down();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/** Writes the charts next to the results and the markdown report; returns the report path. */
+async function publish(res: BenchResults, jsonPath: string, mdPath: string, chartPrefix: string): Promise<void> {
+  const charts = await renderCharts(res);
+  const links: Record<string, string> = {};
+  for (const [name, svg] of Object.entries(charts)) {
+    const file = join(RESULTS, `${chartPrefix}${name}`);
+    writeFileSync(file, svg);
+    links[name] = relative(dirname(mdPath), file);
+  }
+  writeFileSync(mdPath, renderReport(res, { json: relative(dirname(mdPath), jsonPath), charts: links }));
+  log(`wrote ${relative(REPO, mdPath)} and ${Object.keys(charts).length} chart(s)`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  if (values.report) {
+    const res = BenchResults.parse(JSON.parse(readFileSync(values.report, 'utf8')));
+    await publish(res, values.report, DOC, '');
+    return 0;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: run as root (the lab builds network namespaces)\n');
+    return 1;
+  }
+  const cfg = configFor(values.smoke ? 'smoke' : 'full');
+  const res = await measure(cfg);
+  const stamp = res.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const prefix = cfg.mode === 'smoke' ? 'smoke-' : '';
+  const jsonPath = join(RESULTS, `${prefix}${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(res, null, 2)}\n`);
+  log(`wrote ${relative(REPO, jsonPath)}`);
+  await publish(res, jsonPath, cfg.mode === 'smoke' ? join(RESULTS, 'smoke-BENCHMARKS.md') : DOC, prefix);
+  log(`done in ${((Date.now() - t0) / 60_000).toFixed(1)} min`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

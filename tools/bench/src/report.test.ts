@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { barSpec, latencyRows, relativeRows, renderCharts, renderSvg, throughputRows } from './chart.js';
+import { goals, ratioOf } from './derive.js';
+import { fig, num, rat, renderReport } from './report.js';
+import { BenchResults, measured, unavailable } from './results.js';
+
+const fixture = BenchResults.parse(JSON.parse(readFileSync(new URL('./test-fixtures/results.json', import.meta.url), 'utf8')));
+const links = { json: '../bench/results/fixture.json', charts: { 'throughput.svg': '../bench/results/throughput.svg' } };
+
+describe('figures and ratios', () => {
+  it('formats a figure as median (min–max), and n/a with its reason', () => {
+    expect(fig(measured('Mbit/s', [990, 1010, 1000]))).toBe('1,000 (990–1,010)');
+    expect(fig(measured('ms', [0.41]))).toBe('0.41');
+    expect(fig(unavailable('egress-client run is not built yet'))).toBe('n/a: egress-client run is not built yet');
+    expect(num(12.345)).toBe('12.3');
+  });
+  it('a ratio is of the medians, with the range over runs paired by index', () => {
+    const r = ratioOf(measured('x', [98, 100, 90]), measured('x', [100, 100, 100]));
+    expect(r.value).toBeCloseTo(0.98, 10);
+    expect(r.min).toBeCloseTo(0.9, 10);
+    expect(r.max).toBeCloseTo(1.0, 10);
+    expect(rat(r)).toBe('0.98 (0.90–1.00)');
+    expect(ratioOf(unavailable('no run-as'), measured('x', [1])).reason).toBe('no run-as');
+  });
+});
+
+describe('goals', () => {
+  const gs = goals(fixture);
+  it('checks egress/tunnel throughput against 0.97 and says by how much it is missed', () => {
+    const runAs = gs.find((g) => g.subject === 'tcp-up run-as/tunnel')!;
+    expect(runAs.met).toBe(true);
+    expect(runAs.value).toBeCloseTo(0.99, 10);
+    const exec = gs.find((g) => g.subject === 'tcp-up exec/tunnel')!;
+    expect(exec.met).toBe(false);
+    expect(exec.missBy).toBeCloseTo(0.06, 10);
+    expect(exec.limit).toContain('6.0 points below the goal');
+    expect(exec.limit).toContain("larger than the tunnel baseline's run-to-run spread (2.0%");
+    const run = gs.find((g) => g.subject === 'tcp-up run/tunnel')!;
+    expect(run.met).toBeUndefined();
+    expect(run.reason).toBe('egress-client run is not built yet');
+  });
+  it('checks the forwards ratio and the run-as start-up budget', () => {
+    const conns = gs.find((g) => g.subject === 'conn/s egress 10000/10')!;
+    expect(conns.value).toBeCloseTo(0.99, 10);
+    expect(conns.met).toBe(true);
+    const tput = gs.find((g) => g.subject === 'throughput egress 10000/10')!;
+    expect(tput.met).toBe(false);
+    expect(tput.missBy).toBeCloseTo(0.075, 10);
+    const runAs = gs.find((g) => g.goal === 'run-as-startup')!;
+    expect(runAs).toMatchObject({ value: 153, met: false, missBy: 93 });
+  });
+});
+
+describe('renderReport', () => {
+  const md = renderReport(fixture, links);
+  it('has the goal table with verdicts and the reasons for misses', () => {
+    expect(md).toContain('| tcp-up run-as/tunnel | ≥ 0.97 | 0.990 | met |');
+    expect(md).toContain('| tcp-up exec/tunnel | ≥ 0.97 | 0.910 | **missed** by 0.060 |');
+    expect(md).toContain('| run-as over setpriv | ≤ 60 ms | 153 ms | **missed** by 93.0 ms |');
+    expect(md).toContain('- **tcp-up exec/tunnel** (0.910, goal ≥ 0.97): 6.0 points below the goal;');
+  });
+  it('renders the throughput table with ratios against tunnel and alternative', () => {
+    expect(md).toContain('| egress run-as | 990 (980–1,000) | 0.99 (0.98–1.00) | 1.98 (1.94–2.04) |');
+    expect(md).toContain('| egress run | n/a [1] | n/a | n/a |');
+    expect(md).toContain('| ssh -D + proxychains4 | n/a [3] |  |  |  |');
+    expect(md).toContain('| egress run-as | 400 (396–404) | 1.00 (0.99–1.01) | n/a | 2.5% |');
+  });
+  it('renders latency, forwards, control plane, machine and links', () => {
+    expect(md).toContain('| egress run-as | 0.60 (0.60–0.60) | 1.50 (1.50–1.50) | 1.20 (1.00–1.50) / 1.50 (1.50–1.50) | 0.50 (0.50–0.50) / 0.50 (0.50–0.50) |');
+    expect(md).toContain('| egress, 10,000 forwards | 990 (980–1,000) | 700 | 0.99 (0.98–1.00) | 0.88 |');
+    expect(md).toContain('| 10,000 forwards as one nft rule each | 400 (390–410) | n/a [4] | 0.40 (0.39–0.41) | n/a |');
+    expect(md).toContain('| shim: added time per `connect()` | ns | n/a [5] |');
+    expect(md).toContain('| CPU | Test CPU, 2 cores |');
+    expect(md).toContain('![Throughput per path and test](../bench/results/throughput.svg)');
+    expect(md).not.toContain('latency.svg');
+    expect(md).toContain('Raw results: [fixture.json](../bench/results/fixture.json)');
+    expect(md).toContain('in 9.00 min');
+  });
+  it('lists each reason for an n/a once, numbered, right after the goals', () => {
+    expect(md).toContain('| tcp-up run/tunnel | ≥ 0.97 | n/a | n/a [1] |');
+    expect(md).toContain(
+      '## Not measured in this run\n\n1. egress-client run is not built yet\n2. not measured\n3. proxychains only carries TCP\n4. nft refused the table\n5. bench/results/shim-connect.json not found\n',
+    );
+    expect(md.indexOf('## Not measured')).toBeGreaterThan(md.indexOf('## Goals'));
+    expect(md.indexOf('## Not measured')).toBeLessThan(md.indexOf('## 1. Data plane'));
+  });
+  it('is deterministic', () => {
+    expect(renderReport(fixture, links)).toBe(md);
+  });
+});
+
+describe('charts', () => {
+  it('has one bar per measured path and test (the direct path left off the absolute chart), none for n/a', () => {
+    const rows = throughputRows(fixture);
+    expect(rows.filter((r) => r.panel === 'tcp-up').map((r) => r.path)).toEqual(['plain tunnel route', 'egress run-as', 'egress exec', 'ssh -D + proxychains4']);
+    expect(rows.find((r) => r.panel === 'udp-up' && r.path === 'egress run-as')).toEqual({ panel: 'udp-up', path: 'egress run-as', group: 'egress', median: 400, min: 396, max: 404 });
+    expect(latencyRows(fixture)).toHaveLength(6);
+  });
+  it('relative rows are each path over the tunnel, with the per-run range', () => {
+    const rows = relativeRows(fixture).filter((r) => r.panel === 'tcp-up');
+    expect(rows.map((r) => r.path)).toEqual(['egress run-as', 'egress exec', 'ssh -D + proxychains4']);
+    expect(rows[0]!.median).toBeCloseTo(0.99, 10);
+    expect(rows[0]!.min).toBeCloseTo(0.98, 10);
+    expect(rows[2]!.median).toBeCloseTo(0.5, 10);
+  });
+  it('renders an SVG with vega: title, path labels, unit axis and the goal line', async () => {
+    const chart = { title: 'Relative test chart', subtitle: 'sub', unit: '× plain tunnel', panels: ['tcp-up', 'tcp-down', 'udp-up', 'udp-down'], goal: 0.97 };
+    const svg = await renderSvg(barSpec(chart, relativeRows(fixture)));
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('Relative test chart');
+    expect(svg).toContain('egress run-as');
+    expect(svg.match(/× plain tunnel/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(svg).toContain('stroke-dasharray="4,3"');
+  });
+  it('renders the three charts of a run', async () => {
+    const charts = await renderCharts(fixture);
+    expect(Object.keys(charts)).toEqual(['relative.svg', 'throughput.svg', 'latency.svg']);
+    expect(charts['throughput.svg']).toContain('the direct path without tunnel (3000–3000 Mbit/s) is off this scale');
+  });
+});

@@ -1,0 +1,270 @@
+// Renders docs/BENCHMARKS.md from a results file (pure: same results in, same text out).
+import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
+import { EGRESS_PATHS, FORWARD_SETUPS, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
+import { goals, ratioOf, type GoalVerdict, type Ratio } from './derive.js';
+import { LATENCY_WARMUP } from './config.js';
+
+/** Where the report finds the run's other files, relative to the markdown file. */
+export interface ReportLinks {
+  /** The results JSON, e.g. `../bench/results/2026-11-21T06-40-00Z.json`. */
+  json: string;
+  /** Chart file name → link, e.g. `throughput.svg` → `../bench/results/throughput.svg`. */
+  charts: Record<string, string>;
+}
+
+/** Formats a number with a precision suited to its size. */
+export function num(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toPrecision(2);
+}
+
+/** A figure as `median (min–max)`, or `n/a: reason`. */
+export function fig(f: Figure | undefined): string {
+  if (!f) return 'n/a: not measured';
+  if (f.status === 'n/a') return `n/a: ${f.reason}`;
+  if (f.n === 1) return `${num(f.median)}`;
+  return `${num(f.median)} (${num(f.min)}–${num(f.max)})`;
+}
+
+/** A ratio as `0.98 (0.95–1.01)`, or `n/a`. */
+export function rat(r: Ratio): string {
+  if (r.value === undefined) return 'n/a';
+  return r.min !== undefined && r.max !== undefined ? `${r.value.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)})` : r.value.toFixed(2);
+}
+
+/** Numbers the reasons of n/a figures so tables stay short: `n/a [2]`, listed once under "Not measured". */
+export class Notes {
+  private readonly reasons: string[] = [];
+
+  /** The short reference for a reason. */
+  ref(reason: string): string {
+    let i = this.reasons.indexOf(reason);
+    if (i < 0) i = this.reasons.push(reason) - 1;
+    return `n/a [${i + 1}]`;
+  }
+
+  /** A figure as `median (min–max)`, or a numbered n/a. */
+  fig(f: Figure | undefined): string {
+    if (!f) return this.ref('not measured');
+    return f.status === 'n/a' ? this.ref(f.reason) : fig(f);
+  }
+
+  /** The list of reasons, or nothing when every figure was measured. */
+  render(): string {
+    if (!this.reasons.length) return '';
+    return ['## Not measured in this run', '', ...this.reasons.map((r, i) => `${i + 1}. ${r}`), ''].join('\n');
+  }
+}
+
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const esc = (c: string) => c.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+function verdict(g: GoalVerdict, n: Notes): string {
+  if (g.met === undefined) return n.ref(g.reason ?? 'not measured');
+  return g.met ? 'met' : `**missed** by ${g.goal === 'run-as-startup' ? `${num(g.missBy ?? 0)} ms` : (g.missBy ?? 0).toFixed(3)}`;
+}
+
+function goalValue(g: GoalVerdict): string {
+  if (g.value === undefined) return 'n/a';
+  return g.goal === 'run-as-startup' ? `${num(g.value)} ms` : g.value.toFixed(3);
+}
+
+function label(res: BenchResults, p: PathId): string {
+  return res.dataplane.paths.find((x) => x.id === p)?.label ?? p;
+}
+
+function goalsSection(res: BenchResults, n: Notes): string {
+  const gs = goals(res);
+  const rows = gs.map((g) => [g.subject, g.target, goalValue(g), verdict(g, n)]);
+  const missed = gs.filter((g) => g.met === false);
+  const lines = ['## Goals', '', table(['figure', 'goal', 'this run', 'verdict'], rows), ''];
+  if (missed.length) {
+    lines.push('Where a goal is missed, by how much and what limits it:', '');
+    for (const g of missed) lines.push(`- **${g.subject}** (${goalValue(g)}, goal ${g.target}): ${g.limit}.`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function throughputSection(res: BenchResults, n: Notes): string {
+  const d = res.dataplane;
+  const lines = [
+    '## 1. Data plane: throughput (iperf3)',
+    '',
+    `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths interleaved run by run so drift hits them alike. ` +
+      'TCP is one stream; UDP is sent at full rate (`-b 0`, 1,200-byte datagrams so nothing fragments in the tunnel) and the figure is what the receiver got. ' +
+      '"up" = client sends, "down" = `-R`, the internet host sends. Figures in Mbit/s, median (min–max).',
+    '',
+    '### The paths',
+    '',
+    table(['path', 'what carries the traffic'], d.paths.map((p) => [`\`${p.id}\` ${p.label}`, p.method])),
+    '',
+  ];
+  for (const t of THROUGHPUT_TESTS) {
+    const figs: PathFigures = d.throughput[t] ?? {};
+    const rows = PATH_IDS.map((p) => {
+      const f = figs[p];
+      const isEgress = EGRESS_PATHS.includes(p);
+      const loss = f?.status === 'ok' && f.extra?.lossPercent !== undefined ? `${f.extra.lossPercent.toFixed(1)}%` : '';
+      return [
+        label(res, p),
+        n.fig(f),
+        isEgress ? rat(ratioOf(f, figs.tunnel)) : '',
+        isEgress ? rat(ratioOf(f, figs.alternative)) : '',
+        ...(t.startsWith('udp') ? [loss] : []),
+      ];
+    });
+    lines.push(`### ${t}`, '', table(['path', 'Mbit/s', 'egress/tunnel', 'egress/alternative', ...(t.startsWith('udp') ? ['loss'] : [])], rows), '');
+  }
+  return lines.join('\n');
+}
+
+function latencySection(res: BenchResults, n: Notes): string {
+  const l = res.latency;
+  const rows = PATH_IDS.map((p) => {
+    const isEgress = EGRESS_PATHS.includes(p);
+    return [
+      label(res, p),
+      n.fig(l.p50[p]),
+      n.fig(l.p99[p]),
+      isEgress ? `${rat(ratioOf(l.p50[p], l.p50.tunnel))} / ${rat(ratioOf(l.p99[p], l.p99.tunnel))}` : '',
+      isEgress ? `${rat(ratioOf(l.p50[p], l.p50.alternative))} / ${rat(ratioOf(l.p99[p], l.p99.alternative))}` : '',
+    ];
+  });
+  return [
+    '## 2. Latency: TCP connect + first byte',
+    '',
+    `${l.connections.toLocaleString('en-US')} sequential connections per run to ${l.target}, ${l.runs} run(s) per path (interleaved); ` +
+      `each time is from \`connect()\` to the first byte the service sends, after ${LATENCY_WARMUP} warm-up connections that are not counted. ` +
+      'p50 and p99 are taken within a run, then shown as median (min–max) over runs, in ms. ' +
+      'Ratios are egress over the baseline (lower is better, 1.00 = same).',
+    '',
+    table(['path', 'p50 ms', 'p99 ms', 'egress/tunnel p50 / p99', 'egress/alternative p50 / p99'], rows),
+    '',
+  ].join('\n');
+}
+
+function forwardsSection(res: BenchResults, n: Notes): string {
+  const f = res.forwards;
+  const name: Record<(typeof FORWARD_SETUPS)[number], string> = {
+    'egress-small': `egress, ${f.small.toLocaleString('en-US')} forwards`,
+    'egress-large': `egress, ${f.large.toLocaleString('en-US')} forwards`,
+    'rules-large': `${f.large.toLocaleString('en-US')} forwards as one nft rule each`,
+  };
+  const rows = FORWARD_SETUPS.map((s) => [
+    name[s],
+    n.fig(f.connsPerSec[s]),
+    n.fig(f.throughput[s]),
+    s === 'egress-small' ? '1.00' : rat(ratioOf(f.connsPerSec[s], f.connsPerSec['egress-small'])),
+    s === 'egress-small' ? '1.00' : rat(ratioOf(f.throughput[s], f.throughput['egress-small'])),
+  ]);
+  return [
+    '## 3. Port forwards',
+    '',
+    f.method,
+    '',
+    table(['setup', 'conn/s', 'Mbit/s', `conn/s vs ${f.small}`, `Mbit/s vs ${f.small}`], rows),
+    '',
+    table(
+      ['apply', 'seconds'],
+      [
+        [`egress: apply ${f.large.toLocaleString('en-US')} forwards`, n.fig(f.applyLarge)],
+        [`one rule each: load ${f.large.toLocaleString('en-US')} rules with \`nft -f\``, n.fig(f.applyRules)],
+      ],
+    ),
+    '',
+  ].join('\n');
+}
+
+function controlSection(res: BenchResults, n: Notes): string {
+  const c = res.controlPlane;
+  const rows: string[][] = [
+    ['`egress-server provision`, first run (VPS with packages present)', 's', n.fig(c.provisionFirst)],
+    ['SSH round trips, first run', 'count', n.fig(c.roundTripsFirst)],
+    ['`egress-server provision`, no-change re-run', 's', n.fig(c.provisionRerun)],
+    ['SSH round trips, re-run', 'count', n.fig(c.roundTripsRerun)],
+    ['`egress-client enroll`', 's', n.fig(c.enroll)],
+    ['`egress-client run-as appuser -- /bin/true`', 'ms', n.fig(c.runAsStartup)],
+    ['`setpriv --reuid appuser … /bin/true`', 'ms', n.fig(c.setprivStartup)],
+    ['run-as added start-up latency over setpriv', 'ms', n.fig(c.runAsAdded)],
+    ['shim: added time per `connect()`', 'ns', n.fig(c.shimConnect)],
+  ];
+  const notes = (['shimConnect', 'roundTripsFirst', 'runAsAdded'] as const)
+    .map((k) => c[k])
+    .filter((f): f is Extract<Figure, { status: 'ok' }> => f.status === 'ok' && !!f.note)
+    .map((f) => `- ${f.note}`);
+  return ['## 4. Control plane', '', table(['what', 'unit', 'median (min–max)'], rows), '', ...notes, ...(notes.length ? [''] : [])].join('\n');
+}
+
+function glance(res: BenchResults, links: ReportLinks): string {
+  const lines = ['## At a glance', ''];
+  const charts = [
+    ['relative.svg', 'Throughput of each egress path and of ssh -D + proxychains relative to the plain tunnel'],
+    ['throughput.svg', 'Throughput per path and test'],
+    ['latency.svg', 'Latency p50 and p99 per path'],
+  ] as const;
+  for (const [file, alt] of charts) {
+    const href = links.charts[file];
+    if (href) lines.push(`![${alt}](${href})`, '');
+  }
+  return lines.join('\n');
+}
+
+function machineSection(res: BenchResults): string {
+  const m = res.machine;
+  return [
+    '## Machine and versions',
+    '',
+    table(
+      ['', ''],
+      [
+        ['CPU', `${m.cpu}, ${m.cores} cores`],
+        ['memory', `${num(m.memoryGiB)} GiB`],
+        ['kernel', m.kernel],
+        ['OS', m.os],
+        ['egress commit', res.commit],
+        ...Object.entries(res.versions).map(([k, v]) => [k, v]),
+      ],
+    ),
+    '',
+    'All hosts are network namespaces of one machine (the lab, `tools/lab`): client, VPS and internet host share these cores, ' +
+      'so absolute numbers are lower than between real machines; the ratios, taken in one run with the paths interleaved, are the point.',
+    '',
+  ].join('\n');
+}
+
+/** The whole of docs/BENCHMARKS.md for a run. */
+export function renderReport(res: BenchResults, links: ReportLinks): string {
+  const started = res.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const minutes = (Date.parse(res.finishedAt) - Date.parse(res.startedAt)) / 60_000;
+  const notes = new Notes();
+  const sections = [goalsSection, throughputSection, latencySection, forwardsSection, controlSection].map((f) => f(res, notes));
+  return [
+    '# Benchmarks',
+    '',
+    `<!-- Generated by \`npm run bench\` (tools/bench). Do not edit by hand: re-run the bench. -->`,
+    '',
+    `Measured by \`npm run bench\` (${res.mode} run) on ${started}, in ${Number.isFinite(minutes) ? num(minutes) : '?'} min, ` +
+      `inside one lab. Raw results: [${links.json.split('/').pop()}](${links.json}). ` +
+      'Every figure is the median over repeated runs with the min–max range; every ratio compares paths measured in the same run. ' +
+      'A figure shown as "n/a" was not measured in this run, with the reason.',
+    '',
+    glance(res, links),
+    ...sections.slice(0, 1),
+    notes.render(),
+    ...sections.slice(1),
+    machineSection(res),
+    '## Reproduce',
+    '',
+    'After the README\'s set-up, as root: `npm run bench` (about 10 minutes on 2 cores). It starts a lab, measures, tears the lab down, ' +
+      'writes `bench/results/<time>.json` and regenerates this file and its charts. `npm run bench:smoke` does one short pass of everything ' +
+      '(CI runs it; its results are not committed and CI never asserts on timings).',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,153 @@
+// The results file of one bench run (bench/results/*.json): its schema, and helpers to build its figures.
+import { z } from 'zod';
+import { summarize } from './stats.js';
+
+/** A measured figure: every sample kept, with median/min/max over them. */
+export const Measured = z
+  .object({
+    status: z.literal('ok'),
+    unit: z.string(),
+    samples: z.array(z.number()),
+    n: z.number().int().positive(),
+    median: z.number(),
+    min: z.number(),
+    max: z.number(),
+    /** Side facts of the measurement (CPU use, loss), each a median over runs. */
+    extra: z.record(z.string(), z.number()).optional(),
+    note: z.string().optional(),
+  })
+  .strict();
+export type Measured = z.infer<typeof Measured>;
+
+/** A figure that could not be measured in this run, and why. Never a number. */
+export const Unavailable = z.object({ status: z.literal('n/a'), reason: z.string().min(1) }).strict();
+export type Unavailable = z.infer<typeof Unavailable>;
+
+export const Figure = z.discriminatedUnion('status', [Measured, Unavailable]);
+export type Figure = z.infer<typeof Figure>;
+
+/** The paths traffic can take from the lab client, in report order. */
+export const PATH_IDS = ['limit', 'tunnel', 'run-as', 'exec', 'run', 'alternative'] as const;
+export const PathId = z.enum(PATH_IDS);
+export type PathId = z.infer<typeof PathId>;
+/** The egress paths compared against the tunnel and the alternative. */
+export const EGRESS_PATHS: readonly PathId[] = ['run-as', 'exec', 'run'];
+
+export const THROUGHPUT_TESTS = ['tcp-up', 'tcp-down', 'udp-up', 'udp-down'] as const;
+export const ThroughputTest = z.enum(THROUGHPUT_TESTS);
+export type ThroughputTest = z.infer<typeof ThroughputTest>;
+
+const PathFigures = z.partialRecord(PathId, Figure);
+export type PathFigures = Partial<Record<PathId, Figure>>;
+
+export const PathInfo = z.object({ id: PathId, label: z.string(), method: z.string() }).strict();
+export type PathInfo = z.infer<typeof PathInfo>;
+
+export const Dataplane = z
+  .object({
+    paths: z.array(PathInfo),
+    seconds: z.number(),
+    runs: z.number().int(),
+    throughput: z.partialRecord(ThroughputTest, PathFigures),
+  })
+  .strict();
+export type Dataplane = z.infer<typeof Dataplane>;
+
+export const Latency = z
+  .object({
+    connections: z.number().int(),
+    runs: z.number().int(),
+    target: z.string(),
+    p50: PathFigures,
+    p99: PathFigures,
+  })
+  .strict();
+export type Latency = z.infer<typeof Latency>;
+
+export const FORWARD_SETUPS = ['egress-small', 'egress-large', 'rules-large'] as const;
+export const ForwardSetup = z.enum(FORWARD_SETUPS);
+export type ForwardSetup = z.infer<typeof ForwardSetup>;
+
+export const Forwards = z
+  .object({
+    small: z.number().int(),
+    large: z.number().int(),
+    connections: z.number().int(),
+    method: z.string(),
+    connsPerSec: z.record(ForwardSetup, Figure),
+    throughput: z.record(ForwardSetup, Figure),
+    applyLarge: Figure,
+    applyRules: Figure,
+  })
+  .strict();
+export type Forwards = z.infer<typeof Forwards>;
+
+export const ControlPlane = z
+  .object({
+    provisionFirst: Figure,
+    provisionRerun: Figure,
+    roundTripsFirst: Figure,
+    roundTripsRerun: Figure,
+    enroll: Figure,
+    runAsStartup: Figure,
+    setprivStartup: Figure,
+    runAsAdded: Figure,
+    shimConnect: Figure,
+  })
+  .strict();
+export type ControlPlane = z.infer<typeof ControlPlane>;
+
+export const Machine = z
+  .object({
+    cpu: z.string(),
+    cores: z.number().int(),
+    memoryGiB: z.number(),
+    kernel: z.string(),
+    os: z.string(),
+  })
+  .strict();
+export type Machine = z.infer<typeof Machine>;
+
+export const BenchResults = z
+  .object({
+    schema: z.literal(1),
+    mode: z.enum(['full', 'smoke']),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    commit: z.string(),
+    machine: Machine,
+    versions: z.record(z.string(), z.string()),
+    dataplane: Dataplane,
+    latency: Latency,
+    forwards: Forwards,
+    controlPlane: ControlPlane,
+  })
+  .strict();
+export type BenchResults = z.infer<typeof BenchResults>;
+
+/** A figure from samples (undefined-free), or n/a when no sample was taken. */
+export function measured(unit: string, samples: readonly number[], extra?: Record<string, number>, note?: string): Figure {
+  if (samples.length === 0) return unavailable('no successful run');
+  const s = summarize(samples);
+  return {
+    status: 'ok',
+    unit,
+    samples: [...samples],
+    n: s.n,
+    median: s.median,
+    min: s.min,
+    max: s.max,
+    ...(extra && Object.keys(extra).length > 0 ? { extra } : {}),
+    ...(note ? { note } : {}),
+  };
+}
+
+/** A figure that was not measured, with the reason shown in the JSON and the report. */
+export function unavailable(reason: string): Unavailable {
+  return { status: 'n/a', reason };
+}
+
+/** The median of a figure, or undefined when it is n/a. */
+export function med(f: Figure | undefined): number | undefined {
+  return f && f.status === 'ok' ? f.median : undefined;
+}
