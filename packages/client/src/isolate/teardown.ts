@@ -1,0 +1,50 @@
+// Removes everything one isolated run made (processes, namespace, veth, rules, nft table, /etc/netns, record, shared sysctls); safe to repeat.
+import type { Host } from '@egress/core';
+import { z } from 'zod';
+import { isolateNames } from './names.js';
+import { listRecordPids, ownerAlive, readRecord } from './record.js';
+import { releaseSysctl } from './shared-sysctl.js';
+
+const RuleJson = z.array(z.object({ priority: z.number(), iif: z.string().optional() }).passthrough());
+
+/** ip rules (family, priority) whose input interface is `iif`. */
+export async function rulesOfIif(host: Host, family: 4 | 6, iif: string): Promise<number[]> {
+  const r = await host.run(['ip', '-j', `-${family}`, 'rule', 'show']);
+  if (r.exitCode !== 0) return [];
+  const parsed = RuleJson.safeParse(JSON.parse(r.stdout || '[]'));
+  return parsed.success ? parsed.data.filter((x) => x.iif === iif).map((x) => x.priority) : [];
+}
+
+/** Shared sysctls still held by a live run other than `pid`. */
+async function heldByOthers(host: Host, pid: number): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (const other of await listRecordPids(host)) {
+    if (other === pid) continue;
+    const rec = await readRecord(host, other);
+    if (rec && (await ownerAlive(host, other, rec))) rec.shared.forEach((k) => held.add(k));
+  }
+  return held;
+}
+
+/** Undoes the run owned by `pid`: idempotent, each step tolerates an object that is already gone. */
+export async function teardownIsolation(host: Host, pid: number): Promise<void> {
+  const n = isolateNames(pid);
+  const record = await readRecord(host, pid);
+  const pids = await host.run(['ip', 'netns', 'pids', n.ns]);
+  const inside = pids.exitCode === 0 ? pids.stdout.split('\n').map((s) => s.trim()).filter((s) => /^\d+$/.test(s)) : [];
+  if (inside.length > 0) await host.run(['kill', '-KILL', ...inside], { change: true });
+  if ((await host.run(['ip', 'link', 'show', 'dev', n.vethHost])).exitCode === 0) await host.run(['ip', 'link', 'del', 'dev', n.vethHost], { change: true });
+  if ((await host.run(['test', '-e', `/run/netns/${n.ns}`])).exitCode === 0) await host.run(['ip', 'netns', 'del', n.ns], { change: true });
+  for (const family of [4, 6] as const) {
+    for (const priority of await rulesOfIif(host, family, n.vethHost)) {
+      await host.run(['ip', `-${family}`, 'rule', 'del', 'priority', String(priority), 'iif', n.vethHost], { change: true });
+    }
+  }
+  if ((await host.run(['nft', 'list', 'table', 'inet', n.nftTable])).exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
+  if ((await host.run(['test', '-e', n.etcDir])).exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
+  await host.removeFile(n.recordPath);
+  if (record && record.shared.length > 0) {
+    const held = await heldByOthers(host, pid);
+    for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key);
+  }
+}
