@@ -31,6 +31,7 @@ export function renderServer(config: ServerConfig, options: ServerRenderOptions 
         addresses,
         peers: config.peers.map((p) => p.publicKey),
         listenPort: config.listenPort,
+        mtu: config.mtu,
       },
     ],
     units: [{ name: paths.unit, enable: true }],

@@ -1,0 +1,56 @@
+// egress-server deprovision: remove everything egress added (interface, unit, files, nft table, sysctls, accepts), nothing else.
+import { runAll, serverOwnership, serverPaths, teardown, type Command, type Output } from '@egress/core';
+import type { CliOptions } from '../cli/parse-cli.js';
+import { readFacts } from '../remote/facts.js';
+import { acceptCommands, nftRemoveCommands, presentAccepts } from '../remote/firewall.js';
+import { purgeCommands } from '../remote/install.js';
+import { PROVISION_RECORD_PATH, loadRecord, loadState, requireRoot } from '../server-ops.js';
+import type { SessionOpener } from '../session.js';
+
+export interface DeprovisionReport {
+  host: string;
+  changed: number;
+  changes: string[];
+  purged: string[];
+  roundTrips: number;
+}
+
+/** The cleanup commands after the engine's teardown: key, record, narrow accepts, directories, packages with --purge. */
+export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: string, purge: boolean): Command[] {
+  const paths = serverPaths({ interface: iface });
+  const record = loadRecord(facts);
+  const dropInDir = paths.dropIn.slice(0, paths.dropIn.lastIndexOf('/'));
+  const dirs = [dropInDir, ...record.createdDirs.filter((d) => d !== '/etc/egress'), '/etc/egress'];
+  return [
+    ...acceptCommands(presentAccepts(facts.iptables), []),
+    ...nftRemoveCommands(facts.nftJson),
+    { argv: ['rm', '-f', '--', paths.key, PROVISION_RECORD_PATH], options: { change: true } },
+    ...dirs.map((d) => ({ argv: ['sh', '-c', '[ ! -d "$1" ] || rmdir --ignore-fail-on-non-empty -- "$1"', 'egress-rmdir', d], options: { change: true } })),
+    ...(purge ? purgeCommands(facts.distro, record.installedPackages) : []),
+  ];
+}
+
+/** Runs `deprovision`. */
+export async function deprovisionCommand(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<DeprovisionReport> {
+  const session = await open(targetText, options, output);
+  const { host } = session;
+  try {
+    const facts = await readFacts(host);
+    requireRoot(facts, session.sudo, host.name);
+    const config = loadState(facts);
+    const iface = config?.interface ?? 'egress0';
+    output.step('Removing the server state');
+    const res = await teardown(host, serverOwnership({ interface: iface }), { output });
+    output.step('Removing keys, records and accepts');
+    const cleanup = cleanupCommands(facts, iface, !!options.purge);
+    const results = await runAll(host, cleanup);
+    const failed = results.map((r, i) => (r.exitCode !== 0 ? `${cleanup[i]!.argv.join(' ')}: ${r.stderr.trim()}` : undefined)).filter(Boolean);
+    for (const f of failed) output.warn(`cleanup step failed: ${f}`);
+    const record = loadRecord(facts);
+    const changes = [...res.steps.map((s) => s.title), ...cleanup.filter((_, i) => results[i]?.exitCode === 0).map((c) => c.argv.join(' '))];
+    output.result(config || res.changed ? `${host.name}: egress removed` : `${host.name}: nothing of egress was there`);
+    return { host: host.name, changed: res.changed, changes, purged: options.purge ? record.installedPackages : [], roundTrips: host.roundTrips ?? 0 };
+  } finally {
+    await host.close();
+  }
+}

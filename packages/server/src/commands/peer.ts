@@ -1,0 +1,65 @@
+// egress-server peer add|remove|list: enroll another client (next free address, bundle written here), or remove one.
+import { SafeName, ValidationError, WgKey, generateKeyPair, parseWith, type Output } from '@egress/core';
+import { defaultBundlePath, makeBundle, writeBundle } from '../bundle.js';
+import type { CliOptions } from '../cli/parse-cli.js';
+import { allocatePeer, requirePeer } from '../plan/server-config.js';
+import { parseWgDump, readFacts } from '../remote/facts.js';
+import { converge, requireRoot, requireState } from '../server-ops.js';
+import type { SessionOpener } from '../session.js';
+
+export interface PeerReport {
+  host: string;
+  action: 'add' | 'remove' | 'list';
+  changed: number;
+  peers: Array<{ name: string; publicKey: string; address4: string; address6?: string; forwards: number; latestHandshake?: number }>;
+  bundle: string | null;
+  roundTrips: number;
+}
+
+/** Runs `peer add|remove|list`. */
+export async function peerCommand(action: 'add' | 'remove' | 'list', targetText: string, nameArg: string | undefined, options: CliOptions, output: Output, open: SessionOpener): Promise<PeerReport> {
+  const name = action === 'list' ? undefined : parseWith(SafeName, nameArg ?? '', 'NAME');
+  const publicKey = options.publicKey !== undefined ? parseWith(WgKey, options.publicKey, '--public-key') : undefined;
+  if (publicKey && action !== 'add') throw new ValidationError('--public-key: only `peer add` takes a public key');
+  const session = await open(targetText, options, output);
+  const { host } = session;
+  try {
+    const facts = await readFacts(host);
+    requireRoot(facts, session.sudo, host.name);
+    const config = requireState(facts, host.name);
+    let next = config;
+    let bundle: string | null = null;
+    let changed = 0;
+    if (action === 'add') {
+      const keys = publicKey ? { publicKey, privateKey: undefined } : generateKeyPair();
+      const peer = allocatePeer(config, name!, keys.publicKey);
+      next = { ...config, peers: [...config.peers, peer] };
+      output.step(`Adding peer ${peer.name} (${[peer.address4, peer.address6].filter(Boolean).join(', ')})`);
+      changed = (await converge(host, facts, next, config, output)).changed;
+      bundle = options.out ?? defaultBundlePath(peer.name);
+      await writeBundle(bundle, makeBundle(next, peer, keys.privateKey));
+      output.result(`added peer ${peer.name}; bundle ${bundle}${keys.privateKey ? ' (mode 0600, holds its private key)' : ' (no private key: the client keeps its own)'}`);
+    } else if (action === 'remove') {
+      const peer = requirePeer(config, name!);
+      next = { ...config, peers: config.peers.filter((p) => p.name !== peer.name), forwards: config.forwards.filter((f) => f.peer !== peer.name) };
+      output.step(`Removing peer ${peer.name} and its ${config.forwards.length - next.forwards.length} forward(s)`);
+      changed = (await converge(host, facts, next, config, output)).changed;
+      output.result(`removed peer ${peer.name}; ${peer.address4} is free again`);
+    }
+    const live = new Map(parseWgDump(facts.wgDump).peers.map((p) => [p.publicKey, p]));
+    const peers = next.peers.map((p) => ({
+      name: p.name,
+      publicKey: p.publicKey,
+      address4: p.address4,
+      ...(p.address6 ? { address6: p.address6 } : {}),
+      forwards: next.forwards.filter((f) => f.peer === p.name).length,
+      ...(live.get(p.publicKey) ? { latestHandshake: live.get(p.publicKey)!.latestHandshake } : {}),
+    }));
+    if (action === 'list') {
+      output.result(peers.length ? peers.map((p) => `${p.name.padEnd(16)} ${[p.address4, p.address6].filter(Boolean).join(', ').padEnd(32)} ${p.forwards} forward(s)  ${p.publicKey}`).join('\n') : 'no peers');
+    }
+    return { host: host.name, action, changed, peers, bundle, roundTrips: host.roundTrips ?? 0 };
+  } finally {
+    await host.close();
+  }
+}

@@ -1,0 +1,176 @@
+// egress-server provision: read the VPS in one exec, install what is missing, generate the server key there,
+// render and converge the server state, write the client bundle. Re-running with the same flags changes nothing.
+import { EgressError, IfaceName, IpAddr, SafeName, ServerConfig, generateKeyPair, parseWith, runAll, serverPaths, type Command, type Host, type Output } from '@egress/core';
+import { defaultBundlePath, makeBundle, readBundle, writeBundle } from '../bundle.js';
+import type { CliOptions } from '../cli/parse-cli.js';
+import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
+import { readFacts } from '../remote/facts.js';
+import { installCommands, missingPackages } from '../remote/install.js';
+import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, requireRoot } from '../server-ops.js';
+import type { SessionOpener } from '../session.js';
+
+/** Stands in for the server public key in a dry run before the key exists on the VPS. */
+export const PENDING_SERVER_KEY = `${'PENDING+SERVER+KEY+MADE+ON+THE+VPS+AT+APPLY'.slice(0, 42).padEnd(42, '0')}A=`;
+
+/** Validates provision flags before connecting. */
+export function validateProvisionFlags(options: CliOptions): { name: string; dns: string[] } {
+  const name = parseWith(SafeName, options.name ?? 'client', '--name');
+  if (options.publicInterface !== undefined) parseWith(IfaceName, options.publicInterface, '--public-interface');
+  const dns = (options.dns ?? []).map((d) => parseWith(IpAddr, d, '--dns'));
+  splitSubnets(options.subnet ?? []);
+  // Syntax, ranges and duplicates now; the SSH and WireGuard ports are checked once they are known.
+  parseForwards(options.forward ?? [], name, { sshPort: 0, listenPort: 0 });
+  return { name, dns };
+}
+
+/** The command to make the server key on the VPS (umask 077, never printed) and print its public key. */
+export function serverKeyCommand(keyPath: string): Command {
+  const script = `umask 077 && mkdir -p -- "$(dirname -- "$1")" && { [ -s "$1" ] || wg genkey > "$1"; } && wg pubkey < "$1"`;
+  return { argv: ['sh', '-c', script, 'egress-keygen', keyPath] };
+}
+
+export interface ProvisionReport {
+  host: string;
+  distro: string;
+  dryRun: boolean;
+  changed: number;
+  changes: string[];
+  installed: string[];
+  serverPublicKey: string;
+  endpoint: string;
+  peer: { name: string; address4: string; address6?: string; new: boolean };
+  bundle: string | null;
+  forwards: string[];
+  notes: string[];
+  roundTrips: number;
+}
+
+/** After a failed first provision: removes the key and record it made and the directories it created. */
+async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: readonly string[]): Promise<void> {
+  await runAll(host, [
+    { argv: ['rm', '-f', '--', keyPath, PROVISION_RECORD_PATH], options: { change: true } },
+    ...createdDirs.map((d) => ({ argv: ['rmdir', '--ignore-fail-on-non-empty', '--', d], options: { change: true } })),
+  ]).catch(() => undefined);
+}
+
+/** Runs provision against one VPS. */
+export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
+  const { name, dns } = validateProvisionFlags(options);
+  const session = await open(targetText, options, output);
+  const { host, target } = session;
+  try {
+    output.step('Reading the VPS');
+    const facts = await readFacts(host);
+    requireRoot(facts, session.sudo, host.name);
+    const existing = loadState(facts);
+    const peerExists = !!existing?.peers.some((p) => p.name === name);
+    const clientKeys = peerExists ? undefined : generateKeyPair();
+    const input = {
+      targetHost: target.host,
+      sshPort: target.port,
+      name,
+      subnets: options.subnet ?? [],
+      ...(options.listenPort ? { listenPort: options.listenPort } : {}),
+      ...(options.publicInterface ? { publicInterface: options.publicInterface } : {}),
+      dns,
+      forwards: options.forward ?? [],
+    };
+    const keysFor = (serverPublicKey: string) => ({ serverPublicKey, clientPublicKey: clientKeys?.publicKey ?? '' });
+    // Plan once with what is known, so bad input is refused before anything changes.
+    let { config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(facts.serverPublicKey ?? existing?.publicKey ?? PENDING_SERVER_KEY));
+    const packages = missingPackages(facts);
+    const prep: Command[] = [...installCommands(facts.distro, packages)];
+    const paths = serverPaths(config);
+    const record = loadRecord(facts);
+    const createdDirs = ['/etc/wireguard', '/etc/egress'].filter((d) => !facts.existingDirs.includes(d));
+    output.info(`VPS: ${facts.prettyName}; public interface ${config.publicInterface}${config.publicAddress4 ? ` (${config.publicAddress4})` : ''}; endpoint ${config.endpointHost}:${config.listenPort}`);
+    if (packages.length) output.info(`missing packages: ${packages.join(', ')}`);
+    const out = options.out ?? defaultBundlePath(name);
+
+    if (options.dryRun) {
+      output.step('Plan (dry run: nothing is changed)');
+      if (prep.length) output.info(prep.map((c) => `install: ${c.argv.join(' ')}`).join('\n'));
+      if (!facts.serverPublicKey) output.info(`server key: wg genkey > ${paths.key} on the VPS (umask 077; the private key never leaves it)`);
+      const res = await converge(host, facts, config, existing, output, true);
+      for (const f of res.firewall) output.info(`firewall: ${f}`);
+      output.info(peerIsNew ? `bundle: would write ${out} (mode 0600, private key *** masked)` : `peer '${name}' exists; its bundle is not rewritten`);
+      return report(true, res.changed + res.firewall.length + prep.length + (facts.serverPublicKey ? 0 : 1), [...prep.map((c) => c.argv.join(' ')), ...res.steps, ...res.firewall], res.notes, null);
+    }
+
+    const changes: string[] = [];
+    if (prep.length || !facts.serverPublicKey) {
+      output.step(packages.length ? `Installing ${packages.join(', ')} and the server key` : 'Generating the server key on the VPS');
+      if (!facts.serverPublicKey) output.echo(`wg genkey > ${paths.key} (umask 077, stays on the VPS)`, host.name);
+      const results = await runAll(host, [...prep, serverKeyCommand(paths.key)], { stopOnError: true });
+      const failed = results.findIndex((r) => r.exitCode !== 0);
+      if (failed >= 0 || results.length < prep.length + 1) {
+        const what = failed < prep.length ? `installing ${packages.join(', ')}` : 'generating the server key';
+        throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
+          hint: 'check the VPS package manager and network, then rerun provision',
+        });
+      }
+      const pub = results[results.length - 1]!.stdout.trim();
+      changes.push(...prep.map((c) => c.argv.join(' ')));
+      if (!facts.serverPublicKey) changes.push(`generate ${paths.key}`);
+      ({ config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(pub)));
+    }
+    const newRecord = {
+      version: 1 as const,
+      installedPackages: [...new Set([...record.installedPackages, ...packages])],
+      createdDirs: [...new Set([...record.createdDirs, ...createdDirs])],
+    };
+    if (!facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(loadRecord(facts))) {
+      await host.writeFile(PROVISION_RECORD_PATH, `${JSON.stringify(newRecord, null, 2)}\n`, { mode: 0o600 });
+    }
+    output.step('Applying the server state');
+    let res;
+    try {
+      res = await converge(host, facts, parseWith(ServerConfig, config, 'server'), existing, output);
+    } catch (err) {
+      if (!existing) await undoFreshPreparation(host, paths.key, createdDirs);
+      throw err;
+    }
+    changes.push(...res.steps);
+    let bundle: string | null = null;
+    const peer = config.peers.find((p) => p.name === name)!;
+    if (peerIsNew && clientKeys) {
+      await writeBundle(out, makeBundle(config, peer, clientKeys.privateKey));
+      bundle = out;
+      output.info(`wrote ${out} (mode 0600; it holds the client's private key)`);
+    } else {
+      const old = await readBundle(out).catch(() => undefined);
+      if (old && old.client.publicKey === peer.publicKey) {
+        const fresh = makeBundle(config, peer, old.client.privateKey);
+        if (JSON.stringify(fresh) !== JSON.stringify(old)) {
+          await writeBundle(out, fresh);
+          bundle = out;
+          output.info(`updated ${out}`);
+        }
+      }
+    }
+    const changed = changes.length;
+    output.result(changed === 0 ? `${host.name}: already provisioned, nothing changed` : `${host.name}: provisioned (${changed} change${changed === 1 ? '' : 's'})${bundle ? `; bundle ${bundle}` : ''}`);
+    return report(false, changed, changes, res.notes, bundle);
+
+    function report(dryRun: boolean, changed: number, list: string[], notes: string[], bundlePath: string | null): ProvisionReport {
+      const p = config.peers.find((x) => x.name === name)!;
+      return {
+        host: host.name,
+        distro: facts.prettyName,
+        dryRun,
+        changed,
+        changes: list,
+        installed: dryRun ? [] : packages,
+        serverPublicKey: config.publicKey,
+        endpoint: `${config.endpointHost.includes(':') ? `[${config.endpointHost}]` : config.endpointHost}:${config.listenPort}`,
+        peer: { name: p.name, address4: p.address4, ...(p.address6 ? { address6: p.address6 } : {}), new: peerIsNew },
+        bundle: bundlePath,
+        forwards: config.forwards.filter((f) => f.peer === name).map((f) => `${f.publicPort}${f.publicPortEnd ? `-${f.publicPortEnd}` : ''}/${f.proto}:${f.targetPort}`),
+        notes,
+        roundTrips: host.roundTrips ?? 0,
+      };
+    }
+  } finally {
+    await host.close();
+  }
+}

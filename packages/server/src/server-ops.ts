@@ -1,0 +1,98 @@
+// Shared steps of every command: load the VPS model, render, converge through the engine, keep firewall accepts in line.
+import { z } from 'zod';
+import {
+  ApplyError,
+  NotFoundError,
+  PermissionError,
+  ServerConfig,
+  apply,
+  parseJsonWith,
+  renderServer,
+  runAll,
+  serverOwnership,
+  type Command,
+  type Host,
+  type Output,
+  type ServerRenderOptions,
+} from '@egress/core';
+import { acceptCommands, neededAccepts, nftAcceptCommands, presentAccepts } from './remote/firewall.js';
+import type { VpsFacts } from './remote/facts.js';
+
+/** What provision records for deprovision: packages it installed and directories it created. */
+export const ProvisionRecord = z
+  .object({ version: z.literal(1), installedPackages: z.array(z.string()).default([]), createdDirs: z.array(z.string()).default([]) })
+  .strict();
+export type ProvisionRecord = z.infer<typeof ProvisionRecord>;
+export const PROVISION_RECORD_PATH = '/etc/egress/provision.json';
+
+/** Refuses to go on without root (or --sudo) on the VPS. */
+export function requireRoot(facts: VpsFacts, sudo: boolean, hostName: string): void {
+  if (facts.uid === 0) return;
+  throw new PermissionError(
+    sudo ? `commands on ${hostName} do not run as root even through sudo (uid ${facts.uid})` : `${hostName}: egress-server needs root on the VPS (connected as uid ${Number.isNaN(facts.uid) ? '?' : facts.uid}); nothing was changed`,
+    { hint: 'connect as root@host, or pass --sudo for a sudoer without a password prompt' },
+  );
+}
+
+/** The server model on the VPS, if provisioned. */
+export function loadState(facts: VpsFacts): ServerConfig | undefined {
+  return facts.stateText ? parseJsonWith(ServerConfig, facts.stateText, '/etc/egress/server.json') : undefined;
+}
+
+/** The server model, or a clear error when the VPS was never provisioned. */
+export function requireState(facts: VpsFacts, hostName: string): ServerConfig {
+  const state = loadState(facts);
+  if (!state) throw new NotFoundError(`${hostName} is not provisioned by egress (no /etc/egress/server.json)`, { hint: `run egress-server provision ${hostName} first` });
+  return state;
+}
+
+/** The provision record, empty when absent. */
+export function loadRecord(facts: VpsFacts): ProvisionRecord {
+  return facts.provisionText ? parseJsonWith(ProvisionRecord, facts.provisionText, PROVISION_RECORD_PATH) : { version: 1, installedPackages: [], createdDirs: [] };
+}
+
+/** Renderer options from facts: keep RAs on the public interface, re-add accepts in dropping firewalls at boot. */
+export function renderOptionsFor(facts: VpsFacts, config: ServerConfig): ServerRenderOptions {
+  return {
+    acceptRa: !!config.subnet6 && (facts.acceptRa[config.publicInterface] ?? 0) !== 0,
+    firewallAccepts: neededAccepts(facts.iptables, config.interface, config.listenPort, !!config.subnet6),
+  };
+}
+
+/** Commands that bring egress's accepts in other firewalls in line with `config` (none when nothing drops). */
+export function firewallCommands(facts: VpsFacts, config: ServerConfig | undefined): Command[] {
+  const wanted = config ? renderOptionsFor(facts, config).firewallAccepts ?? [] : [];
+  return [...acceptCommands(presentAccepts(facts.iptables), wanted), ...(config ? nftAcceptCommands(facts.nftJson, config.interface) : [])];
+}
+
+export interface ConvergeResult {
+  changed: number;
+  steps: string[];
+  notes: string[];
+  firewall: string[];
+}
+
+/**
+ * Converges the VPS to `config` through the engine, then the firewall accepts; when the accepts fail,
+ * the engine is pointed back at `previous` (or nothing) so the VPS ends as it was.
+ */
+export async function converge(host: Host, facts: VpsFacts, config: ServerConfig, previous: ServerConfig | undefined, output: Output, dryRun = false): Promise<ConvergeResult> {
+  const desired = renderServer(config, renderOptionsFor(facts, config));
+  const ownership = serverOwnership(config);
+  const result = await apply(host, desired, ownership, { output, dryRun });
+  const fw = firewallCommands(facts, config);
+  const firewall = fw.map((c) => c.argv.join(' '));
+  if (dryRun || fw.length === 0) return { changed: result.changed, steps: result.steps.map((s) => s.title), notes: result.notes, firewall: dryRun ? firewall : [] };
+  output.step('Letting the tunnel through other firewalls whose policy drops');
+  const res = await runAll(host, fw, { stopOnError: true });
+  const bad = res.findIndex((r) => r.exitCode !== 0);
+  if (bad >= 0 || res.length < fw.length) {
+    const cause = res[bad]?.stderr.trim() ?? 'did not run';
+    const back = previous ? renderServer(previous, renderOptionsFor(facts, previous)) : { files: [], nft: [], sysctls: [], rules: [], routes: [], links: [], units: [] };
+    await apply(host, back, ownership, { output }).catch(() => undefined);
+    const undo = fw.slice(0, Math.max(0, bad)).map((c) => ({ argv: c.argv.map((a) => (a === '-I' ? '-D' : a)), options: { change: true } }));
+    if (undo.length) await runAll(host, undo);
+    throw new ApplyError(`firewall accept failed: ${firewall[bad] ?? '?'}: ${cause}; the previous state was restored`, true);
+  }
+  return { changed: result.changed + fw.length, steps: [...result.steps.map((s) => s.title), ...firewall], notes: result.notes, firewall };
+}
