@@ -1,0 +1,41 @@
+// Applies a client state through the core engine: render, own the union of before and after, converge.
+import { fileURLToPath } from 'node:url';
+import type { Host } from '@egress/core/host/host';
+import type { ClientState } from '@egress/core/model/client';
+import type { Output } from '@egress/core/output';
+import { clientOwnership, renderClient } from '@egress/core/render/client';
+
+export interface ApplyClientOptions {
+  before: ClientState;
+  after: ClientState;
+  /** Egresses to leave (or take) down: tunnel and routes absent, kill switch armed. */
+  down?: readonly string[];
+  output: Output;
+  dryRun?: boolean;
+}
+
+export interface ApplyClientResult {
+  /** Titles of the steps that ran (or would run with dryRun). */
+  steps: string[];
+  notes: string[];
+}
+
+/** The boot command: this node binary and this package's bin.js, by absolute path. */
+export function bootCommand(): string[] {
+  return [process.execPath, fileURLToPath(new URL('./bin.js', import.meta.url))];
+}
+
+/** Whether systemd runs on the host (then the boot unit is installed and enabled). */
+export async function systemdRuns(host: Host): Promise<boolean> {
+  return (await host.run(['test', '-d', '/run/systemd/system'])).exitCode === 0;
+}
+
+/** Renders `after`, and converges the host to it owning everything `before` and `after` have. */
+export async function applyClient(host: Host, o: ApplyClientOptions): Promise<ApplyClientResult> {
+  const systemd = await systemdRuns(host);
+  const desired = renderClient(o.after, { down: o.down ?? [], ...(systemd ? { bootCommand: bootCommand() } : {}) });
+  const ownership = clientOwnership(o.before, o.after);
+  const engine = await import('@egress/core/engine/apply');
+  const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
+  return { steps: result.steps.map((s: { title: string }) => s.title), notes: result.notes ?? [] };
+}

@@ -1,0 +1,30 @@
+// The egress's cgroup v2 directory (`egress/<name>` under /sys/fs/cgroup), selected by `socket cgroupv2` in nft.
+import type { Host } from '@egress/core/host/host';
+import { egressCgroupPath } from '@egress/core/render/client-paths';
+
+/** Where nft resolves `socket cgroupv2` paths. */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Whether cgroup v2 is mounted at /sys/fs/cgroup (a unified hierarchy), so cgroup selection works. */
+export async function cgroup2Usable(host: Host): Promise<boolean> {
+  return (await host.run(['test', '-f', `${CGROUP_ROOT}/cgroup.controllers`])).exitCode === 0;
+}
+
+/** Creates /sys/fs/cgroup/egress/<name> (nft needs it to exist when the table is loaded). */
+export async function ensureEgressCgroup(host: Host, egress: string): Promise<void> {
+  const dir = `${CGROUP_ROOT}/${egressCgroupPath(egress)}`;
+  if ((await host.run(['test', '-d', dir])).exitCode === 0) return;
+  await host.run(['mkdir', '-p', '--', dir], { check: true, change: true });
+}
+
+/** Removes the egress's cgroup directory (and `egress/` when it is empty); leaves them when processes remain. */
+export async function removeEgressCgroup(host: Host, egress: string): Promise<boolean> {
+  const dir = `${CGROUP_ROOT}/${egressCgroupPath(egress)}`;
+  if ((await host.run(['test', '-d', dir])).exitCode !== 0) return true;
+  // Sub-groups made by `run` first (deepest first), then the egress's own directory.
+  const sub = await host.run(['find', dir, '-mindepth', '1', '-depth', '-type', 'd']);
+  for (const d of sub.stdout.split('\n').filter(Boolean)) await host.run(['rmdir', '--', d], { change: true });
+  const r = await host.run(['rmdir', '--', dir], { change: true });
+  await host.run(['rmdir', '--', `${CGROUP_ROOT}/egress`]);
+  return r.exitCode === 0;
+}

@@ -1,0 +1,47 @@
+// Builds the wireguard Egress a bundle describes, with this client's allocation, users, DNS and cgroup selector.
+import type { Bundle } from '@egress/core/model/bundle';
+import type { Egress, SelectedUser } from '@egress/core/model/client';
+import { egressCgroupPath } from '@egress/core/render/client-paths';
+import type { Allocation } from '../state/allocate.js';
+
+export interface EgressChoices {
+  name: string;
+  allocation: Allocation;
+  users: SelectedUser[];
+  /** `--dns` (wins over the bundle's resolvers). */
+  dns?: string;
+  /** Whether cgroup v2 is mounted at /sys/fs/cgroup (then `egress/<name>` is selected too). */
+  cgroup2: boolean;
+}
+
+/** The egress for `bundle` (pure). */
+export function egressFromBundle(bundle: Bundle, c: EgressChoices): Extract<Egress, { kind: 'wireguard' }> {
+  const s = bundle.server;
+  return {
+    name: c.name,
+    kind: 'wireguard',
+    interface: c.allocation.interface,
+    mark: c.allocation.mark,
+    markMask: c.allocation.markMask,
+    table: c.allocation.table,
+    priority: c.allocation.priority,
+    address4: bundle.client.address4,
+    ...(bundle.client.address6 ? { address6: bundle.client.address6 } : {}),
+    dns: c.dns ? [c.dns] : [...bundle.dns],
+    selectors: { users: c.users, cgroups: c.cgroup2 ? [egressCgroupPath(c.name)] : [], shimSource: true },
+    wireguard: {
+      endpoint: s.endpoint,
+      serverPublicKey: s.publicKey,
+      publicKey: bundle.client.publicKey,
+      mtu: bundle.tunnel.mtu,
+      persistentKeepalive: bundle.tunnel.persistentKeepalive,
+      serverAddress4: s.address4,
+      ...(s.address6 ? { serverAddress6: s.address6 } : {}),
+      subnet4: bundle.tunnel.subnet4,
+      ...(bundle.tunnel.subnet6 ? { subnet6: bundle.tunnel.subnet6 } : {}),
+      ...(s.publicAddress4 ? { publicAddress4: s.publicAddress4 } : {}),
+      ...(s.publicAddress6 ? { publicAddress6: s.publicAddress6 } : {}),
+      forwards: bundle.forwards.filter((f) => f.peer === bundle.name),
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Finds the egress a user is bound to from /etc/egress/client.json and whether it is up — without zod or the engine.
+import { readFileSync } from 'node:fs';
+import { EgressError, NotFoundError, PermissionError } from '@egress/core/errors';
+import { CLIENT_PATHS } from '@egress/core/render/client-paths';
+
+export interface BoundEgress {
+  name: string;
+  interface: string;
+  kind: string;
+}
+
+interface SavedState {
+  egresses?: Array<{ name: string; interface: string; kind: string; selectors?: { users?: Array<{ name: string; uid: number }> } }>;
+}
+
+/** Reads the saved client state (root only); throws a user error with the fix when it is missing. */
+function readState(path: string): SavedState {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError(`no egress is enrolled on this machine (${path} does not exist)`, { hint: 'egress-client enroll BUNDLE --user USER' });
+    if (code === 'EACCES') throw new PermissionError(`cannot read ${path}: run-as needs root`, { hint: 'sudo egress-client run-as USER -- CMD' });
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as SavedState;
+  } catch {
+    throw new EgressError('E_STATE', `${path} is not valid JSON`, { hint: 'egress-client doctor' });
+  }
+}
+
+/** The egress `user` is bound to; refuses with the enroll command when it is bound to none. */
+export function boundEgressOf(user: { name: string; uid: number }, path: string = CLIENT_PATHS.state): BoundEgress {
+  const state = readState(path);
+  for (const e of state.egresses ?? []) {
+    if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind };
+  }
+  const names = (state.egresses ?? []).map((e) => e.name);
+  throw new NotFoundError(`user '${user.name}' is not bound to an egress${names.length ? ` (enrolled: ${names.join(', ')})` : ''}`, {
+    hint: `egress-client enroll BUNDLE --user ${user.name}`,
+  });
+}
+
+/** Whether a network interface exists and is administratively up (read from /sys, no subprocess). */
+export function interfaceIsUp(iface: string, sysNet = '/sys/class/net'): boolean {
+  try {
+    const flags = Number.parseInt(readFileSync(`${sysNet}/${iface}/flags`, 'utf8').trim(), 16);
+    return (flags & 0x1) === 0x1;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses up front when the egress is down: its kill switch would make every connection of the app fail. */
+export function requireUp(e: BoundEgress, user: string, sysNet?: string): void {
+  if (interfaceIsUp(e.interface, sysNet)) return;
+  throw new EgressError('E_DOWN', `egress '${e.name}' is down (interface ${e.interface} is missing or down): its kill switch would refuse every connection ${user} makes`, {
+    hint: `egress-client up ${e.name}`,
+  });
+}

@@ -1,0 +1,69 @@
+// run-as: run an app as the user bound to an egress, with stdio/TTY inherited, signals forwarded, exit status returned.
+import { spawn } from 'node:child_process';
+import { PermissionError, ValidationError, NotFoundError } from '@egress/core/errors';
+import type { Invocation } from '../cli.js';
+import type { ExitStatus } from '../exit-status.js';
+import { boundEgressOf, requireUp } from './bound-egress.js';
+import { getentPasswd, type PasswdEntry } from './passwd.js';
+
+/** Environment names that would hand the app some of the caller's privilege. */
+const PRIVILEGED_ENV = [/^SUDO_/, /^SSH_AUTH_SOCK$/, /^SSH_AGENT_PID$/, /^KRB5CCNAME$/, /^XDG_RUNTIME_DIR$/, /^DBUS_SESSION_BUS_ADDRESS$/, /^MAIL$/, /^XAUTHORITY$/];
+
+/** The app's environment: the caller's minus privileged variables, with the user's identity set. */
+export function appEnvironment(env: NodeJS.ProcessEnv, user: PasswdEntry): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !PRIVILEGED_ENV.some((re) => re.test(k))) out[k] = v;
+  return { ...out, HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell };
+}
+
+/** The setpriv argv that becomes USER (uid, gid, supplementary groups) with no inheritable capabilities. */
+export function setprivArgv(user: PasswdEntry, command: readonly string[]): string[] {
+  return ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--inh-caps=-all', ...command];
+}
+
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+/** Signals a terminal sends to the whole foreground group: the app got them already when stdin is a TTY. */
+const TERMINAL: NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+
+/** Spawns argv with inherited stdio, forwards signals, resolves with its exit code or signal. */
+export function spawnForwarding(argv: readonly string[], env: NodeJS.ProcessEnv, tty: boolean = !!process.stdin.isTTY): Promise<ExitStatus> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env });
+    const handlers = [...FORWARDED, ...TERMINAL].map((sig) => {
+      const forward = !tty || !TERMINAL.includes(sig);
+      const h = (): void => {
+        if (forward && child.exitCode === null && child.signalCode === null) child.kill(sig);
+      };
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
+    const cleanup = (): void => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+    };
+    child.once('error', (err) => {
+      cleanup();
+      reject(new NotFoundError(`cannot start ${argv[0]}: ${err.message}`, { cause: err }));
+    });
+    child.once('exit', (code, signal) => {
+      cleanup();
+      resolve(signal ? { signal } : { code: code ?? 1 });
+    });
+  });
+}
+
+/** `egress-client run-as USER -- CMD [ARGS...]`. */
+export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
+  const [userName] = inv.args;
+  if (!userName) throw new ValidationError('run-as: expected USER, got nothing', [{ path: 'user', message: 'missing' }]);
+  if (inv.rest.length === 0) {
+    throw new ValidationError(`run-as: expected a command after '${userName} --', got nothing`, [{ path: 'cmd', message: 'missing' }], { hint: `egress-client run-as ${userName} -- CMD [ARGS...]` });
+  }
+  if (process.getuid?.() !== 0) {
+    throw new PermissionError('run-as must run as root to switch to the bound user', { hint: `sudo egress-client run-as ${userName} -- ${inv.rest.join(' ')}` });
+  }
+  const user = getentPasswd(userName);
+  if (!user) throw new NotFoundError(`run-as: user '${userName}' does not exist`, { hint: `egress-client enroll BUNDLE --user ${userName} --create-user` });
+  const egress = boundEgressOf(user);
+  requireUp(egress, user.name);
+  return spawnForwarding(setprivArgv(user, inv.rest), appEnvironment(process.env, user));
+}
