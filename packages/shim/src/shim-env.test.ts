@@ -4,12 +4,12 @@ import { shimEnv } from './shim-env.js';
 import { shimBuildPath, SHIM_FILE } from './locate-shim.js';
 
 const SO = '/opt/egress/libegress-shim.so';
-const facts = { interface: 'egress0', address4: '10.66.0.2', address6: 'fd00:66::2' };
+const facts = { interface: 'egress0', address4: '10.66.0.2', address6: 'fd00:66::2', dns: ['203.0.113.53', '2001:db8::53'] };
 
 describe('shimEnv', () => {
   it('sets LD_PRELOAD and the bind variables when there was no preload', () => {
     const env = shimEnv(SO, facts, { HOME: '/home/me' });
-    expect(env).toEqual({ HOME: '/home/me', LD_PRELOAD: SO, EGRESS_BIND_V4: '10.66.0.2', EGRESS_BIND_V6: 'fd00:66::2', EGRESS_BIND_IFACE: 'egress0' });
+    expect(env).toEqual({ HOME: '/home/me', LD_PRELOAD: SO, EGRESS_BIND_V4: '10.66.0.2', EGRESS_BIND_V6: 'fd00:66::2', EGRESS_BIND_IFACE: 'egress0', EGRESS_DNS: '203.0.113.53,2001:db8::53' });
   });
 
   it('prepends to an existing LD_PRELOAD (space or colon separated) without duplicating itself', () => {
@@ -18,8 +18,9 @@ describe('shimEnv', () => {
   });
 
   it('removes stale bind variables for families the egress does not have', () => {
-    const env = shimEnv(SO, { interface: 'wlan0', address4: '192.0.2.130' }, { EGRESS_BIND_V6: '2001:db8::9' });
+    const env = shimEnv(SO, { interface: 'wlan0', address4: '192.0.2.130' }, { EGRESS_BIND_V6: '2001:db8::9', EGRESS_DNS: '192.0.2.53' });
     expect(env.EGRESS_BIND_V6).toBeUndefined();
+    expect(env.EGRESS_DNS).toBeUndefined();
     expect(env.EGRESS_BIND_V4).toBe('192.0.2.130');
     expect(env.EGRESS_BIND_IFACE).toBe('wlan0');
   });

@@ -5,10 +5,12 @@ export interface ShimTarget {
   interface: string;
   address4?: string | undefined;
   address6?: string | undefined;
+  /** Resolvers the shim's getaddrinfo asks through the egress. */
+  dns?: readonly string[] | undefined;
 }
 
 /** Environment variables the shim reads. */
-export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE'] as const;
+export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE', 'EGRESS_DNS'] as const;
 
 /** A copy of `env` with the shim first in LD_PRELOAD and the egress's bind variables set (stale ones removed). */
 export function shimEnv(shimPath: string, target: ShimTarget, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -24,5 +26,6 @@ export function shimEnv(shimPath: string, target: ShimTarget, env: NodeJS.Proces
   if (target.address4) out.EGRESS_BIND_V4 = target.address4;
   if (target.address6) out.EGRESS_BIND_V6 = target.address6;
   out.EGRESS_BIND_IFACE = target.interface;
+  if (target.dns && target.dns.length > 0) out.EGRESS_DNS = target.dns.join(',');
   return out;
 }

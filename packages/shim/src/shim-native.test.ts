@@ -96,10 +96,26 @@ describe('libegress-shim in a network namespace', () => {
     ]);
   });
 
+  it('resolves names through the egress: getaddrinfo asks EGRESS_DNS from the egress address; localhost/numeric need no query', () => {
+    const r = runInNetns('dns', { ...BOUND, EGRESS_DNS: '10.99.0.1' });
+    expect(r.failed, r.stdout + r.stderr).toEqual([]);
+    expect(r.lines).toEqual([
+      "ok 1 - getaddrinfo asks the egress's resolver from the egress address (A and AAAA) # rc=0 result=10.99.0.1/80,fd00:99::1/80 canon=svc.egress.test queries=2 from=10.99.0.2",
+      'ok 2 - getaddrinfo with AF_INET asks for A only # rc=0 result=10.99.0.1/0',
+      'ok 3 - an unknown name is EAI_NONAME # rc=-2 (Name or service not known)',
+      'ok 4 - localhost and numeric hosts need no DNS query # localhost rc=0 numeric rc=0 queries=0',
+    ]);
+  });
+
+  it('fails name lookups closed (EAI_FAIL, no query sent) when the egress cannot be used', () => {
+    const r = runInNetns('dnsclosed', { EGRESS_BIND_V4: '192.0.2.77', EGRESS_BIND_V6: '2001:db8::77', EGRESS_BIND_IFACE: 'eg0', EGRESS_DNS: '10.99.0.1' });
+    expect(r.lines).toEqual(['ok 1 - getaddrinfo fails (EAI_FAIL) and sends nothing when the egress cannot be used # rc=-4 (Non-recoverable failure in name resolution) queries=0']);
+  });
+
   it('explains its decisions on stderr only with EGRESS_SHIM_DEBUG', () => {
     const r = runInNetns('nov6', { EGRESS_BIND_V4: '10.99.0.2', EGRESS_BIND_IFACE: 'eg0', EGRESS_SHIM_DEBUG: '1' });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/egress-shim\[\d+\]: loaded: v4=10\.99\.0\.2 v6=- iface=eg0/);
+    expect(r.stderr).toMatch(/egress-shim\[\d+\]: loaded: v4=10\.99\.0\.2 v6=- iface=eg0 dns=0 server\(s\)/);
     expect(r.stderr).toMatch(/egress-shim\[\d+\]: connect fd \d+ to fd00:99::1: the egress has no IPv6 address/);
     expect(r.stderr).toMatch(/egress-shim\[\d+\]: connect fd \d+ to 10\.99\.0\.1: bound to 10\.99\.0\.2/);
   });

@@ -51,31 +51,17 @@
 #define EG_SA_PTR(a) (a)
 #endif
 
-#define EG_EXPORT __attribute__((visibility("default")))
 
-typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
-typedef int (*bind_fn)(int, const struct sockaddr *, socklen_t);
-typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
-typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
-typedef int (*sendmmsg_fn)(int, struct mmsghdr *, unsigned int, int);
+
+#include "shim-internal.h"
 
 /* Written once under pthread_once, read-only afterwards. */
-static struct {
-  connect_fn connect;
-  bind_fn bind;
-  sendto_fn sendto;
-  sendmsg_fn sendmsg;
-  sendmmsg_fn sendmmsg;
-  int have_v4, have_v6, have_iface, debug;
-  struct in_addr v4;
-  struct in6_addr v6;
-  char iface[IF_NAMESIZE];
-} eg;
+struct eg_config eg;
 
 static pthread_once_t eg_once = PTHREAD_ONCE_INIT;
 
 /* Prints one diagnostic line on stderr when EGRESS_SHIM_DEBUG is set. */
-__attribute__((format(printf, 1, 2))) static void eg_debug(const char *fmt, ...) {
+void eg_debug(const char *fmt, ...) {
   if (!eg.debug) return;
   char line[512];
   int saved = errno;
@@ -112,6 +98,7 @@ static void eg_init(void) {
   eg.sendto = (sendto_fn)eg_resolve("sendto");
   eg.sendmsg = (sendmsg_fn)eg_resolve("sendmsg");
   eg.sendmmsg = (sendmmsg_fn)eg_resolve("sendmmsg");
+  eg.getaddrinfo = (getaddrinfo_fn)eg_resolve("getaddrinfo");
 
   const char *dbg = getenv("EGRESS_SHIM_DEBUG");
   eg.debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
@@ -137,10 +124,11 @@ static void eg_init(void) {
       eg_debug("EGRESS_BIND_IFACE='%s' is too long for an interface name", ifc);
     }
   }
-  eg_debug("loaded: v4=%s v6=%s iface=%s", eg.have_v4 ? v4 : "-", eg.have_v6 ? v6 : "-", eg.have_iface == 1 ? eg.iface : "-");
+  eg_dns_init(getenv("EGRESS_DNS"));
+  eg_debug("loaded: v4=%s v6=%s iface=%s dns=%d server(s)", eg.have_v4 ? v4 : "-", eg.have_v6 ? v6 : "-", eg.have_iface == 1 ? eg.iface : "-", eg.ndns);
 }
 
-static inline void eg_ready(void) { pthread_once(&eg_once, eg_init); }
+void eg_ready(void) { pthread_once(&eg_once, eg_init); }
 
 __attribute__((constructor)) static void eg_constructor(void) { eg_ready(); }
 
@@ -255,7 +243,7 @@ static int eg_bind_device(int fd) {
 }
 
 /* Binds an unbound socket to the egress for a destination. 0 = proceed (bound or left alone), -1 = fail closed. */
-static int eg_apply(int fd, const struct sockaddr *dest, socklen_t destlen, const char *what) {
+int eg_apply(int fd, const struct sockaddr *dest, socklen_t destlen, const char *what) {
   int domain;
   enum eg_dest kind = eg_classify(dest, destlen);
   if (kind == EG_DEST_PASS || !eg_socket_handled(fd, &domain)) return 0;

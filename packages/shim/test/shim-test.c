@@ -4,10 +4,12 @@
  *   eg0 (dummy, up): 10.99.0.1/24 (the "remote" side), 10.99.0.2/24 (egress
  *   address), 10.99.0.3/24 (another local address), fd00:99::1/64,
  *   fd00:99::2/64 (egress address); lo up.
- * Usage: shim-test bound|closed|nov6
+ * Usage: shim-test bound|closed|nov6|dns|dnsclosed
  *   bound   EGRESS_BIND_V4=10.99.0.2 EGRESS_BIND_V6=fd00:99::2 EGRESS_BIND_IFACE=eg0
  *   closed  EGRESS_BIND_V4/V6 set to addresses that are not on the host
  *   nov6    only EGRESS_BIND_V4 set
+ *   dns     as bound, EGRESS_DNS=10.99.0.1 (the test serves DNS there)
+ *   dnsclosed  as closed, EGRESS_DNS=10.99.0.1
  * Prints one TAP line per check; exits 1 when a check failed.
  */
 #define _GNU_SOURCE
@@ -24,6 +26,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netdb.h>
 #include <netinet/ip_icmp.h>
 #include <unistd.h>
 
@@ -470,6 +473,150 @@ static void run_threads(void) {
   close(lfd);
 }
 
+
+/* A tiny DNS server on 10.99.0.1:53 (thread): svc.egress.test A 10.99.0.1 / AAAA fd00:99::1, NXDOMAIN otherwise.
+   It records the source address of every query it gets. */
+static int dns_fd = -1, dns_queries;
+static char dns_last_from[INET6_ADDRSTRLEN];
+static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *dns_server(void *arg) {
+  (void)arg;
+  unsigned char q[512], r[600];
+  for (;;) {
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(dns_fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+    if (n < 12) continue;
+    pthread_mutex_lock(&dns_lock);
+    dns_queries++;
+    addr_text(&from, dns_last_from, sizeof dns_last_from);
+    pthread_mutex_unlock(&dns_lock);
+    /* Question name as text, and its type. */
+    char name[256];
+    size_t o = 12, w = 0;
+    while (o < (size_t)n && q[o] != 0 && w < sizeof name - 64) {
+      size_t l = q[o++];
+      if (w) name[w++] = '.';
+      memcpy(name + w, q + o, l);
+      w += l;
+      o += l;
+    }
+    name[w] = '\0';
+    o++;
+    int qtype = (q[o] << 8) | q[o + 1];
+    size_t qend = o + 4;
+    memcpy(r, q, qend);
+    r[2] = 0x81;
+    r[3] = 0x80;
+    r[6] = 0;
+    r[7] = 0;
+    size_t len = qend;
+    if (strcmp(name, "svc.egress.test") != 0) {
+      r[3] = 0x83; /* NXDOMAIN */
+    } else {
+      unsigned char rd[16];
+      int rdlen = qtype == 1 ? 4 : 16;
+      if (qtype == 1) inet_pton(AF_INET, "10.99.0.1", rd);
+      else inet_pton(AF_INET6, "fd00:99::1", rd);
+      if (qtype == 1 || qtype == 28) {
+        r[7] = 1;
+        unsigned char rr[12] = {0xC0, 12, 0, (unsigned char)qtype, 0, 1, 0, 0, 0, 60, 0, (unsigned char)rdlen};
+        memcpy(r + len, rr, sizeof rr);
+        len += sizeof rr;
+        memcpy(r + len, rd, (size_t)rdlen);
+        len += (size_t)rdlen;
+      }
+    }
+    sendto(dns_fd, r, len, 0, (struct sockaddr *)&from, fl);
+  }
+  return NULL;
+}
+
+static void start_dns(void) {
+  struct sockaddr_in a = v4("10.99.0.1", 53);
+  dns_fd = listener(AF_INET, SOCK_DGRAM, (struct sockaddr *)&a, sizeof a);
+  pthread_t t;
+  pthread_create(&t, NULL, dns_server, NULL);
+}
+
+static int dns_count(char *from, size_t len) {
+  pthread_mutex_lock(&dns_lock);
+  int n = dns_queries;
+  snprintf(from, len, "%s", dns_last_from);
+  pthread_mutex_unlock(&dns_lock);
+  return n;
+}
+
+/* All addresses of a getaddrinfo result as "addr/port,addr/port". */
+static void ai_text(const struct addrinfo *ai, char *buf, size_t len) {
+  buf[0] = '\0';
+  for (; ai != NULL; ai = ai->ai_next) {
+    char a[INET6_ADDRSTRLEN];
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    addr_text(&ss, a, sizeof a);
+    int port = ai->ai_family == AF_INET ? ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port) : ntohs(((struct sockaddr_in6 *)ai->ai_addr)->sin6_port);
+    size_t used = strlen(buf);
+    snprintf(buf + used, len - used, "%s%s/%d", used ? "," : "", a, port);
+  }
+}
+
+/* Mode "dns": names are resolved through the egress (query sourced from the egress address). */
+static void run_dns(void) {
+  char detail[512], list[256], from[INET6_ADDRSTRLEN];
+  start_dns();
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_CANONNAME;
+  int rc = getaddrinfo("svc.egress.test", "80", &hints, &res);
+  if (rc == 0) ai_text(res, list, sizeof list);
+  else snprintf(list, sizeof list, "%s", gai_strerror(rc));
+  int n = dns_count(from, sizeof from);
+  snprintf(detail, sizeof detail, "rc=%d result=%s canon=%s queries=%d from=%s", rc, list, rc == 0 && res->ai_canonname ? res->ai_canonname : "-", n, from);
+  check(rc == 0 && strcmp(list, "10.99.0.1/80,fd00:99::1/80") == 0 && res->ai_canonname && strcmp(res->ai_canonname, "svc.egress.test") == 0 && n == 2 && strcmp(from, "10.99.0.2") == 0,
+        "getaddrinfo asks the egress's resolver from the egress address (A and AAAA)", detail);
+  if (rc == 0) freeaddrinfo(res);
+
+  hints.ai_flags = 0;
+  hints.ai_family = AF_INET;
+  rc = getaddrinfo("svc.egress.test", NULL, &hints, &res);
+  if (rc == 0) ai_text(res, list, sizeof list);
+  else snprintf(list, sizeof list, "%s", gai_strerror(rc));
+  snprintf(detail, sizeof detail, "rc=%d result=%s", rc, list);
+  check(rc == 0 && strcmp(list, "10.99.0.1/0") == 0, "getaddrinfo with AF_INET asks for A only", detail);
+  if (rc == 0) freeaddrinfo(res);
+
+  hints.ai_family = AF_UNSPEC;
+  rc = getaddrinfo("nothere.egress.test", "80", &hints, &res);
+  snprintf(detail, sizeof detail, "rc=%d (%s)", rc, gai_strerror(rc));
+  check(rc == EAI_NONAME, "an unknown name is EAI_NONAME", detail);
+
+  int before = dns_count(from, sizeof from);
+  rc = getaddrinfo("localhost", "80", &hints, &res);
+  if (rc == 0) freeaddrinfo(res);
+  int rc2 = getaddrinfo("10.99.0.1", "80", &hints, &res);
+  if (rc2 == 0) freeaddrinfo(res);
+  int after = dns_count(from, sizeof from);
+  snprintf(detail, sizeof detail, "localhost rc=%d numeric rc=%d queries=%d", rc, rc2, after - before);
+  check(rc == 0 && rc2 == 0 && after == before, "localhost and numeric hosts need no DNS query", detail);
+}
+
+/* Mode "dnsclosed": the egress address is not on the host; names fail, nothing is asked. */
+static void run_dns_closed(void) {
+  char detail[256], from[INET6_ADDRSTRLEN];
+  start_dns();
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  int rc = getaddrinfo("svc.egress.test", "80", &hints, &res);
+  usleep(200000);
+  int n = dns_count(from, sizeof from);
+  snprintf(detail, sizeof detail, "rc=%d (%s) queries=%d", rc, gai_strerror(rc), n);
+  check(rc == EAI_FAIL && n == 0, "getaddrinfo fails (EAI_FAIL) and sends nothing when the egress cannot be used", detail);
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (strcmp(mode, "bound") == 0) {
@@ -479,8 +626,12 @@ int main(int argc, char **argv) {
     run_closed();
   } else if (strcmp(mode, "nov6") == 0) {
     run_nov6();
+  } else if (strcmp(mode, "dns") == 0) {
+    run_dns();
+  } else if (strcmp(mode, "dnsclosed") == 0) {
+    run_dns_closed();
   } else {
-    fprintf(stderr, "usage: shim-test bound|closed|nov6\n");
+    fprintf(stderr, "usage: shim-test bound|closed|nov6|dns|dnsclosed\n");
     return 2;
   }
   printf("1..%d\n", checks);

@@ -1,0 +1,48 @@
+/* Shared between the socket hooks (shim.c) and the DNS part (dns.c) of libegress-shim. Not installed. */
+#ifndef EGRESS_SHIM_INTERNAL_H
+#define EGRESS_SHIM_INTERNAL_H
+
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define EG_EXPORT __attribute__((visibility("default")))
+#define EG_MAX_DNS 3
+
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*bind_fn)(int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef int (*sendmmsg_fn)(int, struct mmsghdr *, unsigned int, int);
+typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+
+/* The real functions and the configuration: written once under pthread_once, read-only afterwards. */
+struct eg_config {
+  connect_fn connect;
+  bind_fn bind;
+  sendto_fn sendto;
+  sendmsg_fn sendmsg;
+  sendmmsg_fn sendmmsg;
+  getaddrinfo_fn getaddrinfo;
+  int have_v4, have_v6, have_iface, debug;
+  struct in_addr v4;
+  struct in6_addr v6;
+  char iface[IF_NAMESIZE];
+  /* Resolvers of the egress (EGRESS_DNS), asked through the egress by the getaddrinfo hook. */
+  int ndns;
+  struct sockaddr_storage dns[EG_MAX_DNS];
+};
+
+extern struct eg_config eg;
+
+/* Resolves the real functions and reads the environment, once. */
+void eg_ready(void);
+/* One diagnostic line on stderr when EGRESS_SHIM_DEBUG is set. */
+__attribute__((format(printf, 1, 2))) void eg_debug(const char *fmt, ...);
+/* Binds an unbound socket to the egress for a destination: 0 proceed, -1 fail closed. */
+int eg_apply(int fd, const struct sockaddr *dest, socklen_t destlen, const char *what);
+/* Parses EGRESS_DNS (comma/space separated addresses) into eg.dns. */
+void eg_dns_init(const char *list);
+
+#endif
