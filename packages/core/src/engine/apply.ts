@@ -2,11 +2,11 @@
 import { ApplyError, EgressError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Output } from '../output.js';
-import { fingerprint, fingerprintDiff } from './fingerprint.js';
 import { formatJournal, journalIsEmpty, normalizeNftListing, sha256, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
 import { normalizeSysctl, readState, type CurrentState } from './read-state.js';
-import { describeAction, runAction, type Action, type Step } from './step.js';
+import { rollback } from './rollback.js';
+import { describeAction, runAction, type Step } from './step.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';
 
 export interface ApplyOptions {
@@ -48,10 +48,7 @@ function finalJournal(start: Journal, after: CurrentState, desired: HostState): 
 /** The journal written before the first change: original values of sysctls about to change. */
 function startJournal(before: CurrentState, desired: HostState): Journal {
   const j: Journal = structuredClone(before.journal);
-  for (const s of desired.sysctls) {
-    const cur = before.sysctls.get(s.key);
-    if (!(s.key in j.sysctls) && cur !== undefined && cur !== normalizeSysctl(s.value)) j.sysctls[s.key] = cur;
-  }
+  for (const s of desired.sysctls) if (!(s.key in j.sysctls)) j.sysctls[s.key] = before.sysctls.get(s.key) ?? null;
   for (const l of desired.links) j.links[l.name] = l.configPath;
   j.files = [...new Set([...j.files, ...desired.files.map((f) => f.path)])];
   return j;
@@ -61,16 +58,6 @@ function startJournal(before: CurrentState, desired: HostState): Journal {
 export function formatPlan(steps: Step[]): string {
   if (!steps.length) return 'nothing to change';
   return steps.map((s, i) => `${i + 1}. ${s.title}\n${s.do.map((a) => `     ${describeAction(a).replace(/\n/g, '\n     ')}`).join('\n')}`).join('\n');
-}
-
-async function runUndo(host: Host, actions: Action[], errors: string[]): Promise<void> {
-  for (const a of actions) {
-    try {
-      await runAction(host, a);
-    } catch (err) {
-      errors.push(`${describeAction(a).split('\n')[0]}: ${(err as Error).message}`);
-    }
-  }
 }
 
 /** Converges the host to `desired` for what `ownership` covers; a second call with the same desired state changes nothing. */
@@ -86,7 +73,18 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
   }
   const journalExisted = before.files.has(ownership.journalPath) || (await host.readFile(ownership.journalPath)) !== undefined;
   const journal = startJournal(before, desired);
-  if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) await writeJournal(host, ownership.journalPath, journal, journalExisted);
+  if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) {
+    try {
+      await writeJournal(host, ownership.journalPath, journal, journalExisted);
+    } catch (error) {
+      const { restored, problems } = await rollback(host, desired, ownership, before, [], undefined);
+      throw new ApplyError(
+        `writing the journal ${ownership.journalPath} failed: ${(error as Error).message}\n${restored ? 'the previous state was restored (nothing else had changed)' : `the previous state was NOT fully restored:\n  ${problems.join('\n  ')}`}`,
+        restored,
+        { cause: error },
+      );
+    }
+  }
 
   const done: Step[] = [];
   let failed: { step?: Step; error: unknown } | undefined;
@@ -105,8 +103,16 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     const left = plan(after, desired, ownership, { verify: true }).steps;
     if (!left.length) {
       const final = finalJournal(journal, after, desired);
-      if (formatJournal(final) !== formatJournal(before.journal) || (journalIsEmpty(final) && journalExisted && steps.length)) {
-        await writeJournal(host, ownership.journalPath, final, journalExisted || steps.length > 0);
+      const removedByStep = steps.some((s) => s.do.some((a) => a.kind === 'remove' && a.path === ownership.journalPath));
+      const needed = journalIsEmpty(final) ? !removedByStep && (journalExisted || steps.length > 0) : formatJournal(final) !== formatJournal(before.journal);
+      if (needed) {
+        try {
+          await writeJournal(host, ownership.journalPath, final, journalExisted || steps.length > 0);
+        } catch (error) {
+          // The host is converged; without the journal the next apply reloads the nft table once more.
+          notes.push(`the journal ${ownership.journalPath} could not be updated: ${(error as Error).message}`);
+          out?.warn(notes[notes.length - 1]!);
+        }
       }
       for (const n of notes) out?.info(`note: ${n}`);
       return { steps, changed: steps.length, dryRun: false, notes };
@@ -114,32 +120,11 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     failed = { error: new EgressError('E_VERIFY', `verification failed, the host still differs: ${left.map((s) => s.title).join('; ')}`) };
   }
 
-  // Roll back: the failed step's own undo (it may have half-happened), the completed steps in reverse, then late undos.
-  const errors: string[] = [];
-  const undone = failed.step ? [failed.step, ...[...done].reverse()] : [...done].reverse();
-  for (const s of undone) await runUndo(host, s.undo, errors);
-  for (const s of undone) if (s.undoLate) await runUndo(host, s.undoLate, errors);
-  try {
-    if (journalIsEmpty(before.journal)) await host.removeFile(ownership.journalPath);
-    else await host.writeFile(ownership.journalPath, formatJournal(before.journal), { mode: 0o600 });
-  } catch (err) {
-    errors.push(`journal: ${(err as Error).message}`);
-  }
-  let restored = false;
-  let diff: string[] = [];
-  try {
-    const now = await readState(host, desired, ownership);
-    const a = fingerprint(before, [ownership.journalPath]);
-    const b = fingerprint(now, [ownership.journalPath]);
-    restored = a === b;
-    diff = fingerprintDiff(a, b);
-  } catch (err) {
-    errors.push(`re-read: ${(err as Error).message}`);
-  }
+  const { restored, problems } = await rollback(host, desired, ownership, before, done, failed.step);
   const what = failed.step ? `step "${failed.step.title}" failed: ${(failed.error as Error).message}` : (failed.error as Error).message;
   const how = restored
     ? `the previous state was restored (${done.length} completed step${done.length === 1 ? '' : 's'} undone)`
-    : `the previous state was NOT fully restored:\n  ${[...diff, ...errors].join('\n  ')}`;
+    : `the previous state was NOT fully restored:\n  ${problems.join('\n  ')}`;
   throw new ApplyError(`${what}\n${how}`, restored, {
     cause: failed.error,
     hint: restored ? 'fix the cause above and run the command again' : 'run the command again, or tear down to remove what egress owns',

@@ -7,3 +7,4 @@ export * from './read-state.js';
 export * from './plan.js';
 export * from './fingerprint.js';
 export * from './apply.js';
+export * from './rollback.js';

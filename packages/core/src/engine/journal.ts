@@ -6,8 +6,8 @@ import { parseJsonWith } from '../model/parse.js';
 
 export const Journal = z.object({
   version: z.literal(1),
-  /** Original values of sysctls egress changed, restored on teardown. */
-  sysctls: z.record(z.string(), z.string()).default({}),
+  /** Original value of every sysctl egress sets (null: the key did not exist yet, e.g. its interface), restored on teardown. */
+  sysctls: z.record(z.string(), z.string().nullable()).default({}),
   /** Per "family name": sha256 of the text loaded and the normalized listing seen right after. */
   nft: z.record(z.string(), z.object({ sha256: z.string(), listing: z.string() })).default({}),
   /** Per link name: the wg-quick config path it was brought up from. */

@@ -76,6 +76,7 @@ export function planSysctlSets(current: CurrentState, desired: HostState): Step[
 export function planSysctlRestores(current: CurrentState, desired: HostState): Step[] {
   const wanted = new Set(desired.sysctls.map((s) => s.key));
   return Object.entries(current.journal.sysctls)
+    .filter((e): e is [string, string] => e[1] !== null)
     .filter(([key, original]) => !wanted.has(key) && current.sysctls.has(key) && current.sysctls.get(key) !== original)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, original]) => ({

@@ -33,7 +33,7 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
   const steps: Step[] = [];
   for (const l of desired.links) {
     if (!current.links.has(l.name)) {
-      steps.push({ resource: 'link', title: `bring up ${l.name} (wg-quick up ${l.configPath})`, do: [up(l.configPath)], undo: [down(l.name, l.configPath)] });
+      steps.push({ resource: 'link', title: `bring up ${l.name} (wg-quick up ${l.configPath})`, recreates: l.name, do: [up(l.configPath)], undo: [down(l.name, l.configPath)] });
       continue;
     }
     const change = linkChange(current, l, changedFiles.has(l.configPath));
@@ -41,6 +41,7 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
       steps.push({
         resource: 'link',
         title: `restart ${l.name} (addresses or MTU changed)`,
+        recreates: l.name,
         do: [down(l.name, l.configPath), up(l.configPath)],
         undo: [],
         undoLate: [down(l.name, l.configPath), up(l.configPath)],

@@ -50,6 +50,14 @@ export function assertOwned(desired: HostState, ownership: Ownership): void {
   if (issues.length) throw new ValidationError(issues.length === 1 ? issues[0]!.message : `desired state reaches outside what egress owns:\n  ${issues.map((x) => x.message).join('\n  ')}`, issues);
 }
 
+/** The state later steps will find: a link that is (re)created has lost its routes and its per-interface sysctls. */
+function afterRecreation(current: CurrentState, linkSteps: Step[]): CurrentState {
+  const recreated = new Set(linkSteps.flatMap((s) => (s.recreates ? [s.recreates] : [])));
+  if (!recreated.size) return current;
+  const sysctls = new Map([...current.sysctls].filter(([k]) => !(/^net\.ipv[46]\.conf\./.test(k) && recreated.has(k.split('.')[3]!))));
+  return { ...current, routes: current.routes.filter((r) => !(r.dev && recreated.has(r.dev))), sysctls };
+}
+
 /** Whether the journal will hold nothing once `desired` is applied. */
 export function journalEndsEmpty(desired: HostState): boolean {
   return desired.nft.length === 0 && desired.sysctls.length === 0 && desired.links.length === 0 && desired.files.length === 0;
@@ -60,13 +68,15 @@ export function plan(current: CurrentState, desired: HostState, ownership: Owner
   assertOwned(desired, ownership);
   const writes = planFileWrites(current, desired);
   const changed = new Set(writes.map((s) => (s.do[0]?.kind === 'write' ? s.do[0].path : '')));
+  const linkUps = planLinkUps(current, desired, changed);
+  current = afterRecreation(current, linkUps);
   const rules = planRules(current, desired);
   const routes = planRoutes(current, desired);
   const units = planUnits(current, desired, ownership);
   const journalGoesAway = journalEndsEmpty(desired) && (current.files.has(ownership.journalPath) || !journalIsEmpty(current.journal));
   const steps = [
     ...writes,
-    ...planLinkUps(current, desired, changed),
+    ...linkUps,
     ...planSysctlSets(current, desired),
     ...planNftLoads(current, desired, options.verify),
     ...routes.replaces,

@@ -19,6 +19,8 @@ export interface Step {
   undo: Action[];
   /** Undone after every other undo (a link reloaded from a config file that must be restored first). */
   undoLate?: Action[];
+  /** The link this step creates or re-creates (its routes and per-interface sysctls start empty). */
+  recreates?: string;
 }
 
 /** Shows an action for a dry-run plan or a message; secret contents are never shown. */

@@ -23,6 +23,8 @@ export interface FailRule {
   stderr: string;
   exitCode: number;
   seen: number;
+  /** Count only changes (commands run with `change`, file writes and removals). */
+  changesOnly: boolean;
 }
 
 /** Handler for a command the fake does not model (or to override one); return undefined to fall through. */
@@ -56,8 +58,13 @@ export class FakeHost implements Host {
   }
 
   /** Makes the Nth call whose text (`displayArgv`, or `write PATH` / `rm PATH`) matches fail without effect. */
-  failOn(pattern: RegExp | string, options: { nth?: number; stderr?: string; exitCode?: number } = {}): void {
-    this.failures.push({ pattern, nth: options.nth ?? 1, stderr: options.stderr ?? 'injected failure', exitCode: options.exitCode ?? 1, seen: 0 });
+  failOn(pattern: RegExp | string, options: { nth?: number; stderr?: string; exitCode?: number; changesOnly?: boolean } = {}): void {
+    this.failures.push({ pattern, nth: options.nth ?? 1, stderr: options.stderr ?? 'injected failure', exitCode: options.exitCode ?? 1, seen: 0, changesOnly: !!options.changesOnly });
+  }
+
+  /** Forgets failure rules that have not fired. */
+  clearFailures(): void {
+    this.failures.length = 0;
   }
 
   /** Registers a handler for a command name (argv[0]). */
@@ -80,14 +87,16 @@ export class FakeHost implements Host {
     bumpCounters(this.machine);
   }
 
-  private injected(text: string): FailRule | undefined {
+  private injected(text: string, change: boolean): FailRule | undefined {
+    let fired: FailRule | undefined;
     for (const f of this.failures) {
+      if (f.changesOnly && !change) continue;
       const hit = typeof f.pattern === 'string' ? text.includes(f.pattern) : f.pattern.test(text);
       if (!hit) continue;
       f.seen++;
-      if (f.seen === f.nth) return f;
+      if (f.seen === f.nth) fired ??= f;
     }
-    return undefined;
+    return fired;
   }
 
   private echo(line: string): void {
@@ -100,7 +109,7 @@ export class FakeHost implements Host {
     const secrets = options.secrets ?? [];
     const text = displayArgv(argv);
     if (options.change) this.echo(displayArgv(argv, secrets));
-    const injected = this.injected(text);
+    const injected = this.injected(text, !!options.change);
     const result: RunResult = injected ? { exitCode: injected.exitCode, stdout: '', stderr: `${injected.stderr}\n` } : this.dispatch(argv, options.stdin);
     this.calls.push({ argv: [...argv], stdin: options.stdin, change: !!options.change, exitCode: result.exitCode });
     if (options.check && result.exitCode !== 0) {
@@ -158,7 +167,7 @@ export class FakeHost implements Host {
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
     const line = `write ${path} (mode ${options.mode.toString(8).padStart(4, '0')}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`;
     this.echo(line);
-    const injected = this.injected(`write ${path}`);
+    const injected = this.injected(`write ${path}`, true);
     this.calls.push({ argv: ['write', path], change: true, exitCode: injected ? injected.exitCode : 0 });
     if (injected) throw new CommandError(['write', path], injected.exitCode, injected.stderr);
     for (const d of parentDirs(path)) this.machine.dirs.add(d);
@@ -168,7 +177,7 @@ export class FakeHost implements Host {
   /** Removes a file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
     this.echo(`rm -f ${path}`);
-    const injected = this.injected(`rm ${path}`);
+    const injected = this.injected(`rm ${path}`, true);
     this.calls.push({ argv: ['rm', path], change: true, exitCode: injected ? injected.exitCode : 0 });
     if (injected) throw new CommandError(['rm', '-f', path], injected.exitCode, injected.stderr);
     this.machine.files.delete(path);

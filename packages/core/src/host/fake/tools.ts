@@ -264,7 +264,7 @@ export function fakeCoreutils(m: FakeMachine, cmd: string, args: string[]): RunR
     return ok();
   }
   if (cmd === 'mkdir') {
-    for (const p of paths) {
+    for (const p of args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '-m')) {
       for (const d of [...parentDirs(p), p]) m.dirs.add(d);
     }
     return ok();
