@@ -30,12 +30,19 @@ Values used by an existing ip rule or routing table are skipped.`;
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'enroll',
-    args: ['<bundle>'],
-    summary: 'turn an enrollment bundle into a running egress for a user',
+    args: ['[bundle]'],
+    summary: 'turn an enrollment bundle (or a local interface: --interface) into a running egress for a user',
     details: `Validates the bundle, allocates a mark, table and rule priorities, brings the tunnel up with wg-quick
 (Table = off; wireguard-go where the kernel module is missing), applies the client state, saves it to
 /etc/egress (0600) and installs a boot unit when systemd runs. Running it again with the same bundle
 changes nothing.
+
+Without a VPS: --interface IF makes an egress that leaves by IF (e.g. wlan0) with IF's address, via IF's
+gateway (from the main table, a DHCP lease, or --gateway IP; comma-separate an IPv4 and an IPv6 one) and
+IF's resolvers (the DHCP lease's, or --dns). IPv6 goes by IF when IF has a global address and a default
+route, and is refused otherwise. When IF goes down or loses its address, the user's traffic fails; it never
+leaves by another interface (run 'egress-client up' once IF is back). Example:
+  egress-client enroll --interface wlan0 --user appuser --name wifi
 
 ${ALLOCATION_HELP}`,
     options: [
@@ -43,6 +50,8 @@ ${ALLOCATION_HELP}`,
       { flags: '--create-user', description: 'create the user as a system user without a login shell when missing' },
       { flags: '--name <egress>', description: "egress name (default: the bundle's peer name)" },
       { flags: '--dns <ip>', description: "resolver the user's DNS is sent to through the tunnel (default: the bundle's)" },
+      { flags: '--interface <if>', description: 'no bundle: leave by this local interface (egress of kind interface)' },
+      { flags: '--gateway <ip>', description: "with --interface: the interface's router (default: detected)" },
       { flags: '--dry-run', description: 'show what would be done and change nothing' },
       JSON_OPT,
     ],
@@ -90,10 +99,18 @@ ${ALLOCATION_HELP}`,
   {
     name: 'run',
     args: ['<cmd...>'],
-    summary: "run one application in the egress's cgroup (root)",
+    summary: "run one application in the egress's cgroup (root), or alone in a network namespace (--isolate)",
+    details: `--isolate runs the application in a fresh network namespace whose only way out is a veth pair into
+the egress (tunnel or interface), with a resolv.conf naming the egress's resolvers: it sees only lo and
+that veth, so it cannot use another interface even by binding or with raw sockets. The namespace, veth,
+rules and nft table go when it exits (also when it or egress-client is killed; leftovers of a crash are
+removed at the next start). Trade-off: strongest isolation, but services of the desktop session reached
+over the network namespace (D-Bus on an abstract socket, X11/audio over TCP or abstract sockets,
+localhost servers) are out of reach; plain 'run' (cgroup) keeps them.`,
     options: [
       { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
       { flags: '--user <name>', description: 'run the application as this user' },
+      { flags: '--isolate', description: 'run it in its own network namespace whose only way out is the egress' },
     ],
     passThrough: true,
   },

@@ -24,6 +24,11 @@ export async function appExecCommand(inv: Invocation, ctx: CommandContext): Prom
     if (!mod.runExec) throw new EgressError('E_NOT_BUILT', "'exec' is not built yet (app-exec has no runExec)");
     return exitCode(await mod.runExec(base));
   }
+  if (inv.options.isolate) {
+    const { runIsolated } = await import('../isolate/run-isolated.js');
+    const user = inv.options.user as string | undefined;
+    return exitCode(await runIsolated({ host: await ctx.host(), output: ctx.output, command: inv.rest, ...(egress ? { egress } : {}), ...(user ? { user } : {}) }));
+  }
   if (!mod.runInCgroup) throw new EgressError('E_NOT_BUILT', "'run' is not built yet (app-exec has no runInCgroup)");
   const user = inv.options.user as string | undefined;
   return exitCode(await mod.runInCgroup({ ...base, ...(user ? { user } : {}) }));

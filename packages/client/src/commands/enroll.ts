@@ -53,9 +53,11 @@ export function describeEgress(e: Egress): string[] {
 
 /** `egress-client enroll`. */
 export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
+  if (inv.options.interface !== undefined) return (await import('../uplink/enroll-interface.js')).enrollInterfaceCommand(inv, ctx);
   const o = inv.options as EnrollOptions;
   const { user: userName } = checkFlags(o);
-  const bundlePath = inv.args[0]!;
+  const bundlePath = inv.args[0];
+  if (bundlePath === undefined) throw new ValidationError('enroll: expected a bundle file or --interface IF, got neither', [{ path: 'bundle', message: 'missing' }], { hint: 'egress-client enroll BUNDLE --user USER' });
   if (!ctx.isRoot && !o.dryRun) throw new PermissionError('enroll must run as root (it configures the network and writes /etc/egress)', { hint: `sudo egress-client enroll ${bundlePath} --user ${userName}` });
   const out = ctx.output;
   const host = await ctx.host();
