@@ -39,6 +39,7 @@ interface Chains {
   mark: string[];
   dns: string[];
   filter: string[];
+  postFilter: string[];
   snat: string[];
 }
 
@@ -68,12 +69,15 @@ function egressRules(e: Egress, c: Chains): void {
     for (const proto of ['udp', 'tcp']) c.dns.push(`${marked} meta nfproto ${fam} ${proto} dport 53 ${to}${comment(e, `DNS to ${dns} through the egress`)}`);
   }
 
-  for (const proto of ['udp', 'tcp']) c.filter.push(`${marked} oifname "lo" ${proto} dport 53 reject${comment(e, 'no DNS to local resolvers')}`);
-  if (!e.address6) {
-    c.filter.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
+  // Output chains see the interface of the route picked before any reroute (mark, DNAT), so the output reject only
+  // covers traffic routed by uid from the start; postrouting sees the final interface and drops the rest.
+  for (const proto of ['udp', 'tcp']) c.filter.push(`${marked} fib daddr type local ${proto} dport 53 reject${comment(e, 'no DNS to local resolvers')}`);
+  for (const u of e.selectors.users) {
+    c.filter.push(`meta skuid ${u.uid} oifname != "lo" oifname != ${iface} meta l4proto tcp reject with tcp reset${comment(e, `kill switch for ${u.name}`)}`);
+    c.filter.push(`meta skuid ${u.uid} oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
   }
-  c.filter.push(`${marked} oifname != "lo" oifname != ${iface} meta l4proto tcp reject with tcp reset${comment(e, 'kill switch')}`);
-  c.filter.push(`${marked} oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, 'kill switch')}`);
+  if (!e.address6) c.mark.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
+  c.postFilter.push(`${marked} oifname != "lo" oifname != ${iface} drop${comment(e, 'kill switch')}`);
 
   const only = tunnel ? '' : `${marked} `;
   if (e.address4) c.snat.push(`${only}oifname ${iface} ip saddr != ${e.address4} snat ip to ${e.address4}${comment(e, 'source safety net')}`);
@@ -90,13 +94,14 @@ function chain(name: string, head: string, rules: string[]): string {
  */
 export function renderClientNft(state: ClientState): string | undefined {
   if (state.egresses.length === 0) return undefined;
-  const c: Chains = { prerouting: [], mark: [], dns: [], filter: [], snat: [] };
+  const c: Chains = { prerouting: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
   for (const e of state.egresses) egressRules(e, c);
   const chains = [
     chain('prerouting', 'type filter hook prerouting priority mangle; policy accept;', c.prerouting),
     chain('output_mark', 'type route hook output priority mangle; policy accept;', c.mark),
     c.dns.length ? chain('output_dns', 'type nat hook output priority -100; policy accept;', c.dns) : undefined,
     chain('output_filter', 'type filter hook output priority filter; policy accept;', c.filter),
+    chain('postrouting_filter', 'type filter hook postrouting priority filter; policy accept;', c.postFilter),
     c.snat.length ? chain('postrouting_nat', 'type nat hook postrouting priority srcnat; policy accept;', c.snat) : undefined,
   ].filter((x): x is string => x !== undefined);
   return `table ${CLIENT_NFT_TABLE.family} ${CLIENT_NFT_TABLE.name} {\n${chains.join('\n\n')}\n}\n`;

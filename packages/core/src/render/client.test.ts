@@ -132,6 +132,7 @@ const V4_NFT = `table inet egress {
 		meta skuid 1001 meta mark set meta mark | 0x01000000 comment "main: user appuser"
 		socket cgroupv2 level 2 "egress/main" meta mark set meta mark | 0x01000000 comment "main: cgroup egress/main"
 		ip saddr 10.77.0.2 meta mark set meta mark | 0x01000000 comment "main: source 10.77.0.2"
+		meta mark & 0x01000000 == 0x01000000 meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited comment "main: no IPv6 on this egress"
 	}
 
 	chain output_dns {
@@ -142,11 +143,15 @@ const V4_NFT = `table inet egress {
 
 	chain output_filter {
 		type filter hook output priority filter; policy accept;
-		meta mark & 0x01000000 == 0x01000000 oifname "lo" udp dport 53 reject comment "main: no DNS to local resolvers"
-		meta mark & 0x01000000 == 0x01000000 oifname "lo" tcp dport 53 reject comment "main: no DNS to local resolvers"
-		meta mark & 0x01000000 == 0x01000000 meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited comment "main: no IPv6 on this egress"
-		meta mark & 0x01000000 == 0x01000000 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "main: kill switch"
-		meta mark & 0x01000000 == 0x01000000 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "main: kill switch"
+		meta mark & 0x01000000 == 0x01000000 fib daddr type local udp dport 53 reject comment "main: no DNS to local resolvers"
+		meta mark & 0x01000000 == 0x01000000 fib daddr type local tcp dport 53 reject comment "main: no DNS to local resolvers"
+		meta skuid 1001 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "main: kill switch for appuser"
+		meta skuid 1001 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "main: kill switch for appuser"
+	}
+
+	chain postrouting_filter {
+		type filter hook postrouting priority filter; policy accept;
+		meta mark & 0x01000000 == 0x01000000 oifname != "lo" oifname != "egress0" drop comment "main: kill switch"
 	}
 
 	chain postrouting_nat {
@@ -157,7 +162,7 @@ const V4_NFT = `table inet egress {
 `;
 
 describe('renderClientNft', () => {
-  it('renders the v4-only table: marks, connmark, DNS, IPv6 refusal, kill switch, SNAT safety net', () => {
+  it('renders the v4-only table: marks, connmark, DNS, IPv6 refusal, kill switch (uid reject, final-interface drop), SNAT safety net', () => {
     expect(renderClientNft(v4only)).toBe(V4_NFT);
   });
 
@@ -178,11 +183,12 @@ describe('renderClientNft', () => {
     expect(text).toContain('\t\tmeta skuid 1002 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user worker"\n');
     expect(text).toContain('\t\tmeta skuid 1003 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user builder"\n');
     expect(text).toContain('\t\tiifname "egress1" ct state new ct mark set ct mark & 0xfffff2ff | 0x00000200 comment "work: connections arriving from the tunnel"\n');
-    expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 oifname != "lo" oifname != "egress1" reject with icmpx admin-prohibited comment "work: kill switch"\n');
+    expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 oifname != "lo" oifname != "egress1" drop comment "work: kill switch"\n');
+    expect(text).toContain('\t\tmeta skuid 1003 oifname != "lo" oifname != "egress1" reject with icmpx admin-prohibited comment "work: kill switch for builder"\n');
     // work has no shim source and no DNS server: no source mark, no DNAT, but local stubs are still refused
     expect(text).not.toContain('ip saddr 10.88.0.5 meta mark');
     expect(text).not.toMatch(/0x00000200 meta nfproto ipv4 udp dport 53 dnat/);
-    expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 oifname "lo" udp dport 53 reject comment "work: no DNS to local resolvers"\n');
+    expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 fib daddr type local udp dport 53 reject comment "work: no DNS to local resolvers"\n');
     // the interface egress: no connmark, SNAT only for its own marked traffic
     expect(text).not.toContain('iifname "wlan0" ct state new');
     expect(text).toContain('\t\tmeta mark & 0x04000000 == 0x04000000 oifname "wlan0" ip saddr != 192.0.2.130 snat ip to 192.0.2.130 comment "wifi: source safety net"\n');
