@@ -1,6 +1,6 @@
 // Everything provision, status and deprovision need to know about the VPS, read in ONE batched exec.
 import { z } from 'zod';
-import { IpAddr, runAll, type Command, type Host, type RunResult } from '@egress/core';
+import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -241,7 +241,20 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
   };
 }
 
-/** Reads every fact in one round trip. */
-export async function readFacts(host: Host, iface = 'egress0'): Promise<VpsFacts> {
-  return parseFacts(await runAll(host, factCommands(iface)));
+/** Reads every fact in one round trip; the files egress owns are read in the same batch and primed into an SSH host. */
+export async function readFacts(host: Host & { primeFiles?: (files: ReadonlyMap<string, string | undefined>) => void }, iface = 'egress0'): Promise<VpsFacts> {
+  const own = serverOwnership({ interface: iface });
+  const paths = [...own.files, own.journalPath];
+  const base = factCommands(iface);
+  const results = await runAll(host, [...base, ...paths.map((p) => ({ argv: ['cat', '--', p] }))]);
+  if (host.primeFiles) {
+    const primed = new Map<string, string | undefined>();
+    paths.forEach((p, i) => {
+      const r = results[base.length + i];
+      if (r?.exitCode === 0) primed.set(p, r.stdout);
+      else if (r && /No such file or directory/.test(r.stderr)) primed.set(p, undefined);
+    });
+    host.primeFiles(primed);
+  }
+  return parseFacts(results.slice(0, base.length));
 }

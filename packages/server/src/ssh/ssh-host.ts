@@ -34,6 +34,8 @@ export class SshHost implements Host {
   private readonly output: Output | undefined;
   private readonly onEcho: ((line: string) => void) | undefined;
   private closed = false;
+  /** File contents read ahead in a batch; served by readFile until anything may have changed a file. */
+  private readonly primed = new Map<string, string | undefined>();
   /** Number of SSH execs (round trips) made so far. */
   roundTrips = 0;
 
@@ -61,6 +63,7 @@ export class SshHost implements Host {
   private exec(command: string, stdin: string | undefined, timeoutMs?: number): Promise<RunResult> {
     if (this.closed) return Promise.reject(new SshError('E_SSH', `connection to ${this.name} is closed`));
     this.roundTrips++;
+    if (process.env.EGRESS_SSH_TRACE) process.stderr.write(`[ssh ${this.roundTrips}] ${command.slice(0, 160).replace(/\n/g, ' ')}\n`);
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, channel) => {
         if (err) {
@@ -91,9 +94,15 @@ export class SshHost implements Host {
     }
   }
 
+  /** Remembers file contents read in a batch (undefined = absent), so the engine's reads cost no extra round trip. */
+  primeFiles(files: ReadonlyMap<string, string | undefined>): void {
+    for (const [path, content] of files) this.primed.set(path, content);
+  }
+
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    if (options.change) this.primed.clear();
     const secrets = options.secrets ?? [];
     if (options.change) this.echo(displayArgv(argv, secrets));
     const env = Object.entries(options.env ?? {});
@@ -107,6 +116,7 @@ export class SshHost implements Host {
   /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
   async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
+    if (commands.some((c) => c.options?.change)) this.primed.clear();
     for (const c of commands) if (c.options?.change) this.echo(displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
       commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
@@ -128,6 +138,7 @@ export class SshHost implements Host {
 
   /** Reads a remote file; undefined when it does not exist. */
   async readFile(path: string): Promise<string | undefined> {
+    if (this.primed.has(path)) return this.primed.get(path);
     const r = await this.run(['cat', '--', path]);
     if (r.exitCode === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
@@ -136,6 +147,7 @@ export class SshHost implements Host {
 
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
+    this.primed.clear();
     const mode = options.mode.toString(8).padStart(4, '0');
     this.echo(`write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`);
     const r = await this.exec(this.commandLine(['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode]), content);
@@ -145,6 +157,7 @@ export class SshHost implements Host {
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
+    this.primed.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
   }
