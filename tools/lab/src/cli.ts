@@ -51,7 +51,7 @@ export function buildCli(exit: (code: number) => void = (c) => { process.exitCod
     .option('-u, --user <user>', 'run as this user of the host (e.g. appuser in client)')
     .action(async (host: string, command: string[], o: { name: string; user?: string }) => {
       const lab = mustAttach(o.name);
-      const { argv, env } = await lab.prepare(hostName(host), command, { user: o.user });
+      const { argv, env } = lab.prepare(hostName(host), command, { user: o.user });
       exit(await runAttached(argv, env));
     });
 

@@ -154,8 +154,8 @@ async function runCli(lab: Lab, which: 'server' | 'client', args: string[]): Pro
     say(yellow(`  not built yet: ${argv[1]} does not exist (the ${cli} issue has not landed).`));
     return 'not-built';
   }
-  const out = new LineSplitter((l) => say(`  │ ${l.startsWith('[#]') ? l : dim(l)}`));
-  const err = new LineSplitter((l) => say(`  │ ${l.startsWith('[#]') ? l : dim(l)}`));
+  const out = new LineSplitter((l) => say(`  │ ${l.startsWith('[#') ? l : dim(l)}`));
+  const err = new LineSplitter((l) => say(`  │ ${l.startsWith('[#') ? l : dim(l)}`));
   const r = await lab.exec('client', [...argv, ...args], {
     timeoutMs: 180_000,
     env: { NO_COLOR: '1' },

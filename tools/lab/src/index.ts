@@ -1,7 +1,7 @@
 // @egress/lab: a network-namespace lab (internet, vps, client) for end-to-end tests and the demo.
 export { LAB_ADDR, LAB_HOSTS, LAB_LINKS, LAB_USERS, LAB_ZONE, LAB_ZONE_RECORDS, type LabAddresses, type LabHostName } from './addresses.js';
 export { Lab, type DnsQuery, type LabExecOptions, type LabProbeArgs, type LabProcess, type LabSsh, type LabState } from './lab.js';
-export { startLab, attachLab, downStaleLab, LAB_NAME, type StartLabOptions } from './start.js';
+export { startLab, attachLab, downStaleLab, sweepStaleLabs, LAB_NAME, type StartLabOptions } from './start.js';
 export { withLab } from './with-lab.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_ADDR } from './addresses.js';
 import type { Lab } from './lab.js';
 import { labDir } from './paths.js';
-import { pidsInNamespaces } from './procs.js';
+import { nsOf, pidsInNamespaces } from './procs.js';
 import { rootSnapshot, type RootSnapshot } from './root-snapshot.js';
 import { startLab } from './start.js';
 
@@ -119,13 +119,15 @@ describe('lab hosts and links', () => {
   it('down kills every process in the hosts (also daemons it did not start), and leaves the root namespace as it was', async () => {
     const wg = await lab.exec('client', ['wireguard-go', 'wgtest'], { check: true, env: { WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' } });
     expect(wg.exitCode).toBe(0);
-    const pid = Number((await lab.exec('client', ['pgrep', '-x', 'wireguard-go'], { check: true })).stdout.trim().split('\n')[0]);
+    // Hosts share the machine's PID space: pick the wireguard-go that lives in this client's network namespace.
+    const all = (await lab.exec('client', ['pgrep', '-x', 'wireguard-go'], { check: true })).stdout.trim().split('\n').map(Number);
+    const pid = all.find((p) => nsOf(p, 'net') === lab.hosts.client.net) ?? 0;
     expect(pid).toBeGreaterThan(0);
     const ids = new Set([lab.hosts.client.net, lab.hosts.client.mnt, lab.hosts.vps.net, lab.hosts.internet.net]);
     expect(pidsInNamespaces(ids).length).toBeGreaterThan(3);
     await lab.down();
     expect(pidsInNamespaces(ids)).toEqual([]);
-    expect(existsSync(`/proc/${pid}/ns/net`)).toBe(false);
+    expect(nsOf(pid, 'net')).toBeUndefined(); // gone, or a zombie waiting for its reaper
     expect(existsSync(labDir(NAME))).toBe(false);
     const after = await rootSnapshot();
     expect(after).toEqual(before);

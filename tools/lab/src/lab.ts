@@ -1,5 +1,5 @@
 // A running lab: three simulated hosts, each entered with nsenter (network + mount + UTS namespaces).
-import { spawn as spawnChild } from 'node:child_process';
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { LAB_ADDR, LAB_HOSTS, type LabAddresses, type LabHostName } from './addresses.js';
 import type { HostIdentity } from './holder.js';
@@ -57,6 +57,8 @@ export interface LabState {
   createdAt: string;
   hosts: Record<LabHostName, HostIdentity>;
   hostKeyLine: string;
+  /** The process whose exit removes the lab; null for a lab left running on purpose (`lab up`). */
+  owner: { pid: number; start: string } | null;
 }
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -87,6 +89,11 @@ export class Lab {
     return { target: 'root@198.51.100.2', identity: '/root/.ssh/id_ed25519', knownHosts: '/root/.ssh/known_hosts', hostKeyLine: this.state.hostKeyLine };
   }
 
+  /** The process whose exit removes this lab; null when it was left running on purpose. */
+  get owner(): LabState['owner'] {
+    return this.state.owner ?? null;
+  }
+
   /** The namespaces and holder PID of each host. */
   get hosts(): Readonly<Record<LabHostName, HostIdentity>> {
     return this.state.hosts;
@@ -106,10 +113,10 @@ export class Lab {
 
   /** Runs argv inside a host as root or `user`; resolves with exit code and output. */
   async exec(host: LabHostName, argv: string[], opts: LabExecOptions = {}): Promise<RunResult> {
-    const full = await this.fullArgv(host, argv, opts.user, opts.cwd);
+    const full = this.fullArgv(host, argv, opts.user, opts.cwd);
     const r = await run(full, {
       stdin: opts.stdin,
-      env: await this.envFor(host, opts.user, opts.env),
+      env: this.envFor(host, opts.user, opts.env),
       timeoutMs: opts.timeoutMs,
       onStdout: opts.onStdout,
       onStderr: opts.onStderr,
@@ -124,29 +131,19 @@ export class Lab {
 
   /** Starts a long-running process inside a host; down() kills it (and everything else in the host). */
   spawn(host: LabHostName, argv: string[], opts: { user?: string; env?: Record<string, string>; cwd?: string } = {}): LabProcess {
+    const [cmd, ...args] = this.fullArgv(host, argv, opts.user, opts.cwd);
+    const child = spawnChild(cmd!, args, { cwd: '/', env: this.envFor(host, opts.user, opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    const ready = Promise.all([this.fullArgv(host, argv, opts.user, opts.cwd), this.envFor(host, opts.user, opts.env)]);
-    let pid = -1;
-    let realChild: ReturnType<typeof spawnChild> | undefined;
-    const exited = ready.then(
-      ([full, env]) =>
-        new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-          const [cmd, ...args] = full;
-          realChild = spawnChild(cmd!, args, { cwd: '/', env, stdio: ['ignore', 'pipe', 'pipe'] });
-          pid = realChild.pid ?? -1;
-          realChild.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-          realChild.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d; });
-          realChild.on('error', (e) => { out += `${e.message}\n`; resolve({ code: 127, signal: null }); });
-          realChild.on('close', (code, signal) => resolve({ code, signal }));
-        }),
-    );
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.on('error', (e) => { out += `${e.message}\n`; resolve({ code: 127, signal: null }); });
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    });
     const proc: LabProcess = {
-      get pid() { return pid; },
+      pid: child.pid ?? -1,
       output: () => out,
-      kill: (signal: NodeJS.Signals = 'SIGTERM') => {
-        if (realChild) realChild.kill(signal);
-        else void ready.then(() => realChild?.kill(signal));
-      },
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => { child.kill(signal); },
       exited,
     };
     this.processes.add(proc);
@@ -276,22 +273,22 @@ export class Lab {
   }
 
   /** The argv and environment that run `argv` inside a host as `user` (the CLI uses it to run with the terminal attached). */
-  async prepare(host: LabHostName, argv: string[], opts: { user?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
-    return { argv: await this.fullArgv(host, argv, opts.user, opts.cwd), env: await this.envFor(host, opts.user, opts.env) };
+  prepare(host: LabHostName, argv: string[], opts: { user?: string; env?: Record<string, string>; cwd?: string } = {}): { argv: string[]; env: NodeJS.ProcessEnv } {
+    return { argv: this.fullArgv(host, argv, opts.user, opts.cwd), env: this.envFor(host, opts.user, opts.env) };
   }
 
-  private async fullArgv(host: LabHostName, argv: string[], user?: string, cwd?: string): Promise<string[]> {
+  private fullArgv(host: LabHostName, argv: string[], user?: string, cwd?: string): string[] {
     if (argv.length === 0) throw new Error('lab exec: empty command');
     const enter = this.enterArgv(host);
     if (cwd) enter.splice(enter.length - 1, 0, `--wd=${cwd}`);
     if (!user || user === 'root') return [...enter, ...argv];
-    const u = await this.lookupUser(host, user);
+    const u = this.lookupUser(host, user);
     return [...enter, 'setpriv', `--reuid=${u.uid}`, `--regid=${u.gid}`, '--init-groups', '--', ...argv];
   }
 
-  private async envFor(host: LabHostName, user: string | undefined, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
+  private envFor(host: LabHostName, user: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     if (!user || user === 'root') return { ...this.baseEnv('root', '/root'), ...extra };
-    const u = await this.lookupUser(host, user);
+    const u = this.lookupUser(host, user);
     return { ...this.baseEnv(user, u.home), ...extra };
   }
 
@@ -302,14 +299,15 @@ export class Lab {
     return env;
   }
 
-  private async lookupUser(host: LabHostName, user: string): Promise<{ uid: number; gid: number; home: string }> {
+  private lookupUser(host: LabHostName, user: string): { uid: number; gid: number; home: string } {
     const key = `${host}/${user}`;
     const cached = this.users.get(key);
     if (cached) return cached;
     if (!/^[a-z_][a-z0-9_-]*\$?$/.test(user)) throw new Error(`lab exec: user '${user}' is not a valid user name`);
-    const r = await run([...this.enterArgv(host), 'getent', 'passwd', user]);
-    const f = r.stdout.trim().split(':');
-    if (r.exitCode !== 0 || f.length < 7) throw new Error(`lab ${this.name}: user '${user}' does not exist in host ${host}`);
+    const [cmd, ...args] = [...this.enterArgv(host), 'getent', 'passwd', user];
+    const r = spawnSync(cmd!, args, { encoding: 'utf8', cwd: '/', timeout: 10_000 });
+    const f = (r.stdout ?? '').trim().split(':');
+    if (r.status !== 0 || f.length < 7) throw new Error(`lab ${this.name}: user '${user}' does not exist in host ${host}`);
     const u = { uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '/' };
     this.users.set(key, u);
     return u;

@@ -17,6 +17,8 @@ export const LAB_TOOLS: ReadonlyArray<{ tool: string; pkg: string }> = [
   { tool: 'ssh-keygen', pkg: 'openssh-client' },
   { tool: 'ssh', pkg: 'openssh-client' },
   { tool: 'tcpdump', pkg: 'tcpdump' },
+  { tool: 'dig', pkg: 'dnsutils' },
+  { tool: 'ping', pkg: 'iputils-ping' },
   { tool: 'wg', pkg: 'wireguard-tools' },
   { tool: 'wg-quick', pkg: 'wireguard-tools' },
   { tool: 'wireguard-go', pkg: 'wireguard-go' },

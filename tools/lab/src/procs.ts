@@ -1,5 +1,5 @@
 // Finds and kills the processes that live inside a lab host, by namespace identity (never by name).
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** Namespace identity of a process: e.g. `net:[4026532179]`; undefined when the process is gone. */
 export function nsOf(pid: number, kind: 'net' | 'mnt' | 'uts'): string | undefined {
@@ -63,4 +63,19 @@ export function killNamespacesSync(ids: ReadonlySet<string>): void {
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Start time of a process (clock ticks since boot, from /proc/PID/stat); undefined when it is gone. */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` is running and is the same process that had `start` as its start time. */
+export function isAlive(owner: { pid: number; start: string }): boolean {
+  return startTimeOf(owner.pid) === owner.start;
 }

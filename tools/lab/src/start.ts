@@ -1,14 +1,13 @@
 // Builds a lab: hosts, links, addresses, routes, users, SSH keys and the services of `internet` and `vps`.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import {
   INTERNET_SERVICE_ADDRS, LAB_ADDR, LAB_HOSTS, LAB_LINKS, LAB_USERS, LAB_ZONE, LAB_ZONE_RECORDS, type LabHostName,
 } from './addresses.js';
 import { startHolder, type HostIdentity } from './holder.js';
 import { Lab, removeLabDir, type LabState } from './lab.js';
-import { labDir } from './paths.js';
-import { assetPath } from './paths.js';
+import { assetPath, labDir, LABS_ROOT } from './paths.js';
 import { assertCanStart } from './preflight.js';
-import { sleep } from './procs.js';
+import { isAlive, sleep, startTimeOf } from './procs.js';
 import { runOk } from './run.js';
 
 export interface StartLabOptions {
@@ -37,10 +36,17 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
     throw new Error(`lab name '${name}' is not allowed: use 1-20 lowercase letters, digits or dashes, starting with a letter or digit`);
   }
   assertCanStart();
-  if (existsSync(labDir(name))) {
-    log(`removing a stale lab named ${name}`);
-    await downStaleLab(name);
+  await sweepStaleLabs(log);
+  const existing = attachLab(name);
+  if (existing) {
+    const owner = existing.owner;
+    throw new Error(
+      owner
+        ? `lab name '${name}' is in use by process ${owner.pid}: pick another name (unique per test file)`
+        : `lab '${name}' is already up (started with \`lab up\`): remove it with \`npm run lab -- down --name ${name}\` or pick another name`,
+    );
   }
+  removeLabDir(name); // a half-made dir without state.json
   const dir = labDir(name);
   mkdirSync(`${dir}/logs`, { recursive: true, mode: 0o700 });
   mkdirSync(`${dir}/keys`, { recursive: true, mode: 0o700 });
@@ -51,7 +57,8 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
   );
   const hosts = {} as Record<LabHostName, HostIdentity>;
   started.forEach((s, i) => { if (s.status === 'fulfilled') hosts[LAB_HOSTS[i]!] = s.value; });
-  const lab = new Lab(name, { name, createdAt: new Date().toISOString(), hosts, hostKeyLine: '' }, { ownsProcessExit: !options.keep });
+  const owner = options.keep ? null : { pid: process.pid, start: startTimeOf(process.pid) ?? '' };
+  const lab = new Lab(name, { name, createdAt: new Date().toISOString(), hosts, hostKeyLine: '', owner }, { ownsProcessExit: !options.keep });
   lab.saveState();
   try {
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -69,7 +76,23 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
   }
 }
 
-/** Removes a lab left behind by a process that died (its holders are still running). */
+/** Removes every lab whose owning process has died without removing it (a killed test run), and half-made lab dirs. */
+export async function sweepStaleLabs(log: (line: string) => void = () => {}): Promise<void> {
+  const names = existsSync(LABS_ROOT) ? readdirSync(LABS_ROOT) : [];
+  for (const name of names) {
+    const lab = attachLab(name);
+    if (lab) {
+      if (lab.owner && !isAlive(lab.owner)) {
+        log(`removing lab ${name}, left behind by process ${lab.owner.pid} which is gone`);
+        await lab.down();
+      }
+    } else if (Date.now() - statSync(labDir(name)).mtimeMs > 5 * 60_000) {
+      removeLabDir(name);
+    }
+  }
+}
+
+/** Removes a lab by name (the CLI's `down`): every process in it, and its files. */
 export async function downStaleLab(name: string): Promise<void> {
   const lab = attachLab(name);
   if (lab) await lab.down();

@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { labDir } from './paths.js';
 import { nsOf } from './procs.js';
 import { run } from './run.js';
+import { startLab, sweepStaleLabs } from './start.js';
 import { withLab } from './with-lab.js';
+import { spawn } from 'node:child_process';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -45,4 +47,29 @@ describe('withLab', () => {
     expect(nsOf(holder, 'net')).toBeUndefined();
     expect(existsSync(labDir(name))).toBe(false);
   }, 90_000);
+
+  it('refuses a name that a live lab uses', async () => {
+    const name = `wlu-${process.pid}`;
+    await withLab({ name }, async () => {
+      await expect(startLab({ name })).rejects.toThrow(`lab name '${name}' is in use by process ${process.pid}: pick another name`);
+    });
+  });
+
+  it('removes a lab whose process was killed, on the next start', async () => {
+    const name = `wlk-${process.pid}`;
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `const { startLab } = await import(${JSON.stringify(index)}); const lab = await startLab({ name: ${JSON.stringify(name)} }); console.log('UP', lab.hosts.client.pid); setInterval(() => {}, 1000);`,
+    ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const holder = await new Promise<number>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => { const m = /UP (\d+)/.exec(d); if (m) resolve(Number(m[1])); });
+      child.on('exit', (code) => reject(new Error(`child exited ${code} before the lab was up`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    expect(nsOf(holder, 'net')).toMatch(/^net:\[\d+\]$/); // SIGKILL runs no exit handler: the lab is still there
+    await sweepStaleLabs();
+    expect(nsOf(holder, 'net')).toBeUndefined();
+    expect(existsSync(labDir(name))).toBe(false);
+  });
 });
