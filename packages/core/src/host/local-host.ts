@@ -1,6 +1,7 @@
 // LocalHost: the Host seam on this machine through execa (argv only, never a shell), optionally inside a namespace prefix.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile as fsReadFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile as fsReadFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
@@ -26,6 +27,21 @@ export function formatMode(mode: number): string {
 /** A temp name next to `path` (same directory, so rename is atomic). */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.egress-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Writes stdin content to a private temp file (dir 0700, file 0600) that is removed right after the command. */
+async function stdinTempFile(content: string): Promise<{ fd: number; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'egress-stdin-'));
+  const path = join(dir, 'stdin');
+  await writeFile(path, content, { mode: 0o600 });
+  const handle = await open(path, 'r');
+  return {
+    fd: handle.fd,
+    remove: async () => {
+      await handle.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Runs commands on this machine (or inside `prefix`) and reads/writes its files atomically. */
@@ -54,14 +70,18 @@ export class LocalHost implements Host {
     const secrets = options.secrets ?? [];
     if (options.change) this.echo(displayArgv(argv, secrets));
     const full = [...this.prefix, ...argv];
+    // Node gives children a socket as stdin; programs that open /dev/stdin (wg syncconf, install) need a file there.
+    const viaFile = options.stdin !== undefined && argv.includes('/dev/stdin');
+    const stdinFile = viaFile ? await stdinTempFile(options.stdin!) : undefined;
     const result = await execa(full[0]!, full.slice(1), {
-      input: options.stdin ?? '',
+      // A numeric fd is handed to the child as is (execa's types omit it; `{ file }` would be piped through a socket again).
+      ...(stdinFile ? { stdin: stdinFile.fd as unknown as 'ignore' } : { input: options.stdin ?? '' }),
       reject: false,
       stripFinalNewline: false,
       env: options.env,
       timeout: options.timeoutMs,
       encoding: 'utf8',
-    });
+    }).finally(() => stdinFile?.remove());
     let exitCode = typeof result.exitCode === 'number' ? result.exitCode : 1;
     let stderr = String(result.stderr ?? '');
     if (result.failed && result.exitCode === undefined) {
