@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { labDir } from './paths.js';
-import { rootSnapshot } from './root-snapshot.js';
+import { rootSnapshot, withoutForeignNetns } from './root-snapshot.js';
 import { run } from './run.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -51,7 +51,8 @@ describe('egress-lab CLI', () => {
       expect(down.exitCode, down.stderr).toBe(0);
     }
     expect(existsSync(labDir(name))).toBe(false);
-    expect(await rootSnapshot()).toEqual(before);
+    const ours = (netns: string) => netns.includes(name);
+    expect(withoutForeignNetns(await rootSnapshot(), ours)).toEqual(withoutForeignNetns(before, ours));
     const gone = await lab('probe', 'client', '--name', name);
     expect(gone.stderr).toContain(`no lab named ${name} is running`);
   });

@@ -5,4 +5,4 @@ export { startLab, attachLab, downStaleLab, sweepStaleLabs, LAB_NAME, type Start
 export { withLab } from './with-lab.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
-export { rootSnapshot, type RootSnapshot } from './root-snapshot.js';
+export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';

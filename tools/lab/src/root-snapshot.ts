@@ -22,3 +22,19 @@ export async function rootSnapshot(): Promise<RootSnapshot> {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
   return { netns, links, rules4, rules6, routes4, routes6, mounts };
 }
+
+/**
+ * The snapshot without named network namespaces (`ip netns` lines and their /run/netns mounts) that `keep` rejects:
+ * on a shared machine other tools add and remove their own netns while a lab runs; the lab itself never names one.
+ */
+export function withoutForeignNetns(s: RootSnapshot, keep: (netnsName: string) => boolean): RootSnapshot {
+  const netns = s.netns.split('\n').filter((l) => !l || keep(l.split(' ')[0]!)).join('\n');
+  const mounts = s.mounts
+    .split('\n')
+    .filter((l) => {
+      const m = / \/run\/netns\/(\S+) /.exec(l);
+      return !m || keep(m[1]!);
+    })
+    .join('\n');
+  return { ...s, netns, mounts };
+}
