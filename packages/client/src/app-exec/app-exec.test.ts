@@ -140,6 +140,8 @@ describe('run helpers', () => {
     expect(() => assertCgroupMarked('vps1', () => chain)).not.toThrow();
     expect(() => assertCgroupMarked('vps2', () => chain)).toThrow(`egress 'vps2' does not mark cgroup egress/vps2 (no 'socket cgroupv2 level 2 "egress/vps2"' rule in table inet egress)`);
     expect(() => assertCgroupMarked('vps1', () => { throw new Error('no table'); })).toThrow("egress 'vps1': cannot read its nftables rules");
+    const stale = '\t\tsocket cgroupv2 level 2 671 meta mark set meta mark | 0x01000000 comment "vps1: cgroup egress/vps1"\n';
+    expect(() => assertCgroupMarked('vps1', () => stale)).toThrow("egress 'vps1': its nftables rule refers to a cgroup egress/vps1 that no longer exists");
   });
   it('drops to the user with setpriv, or runs directly as root', () => {
     expect(dropArgv({ uid: 1000, gid: 1000, name: 'me' }, '/usr/bin/curl', ['-s', 'x'], '/usr/bin/setpriv')).toEqual(['/usr/bin/setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', '/usr/bin/curl', '-s', 'x']);

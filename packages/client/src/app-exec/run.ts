@@ -40,6 +40,12 @@ export function assertCgroupMarked(egress: string, listChain: () => string = () 
   } catch (err) {
     throw new EgressError('E_EGRESS_DOWN', `egress '${egress}': cannot read its nftables rules (nft list chain inet egress output_mark failed)`, { hint: `bring it up: sudo egress-client up ${egress}`, cause: err });
   }
+  if (!text.includes(cgroupMatch(egress)) && text.includes(`comment "${egress}: cgroup ${egressCgroupPath(egress)}"`)) {
+    // nft prints the id instead of the path when the directory it resolved at load time is gone (removed and made again).
+    throw new EgressError('E_STALE_CGROUP_RULE', `egress '${egress}': its nftables rule refers to a cgroup ${egressCgroupPath(egress)} that no longer exists (the directory was removed and created again); an app run there would leave directly`, {
+      hint: `re-apply the egress: sudo egress-client up ${egress}`,
+    });
+  }
   if (!text.includes(cgroupMatch(egress))) {
     throw new EgressError('E_NO_CGROUP_RULE', `egress '${egress}' does not mark cgroup ${egressCgroupPath(egress)} (no '${cgroupMatch(egress)}' rule in table inet egress); an app run there would leave directly`, {
       hint: `re-apply the egress: sudo egress-client up ${egress}`,

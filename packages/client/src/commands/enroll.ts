@@ -11,6 +11,7 @@ import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate } from '../state/allocate.js';
+import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
 import { checkUserName, createSystemUser, lookupUser } from '../users.js';
@@ -112,8 +113,10 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const finalAfter = checkState({ ...after, egresses: after.egresses.map((e) => (e.name === name ? egress : e)) });
 
   out.step(`Bringing egress ${name} up on ${egress.interface}`);
+  const newDirs = await missingDirs(host);
   const cgroupExisted = !cgroup2 || (await host.run(['test', '-d', `/sys/fs/cgroup/egress/${name}`])).exitCode === 0;
   if (cgroup2) await ensureEgressCgroup(host, name);
+  if (newDirs.length) await recordCreatedDirs(host, newDirs);
   if (!keyUnchanged) await host.writeFile(clientKeyPath(name), keyText, { mode: 0o600, secret: true });
   let steps: string[];
   try {
@@ -121,6 +124,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   } catch (err) {
     if (!existing && !keyUnchanged) await host.removeFile(clientKeyPath(name)).catch(() => undefined);
     if (!cgroupExisted) await removeEgressCgroup(host, name).catch(() => undefined);
+    if (before.egresses.length === 0) await removeCreatedDirs(host).catch(() => undefined);
     throw err;
   }
   const changed = steps.length > 0 || !keyUnchanged || !sameJson(before, finalAfter);

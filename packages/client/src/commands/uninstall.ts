@@ -1,10 +1,11 @@
 // `egress-client uninstall [EGRESS]`: remove everything of the egress (or all) and nothing else.
 import { PermissionError } from '@egress/core/errors';
-import { CLIENT_PATHS, EGRESS_DIR, clientKeyPath } from '@egress/core/render/client-paths';
+import { clientKeyPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
 import { removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
+import { removeCreatedDirs } from '../state/created-dirs.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 
 /** `egress-client uninstall [EGRESS]`. */
@@ -23,8 +24,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);
   }
   if (after.egresses.length === 0) {
-    // Directories egress created (empty by now): remove them so /etc is as before enroll.
-    for (const dir of [CLIENT_PATHS.publicDir, EGRESS_DIR]) await host.run(['rmdir', '--ignore-fail-on-non-empty', '--', dir]);
+    // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
+    await removeCreatedDirs(host);
   }
   for (const l of leftovers) ctx.output.warn(l);
   ctx.output.result(`removed egress ${targets.join(', ')}${after.egresses.length ? ` (still enrolled: ${after.egresses.map((e) => e.name).join(', ')})` : ''}`);

@@ -1,0 +1,50 @@
+// Helpers for the egress-client end-to-end tests: provision, enroll, snapshots of the client's kernel and /etc.
+import type { Lab } from '@egress/lab';
+import { expect } from 'vitest';
+
+export const BUNDLE = '/root/egress-client.bundle.json';
+
+/** Runs egress-client inside the client host. */
+export function client(lab: Lab, args: string[], opts: { user?: string; timeoutMs?: number } = {}) {
+  return lab.exec('client', [...lab.egressClientArgv, ...args], { timeoutMs: opts.timeoutMs ?? 90_000, ...(opts.user ? { user: opts.user } : {}) });
+}
+
+/** Provisions the lab's VPS with the real egress-server over SSH and leaves the bundle on the client. */
+export async function provision(lab: Lab, extra: string[] = ['--forward', '8080/tcp']): Promise<void> {
+  const r = await lab.exec('client', [...lab.egressServerArgv, 'provision', lab.ssh.target, '-i', lab.ssh.identity, '--out', BUNDLE, ...extra], { timeoutMs: 120_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+}
+
+/** Enrolls appuser (or `user`) and expects success. */
+export async function enroll(lab: Lab, extra: string[] = []): Promise<{ stdout: string; stderr: string }> {
+  const r = await client(lab, ['enroll', BUNDLE, '--user', 'appuser', ...extra]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r;
+}
+
+/**
+ * What uninstall must leave as it was: the nft ruleset, ip rules, every routing table, the interface sysctls and
+ * /etc (paths, modes, file sizes).
+ */
+export async function clientSnapshot(lab: Lab): Promise<Record<string, string>> {
+  const run = async (script: string): Promise<string> => {
+    const r = await lab.exec('client', ['sh', '-c', script]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    return r.stdout;
+  };
+  return {
+    nft: await run('nft list ruleset'),
+    rules: await run('ip -4 rule; ip -6 rule'),
+    routes: await run('ip -4 route show table all; ip -6 route show table all'),
+    sysctls: await run("sysctl -a -r '^net\\.ipv[46]\\.(conf\\.|ip_forward)' 2>/dev/null | sort"),
+    etc: await run("find /etc -xdev \\( -type f -printf '%p %M %s\\n' \\) -o \\( ! -type f -printf '%p %M\\n' \\) | sort"),
+    links: await run('ip -br link | cut -d" " -f1 | sort'),
+  };
+}
+
+/** Kills the client's wireguard-go for `iface` (only the one in the client's network namespace). */
+export async function killClientWireguardGo(lab: Lab): Promise<void> {
+  const script = 'me=$(readlink /proc/self/ns/net); n=0; for p in $(pgrep -x wireguard-go); do [ "$(readlink /proc/$p/ns/net)" = "$me" ] && kill -9 $p && n=$((n+1)); done; echo $n';
+  const r = await lab.exec('client', ['sh', '-c', script]);
+  expect(r.stdout.trim()).toBe('1');
+}
