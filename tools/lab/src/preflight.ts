@@ -27,9 +27,13 @@ export const LAB_TOOLS: ReadonlyArray<{ tool: string; pkg: string }> = [
 
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-/** Absolute path of an executable, or undefined when it is on neither PATH nor the sbin dirs. */
-export function findTool(tool: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...SEARCH];
+/** Where tools are looked for: PATH, then the usual bin and sbin dirs. */
+export function defaultToolDirs(): string[] {
+  return [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...SEARCH];
+}
+
+/** Absolute path of an executable in `dirs`, or undefined. */
+export function findTool(tool: string, dirs: readonly string[] = defaultToolDirs()): string | undefined {
   for (const d of dirs) {
     try {
       accessSync(`${d}/${tool}`, constants.X_OK);
@@ -42,10 +46,10 @@ export function findTool(tool: string): string | undefined {
 }
 
 /** Problems that stop a lab from starting; empty when it can start. */
-export function preflightProblems(): string[] {
+export function preflightProblems(env: { uid?: number; dirs?: readonly string[] } = {}): string[] {
   const problems: string[] = [];
-  if (process.getuid?.() !== 0) problems.push('the lab needs root (it creates network and mount namespaces): run it with sudo or as root');
-  const missing = LAB_TOOLS.filter((t) => !findTool(t.tool));
+  if ((env.uid ?? process.getuid?.()) !== 0) problems.push('the lab needs root (it creates network and mount namespaces): run it with sudo or as root');
+  const missing = LAB_TOOLS.filter((t) => !findTool(t.tool, env.dirs));
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))];
     problems.push(
