@@ -127,7 +127,15 @@ export function quoteValue(value: unknown): string {
  * `secretPaths` lists field names whose values must never be echoed (private keys).
  */
 export function fromZodError(error: ZodError, prefix: string, input: unknown, secretFields: readonly string[] = ['privateKey']): ValidationError {
-  const issues = error.issues.map((issue) => {
+  const issues = error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      // One message per unknown key, naming it as a field of its own.
+      return issue.keys.map((key) => {
+        const path = renderPath(prefix, [...issue.path, key]);
+        const value = secretFields.includes(key) ? '(secret, not shown)' : quoteValue(valueAt(input, [...issue.path, key]));
+        return { path, message: `${path}: expected no such field (unknown to this version of egress), got ${value}` };
+      });
+    }
     const path = renderPath(prefix, issue.path);
     const last = issue.path[issue.path.length - 1];
     const secret = typeof last === 'string' && secretFields.includes(last);

@@ -1,7 +1,7 @@
 // The enrollment bundle: what a client needs to join a server, written 0600 by provision / peer add.
 import { z } from 'zod';
 import { PortForward } from './forward.js';
-import { Cidr4, Cidr6, Endpoint, IpAddr, Ipv4, Ipv6, Mtu, SafeName, WgKey } from './primitives.js';
+import { Cidr4, Cidr6, Endpoint, IpAddr, Ipv4, Ipv6, Keepalive, Mtu, SafeName, WgKey } from './primitives.js';
 
 export const Bundle = z
   .object({
@@ -35,7 +35,7 @@ export const Bundle = z
         subnet4: Cidr4,
         subnet6: Cidr6.optional(),
         mtu: Mtu,
-        persistentKeepalive: z.number().int().min(0).max(65535).default(25),
+        persistentKeepalive: Keepalive.default(25),
       })
       .strict(),
     dns: z.array(IpAddr).default([]),

@@ -1,7 +1,7 @@
 // The client model: each egress the client has, as saved in /etc/egress/client.json (0600).
 import { z } from 'zod';
 import { PortForward } from './forward.js';
-import { CgroupPath, Endpoint, IfaceName, IpAddr, Ipv4, Ipv6, Mark, Mtu, RulePriority, SafeName, TableId, Uid, UserName, WgKey, Cidr4, Cidr6 } from './primitives.js';
+import { CgroupPath, Endpoint, IfaceName, IpAddr, Ipv4, Ipv6, Keepalive, Mark, Mtu, RulePriority, SafeName, TableId, Uid, UserName, WgKey, Cidr4, Cidr6 } from './primitives.js';
 
 /** A user whose every process is routed through an egress. */
 export const SelectedUser = z.object({ name: UserName, uid: Uid }).strict();
@@ -14,7 +14,7 @@ export const Selectors = z
     /** cgroup v2 paths (relative to the hierarchy root) whose sockets are marked. */
     cgroups: z.array(CgroupPath).default([]),
     /** Route traffic whose source is the egress address (the LD_PRELOAD shim binds to it). */
-    shimSource: z.boolean().default(true),
+    shimSource: z.boolean({ message: 'expected true or false' }).default(true),
   })
   .strict();
 export type Selectors = z.infer<typeof Selectors>;
@@ -27,7 +27,7 @@ export const WireguardPath = z
     /** The client's own public key; the private key lives in a 0600 file beside the state. */
     publicKey: WgKey,
     mtu: Mtu,
-    persistentKeepalive: z.number().int().min(0).max(65535),
+    persistentKeepalive: Keepalive,
     serverAddress4: Ipv4,
     serverAddress6: Ipv6.optional(),
     subnet4: Cidr4,
@@ -68,10 +68,19 @@ const EgressBase = {
   selectors: Selectors,
 };
 
-export const Egress = z.discriminatedUnion('kind', [
-  z.object({ ...EgressBase, kind: z.literal('wireguard'), wireguard: WireguardPath }).strict(),
-  z.object({ ...EgressBase, kind: z.literal('interface'), uplink: InterfacePath }).strict(),
-]);
+/** The mark must only use bits of its mask (others' bits are kept). */
+function markInMask(e: { mark: number; markMask: number }, ctx: z.RefinementCtx): void {
+  if ((e.mark & e.markMask) >>> 0 !== e.mark) ctx.addIssue({ code: 'custom', path: ['mark'], message: `expected a mark inside markMask (0x${e.markMask.toString(16)})` });
+}
+
+export const Egress = z.discriminatedUnion(
+  'kind',
+  [
+    z.object({ ...EgressBase, kind: z.literal('wireguard'), wireguard: WireguardPath }).strict().superRefine(markInMask),
+    z.object({ ...EgressBase, kind: z.literal('interface'), uplink: InterfacePath }).strict().superRefine(markInMask),
+  ],
+  { message: "expected kind 'wireguard' or 'interface'" },
+);
 export type Egress = z.infer<typeof Egress>;
 export type EgressInput = z.input<typeof Egress>;
 
@@ -108,9 +117,9 @@ export type ClientState = z.infer<typeof ClientState>;
 /** Facts about an egress that ordinary users may read (for `exec`): no keys, no peers. 0644. */
 export const PublicEgressFacts = z
   .object({
-    version: z.literal(1),
+    version: z.literal(1, { message: 'expected version 1' }),
     name: SafeName,
-    kind: z.enum(['wireguard', 'interface']),
+    kind: z.enum(['wireguard', 'interface'], { message: "expected kind 'wireguard' or 'interface'" }),
     interface: IfaceName,
     address4: Ipv4.optional(),
     address6: Ipv6.optional(),

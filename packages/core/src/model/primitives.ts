@@ -130,7 +130,22 @@ export const RulePriority = z
   .max(32765, { message: 'expected a rule priority 1-32765' });
 
 /** Numeric uid or gid. */
-export const Uid = z.number().int().min(0).max(4294967294);
+export const Uid = z
+  .number({ message: 'expected a uid 0-4294967294' })
+  .int({ message: 'expected a whole-number uid 0-4294967294' })
+  .min(0, { message: 'expected a uid 0-4294967294' })
+  .max(4294967294, { message: 'expected a uid 0-4294967294' });
 
 /** Link MTU for the tunnel. */
-export const Mtu = z.number({ message: 'expected an MTU' }).int().min(1280, { message: 'expected an MTU 1280-9000' }).max(9000, { message: 'expected an MTU 1280-9000' });
+export const Mtu = z
+  .number({ message: 'expected an MTU 1280-9000' })
+  .int({ message: 'expected a whole-number MTU 1280-9000' })
+  .min(1280, { message: 'expected an MTU 1280-9000' })
+  .max(9000, { message: 'expected an MTU 1280-9000' });
+
+/** WireGuard PersistentKeepalive in seconds (0 = off). */
+export const Keepalive = z
+  .number({ message: 'expected a keepalive interval 0-65535 seconds' })
+  .int({ message: 'expected a whole-number keepalive interval 0-65535 seconds' })
+  .min(0, { message: 'expected a keepalive interval 0-65535 seconds' })
+  .max(65535, { message: 'expected a keepalive interval 0-65535 seconds' });
