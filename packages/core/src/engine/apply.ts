@@ -4,7 +4,7 @@ import type { Host } from '../host/host.js';
 import type { Output } from '../output.js';
 import { formatJournal, journalIsEmpty, normalizeNftListing, sha256, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
-import { normalizeSysctl, readState, type CurrentState } from './read-state.js';
+import { readState, type CurrentState } from './read-state.js';
 import { rollback } from './rollback.js';
 import { describeAction, runAction, type Step } from './step.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';

@@ -326,7 +326,7 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
 
 /** A dump without the engine's journal file (its content is checked elsewhere). */
 function withoutJournal(text: string): string {
-  return normalizeDump(text).replace(/file \/etc\/egress\/engine.json 0600\n(  \| .*\n)*/, '');
+  return normalizeDump(text).replace(/file \/etc\/egress\/engine.json 0600\n( {2}\| .*\n)*/, '');
 }
 
 /** Dumps differ only in nft counters after traffic; the comparison ignores them. */

@@ -1,4 +1,5 @@
 // The fake host's `ip` (rule, route, link, addr) with the JSON shapes and error texts of iproute2.
+import ipaddr from 'ipaddr.js';
 import { normalizePrefix, parseTableId, routeIdKey, routeToJson, ruleKey, ruleToJson } from '../../engine/ip-format.js';
 import type { RouteSpec, RuleSpec } from '../../engine/types.js';
 import type { RunResult } from '../host.js';
@@ -165,7 +166,7 @@ function ipRoute(m: FakeMachine, words: string[], family: 4 | 6, json: boolean):
     if (table !== 'all' && !m.routeTables.has(`${family}:${table}`)) {
       return { exitCode: 2, stdout: json ? '[' : '', stderr: `Error: ipv${family}: FIB table does not exist.\nDump terminated\n` };
     }
-    const routes = m.routes.filter((r) => r.family === family && (table === 'all' || r.table === table));
+    const routes = m.routes.filter((r) => r.family === family && (table === 'all' || r.table === table)).sort(kernelOrder);
     if (json) return ok(`${JSON.stringify(routes.map((r) => routeToJson(r, table === 'all')))}\n`);
     return ok(routes.map((r) => Object.values(routeToJson(r, table === 'all')).filter((v) => typeof v !== 'object').join(' ')).join('\n') + (routes.length ? '\n' : ''));
   }
@@ -199,6 +200,22 @@ function ipRoute(m: FakeMachine, words: string[], family: 4 | 6, json: boolean):
   else m.routes.push(route);
   m.routeTables.add(`${family}:${route.table}`);
   return ok();
+}
+
+function prefixSortKey(dst: string): [bigint, number] {
+  if (dst === 'default') return [-1n, 0];
+  const [addr, len] = dst.split('/');
+  const bytes = ipaddr.parse(addr!).toByteArray();
+  return [bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n), Number(len)];
+}
+
+/** The order the kernel dumps a table in: v4 by address (default first), v6 by address with default last. */
+function kernelOrder(a: RouteSpec, b: RouteSpec): number {
+  if (a.table !== b.table) return a.table - b.table;
+  const [ka, la] = prefixSortKey(a.dst);
+  const [kb, lb] = prefixSortKey(b.dst);
+  if (a.family === 6 && (a.dst === 'default') !== (b.dst === 'default')) return a.dst === 'default' ? 1 : -1;
+  return ka === kb ? la - lb : ka < kb ? -1 : 1;
 }
 
 function linkJson(m: FakeMachine, name: string): Record<string, unknown> {
