@@ -103,6 +103,16 @@ describe('lab hosts and links', () => {
     expect((await lab.exec('client', ['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq'])).exitCode).not.toBe(0);
   });
 
+  it('exec returns when the command leaves a daemon behind, and reports timeouts as exit 124', async () => {
+    const started = Date.now();
+    const r = await lab.exec('vps', ['sh', '-c', 'echo before; sleep 60 & echo after']);
+    expect(r).toEqual({ exitCode: 0, stdout: 'before\nafter\n', stderr: '' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const slow = await lab.exec('vps', ['sleep', '10'], { timeoutMs: 200 });
+    expect(slow.exitCode).toBe(124);
+    await expect(lab.exec('vps', ['sh', '-c', 'echo oops >&2; exit 3'], { check: true })).rejects.toThrow('`sh -c echo oops >&2; exit 3` in vps exited 3: oops');
+  });
+
   it('spawn runs a service as a user, capture sees the traffic', async () => {
     const server = lab.spawn('client', [process.execPath, '-e', `require('net').createServer(s => s.end('hi from ' + process.getuid())).listen(9099, () => console.log('listening'))`], { user: 'appuser' });
     for (let i = 0; i < 100 && !server.output().includes('listening'); i++) await new Promise((r) => setTimeout(r, 20));

@@ -41,7 +41,15 @@ export function run(argv: readonly string[], opts: RunOpts = {}): Promise<RunRes
       if (timer) clearTimeout(timer);
       resolve({ exitCode: 127, stdout, stderr: `${stderr}${cmd}: ${e.message}\n` });
     });
+    // A command that leaves a daemon behind (`sh -c 'x &'`) exits while the daemon still holds its pipes:
+    // resolve shortly after the exit instead of waiting for the daemon to end.
+    child.on('exit', () => {
+      setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); child.emit('close', child.exitCode, child.signalCode); }, 300).unref();
+    });
+    let settled = false;
     child.on('close', (code, signal) => {
+      if (settled) return;
+      settled = true;
       if (timer) clearTimeout(timer);
       if (timedOut) resolve({ exitCode: TIMEOUT_EXIT, stdout, stderr: `${stderr}[lab] killed after ${opts.timeoutMs} ms: ${argv.join(' ')}\n` });
       else resolve({ exitCode: code ?? 128 + signalNumber(signal), stdout, stderr });
