@@ -38,6 +38,8 @@ export interface FakeMachine {
   sysctls: Map<string, string>;
   links: Map<string, FakeLink>;
   units: Map<string, FakeUnit>;
+  /** Unit files the distribution ships (templates as `name@.service`), besides files written under a systemd directory. */
+  installedUnits: Set<string>;
   systemd: boolean;
   nextHandle: number;
 }
@@ -72,6 +74,7 @@ export function defaultMachine(options: { systemd?: boolean } = {}): FakeMachine
       ['eth0', { name: 'eth0', kind: 'ether', mtu: 1500, addresses: ['192.0.2.10/24'] }],
     ]),
     units: new Map(),
+    installedUnits: new Set(['wg-quick@.service', 'nftables.service', 'systemd-sysctl.service']),
     systemd: options.systemd ?? true,
     nextHandle: 1,
   };
@@ -91,6 +94,7 @@ export function cloneMachine(m: FakeMachine): FakeMachine {
     sysctls: new Map(m.sysctls),
     links: new Map([...m.links].map(([k, v]) => [k, structuredClone(v)])),
     units: new Map([...m.units].map(([k, v]) => [k, { ...v }])),
+    installedUnits: new Set(m.installedUnits),
     systemd: m.systemd,
     nextHandle: m.nextHandle,
   };

@@ -189,7 +189,7 @@ export function fakeSystemctl(m: FakeMachine, args: string[]): RunResult {
   const [verb, name] = words;
   if (verb === 'daemon-reload') return ok();
   if (!name) return fail(`Too few arguments.`);
-  const unitFile = [...m.files.keys()].some((p) => p.endsWith(`/${name}`));
+  const unitFile = [...m.files.keys()].some((p) => p.endsWith(`/${name}`)) || m.installedUnits.has(name) || m.installedUnits.has(name.replace(/@[^.]*\./, '@.'));
   const unit = m.units.get(name) ?? { enabled: false, active: false };
   if (verb === 'is-enabled') return unit.enabled ? ok('enabled\n') : unitFile ? { exitCode: 1, stdout: 'disabled\n', stderr: '' } : fail(`Failed to get unit file state for ${name}: No such file or directory`);
   if (verb === 'is-active') return unit.active ? ok('active\n') : { exitCode: 3, stdout: 'inactive\n', stderr: '' };
