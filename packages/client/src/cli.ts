@@ -53,7 +53,8 @@ function register(program: Command, spec: CommandSpec, onInvoke: (inv: Invocatio
     let rest: string[] = [];
     spec.args.forEach((a, i) => {
       const v = values[i];
-      if (a.endsWith('...>') || a.endsWith('...]')) rest = (v as string[] | undefined) ?? [];
+      // Commander keeps the `--` that ends our options; the app's argv is what follows it.
+      if (a.endsWith('...>') || a.endsWith('...]')) rest = ((v as string[] | undefined) ?? []).filter((x, j) => !(j === 0 && x === '--'));
       else if (typeof v === 'string') args.push(v);
     });
     onInvoke({ command: spec.name, args, rest, options });

@@ -18,7 +18,7 @@ export function appEnvironment(env: NodeJS.ProcessEnv, user: PasswdEntry): NodeJ
 
 /** The setpriv argv that becomes USER (uid, gid, supplementary groups) with no inheritable capabilities. */
 export function setprivArgv(user: PasswdEntry, command: readonly string[]): string[] {
-  return ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--inh-caps=-all', ...command];
+  return ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--inh-caps=-all', '--', ...command];
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
