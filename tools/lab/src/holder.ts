@@ -19,7 +19,7 @@ base=$1; name=$2; shift 2
 for kv in "$@"; do k=$(echo "$kv" | cut -d= -f1); v=$(echo "$kv" | cut -d= -f2-); echo "$v" > "/proc/sys/$(echo "$k" | tr . /)"; done
 ip link set lo up
 mount -t tmpfs -o mode=0700 "lab-$name" "$base"
-for d in etc root var usr/local opt srv; do
+for d in etc root var usr opt srv; do
   [ -d "/$d" ] || continue
   u=$(echo "$d" | tr / _)
   mkdir -p "$base/$u.upper" "$base/$u.work"

@@ -94,6 +94,11 @@ describe('lab hosts and links', () => {
     expect(await lab.readFile('vps', '/etc/egress/marker')).toBeUndefined();
     expect(await lab.readFile('client', '/run/wireguard/marker')).toBeUndefined();
     expect(existsSync('/etc/egress/marker')).toBe(false);
+    // /usr is an overlay too: a package removed or installed inside a host (apt on the "VPS") never touches the machine.
+    await lab.exec('vps', ['sh', '-c', 'rm /usr/bin/iperf3 && touch /usr/bin/egress-lab-marker'], { check: true });
+    expect(existsSync('/usr/bin/iperf3')).toBe(true);
+    expect(existsSync('/usr/bin/egress-lab-marker')).toBe(false);
+    expect((await lab.exec('client', ['test', '-x', '/usr/bin/iperf3'])).exitCode).toBe(0);
     expect((await lab.exec('client', ['ls', '/sys/class/net'], { check: true })).stdout).toBe('eth0\nlo\nwlan0\n');
     expect((await lab.exec('client', ['stat', '-f', '-c', '%T', '/sys/fs/cgroup'], { check: true })).stdout).toBe('cgroup2fs\n');
     expect((await lab.exec('vps', ['hostname'], { check: true })).stdout).toBe('vps\n');
