@@ -19,8 +19,8 @@ export interface DeprovisionReport {
 export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: string, purge: boolean): Command[] {
   const paths = serverPaths({ interface: iface });
   const record = loadRecord(facts);
-  const dropInDir = paths.dropIn.slice(0, paths.dropIn.lastIndexOf('/'));
-  const dirs = [dropInDir, ...record.createdDirs.filter((d) => d !== '/etc/egress'), '/etc/egress'];
+  // Only directories provision created, deepest first; rmdir leaves any that hold someone else's files.
+  const dirs = [...record.createdDirs].sort((a, b) => b.length - a.length);
   return [
     ...acceptCommands(presentAccepts(facts.iptables), []),
     ...nftRemoveCommands(facts.nftJson),

@@ -82,7 +82,8 @@ export async function provision(targetText: string, options: CliOptions, output:
     const prep: Command[] = [...installCommands(facts.distro, packages)];
     const paths = serverPaths(config);
     const record = loadRecord(facts);
-    const createdDirs = ['/etc/wireguard', '/etc/egress'].filter((d) => !facts.existingDirs.includes(d));
+    const dropInDir = paths.dropIn.slice(0, paths.dropIn.lastIndexOf('/'));
+    const createdDirs = ['/etc/wireguard', '/etc/egress', dropInDir].filter((d) => !facts.existingDirs.includes(d));
     output.info(`VPS: ${facts.prettyName}; public interface ${config.publicInterface}${config.publicAddress4 ? ` (${config.publicAddress4})` : ''}; endpoint ${config.endpointHost}:${config.listenPort}`);
     if (packages.length) output.info(`missing packages: ${packages.join(', ')}`);
     const out = options.out ?? defaultBundlePath(name);

@@ -39,7 +39,7 @@ export function factCommands(iface = 'egress0'): Command[] {
     { argv: ['ip', '-j', 'link', 'show', 'dev', iface] },
     { argv: ['nft', 'list', 'table', 'inet', 'egress'] },
     { argv: ['cat', '/etc/egress/provision.json'] },
-    sh('for d in /etc/wireguard /etc/egress; do [ -d "$d" ] && echo "$d"; done; true'),
+    sh('for d in /etc/wireguard /etc/egress "/etc/systemd/system/$1.d"; do [ -d "$d" ] && echo "$d"; done; true', `wg-quick@${iface}.service`),
   ];
 }
 
