@@ -19,6 +19,8 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  // uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
+  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
   await lab?.down();
 });
 
