@@ -32,7 +32,7 @@ mount -t tmpfs -o mode=0755 "lab-$name-home" /home
 mount -t tmpfs -o mode=1777 "lab-$name-tmp" /tmp
 mkdir -p /root/.ssh /etc/egress /etc/wireguard /var/lib/egress /etc/sysctl.d /etc/systemd/system
 mount -t tmpfs -o mode=0700 "lab-$name-ssh" /root/.ssh
-mount -t sysfs "lab-$name-sys" /sys
+mount -t sysfs -o ro,nosuid,nodev,noexec "lab-$name-sys" /sys
 mount -t cgroup2 "lab-$name-cgroup2" /sys/fs/cgroup
 mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys

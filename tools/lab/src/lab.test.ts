@@ -106,6 +106,9 @@ describe('lab hosts and links', () => {
     expect((await lab.exec('internet', ['sysctl', '-n', 'net.ipv4.ip_forward'], { check: true })).stdout).toBe('1\n');
     // Global (non-net) sysctls are read-only inside a host, so nothing run there can change the machine's kernel settings.
     expect((await lab.exec('client', ['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq'])).exitCode).not.toBe(0);
+    expect((await lab.exec('client', ['sh', '-c', 'echo 1 > /sys/kernel/mm/ksm/run'])).stderr).toContain('Read-only file system');
+    const cg = await lab.exec('client', ['sh', '-c', `mkdir /sys/fs/cgroup/lab-test-${process.pid} && rmdir /sys/fs/cgroup/lab-test-${process.pid}`]);
+    expect(cg.exitCode, cg.stderr).toBe(0);
   });
 
   it('exec returns when the command leaves a daemon behind, and reports timeouts as exit 124', async () => {
