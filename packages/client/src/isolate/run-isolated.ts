@@ -33,10 +33,13 @@ const Routes = z.array(z.object({ dst: z.string() }).passthrough());
 /** Networks in use on this host (addresses and main-table routes), which the veth must not overlap. */
 export async function networksInUse(host: Host): Promise<string[]> {
   const out: string[] = [];
-  const a = await host.run(['ip', '-j', 'addr', 'show'], { check: true });
+  const [a, r4, r6] = await Promise.all([
+    host.run(['ip', '-j', 'addr', 'show'], { check: true }),
+    host.run(['ip', '-j', '-4', 'route', 'show', 'table', 'main'], { check: true }),
+    host.run(['ip', '-j', '-6', 'route', 'show', 'table', 'main'], { check: true }),
+  ]);
   for (const l of Addr.parse(JSON.parse(a.stdout || '[]'))) for (const i of l.addr_info) out.push(`${i.local}/${i.prefixlen}`);
-  for (const family of [4, 6]) {
-    const r = await host.run(['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main'], { check: true });
+  for (const [family, r] of [[4, r4], [6, r6]] as const) {
     for (const rt of Routes.parse(JSON.parse(r.stdout || '[]'))) if (rt.dst !== 'default') out.push(rt.dst.includes('/') ? rt.dst : `${rt.dst}/${family === 4 ? 32 : 128}`);
   }
   return out;
@@ -75,13 +78,14 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<number> {
   const { host, output } = o;
   const egress = await egressForIsolate(host, o.egress);
   const user = invokingUser(o.user, o.env ?? process.env);
-  const swept = await sweepIsolations(host);
+  const [swept, inUse, force6] = await Promise.all([sweepIsolations(host), networksInUse(host), readSysctl(host, confKey(6, egress.interface, 'force_forwarding'))]);
   if (swept.length > 0) output.info(`removed what isolated runs of dead processes left behind (pids ${swept.join(', ')})`);
 
   const pid = o.pid ?? process.pid;
   const names = isolateNames(pid);
-  const v6 = !!egress.address6 && (await readSysctl(host, confKey(6, egress.interface, 'force_forwarding'))) !== undefined;
-  const addrs: VethAddresses = pickVethAddresses(pid, await networksInUse(host), v6);
+  // IPv6 needs per-interface forwarding (force_forwarding, Linux 6.17+); turning on global forwarding would stop the host accepting router advertisements.
+  const v6 = !!egress.address6 && force6 !== undefined;
+  const addrs: VethAddresses = pickVethAddresses(pid, inUse, v6);
   const record: IsolateRecord = {
     version: 1,
     pid,

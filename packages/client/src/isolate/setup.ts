@@ -3,7 +3,7 @@ import type { Egress, Host } from '@egress/core';
 import type { VethAddresses } from './address-plan.js';
 import { ISOLATE_PRIORITY, type IsolateNames } from './names.js';
 import { renderIsolateNft, renderNsswitch, renderResolvConf } from './render-isolate.js';
-import { claimSysctl, confKey, writeSysctl } from './shared-sysctl.js';
+import { claimSysctl, confKey } from './shared-sysctl.js';
 
 /** Everything setup needs; `shared` lists the shared sysctl keys the run's record already names. */
 export interface IsolateSetup {
@@ -45,8 +45,7 @@ export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void>
   await change(host, ['ip', '-n', n.ns, '-batch', '-'], `${nsBatch.join('\n')}\n`);
   if (v6) await change(host, ['ip', '-6', '-n', n.ns, 'route', 'add', 'default', 'via', a.host6!, 'dev', n.vethNs]);
 
-  await writeSysctl(host, confKey(4, n.vethHost, 'forwarding'), '1');
-  if (v6) await writeSysctl(host, confKey(6, n.vethHost, 'force_forwarding'), '1');
+  await change(host, ['sysctl', '-q', '-w', `${confKey(4, n.vethHost, 'forwarding')}=1`, ...(v6 ? [`${confKey(6, n.vethHost, 'force_forwarding')}=1`] : [])]);
   const orig4 = await claimSysctl(host, confKey(4, e.interface, 'forwarding'), '1');
   const orig6 = v6 ? await claimSysctl(host, confKey(6, e.interface, 'force_forwarding'), '1') : '1';
   const all6 = v6 ? await host.readFile('/proc/sys/net/ipv6/conf/all/forwarding') : '1';

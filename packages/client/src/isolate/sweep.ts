@@ -24,23 +24,28 @@ async function json<T>(host: Host, argv: string[], schema: z.ZodType<T>, fallbac
 
 /** Owner pids stamped on every isolate object that exists now (records, namespaces, veths, rules, nft tables, /etc/netns dirs). */
 export async function isolateOwners(host: Host): Promise<number[]> {
-  const pids = new Set<number>(await listRecordPids(host));
+  const [records, namespaces, links, rules4, rules6, tables, etc] = await Promise.all([
+    listRecordPids(host),
+    json(host, ['ip', '-j', 'netns', 'list'], Named, []),
+    json(host, ['ip', '-j', 'link', 'show'], Links, []),
+    json(host, ['ip', '-j', '-4', 'rule', 'show'], Rules, []),
+    json(host, ['ip', '-j', '-6', 'rule', 'show'], Rules, []),
+    json(host, ['nft', '-j', 'list', 'tables', 'inet'], Tables, { nftables: [] }),
+    host.run(['ls', '-1', '--', '/etc/netns']),
+  ]);
+  const pids = new Set<number>(records);
   const add = (p: number | undefined): void => {
     if (p !== undefined) pids.add(p);
   };
-  for (const ns of await json(host, ['ip', '-j', 'netns', 'list'], Named, [])) add(ownerPidOf('ns', ns.name));
-  for (const l of await json(host, ['ip', '-j', 'link', 'show'], Links, [])) add(ownerPidOf('vethHost', l.ifname));
-  for (const family of [4, 6]) {
-    for (const r of await json(host, ['ip', '-j', `-${family}`, 'rule', 'show'], Rules, [])) {
-      if (r.iif && (r.priority === ISOLATE_PRIORITY.lookup || r.priority === ISOLATE_PRIORITY.fallback)) add(ownerPidOf('vethHost', r.iif));
-    }
+  for (const ns of namespaces) add(ownerPidOf('ns', ns.name));
+  for (const l of links) add(ownerPidOf('vethHost', l.ifname));
+  for (const r of [...rules4, ...rules6]) {
+    if (r.iif && (r.priority === ISOLATE_PRIORITY.lookup || r.priority === ISOLATE_PRIORITY.fallback)) add(ownerPidOf('vethHost', r.iif));
   }
-  const tables = await json(host, ['nft', '-j', 'list', 'tables', 'inet'], Tables, { nftables: [] });
   for (const t of tables.nftables) {
     const table = t.table as { name?: string } | undefined;
     if (table?.name) add(ownerPidOf('nftTable', table.name));
   }
-  const etc = await host.run(['ls', '-1', '--', '/etc/netns']);
   if (etc.exitCode === 0) for (const d of etc.stdout.split('\n')) add(ownerPidOf('ns', d.trim()));
   return [...pids].sort((a, b) => a - b);
 }

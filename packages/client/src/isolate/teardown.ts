@@ -29,20 +29,27 @@ async function heldByOthers(host: Host, pid: number): Promise<Set<string>> {
 /** Undoes the run owned by `pid`: idempotent, each step tolerates an object that is already gone. */
 export async function teardownIsolation(host: Host, pid: number): Promise<void> {
   const n = isolateNames(pid);
-  const record = await readRecord(host, pid);
-  const pids = await host.run(['ip', 'netns', 'pids', n.ns]);
+  // Read what exists in one go (independent reads), then remove only that.
+  const [record, pids, veth, ns, rules4, rules6, table, etc] = await Promise.all([
+    readRecord(host, pid),
+    host.run(['ip', 'netns', 'pids', n.ns]),
+    host.run(['ip', 'link', 'show', 'dev', n.vethHost]),
+    host.run(['test', '-e', `/run/netns/${n.ns}`]),
+    rulesOfIif(host, 4, n.vethHost),
+    rulesOfIif(host, 6, n.vethHost),
+    host.run(['nft', 'list', 'table', 'inet', n.nftTable]),
+    host.run(['test', '-e', n.etcDir]),
+  ]);
   const inside = pids.exitCode === 0 ? pids.stdout.split('\n').map((s) => s.trim()).filter((s) => /^\d+$/.test(s)) : [];
   if (inside.length > 0) await host.run(['kill', '-KILL', ...inside], { change: true });
-  if ((await host.run(['ip', 'link', 'show', 'dev', n.vethHost])).exitCode === 0) await host.run(['ip', 'link', 'del', 'dev', n.vethHost], { change: true });
-  if ((await host.run(['test', '-e', `/run/netns/${n.ns}`])).exitCode === 0) await host.run(['ip', 'netns', 'del', n.ns], { change: true });
-  for (const family of [4, 6] as const) {
-    for (const priority of await rulesOfIif(host, family, n.vethHost)) {
-      await host.run(['ip', `-${family}`, 'rule', 'del', 'priority', String(priority), 'iif', n.vethHost], { change: true });
-    }
+  if (veth.exitCode === 0) await host.run(['ip', 'link', 'del', 'dev', n.vethHost], { change: true });
+  if (ns.exitCode === 0) await host.run(['ip', 'netns', 'del', n.ns], { change: true });
+  for (const [family, priorities] of [[4, rules4], [6, rules6]] as const) {
+    for (const priority of priorities) await host.run(['ip', `-${family}`, 'rule', 'del', 'priority', String(priority), 'iif', n.vethHost], { change: true });
   }
-  if ((await host.run(['nft', 'list', 'table', 'inet', n.nftTable])).exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
-  if ((await host.run(['test', '-e', n.etcDir])).exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
-  await host.removeFile(n.recordPath);
+  if (table.exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
+  if (etc.exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
+  if (record || (await host.readFile(n.recordPath)) !== undefined) await host.removeFile(n.recordPath);
   if (record && record.shared.length > 0) {
     const held = await heldByOthers(host, pid);
     for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key);
