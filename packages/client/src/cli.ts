@@ -23,6 +23,8 @@ export interface CommandContext {
   /** The host to act on; created on first use (LocalHost) unless injected. */
   host(): Promise<Host>;
   isRoot: boolean;
+  /** How long enroll/up wait for a first WireGuard handshake. */
+  handshakeTimeoutMs: number;
 }
 
 export const VERSION = '0.1.0';
@@ -86,6 +88,9 @@ export function parseCli(argv: readonly string[]): ParseResult {
 
 export interface RunCliOptions {
   host?: Host;
+  /** Tests: act as (non-)root regardless of the real uid. */
+  isRoot?: boolean;
+  handshakeTimeoutMs?: number;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
 }
@@ -103,7 +108,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     let host = options.host;
     const ctx: CommandContext = {
       output,
-      isRoot: process.getuid?.() === 0,
+      isRoot: options.isRoot ?? process.getuid?.() === 0,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 15_000,
       host: async () => {
         if (!host) {
           const { LocalHost } = await import('@egress/core/host/local-host');

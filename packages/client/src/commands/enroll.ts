@@ -1,6 +1,6 @@
 // `egress-client enroll BUNDLE --user NAME`: bundle → allocated egress → tunnel up, state applied and saved.
 import { ConflictError, NotFoundError, PermissionError, ValidationError } from '@egress/core/errors';
-import type { ClientState, Egress, SelectedUser } from '@egress/core/model/client';
+import type { Egress, SelectedUser } from '@egress/core/model/client';
 import { IpAddr, SafeName } from '@egress/core/model/primitives';
 import { clientKeyPath } from '@egress/core/render/client-paths';
 import { hexMark } from '@egress/core/render/client-nft';
@@ -128,7 +128,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
     throw err;
   }
   const changed = steps.length > 0 || !keyUnchanged || !sameJson(before, finalAfter);
-  const handshake = await waitForHandshake(host, egress.interface, 15_000);
+  const handshake = await waitForHandshake(host, egress.interface, ctx.handshakeTimeoutMs);
   if (!handshake) out.warn(`no WireGuard handshake with ${egress.wireguard.endpoint} yet; check that the VPS is reachable (egress-client doctor ${name})`);
   const lines = changed ? [`enrolled egress ${name}`, ...describeEgress(egress), `run an app through it: egress-client run-as ${userName} -- CMD`] : [`egress ${name} is already enrolled for ${userName} with this bundle: nothing changed`];
   out.result(lines.join('\n'));

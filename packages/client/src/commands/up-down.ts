@@ -37,7 +37,7 @@ export async function upDownCommand(inv: Invocation, ctx: CommandContext): Promi
   const handshakes: Record<string, boolean> = {};
   if (verb === 'up') {
     for (const e of state.egresses.filter((x) => targets.includes(x.name) && x.kind === 'wireguard')) {
-      handshakes[e.name] = await waitForHandshake(host, e.interface, 15_000);
+      handshakes[e.name] = await waitForHandshake(host, e.interface, ctx.handshakeTimeoutMs);
       if (!handshakes[e.name]) ctx.output.warn(`egress ${e.name}: no handshake yet (egress-client doctor ${e.name})`);
     }
   }

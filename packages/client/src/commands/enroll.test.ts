@@ -1,0 +1,129 @@
+// enroll / down / up / uninstall against core's FakeHost: the real renderer and engine, an in-memory machine.
+import { Writable } from 'node:stream';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '@egress/core/keys';
+import { FakeHost, dumpMachine } from '@egress/core/testing';
+import { runCli } from '../cli.js';
+
+const server = generateKeyPair();
+const me = generateKeyPair();
+const bundle = {
+  version: 1,
+  kind: 'egress-bundle',
+  name: 'laptop',
+  server: { endpoint: '198.51.100.2:51820', publicKey: server.publicKey, publicAddress4: '198.51.100.2', address4: '10.77.0.1' },
+  client: { address4: '10.77.0.2', publicKey: me.publicKey, privateKey: me.privateKey },
+  tunnel: { subnet4: '10.77.0.0/24', mtu: 1420, persistentKeepalive: 25 },
+  dns: ['203.0.113.53'],
+  forwards: [],
+};
+
+function sink(): Writable & { text: string } {
+  const w = new Writable({
+    write(chunk, _enc, cb) {
+      w.text += String(chunk);
+      cb();
+    },
+  }) as Writable & { text: string };
+  w.text = '';
+  return w;
+}
+
+let host: FakeHost;
+async function cli(argv: string[]) {
+  const stdout = sink();
+  const stderr = sink();
+  const status = await runCli(argv, { host, isRoot: true, handshakeTimeoutMs: 0, stdout, stderr });
+  return { code: status.code, stdout: stdout.text, stderr: stderr.text };
+}
+
+beforeEach(async () => {
+  host = new FakeHost();
+  host.machine.dirs.add('/etc/systemd').add('/etc/systemd/system'); // as on any systemd host
+  host.on('getent', (argv) => (argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+  await host.writeFile('/root/b.json', JSON.stringify(bundle), { mode: 0o600 });
+});
+
+describe('enroll on a fake host', () => {
+  it('applies the rendered client state, saves it 0600 and enables the boot unit; the key never shows', async () => {
+    const r = await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    expect(r.stderr).not.toContain(me.privateKey);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('enrolled egress laptop');
+    const m = host.machine;
+    expect(m.files.get('/etc/egress/laptop.key')).toMatchObject({ content: `${me.privateKey}\n`, mode: 0o600 });
+    expect(m.files.get('/etc/egress/client.json')?.mode).toBe(0o600);
+    expect(m.files.get('/etc/egress/public/laptop.json')?.mode).toBe(0o644);
+    const conf = m.files.get('/etc/wireguard/egress0.conf')!;
+    expect(conf.content).toContain('Table = off\n');
+    expect(conf.content).toContain('PostUp = wg set %i private-key /etc/egress/laptop.key\n');
+    expect(conf.content).not.toContain(me.privateKey);
+    expect(m.links.has('egress0')).toBe(true);
+    expect([...m.nft.keys()]).toEqual(['inet egress']);
+    expect(m.rules.filter((x) => x.priority >= 7100 && x.priority <= 7109)).toHaveLength(8);
+    expect(m.sysctls.get('net.ipv4.conf.all.src_valid_mark')).toBe('1');
+    expect(m.units.get('egress-client.service')).toMatchObject({ enabled: true });
+    expect(m.files.get('/etc/systemd/system/egress-client.service')!.content).toMatch(/^ExecStart=\/\S+\/node \/\S+\/bin\.js up$/m);
+  });
+
+  it('changes nothing and says so when run again with the same bundle', async () => {
+    await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    const snap = dumpMachine(host.machine);
+    const r = await cli(['enroll', '/root/b.json', '--user', 'appuser', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ changed: false, steps: [], egress: { name: 'laptop', table: 7100, mark: '0x01000000' } });
+    expect(dumpMachine(host.machine)).toBe(snap);
+  });
+
+  it('down keeps the kill switch (rules and table) but takes the tunnel and routes away; up brings them back', async () => {
+    await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    const up = dumpMachine(host.machine);
+    expect((await cli(['down'])).code).toBe(0);
+    expect(host.machine.links.has('egress0')).toBe(false);
+    expect(host.machine.routes.filter((r) => r.table === 7100)).toEqual([]);
+    expect(host.machine.rules.filter((x) => x.priority === 7108 && x.action === 'prohibit')).toHaveLength(1);
+    expect([...host.machine.nft.keys()]).toEqual(['inet egress']);
+    expect((await cli(['up', 'laptop'])).code).toBe(0);
+    expect(dumpMachine(host.machine).replace(/\n.*client-journal[\s\S]*?(?=\nfile |\nnft )/, '')).toBe(up.replace(/\n.*client-journal[\s\S]*?(?=\nfile |\nnft )/, ''));
+  });
+
+  it('uninstall leaves the machine exactly as before enroll', async () => {
+    const before = dumpMachine(host.machine);
+    await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    const r = await cli(['uninstall']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(dumpMachine(host.machine)).toBe(before);
+  });
+
+  it('refuses a tampered bundle, an unknown user and a second binding, changing nothing', async () => {
+    const before = dumpMachine(host.machine);
+    await host.writeFile('/root/t.json', JSON.stringify({ ...bundle, client: { ...bundle.client, publicKey: server.publicKey } }), { mode: 0o600 });
+    const snap = dumpMachine(host.machine);
+    const t = await cli(['enroll', '/root/t.json', '--user', 'appuser']);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain('bundle.client.privateKey: does not belong to bundle.client.publicKey');
+    expect(t.stderr).not.toContain(me.privateKey);
+    const u = await cli(['enroll', '/root/b.json', '--user', 'ghost']);
+    expect(u.code).toBe(1);
+    expect(u.stderr).toContain("--user: user 'ghost' does not exist");
+    expect(u.stderr).toContain('hint: add --create-user');
+    expect(dumpMachine(host.machine)).toBe(snap);
+    expect(before).not.toBe(snap);
+
+    await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    const enrolled = dumpMachine(host.machine);
+    const twice = await cli(['enroll', '/root/b.json', '--user', 'appuser', '--name', 'other']);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain("--user: 'appuser' is already bound to egress 'laptop'");
+    expect(dumpMachine(host.machine)).toBe(enrolled);
+  });
+
+  it('refuses when not root before reading anything', async () => {
+    const stdout = sink();
+    const stderr = sink();
+    const status = await runCli(['enroll', '/root/b.json', '--user', 'appuser'], { host, isRoot: false, stdout, stderr });
+    expect(status.code).toBe(1);
+    expect(stderr.text).toContain('error: enroll must run as root');
+    expect(host.calls).toHaveLength(1); // the bundle written in beforeEach
+  });
+});
