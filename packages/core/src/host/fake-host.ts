@@ -6,7 +6,7 @@ import { fakeIp } from './fake/ip.js';
 import { bumpCounters, fakeNft, listTable } from './fake/nft.js';
 import { cloneMachine, defaultMachine, type FakeMachine } from './fake/state.js';
 import { fakeCoreutils, fakeSysctl, fakeSystemctl, fakeWg, fakeWgQuick, parentDirs } from './fake/tools.js';
-import { displayArgv, maskSecrets, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
+import { displayArgv, maskSecrets, runSequentially, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
 
 /** One recorded call: a command, or a file write/remove (argv `['write', path]` / `['rm', path]`). */
 export interface FakeCall {
@@ -149,13 +149,7 @@ export class FakeHost implements Host {
 
   /** Runs commands in order (one "round trip"). */
   async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
-    const results: RunResult[] = [];
-    for (const c of commands) {
-      const r = await this.run(c.argv, { ...c.options, check: false });
-      results.push(r);
-      if (options.stopOnError && r.exitCode !== 0) break;
-    }
-    return results;
+    return runSequentially(this, commands, options);
   }
 
   /** Reads a file; undefined when it does not exist. */

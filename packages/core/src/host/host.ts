@@ -59,6 +59,11 @@ export interface Command {
 /** Runs commands in order, batched when the host supports it; stops after the first failure when asked. */
 export async function runAll(host: Host, commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
   if (host.runMany) return host.runMany(commands, options);
+  return runSequentially(host, commands, options);
+}
+
+/** Runs commands one by one through `host.run` (never throwing on a nonzero exit); the plain `runMany`. */
+export async function runSequentially(host: Pick<Host, 'run'>, commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
   const results: RunResult[] = [];
   for (const c of commands) {
     const r = await host.run(c.argv, { ...c.options, check: false });
