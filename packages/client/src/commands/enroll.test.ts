@@ -118,6 +118,42 @@ describe('enroll on a fake host', () => {
     expect(dumpMachine(host.machine)).toBe(enrolled);
   });
 
+  it('runs several egresses side by side, each with its own interface, mark, table and priorities; uninstall of one keeps the other', async () => {
+    const server2 = generateKeyPair();
+    const me2 = generateKeyPair();
+    const second = { ...bundle, name: 'desk', server: { ...bundle.server, endpoint: '203.0.113.7:51820', publicKey: server2.publicKey, address4: '10.88.0.1' }, client: { address4: '10.88.0.2', publicKey: me2.publicKey, privateKey: me2.privateKey }, tunnel: { ...bundle.tunnel, subnet4: '10.88.0.0/24' } };
+    await host.writeFile('/root/b2.json', JSON.stringify(second), { mode: 0o600 });
+    host.on('getent', (argv) => {
+      const users: Record<string, string> = { appuser: 'appuser:x:1001:1001::/home/appuser:/bin/bash', worker: 'worker:x:1002:1002::/home/worker:/bin/bash' };
+      const line = users[argv.at(-1)!];
+      return line ? { exitCode: 0, stdout: `${line}\n`, stderr: '' } : { exitCode: 2, stdout: '', stderr: '' };
+    });
+    expect((await cli(['enroll', '/root/b.json', '--user', 'appuser'])).code).toBe(0);
+    const onlyFirst = dumpMachine(host.machine);
+    const r = await cli(['enroll', '/root/b2.json', '--user', 'worker', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).egress).toMatchObject({ name: 'desk', interface: 'egress1', mark: '0x02000000', markMask: '0x02000000', table: 7101, priorities: [7110, 7119], users: [{ name: 'worker', uid: 1002 }] });
+    expect([...host.machine.links.keys()].filter((l) => l.startsWith('egress'))).toEqual(['egress0', 'egress1']);
+    const nft = [...host.machine.nft.values()][0]!.body;
+    expect(nft).toContain('meta skuid 1001 meta mark set meta mark | 0x01000000 comment "laptop: user appuser"');
+    expect(nft).toContain('meta skuid 1002 meta mark set meta mark | 0x02000000 comment "desk: user worker"');
+    const st = JSON.parse((await cli(['status', '--json'])).stdout);
+    expect(st.egresses.map((e: { name: string; table: number }) => [e.name, e.table])).toEqual([['laptop', 7100], ['desk', 7101]]);
+
+    expect((await cli(['uninstall', 'desk'])).code).toBe(0);
+    expect(dumpMachine(host.machine).replace(/file \/etc\/egress\/client-journal\.json[\s\S]*?(?=\nfile )/, '')).toBe(onlyFirst.replace(/file \/etc\/egress\/client-journal\.json[\s\S]*?(?=\nfile )/, ''));
+  });
+
+  it('--dry-run prints the plan and changes nothing', async () => {
+    const snap = dumpMachine(host.machine);
+    const r = await cli(['enroll', '/root/b.json', '--user', 'appuser', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run: nothing was changed');
+    expect(r.stdout).toContain('mark 0x01000000/0x01000000, table 7100, rule priorities 7100-7109');
+    expect(r.stdout).toMatch(/would: bring up egress0/);
+    expect(dumpMachine(host.machine)).toBe(snap);
+  });
+
   it('refuses when not root before reading anything', async () => {
     const stdout = sink();
     const stderr = sink();
