@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Output } from '@egress/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertCgroupMarked, cgroupMatch, dropArgv } from './run.js';
+import { assertCgroupMarked, cgroupMatch, dropArgv, usableCgroup2Root } from './run.js';
 import { assertEgressUp } from './egress-up.js';
 import { exitCodeOf } from './child-run.js';
 import { inspectCommand, runExec, shimWarnings } from './exec.js';
@@ -91,6 +91,13 @@ describe('cgroup2 mount detection', () => {
       { path: '/sys/fs/cgroup', root: '/' },
       { path: '/mnt/my cg', root: '/' },
     ]);
+  });
+  it('run accepts only a cgroup2 mount at /sys/fs/cgroup (where nft resolves paths)', () => {
+    expect(usableCgroup2Root(unified, () => true)).toBe('/sys/fs/cgroup');
+    expect(() => usableCgroup2Root(hybrid, () => true)).toThrow(
+      "this host has no usable cgroup v2 hierarchy: cgroup2 is mounted at /sys/fs/cgroup/unified (hybrid layout), but nftables resolves 'socket cgroupv2' paths under /sys/fs/cgroup",
+    );
+    expect(() => usableCgroup2Root('', () => true)).toThrow('this host has no usable cgroup v2 hierarchy (no cgroup2 mount in /proc/self/mountinfo)');
   });
   it('returns undefined without cgroup2 (v1 only)', () => {
     expect(findCgroup2Mount(hybrid.split('\n').filter((l) => !l.includes('cgroup2')).join('\n'))).toBeUndefined();

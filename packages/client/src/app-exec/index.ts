@@ -1,6 +1,6 @@
 // exec (LD_PRELOAD shim) and run (cgroup v2): start one application through an egress. Light: no SSH, no engine.
 export { runExec, requireShim, inspectCommand, shimWarnings, type ExecOptions } from './exec.js';
-export { runInCgroup, assertCgroupMarked, cgroupMatch, dropArgv, type RunOptions } from './run.js';
+export { runInCgroup, assertCgroupMarked, cgroupMatch, dropArgv, usableCgroup2Root, NFT_CGROUP_ROOT, type RunOptions } from './run.js';
 export { inspectExecutable, type ExecutableInfo } from './inspect-executable.js';
 export { readPublicFacts, listEgresses } from './public-facts.js';
 export { assertEgressUp, currentInterfaces, type InterfaceAddresses } from './egress-up.js';

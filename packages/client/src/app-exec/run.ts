@@ -53,6 +53,25 @@ export function assertCgroupMarked(egress: string, listChain: () => string = () 
   }
 }
 
+/** Where nft resolves `socket cgroupv2` paths: the only cgroup2 mount point `run` can use. */
+export const NFT_CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The cgroup2 mount `run` can use (at /sys/fs/cgroup, where nft looks); refuses clearly otherwise. */
+export function usableCgroup2Root(mountinfo?: string, exists: (path: string) => boolean = existsSync): string {
+  const mount = findCgroup2Mount(mountinfo);
+  const hint = 'use egress-client exec -- CMD (LD_PRELOAD shim) or a dedicated user (enroll --user NAME) instead';
+  if (!mount) {
+    throw new EgressError('E_NO_CGROUP2', 'this host has no usable cgroup v2 hierarchy (no cgroup2 mount in /proc/self/mountinfo), so run cannot select the app by cgroup', { hint });
+  }
+  if (mount.path !== NFT_CGROUP_ROOT) {
+    throw new EgressError('E_NO_CGROUP2', `this host has no usable cgroup v2 hierarchy: cgroup2 is mounted at ${mount.path} (hybrid layout), but nftables resolves 'socket cgroupv2' paths under ${NFT_CGROUP_ROOT}`, { hint });
+  }
+  if (!exists(join(mount.path, 'cgroup.procs'))) {
+    throw new EgressError('E_NO_CGROUP2', `this host has no usable cgroup v2 hierarchy: ${mount.path} has no cgroup.procs`, { hint });
+  }
+  return mount.path;
+}
+
 /** argv that drops from root to `user` and execs file (setpriv from util-linux); plain file when staying root. */
 export function dropArgv(user: RunUser, file: string, args: string[], setpriv: string): string[] {
   if (user.uid === 0 && user.gid === 0) return [file, ...args];
@@ -71,15 +90,10 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
   }
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
   assertEgressUp(facts, opts.interfaces);
-  const mount = findCgroup2Mount(opts.mountinfo);
-  if (!mount || !existsSync(join(mount.path, 'cgroup.procs'))) {
-    throw new EgressError('E_NO_CGROUP2', 'this host has no usable cgroup v2 hierarchy (no cgroup2 mount in /proc/self/mountinfo), so run cannot select the app by cgroup', {
-      hint: 'use egress-client exec -- CMD (LD_PRELOAD shim) or a dedicated user (enroll --user NAME) instead',
-    });
-  }
-  const egressDir = join(mount.path, egressCgroupPath(facts.name));
+  const root = usableCgroup2Root(opts.mountinfo);
+  const egressDir = join(root, egressCgroupPath(facts.name));
   if (!existsSync(egressDir)) {
-    throw new EgressError('E_NO_CGROUP', `egress '${facts.name}' has no cgroup ${egressDir} (cgroup2 is mounted at ${mount.path})`, { hint: `bring it up: sudo egress-client up ${facts.name}` });
+    throw new EgressError('E_NO_CGROUP', `egress '${facts.name}' has no cgroup ${egressDir} (cgroup2 is mounted at ${root})`, { hint: `bring it up: sudo egress-client up ${facts.name}` });
   }
   assertCgroupMarked(facts.name);
 
