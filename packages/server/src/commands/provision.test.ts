@@ -1,0 +1,197 @@
+// provision / deprovision on the in-memory FakeHost: exact install commands, convergence, idempotence, dry run, rollback.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ApplyError, Bundle, Output, generateKeyPair, publicKeyOf, type RunResult } from '@egress/core';
+import { FakeHost } from '@egress/core/testing';
+import type { Session, SessionOpener } from '../session.js';
+import { deprovisionCommand } from './deprovision.js';
+import { forwardCommand } from './forward.js';
+import { peerCommand } from './peer.js';
+import { provision } from './provision.js';
+import { statusCommand } from './status.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'egress-prov-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const OS: Record<string, string> = {
+  debian: 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
+  ubuntu: 'ID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 24.04 LTS"\n',
+  fedora: 'ID=fedora\nPRETTY_NAME="Fedora Linux 40"\n',
+  alpine: 'ID=alpine\nPRETTY_NAME="Alpine Linux v3.20"\n',
+  arch: 'ID=arch\nPRETTY_NAME="Arch Linux"\n',
+};
+
+const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '' });
+
+/** A fake VPS: eth0 192.0.2.10/24 (public in the lab's sense), tools present or not, iptables policies as given. */
+function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: boolean; targetHost?: string } = {}) {
+  const host = new FakeHost({ name: 'root@vps' });
+  const m = host.machine;
+  m.files.set('/etc/os-release', { content: OS[options.distro ?? 'debian']!, mode: 0o644 });
+  m.files.set('/etc/resolv.conf', { content: 'nameserver 192.0.2.53\n', mode: 0o644 });
+  const serverKey = generateKeyPair();
+  let tools = options.tools ?? true;
+  const ipt: Record<string, string[]> = { iptables: [], ip6tables: [] };
+  host.on('id', () => ok('0\n'));
+  for (const tool of ['iptables', 'ip6tables'] as const) {
+    host.on(tool, (argv) => {
+      const [, verb, chain, ...rule] = argv;
+      if (verb === '-S') return ok(`-P INPUT ACCEPT\n-P FORWARD ${options.forwardDrop ? 'DROP' : 'ACCEPT'}\n-P OUTPUT ACCEPT\n${ipt[tool]!.map((r) => `${r}\n`).join('')}`);
+      const line = `-A ${chain} ${rule.join(' ')}`;
+      if (verb === '-I') ipt[tool]!.unshift(line);
+      if (verb === '-D') ipt[tool] = ipt[tool]!.filter((r) => r !== line);
+      return ok();
+    });
+  }
+  for (const pm of ['apt-get', 'dnf', 'apk', 'pacman']) host.on(pm, () => ((tools = true), ok()));
+  host.on('sh', (argv, _stdin, machine) => {
+    const script = argv[2] ?? '';
+    if (script.includes('command -v')) return ok(tools ? 'wg /usr/bin/wg\nwg-quick /usr/bin/wg-quick\nnft /usr/sbin/nft\nwireguard-go /usr/bin/wireguard-go\n' : '');
+    if (script.includes('/sys/module/wireguard')) return ok('none\n');
+    if (script.includes('resolvectl')) return ok('');
+    if (script.includes('wg genkey')) {
+      machine.files.set(argv[4]!, { content: `${serverKey.privateKey}\n`, mode: 0o600 });
+      machine.dirs.add('/etc/egress');
+      return ok(`${serverKey.publicKey}\n`);
+    }
+    if (script.includes('wg pubkey < /etc/egress/server.key')) {
+      const f = machine.files.get('/etc/egress/server.key');
+      return ok(f ? `${publicKeyOf(f.content.trim())}\n` : '');
+    }
+    if (script.includes('accept_ra')) return ok('/proc/sys/net/ipv6/conf/eth0/accept_ra 1\n');
+    if (script.includes('net.ipv4.ip_forward')) return ok(`net.ipv4.ip_forward ${machine.sysctls.get('net.ipv4.ip_forward')}\nnet.ipv6.conf.all.forwarding ${machine.sysctls.get('net.ipv6.conf.all.forwarding')}\n`);
+    if (script.includes('is-enabled')) return ok(`${machine.units.get(argv[4]!)?.enabled ? 'enabled' : 'disabled'}\ninactive\n`);
+    if (script.includes('for d in')) return ok([...machine.dirs].filter((d) => ['/etc/wireguard', '/etc/egress'].includes(d)).map((d) => `${d}\n`).join(''));
+    if (script.includes('rmdir')) return (machine.dirs.delete(argv[4]!), ok());
+    return { exitCode: 127, stdout: '', stderr: `unmodelled script: ${script}\n` };
+  });
+  const opener: SessionOpener = async () => ({ host, target: { alias: 'vps', host: options.targetHost ?? '192.0.2.10', port: 22, user: 'root', identityFiles: [], identitiesOnly: false }, sudo: false }) as Session;
+  return { host, opener, serverKey, ipt };
+}
+
+const quiet = () => new Output({ quiet: true, stderr: { write: () => true } as never, stdout: { write: () => true } as never });
+const kernelDump = (h: FakeHost) => h.dump().split('\n').filter((l) => !l.startsWith('dir ')).join('\n');
+
+describe('provision on a fake Debian VPS without wireguard-tools and nftables', () => {
+  const { host, opener, serverKey } = fakeVps({ tools: false });
+  const out = join(dir, 'laptop.bundle.json');
+
+  it('installs exactly the missing packages non-interactively, then converges', async () => {
+    const report = await provision('root@vps', { name: 'laptop', forward: ['8080', '6000-6001/udp:7000'], out }, quiet(), opener);
+    const installs = host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' '));
+    expect(installs).toEqual(['apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-tools nftables wireguard-go']);
+    expect(report).toMatchObject({ dryRun: false, installed: ['wireguard-tools', 'nftables', 'wireguard-go'], serverPublicKey: serverKey.publicKey, endpoint: '192.0.2.10:51820', peer: { name: 'laptop', address4: '10.77.0.2', new: true }, forwards: ['8080/tcp:8080', '6000-6001/udp:7000'] });
+    const m = host.machine;
+    expect(m.nft.has('inet egress')).toBe(true);
+    expect(m.sysctls.get('net.ipv4.ip_forward')).toBe('1');
+    expect(m.links.get('egress0')).toBeDefined();
+    expect(m.units.get('wg-quick@egress0.service')?.enabled).toBe(true);
+    expect(JSON.parse(m.files.get('/etc/egress/provision.json')!.content)).toEqual({ version: 1, installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], createdDirs: ['/etc/wireguard', '/etc/egress', '/etc/systemd/system/wg-quick@egress0.service.d'] });
+  });
+
+  it('writes a 0600 bundle whose private key matches the enrolled public key; the VPS never saw the private key', () => {
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const bundle = Bundle.parse(JSON.parse(readFileSync(out, 'utf8')));
+    expect(publicKeyOf(bundle.client.privateKey!)).toBe(bundle.client.publicKey);
+    expect(bundle).toMatchObject({ name: 'laptop', server: { endpoint: '192.0.2.10:51820', publicKey: serverKey.publicKey, address4: '10.77.0.1' }, client: { address4: '10.77.0.2' }, tunnel: { subnet4: '10.77.0.0/24', mtu: 1420 }, dns: ['192.0.2.53'] });
+    const seen = JSON.stringify(host.calls) + [...host.machine.files.values()].map((f) => f.content).join('\n');
+    expect(seen).not.toContain(bundle.client.privateKey!);
+  });
+
+  it('changes nothing when run again with the same flags', async () => {
+    const before = host.calls.length;
+    const report = await provision('root@vps', { name: 'laptop', forward: ['8080', '6000-6001/udp:7000'], out }, quiet(), opener);
+    expect(report.changed).toBe(0);
+    expect(host.calls.slice(before).filter((c) => c.change)).toEqual([]);
+  });
+
+  it('applies only the difference when forwards change (one nft load, no link restart)', async () => {
+    const before = host.calls.length;
+    const report = await provision('root@vps', { name: 'laptop', forward: ['8080', '9000/udp'], out }, quiet(), opener);
+    const changes = host.calls.slice(before).filter((c) => c.change).map((c) => c.argv.join(' '));
+    expect(changes).toEqual(['write /etc/egress/server.json', 'write /etc/egress/server.nft', 'nft -f -', 'write /etc/egress/server.journal.json']);
+    expect(report.forwards).toEqual(['8080/tcp:8080', '9000/udp:9000']);
+    expect(Bundle.parse(JSON.parse(readFileSync(out, 'utf8'))).forwards.map((f) => f.publicPort)).toEqual([8080, 9000]);
+  });
+
+  it('adds and removes peers and forwards, refusing unknown peers and taken ports', async () => {
+    const phone = join(dir, 'phone.json');
+    const own = generateKeyPair();
+    const added = await peerCommand('add', 'root@vps', 'phone', { publicKey: own.publicKey, out: phone }, quiet(), opener);
+    expect(added.peers.map((p) => [p.name, p.address4])).toEqual([['laptop', '10.77.0.2'], ['phone', '10.77.0.3']]);
+    expect(Bundle.parse(JSON.parse(readFileSync(phone, 'utf8'))).client.privateKey).toBeUndefined();
+    await expect(forwardCommand('add', 'root@vps', '8080', { peer: 'phone' }, quiet(), opener)).rejects.toThrow("SPEC: 8080/tcp:8080 is already forwarded to peer 'laptop'");
+    await expect(forwardCommand('add', 'root@vps', '7000', { peer: 'ghost' }, quiet(), opener)).rejects.toThrow("peer 'ghost' does not exist on this server (peers: laptop, phone)");
+    await expect(forwardCommand('add', 'root@vps', '7000', {}, quiet(), opener)).rejects.toThrow('--peer: expected the peer the forward goes to (peers: laptop, phone)');
+    expect((await forwardCommand('add', 'root@vps', '7000/udp:53', { peer: 'phone' }, quiet(), opener)).forwards).toContainEqual({ spec: '7000/udp:53', peer: 'phone' });
+    const removed = await peerCommand('remove', 'root@vps', 'phone', {}, quiet(), opener);
+    expect(removed.peers.map((p) => p.name)).toEqual(['laptop']);
+    expect((await forwardCommand('list', 'root@vps', undefined, {}, quiet(), opener)).forwards.map((f) => f.spec)).toEqual(['8080/tcp:8080', '9000/udp:9000']);
+  });
+
+  it('reports status from one read', async () => {
+    const s = await statusCommand('root@vps', {}, quiet(), opener);
+    expect(s).toMatchObject({ interface: 'egress0', nft: { present: true, matchesRendered: true }, ipForward: true, bootUnit: { name: 'wg-quick@egress0.service', enabled: 'enabled', systemd: true } });
+  });
+
+  it('deprovision removes what egress added; --purge removes the packages it installed', async () => {
+    await deprovisionCommand('root@vps', { purge: true }, quiet(), opener);
+    const m = host.machine;
+    expect(m.nft.has('inet egress')).toBe(false);
+    expect(m.links.has('egress0')).toBe(false);
+    expect(m.sysctls.get('net.ipv4.ip_forward')).toBe('0');
+    expect([...m.files.keys()].filter((p) => p.includes('egress') || p.includes('wireguard'))).toEqual([]);
+    expect(host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' ')).pop()).toBe('apt-get purge -y -q wireguard-tools nftables wireguard-go');
+  });
+});
+
+describe('provision on other fake VPSes', () => {
+  it('changes nothing with --dry-run', async () => {
+    const { host, opener } = fakeVps();
+    const before = kernelDump(host);
+    const report = await provision('root@vps', { dryRun: true, out: join(dir, 'dry.json') }, quiet(), opener);
+    expect(report.dryRun).toBe(true);
+    expect(report.changes).toContain('create nft table inet egress');
+    expect(kernelDump(host)).toBe(before);
+    expect(host.calls.filter((c) => c.change)).toEqual([]);
+  });
+
+  it('restores the previous state when a step fails part-way', async () => {
+    const { host, opener } = fakeVps();
+    const before = kernelDump(host);
+    host.failOn('nft -f', { stderr: 'Error: Could not process rule: No such file or directory' });
+    await expect(provision('root@vps', { out: join(dir, 'fail.json') }, quiet(), opener)).rejects.toBeInstanceOf(ApplyError);
+    expect(kernelDump(host)).toBe(before);
+  });
+
+  it('adds egress-marked accepts where FORWARD drops and removes them on deprovision', async () => {
+    const { opener, ipt } = fakeVps({ forwardDrop: true });
+    await provision('root@vps', { out: join(dir, 'fw.json') }, quiet(), opener);
+    expect(ipt.iptables).toEqual(['-A FORWARD -o egress0 -m comment --comment egress -j ACCEPT', '-A FORWARD -i egress0 -m comment --comment egress -j ACCEPT']);
+    await deprovisionCommand('root@vps', {}, quiet(), opener);
+    expect(ipt.iptables).toEqual([]);
+  });
+
+  it('takes the endpoint from the SSH target when the public interface has a private address (cloud NAT)', async () => {
+    const { host, opener } = fakeVps({ targetHost: 'vps.example.com' });
+    host.machine.links.get('eth0')!.addresses = ['10.0.0.5/24'];
+    host.machine.routes = [{ family: 4, table: 254, dst: 'default', via: '10.0.0.1', dev: 'eth0' }, { family: 4, table: 254, dst: '10.0.0.0/24', dev: 'eth0', src: '10.0.0.5' }];
+    const report = await provision('root@vps', { out: join(dir, 'nat.json') }, quiet(), opener);
+    expect(report.endpoint).toBe('vps.example.com:51820');
+    expect(Bundle.parse(JSON.parse(readFileSync(join(dir, 'nat.json'), 'utf8'))).server.publicAddress4).toBeUndefined();
+  });
+
+  it('refuses an explicit subnet that overlaps a VPS route before changing anything', async () => {
+    const { host, opener } = fakeVps();
+    await expect(provision('root@vps', { subnet: ['192.168.0.0/16'], out: join(dir, 'x.json') }, quiet(), opener)).resolves.toBeDefined();
+    const other = fakeVps();
+    other.host.machine.routes.push({ family: 4, table: 254, dst: '10.77.0.0/16', dev: 'eth0' });
+    await expect(provision('root@vps', { subnet: ['10.77.1.0/24'], out: join(dir, 'y.json') }, quiet(), other.opener)).rejects.toThrow('--subnet: 10.77.1.0/24 overlaps 10.77.0.0/16, already routed on the VPS; nothing was changed');
+    expect(other.host.calls.filter((c) => c.change)).toEqual([]);
+    const auto = await provision('root@vps', { out: join(dir, 'z.json') }, quiet(), other.opener);
+    expect(auto.peer.address4).toBe('10.78.0.2');
+    void host;
+  });
+});

@@ -1,0 +1,96 @@
+// SshHost over a stand-in ssh2 client that runs each exec'd command line with `sh -c`, as sshd does.
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PermissionError } from '@egress/core';
+import { SshHost } from './ssh-host.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'egress-sshhost-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A minimal ssh2 Client: exec(command) runs `sh -c command` locally with the channel's stdin. */
+function localClient(env: NodeJS.ProcessEnv = process.env) {
+  const commands: string[] = [];
+  const client = {
+    exec(command: string, cb: (err: Error | undefined, channel: EventEmitter) => void) {
+      commands.push(command);
+      const child = spawn('sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const channel = Object.assign(new EventEmitter(), {
+        stderr: new PassThrough(),
+        end: (data: string) => child.stdin.end(data),
+        close: () => child.kill(),
+      });
+      child.stdout.on('data', (d: Buffer) => channel.emit('data', d));
+      child.stderr.on('data', (d: Buffer) => channel.stderr.emit('data', d));
+      child.on('close', (code) => channel.emit('close', code));
+      cb(undefined, channel);
+      return client;
+    },
+    end() {},
+  };
+  return { client: client as never, commands };
+}
+
+describe('SshHost', () => {
+  it('runs argv with shell characters as literal words, one exec each', async () => {
+    const { client, commands } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    const r = await host.run(['printf', '%s|', 'a b', '$(id)', "it's", ';', '*'], {});
+    expect(r).toEqual({ exitCode: 0, stdout: "a b|$(id)|it's|;|*|", stderr: '' });
+    expect((await host.run(['sh', '-c', 'exit 7'])).exitCode).toBe(7);
+    expect(host.roundTrips).toBe(2);
+    expect(commands).toHaveLength(2);
+  });
+
+  it('batches commands into one exec with exit codes and stopOnError', async () => {
+    const { client, commands } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    const r = await host.runMany([{ argv: ['echo', 'one'] }, { argv: ['cat'], options: { stdin: 'in put\n' } }, { argv: ['false'] }, { argv: ['echo', 'never'] }], { stopOnError: true });
+    expect(r.map((x) => [x.exitCode, x.stdout])).toEqual([[0, 'one\n'], [0, 'in put\n'], [1, '']]);
+    expect(commands).toEqual(['sh -s']);
+  });
+
+  it('writes files atomically with the mode, content on stdin, parents created', async () => {
+    const { client } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    const path = join(dir, 'sub dir', 'f.conf');
+    const content = "secret 'quoted' $HOME\nno final newline";
+    await host.writeFile(path, content, { mode: 0o600 });
+    expect(readFileSync(path, 'utf8')).toBe(content);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    await host.writeFile(path, 'x\n', { mode: 0o644 });
+    expect(statSync(path).mode & 0o777).toBe(0o644);
+    expect(await host.readFile(path)).toBe('x\n');
+    expect(await host.readFile(join(dir, 'missing'))).toBeUndefined();
+    await host.removeFile(path);
+    await host.removeFile(path);
+    expect(await host.readFile(path)).toBeUndefined();
+  });
+
+  it('serves primed files until something changes', async () => {
+    const { client, commands } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    host.primeFiles(new Map([['/nonexistent/egress', 'primed']]));
+    expect(await host.readFile('/nonexistent/egress')).toBe('primed');
+    expect(commands).toHaveLength(0);
+    await host.run(['true'], { change: true });
+    expect(await host.readFile('/nonexistent/egress')).toBeUndefined();
+  });
+
+  it('wraps commands in sudo -n -- and explains a password prompt', async () => {
+    const bin = join(dir, 'bin');
+    rmSync(bin, { recursive: true, force: true });
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'sudo'), '#!/bin/sh\necho "sudo: a password is required" >&2\nexit 1\n');
+    chmodSync(join(bin, 'sudo'), 0o755);
+    const { client, commands } = localClient({ ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    const host = new SshHost(client, { name: 'test', sudo: true });
+    await expect(host.run(['id', '-u'])).rejects.toBeInstanceOf(PermissionError);
+    await expect(host.runMany([{ argv: ['id'] }])).rejects.toThrow(/sudo on test needs a password; egress runs sudo non-interactively/);
+    expect(commands).toEqual(['sudo -n -- id -u', 'sudo -n -- sh -s']);
+  });
+});
