@@ -7,7 +7,9 @@ export interface BenchConfig {
   mode: 'full' | 'smoke';
   /** iperf3 -t per run. */
   iperfSeconds: number;
-  /** Runs per path and test (throughput, latency, forwards, start-up). */
+  /** iperf3 runs per path and test (shorter runs, more of them: pairs taken back to back resist the machine's other load). */
+  throughputRuns: number;
+  /** Runs per path of the latency and forward measurements. */
   runs: number;
   /** Sequential connections per latency run. */
   latencyConnections: number;
@@ -23,7 +25,7 @@ export interface BenchConfig {
 /** The configuration for a mode. */
 export function configFor(mode: 'full' | 'smoke'): BenchConfig {
   if (mode === 'smoke') {
-    return { mode, iperfSeconds: 1, runs: 1, latencyConnections: 50, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 50, startupRuns: 3 };
+    return { mode, iperfSeconds: 1, throughputRuns: 1, runs: 1, latencyConnections: 50, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 50, startupRuns: 3 };
   }
-  return { mode, iperfSeconds: 3, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15 };
+  return { mode, iperfSeconds: 2, throughputRuns: 4, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15 };
 }

@@ -3,7 +3,7 @@ import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
 import { EGRESS_PATHS, THROUGHPUT_TESTS, med } from './results.js';
 import { median, ratio, spread } from './stats.js';
 
-/** A ratio of two figures: of their medians, with the range over runs paired by index when both have the same count. */
+/** A ratio of two figures: the median of per-run ratios (run i of each path ran back to back), with their min–max; of the medians when runs do not pair up. */
 export interface Ratio {
   value?: number;
   min?: number;
@@ -12,16 +12,16 @@ export interface Ratio {
   reason?: string;
 }
 
-/** Ratio a/b of two figures (median over median; min/max over per-run pairs). */
+/** Ratio a/b of two figures (median of per-run pairs when both have the same count, else median over median). */
 export function ratioOf(a: Figure | undefined, b: Figure | undefined): Ratio {
   if (!a || a.status !== 'ok') return { reason: a?.status === 'n/a' ? a.reason : 'not measured' };
   if (!b || b.status !== 'ok') return { reason: b?.status === 'n/a' ? b.reason : 'not measured' };
-  const value = ratio(a.median, b.median);
-  if (value === undefined) return { reason: 'divisor is zero' };
-  if (a.samples.length !== b.samples.length || a.samples.length < 2) return { value };
+  const whole = ratio(a.median, b.median);
+  if (whole === undefined) return { reason: 'divisor is zero' };
+  if (a.samples.length !== b.samples.length || a.samples.length < 2) return { value: whole };
   const pairs = a.samples.map((x, i) => x / b.samples[i]!).filter((r) => Number.isFinite(r));
-  if (pairs.length === 0) return { value };
-  return { value, min: Math.min(...pairs), max: Math.max(...pairs) };
+  if (pairs.length !== a.samples.length) return { value: whole };
+  return { value: median(pairs), min: Math.min(...pairs), max: Math.max(...pairs) };
 }
 
 export type GoalId = 'throughput' | 'forwards' | 'run-as-startup';
@@ -87,11 +87,13 @@ export function throughputGoals(res: BenchResults): GoalVerdict[] {
 }
 
 function limitText(p: PathId, test: string): string {
-  const cpu = 'WireGuard runs as wireguard-go in user space here (no kernel module) on 2 cores shared with both iperf3 ends, so the tunnel is CPU-bound';
-  if (p === 'exec') return `${cpu}; exec adds an LD_PRELOAD bind() per socket and the per-packet source-address rule`;
-  if (p === 'run') return `${cpu}; run adds a per-packet 'socket cgroupv2' lookup, the mark, an ip rule lookup and SNAT`;
-  if (test.startsWith('udp')) return `${cpu}; UDP at full rate drops packets where the CPU saturates, so loss dominates the figure`;
-  return `${cpu}; run-as adds a per-packet 'meta skuid' mark, an ip rule lookup and SNAT`;
+  const what: Partial<Record<PathId, string>> = {
+    'run-as': "per packet, run-as adds a 'meta skuid' mark, one policy-rule lookup and SNAT",
+    exec: 'exec adds a bind() per socket (LD_PRELOAD) and a source-address rule lookup per packet',
+    run: "per packet, run adds a 'socket cgroupv2' match, the mark, one policy-rule lookup and SNAT",
+  };
+  const base = `${what[p] ?? ''}; the tunnel itself (wireguard-go in user space, sharing 2 cores with both iperf3 ends) bounds every tunnel figure`;
+  return test.startsWith('udp') ? `${base}; at full-rate UDP the loss in wireguard-go dominates` : base;
 }
 
 /** The forwards goal: conn/s and throughput with the large count over the small one, ≥ 0.95. */

@@ -1,6 +1,6 @@
 // iperf3: a server in a lab host (started and killed by PID), a client run through a path, and its JSON read.
 import type { Lab, LabHostName, LabProcess } from '@egress/lab';
-import { firstLine, StepError, waitForListen } from './lab-run.js';
+import { firstLine, sleep, StepError, waitForListen } from './lab-run.js';
 
 /** What one iperf3 client run measured, from the receiver's side. */
 export interface IperfResult {
@@ -85,5 +85,17 @@ export class IperfServer {
     const t = setTimeout(() => p.kill('SIGKILL'), 3000);
     await p.exited;
     clearTimeout(t);
+  }
+}
+
+/** Runs an iperf3 client attempt again (up to 4 tries, 1 s apart) while the server still reports the previous test as running. */
+export async function retryBusy<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (i >= 4 || !/server is busy/.test(e instanceof Error ? e.message : String(e))) throw e;
+      await sleep(1000);
+    }
   }
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench`: measures egress in one lab and writes bench/results/<time>.json, its charts and docs/BENCHMARKS.md.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startLab, type Lab } from '@egress/lab';
+import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { renderCharts } from './chart.js';
 import { configFor, type BenchConfig } from './config.js';
 import { setupEgress } from './egress-setup.js';
@@ -14,7 +15,7 @@ import { measureLatency } from './groups/latency.js';
 import { measureStartup, readShimConnect } from './groups/control-plane.js';
 import { reasonOf, stop } from './lab-run.js';
 import { gitCommit, machineInfo, toolVersions } from './machine.js';
-import { checkPaths, definePaths, startSocks } from './paths.js';
+import { checkPaths, definePaths, noDelayPath, SOCKS, startSocks } from './paths.js';
 import { renderReport } from './report.js';
 import { BenchResults } from './results.js';
 
@@ -35,6 +36,7 @@ function log(line: string): void {
 /** Runs every measurement group inside one lab; the lab is torn down at the end, also on failure and Ctrl-C. */
 async function measure(cfg: BenchConfig): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
+  const loadStart = loadavg()[0]!;
   const [versions, commit] = await Promise.all([toolVersions(), gitCommit(REPO)]);
   let lab: Lab | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -48,17 +50,20 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
     lab = await startLab({ name: LAB_NAME, log: (l) => log(`lab: ${l}`) });
     const { setup, figures } = await setupEgress(lab, log);
     const paths = definePaths(lab, setup, lab.addr.whoamiV4);
-    let socks;
-    try {
-      socks = await startSocks(lab);
-    } catch (e) {
-      const alt = paths.find((p) => p.info.id === 'alternative')!;
-      alt.tcpUnavailable = alt.udpUnavailable = reasonOf(e);
+    const alt = paths.find((p) => p.info.id === 'alternative')!;
+    const nodelay = noDelayPath(alt);
+    const socks: LabProcess[] = [];
+    for (const [v, path] of [[SOCKS.plain, alt], [SOCKS.nodelay, nodelay]] as const) {
+      try {
+        socks.push(await startSocks(lab, v));
+      } catch (e) {
+        path.tcpUnavailable = path.udpUnavailable = reasonOf(e);
+      }
     }
     try {
-      await checkPaths(lab, paths, log);
+      await checkPaths(lab, [...paths, nodelay], log);
       const dataplane = await measureDataplane(lab, cfg, paths, log);
-      const latency = await measureLatency(lab, cfg, paths, log);
+      const latency = await measureLatency(lab, cfg, paths, log, nodelay);
       const forwards = await measureForwards(lab, cfg, setup, log);
       const startup = await measureStartup(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
       return BenchResults.parse({
@@ -67,7 +72,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
         startedAt,
         finishedAt: new Date().toISOString(),
         commit,
-        machine: machineInfo(),
+        machine: { ...machineInfo(), loadStart, loadEnd: loadavg()[0]! },
         versions,
         dataplane,
         latency,
@@ -75,7 +80,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
         controlPlane: { ...figures, ...startup, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
       });
     } finally {
-      await stop(socks);
+      for (const p of socks) await stop(p);
     }
   } finally {
     log('tearing the lab down');

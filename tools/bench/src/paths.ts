@@ -83,21 +83,36 @@ export function definePaths(lab: Lab, egress: EgressSetup | { reason: string }, 
   return paths;
 }
 
-/** Starts `ssh -D` in the client and writes the proxychains config; the returned process is stopped by `stop()`. */
-export async function startSocks(lab: Lab): Promise<LabProcess> {
-  await must(lab, 'client', ['sh', '-c', `cat > ${PROXYCHAINS_CONF}`], { stdin: proxychainsConf() });
+/** The `ssh -D` variants: as the issue states it (-N), and with an interactive session (-tt: ssh then sets TCP_NODELAY). */
+export const SOCKS = {
+  plain: { port: SOCKS_PORT, conf: PROXYCHAINS_CONF, interactive: false },
+  nodelay: { port: SOCKS_PORT + 1, conf: '/tmp/egress-bench-proxychains-nodelay.conf', interactive: true },
+} as const;
+
+/** Starts `ssh -D` in the client and writes its proxychains config; the returned process is stopped by `stop()`. */
+export async function startSocks(lab: Lab, v: (typeof SOCKS)[keyof typeof SOCKS] = SOCKS.plain): Promise<LabProcess> {
+  await must(lab, 'client', ['sh', '-c', `cat > ${v.conf}`], { stdin: proxychainsConf(v.port) });
   const s = lab.ssh;
   const proc = lab.spawn('client', [
-    'ssh', '-N', '-D', `127.0.0.1:${SOCKS_PORT}`, '-i', s.identity, '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes',
-    '-o', `UserKnownHostsFile=${s.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', s.target,
+    'ssh', ...(v.interactive ? ['-tt'] : ['-N']), '-D', `127.0.0.1:${v.port}`, '-i', s.identity, '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes',
+    '-o', `UserKnownHostsFile=${s.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', s.target, ...(v.interactive ? ['sleep', '86400'] : []),
   ]);
   try {
-    await waitForListen(lab, 'client', SOCKS_PORT);
+    await waitForListen(lab, 'client', v.port);
   } catch (e) {
     await stop(proc);
     throw new Error(`ssh -D did not start: ${reasonOf(e)}; ssh said: ${proc.output().trim().split('\n')[0] ?? ''}`);
   }
   return proc;
+}
+
+/** The alternative path through the interactive `ssh -D` (latency only). */
+export function noDelayPath(alternative: BenchPath): BenchPath {
+  return {
+    ...alternative,
+    info: { ...alternative.info, label: 'ssh -tt -D (TCP_NODELAY) + proxychains4' },
+    prefix: ['proxychains4', '-q', '-f', SOCKS.nodelay.conf],
+  };
 }
 
 /** Runs the lab probe through each available path (TCP and UDP) and marks a path unavailable when whoami sees the wrong source. */
@@ -115,7 +130,7 @@ export async function checkPaths(lab: Lab, paths: BenchPath[], log: (l: string) 
       } finally {
         await p.after?.().catch(() => {});
       }
-      log(`path ${p.info.id} ${udp ? 'udp' : 'tcp'}: ${p[key] ?? 'ok'}`);
+      log(`path ${p.info.label} ${udp ? 'udp' : 'tcp'}: ${p[key] ?? 'ok'}`);
     }
   }
 }

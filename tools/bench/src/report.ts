@@ -92,6 +92,47 @@ function goalsSection(res: BenchResults, n: Notes): string {
   return lines.join('\n');
 }
 
+/** Plain-language reading of the run: what bounds the absolute figures, from the measured ratios. */
+export function readingSection(res: BenchResults): string {
+  const tp = res.dataplane.throughput;
+  const lines: string[] = [];
+  const tcp = (['tcp-up', 'tcp-down'] as const).map((t) => ({ t, tunnel: ratioOf(tp[t]?.tunnel, tp[t]?.limit).value, alt: ratioOf(tp[t]?.alternative, tp[t]?.tunnel).value }));
+  const pct = tcp.map((x) => x.tunnel).filter((v): v is number => v !== undefined);
+  if (pct.length) {
+    lines.push(
+      `- **The tunnel is the bottleneck, not egress.** The plain tunnel route reaches ${pct.map((v) => `${(v * 100).toFixed(0)}%`).join(' / ')} of the direct path (TCP up / down). ` +
+        'WireGuard here is wireguard-go in user space (this kernel has no WireGuard module), on 2 cores that also run both iperf3 ends; every tunnel figure is bounded by it. ' +
+        'The egress/tunnel ratios isolate what egress itself adds (marking, one policy-rule lookup, SNAT, or the shim\'s bind()).',
+    );
+  }
+  const alt = tcp.map((x) => x.alt).filter((v): v is number => v !== undefined);
+  if (alt.length && alt.some((v) => v > 1)) {
+    lines.push(
+      `- **ssh -D + proxychains moves TCP at ${alt.map((v) => `${v.toFixed(1)}×`).join(' / ')} the tunnel here** (up / down). ` +
+        'OpenSSH carries one TCP stream in one process with large reads and writes, while wireguard-go handles every 1420-byte packet through a TUN device in user space. ' +
+        'So egress/alternative below 1 in this lab compares wireguard-go with OpenSSH, not egress with proxychains; the comparison was not made with kernel WireGuard, which this machine lacks. ' +
+        'What the alternative cannot do is measured too: it carries no UDP, and like the exec shim it only reaches programs that call libc\'s connect() through the dynamic linker (not static binaries), which `run-as` and `run` do.',
+    );
+  }
+  const udpLoss = (['udp-up', 'udp-down'] as const).map((t) => tp[t]?.tunnel).filter((f): f is Extract<Figure, { status: 'ok' }> => f?.status === 'ok' && f.extra?.lossPercent !== undefined);
+  if (udpLoss.length) {
+    lines.push(
+      `- **UDP at full rate overloads the tunnel:** the plain tunnel route loses ${udpLoss.map((f) => `${f.extra!.lossPercent!.toFixed(0)}%`).join(' / ')} of the datagrams (up / down). ` +
+        'The UDP figures are what got through; their ratios are noisier than TCP\'s because the loss depends on how the two cores are shared in each run.',
+    );
+  }
+  const m = res.machine;
+  const load = Math.max(m.loadStart ?? 0, m.loadEnd ?? 0);
+  if (load > m.cores) {
+    lines.push(
+      `- **The machine was busy with other work:** a load average of up to ${load.toFixed(1)} on ${m.cores} cores during this run. ` +
+        'Absolute figures are lower and run-to-run spreads wider than on an idle machine; the ratios pair runs taken back to back to cancel most of it, ' +
+        'and a ratio whose min–max range straddles the goal is not a clear miss.',
+    );
+  }
+  return lines.length ? ['## What limits the figures', '', ...lines, ''].join('\n') : '';
+}
+
 function throughputSection(res: BenchResults, n: Notes): string {
   const d = res.dataplane;
   const lines = [
@@ -99,7 +140,8 @@ function throughputSection(res: BenchResults, n: Notes): string {
     '',
     `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths interleaved run by run so drift hits them alike. ` +
       'TCP is one stream; UDP is sent at full rate (`-b 0`, 1,200-byte datagrams so nothing fragments in the tunnel) and the figure is what the receiver got. ' +
-      '"up" = client sends, "down" = `-R`, the internet host sends. Figures in Mbit/s, median (min–max).',
+      '"up" = client sends, "down" = `-R`, the internet host sends. Figures in Mbit/s, median (min–max). ' +
+      'A ratio is the median of the per-run ratios (run i of every path ran back to back) with their min–max.',
     '',
     '### The paths',
     '',
@@ -127,7 +169,7 @@ function throughputSection(res: BenchResults, n: Notes): string {
 
 function latencySection(res: BenchResults, n: Notes): string {
   const l = res.latency;
-  const rows = PATH_IDS.map((p) => {
+  const rows: string[][] = PATH_IDS.map((p) => {
     const isEgress = EGRESS_PATHS.includes(p);
     return [
       label(res, p),
@@ -137,6 +179,21 @@ function latencySection(res: BenchResults, n: Notes): string {
       isEgress ? `${rat(ratioOf(l.p50[p], l.p50.alternative))} / ${rat(ratioOf(l.p99[p], l.p99.alternative))}` : '',
     ];
   });
+  const nd = l.alternativeNoDelay;
+  const extra: string[] = [];
+  if (nd) {
+    rows.push(['ssh -tt -D (TCP_NODELAY) + proxychains4', n.fig(nd.p50), n.fig(nd.p99), '', EGRESS_PATHS.map((p) => `${p} ${rat(ratioOf(l.p50[p], nd.p50))}`).join(', ') + ' (p50)']);
+    const a = l.p50.alternative;
+    if (a?.status === 'ok' && nd.p50.status === 'ok' && nd.p50.median < a.median / 2) {
+      extra.push(
+        `The alternative as usually run (\`ssh -D … -N\`) has a floor of about ${num(a.median)} ms per connection: with no session ssh leaves Nagle's algorithm on ` +
+          `(OpenSSH sets TCP_NODELAY only for interactive sessions), so the small SOCKS reply waits for a delayed ACK. ` +
+          `The last row is the same path with \`ssh -tt -D … sleep\` (an interactive session, so TCP_NODELAY), measured in this run: ${num(nd.p50.median)} ms p50. ` +
+          'That is the fair latency comparison with a tuned alternative; the ratio column of that row is egress p50 over it.',
+        '',
+      );
+    }
+  }
   return [
     '## 2. Latency: TCP connect + first byte',
     '',
@@ -147,6 +204,7 @@ function latencySection(res: BenchResults, n: Notes): string {
     '',
     table(['path', 'p50 ms', 'p99 ms', 'egress/tunnel p50 / p99', 'egress/alternative p50 / p99'], rows),
     '',
+    ...extra,
   ].join('\n');
 }
 
@@ -174,7 +232,7 @@ function forwardsSection(res: BenchResults, n: Notes): string {
     table(
       ['apply', 'seconds'],
       [
-        [`egress: apply ${f.large.toLocaleString('en-US')} forwards`, n.fig(f.applyLarge)],
+        [`egress: one \`egress-server provision\` growing the set from ${f.small} to ${f.large.toLocaleString('en-US')} forwards (SSH, read, one \`nft -f\`)`, n.fig(f.applyLarge)],
         [`one rule each: load ${f.large.toLocaleString('en-US')} rules with \`nft -f\``, n.fig(f.applyRules)],
       ],
     ),
@@ -227,6 +285,7 @@ function machineSection(res: BenchResults): string {
         ['CPU', `${m.cpu}, ${m.cores} cores`],
         ['memory', `${num(m.memoryGiB)} GiB`],
         ['kernel', m.kernel],
+        ...(m.loadStart !== undefined && m.loadEnd !== undefined ? [['load average (1 min), start → end', `${m.loadStart.toFixed(1)} → ${m.loadEnd.toFixed(1)}`]] : []),
         ['OS', m.os],
         ['egress commit', res.commit],
         ...Object.entries(res.versions).map(([k, v]) => [k, v]),
@@ -252,11 +311,12 @@ export function renderReport(res: BenchResults, links: ReportLinks): string {
     '',
     `Measured by \`npm run bench\` (${res.mode} run) on ${started}, in ${Number.isFinite(minutes) ? num(minutes) : '?'} min, ` +
       `inside one lab. Raw results: [${links.json.split('/').pop()}](${links.json}). ` +
-      'Every figure is the median over repeated runs with the min–max range; every ratio compares paths measured in the same run. ' +
+      'Every figure is the median over repeated runs with the min–max range; every ratio compares paths measured in the same run, run by run. ' +
       'A figure shown as "n/a" was not measured in this run, with the reason.',
     '',
     glance(res, links),
     ...sections.slice(0, 1),
+    readingSection(res),
     notes.render(),
     ...sections.slice(1),
     machineSection(res),

@@ -60,6 +60,8 @@ export const Latency = z
     target: z.string(),
     p50: PathFigures,
     p99: PathFigures,
+    /** The alternative again with an interactive ssh (-tt), which sets TCP_NODELAY on its connection. */
+    alternativeNoDelay: z.object({ p50: Figure, p99: Figure }).strict().optional(),
   })
   .strict();
 export type Latency = z.infer<typeof Latency>;
@@ -104,6 +106,9 @@ export const Machine = z
     memoryGiB: z.number(),
     kernel: z.string(),
     os: z.string(),
+    /** 1-minute load average when the run started and ended (other work on the machine adds noise). */
+    loadStart: z.number().optional(),
+    loadEnd: z.number().optional(),
   })
   .strict();
 export type Machine = z.infer<typeof Machine>;

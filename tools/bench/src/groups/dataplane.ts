@@ -1,7 +1,7 @@
 // Group 1: iperf3 throughput (TCP and UDP, both directions) from the client to the internet host over each path.
 import type { Lab } from '@egress/lab';
 import type { BenchConfig } from '../config.js';
-import { iperfArgv, IperfServer, parseIperf, type IperfResult } from '../iperf.js';
+import { iperfArgv, IperfServer, parseIperf, retryBusy, type IperfResult } from '../iperf.js';
 import { must, reasonOf } from '../lab-run.js';
 import { along, type BenchPath } from '../paths.js';
 import { measured, unavailable, THROUGHPUT_TESTS, type Dataplane, type Figure, type PathFigures, type ThroughputTest } from '../results.js';
@@ -17,17 +17,18 @@ export async function measureDataplane(lab: Lab, cfg: BenchConfig, paths: BenchP
   const key = (t: ThroughputTest, p: BenchPath) => `${t}/${p.info.id}`;
   await server.start();
   try {
-    for (let run = 0; run < cfg.runs; run++) {
+    for (let run = 0; run < cfg.throughputRuns; run++) {
       for (const test of THROUGHPUT_TESTS) {
         const udp = test.startsWith('udp');
         for (const p of paths) {
           if ((udp ? p.udpUnavailable : p.tcpUnavailable) || failures.has(key(test, p))) continue;
           const argv = [...p.prefix, ...iperfArgv({ server: lab.addr.whoamiV4, port: IPERF_PORT, seconds: cfg.iperfSeconds, udp, reverse: test.endsWith('down') })];
           try {
-            const out = await along(p, () => must(lab, 'client', argv, { timeoutMs: (cfg.iperfSeconds + 20) * 1000, ...(p.user ? { user: p.user } : {}) }));
-            const r = parseIperf(out);
+            const r = await retryBusy(async () =>
+              parseIperf(await along(p, () => must(lab, 'client', argv, { timeoutMs: (cfg.iperfSeconds + 20) * 1000, ...(p.user ? { user: p.user } : {}) }))),
+            );
             samples.set(key(test, p), [...(samples.get(key(test, p)) ?? []), r]);
-            log(`${test} ${p.info.id} run ${run + 1}/${cfg.runs}: ${r.mbps.toFixed(0)} Mbit/s${r.lossPercent !== undefined ? `, ${r.lossPercent.toFixed(1)}% lost` : ''}`);
+            log(`${test} ${p.info.id} run ${run + 1}/${cfg.throughputRuns}: ${r.mbps.toFixed(0)} Mbit/s${r.lossPercent !== undefined ? `, ${r.lossPercent.toFixed(1)}% lost` : ''}`);
           } catch (e) {
             // iperf3's server can stay busy after a failed client: restart it, keep the reason, skip this path+test.
             failures.set(key(test, p), reasonOf(e));
@@ -49,7 +50,7 @@ export async function measureDataplane(lab: Lab, cfg: BenchConfig, paths: BenchP
     }
     throughput[test] = figs;
   }
-  return { paths: paths.map((p) => p.info), seconds: cfg.iperfSeconds, runs: cfg.runs, throughput };
+  return { paths: paths.map((p) => p.info), seconds: cfg.iperfSeconds, runs: cfg.throughputRuns, throughput };
 }
 
 function figureOf(rs: IperfResult[]): Figure {

@@ -1,10 +1,10 @@
 // Group 3: port forwards on the VPS to a client service, with few and many forwards, and many as one nft rule each.
 import type { Lab } from '@egress/lab';
-import type { BenchConfig } from '../config.js';
+import { LATENCY_WARMUP, type BenchConfig } from '../config.js';
 import { applyForwards, type EgressSetup } from '../egress-setup.js';
-import { iperfArgv, IperfServer, parseIperf } from '../iperf.js';
+import { iperfArgv, IperfServer, parseIperf, retryBusy } from '../iperf.js';
 import { assetPath, must, reasonOf, stop, timed, waitForOutput } from '../lab-run.js';
-import { measured, unavailable, type Figure, type Forwards, type ForwardSetup } from '../results.js';
+import { FORWARD_SETUPS, measured, unavailable, type Figure, type Forwards, type ForwardSetup } from '../results.js';
 import { connectLoop } from './latency.js';
 
 /** First public port of the generated forwards. */
@@ -55,9 +55,12 @@ export async function measureForwards(lab: Lab, cfg: BenchConfig, egress: Egress
   const method =
     `A TCP service in the client (one line, then close) and an iperf3 server in the client sit behind the last two of the generated forwards ` +
     `(public ports ${FORWARD_BASE} and up on the VPS → the client's tunnel address). From the \`internet\` host: ${cfg.forwardConnections.toLocaleString('en-US')} sequential connections ` +
-    `(connect + first byte) give conn/s, and iperf3 \`-t ${cfg.iperfSeconds}\` gives Mbit/s, ${cfg.runs} run(s) each. ` +
-    `"one nft rule each": egress keeps its ${cfg.forwardsSmall} forwards, and a test-only table \`ip ${RULES_TABLE}\` hooked just before egress's (priority dstnat - 10) ` +
-    `holds the ${cfg.forwardsLarge.toLocaleString('en-US')} forwards as one \`iifname … tcp dport N dnat to …\` rule each, the measured ports last; it is deleted afterwards.`;
+    `(connect + first byte, after ${LATENCY_WARMUP} uncounted) give conn/s, and iperf3 \`-t ${cfg.iperfSeconds}\` gives Mbit/s, per run. ` +
+    `Order: ${cfg.runs} runs with ${cfg.forwardsSmall} forwards; ${cfg.runs} with ${cfg.forwardsLarge.toLocaleString('en-US')} (set by one \`provision\` with the full --forward list, egress's bulk path); ` +
+    `then ${cfg.forwardsSmall} forwards again, each run followed by one with the "one nft rule each" table loaded, so the ${cfg.forwardsSmall}-forward figure has ${2 * cfg.runs} runs from before and after. ` +
+    `"one nft rule each": egress keeps its ${cfg.forwardsSmall} forwards and a test-only table \`ip ${RULES_TABLE}\`, hooked just before egress's (priority dstnat - 10), ` +
+    `holds ${cfg.forwardsLarge.toLocaleString('en-US')} forwards as one \`iifname … tcp dport N dnat to …\` rule each with the measured ports last; it is deleted after each run. ` +
+    'NAT rules run for the first packet of a connection only, so the difference shows in conn/s, not in Mbit/s.';
   const base: Forwards = {
     small: cfg.forwardsSmall,
     large: cfg.forwardsLarge,
@@ -81,47 +84,56 @@ export async function measureForwards(lab: Lab, cfg: BenchConfig, egress: Egress
     await iperf.start();
     const small = forwardSet(cfg.forwardsSmall);
     const large = forwardSet(cfg.forwardsLarge);
-    const measure = async (setup: ForwardSetup, n: number) => {
-      const cps: number[] = [];
-      const mbps: number[] = [];
-      let cpsErr: string | undefined;
-      let tputErr: string | undefined;
-      for (let run = 0; run < cfg.runs; run++) {
-        try {
-          const r = await connectLoop(lab, 'internet', [], { host: lab.addr.vpsV4, port: FORWARD_BASE + n - 2 }, cfg.forwardConnections);
-          cps.push(r.ms.length / (r.totalMs / 1000));
-        } catch (e) {
-          cpsErr ??= reasonOf(e);
-        }
-        try {
-          const out = await must(lab, 'internet', iperfArgv({ server: lab.addr.vpsV4, port: FORWARD_BASE + n - 1, seconds: cfg.iperfSeconds }), { timeoutMs: (cfg.iperfSeconds + 20) * 1000 });
-          mbps.push(parseIperf(out).mbps);
-        } catch (e) {
-          tputErr ??= reasonOf(e);
-          await iperf.start();
-        }
-        log(`forwards ${setup} run ${run + 1}/${cfg.runs}: ${cps.at(-1)?.toFixed(0) ?? cpsErr} conn/s, ${mbps.at(-1)?.toFixed(0) ?? tputErr} Mbit/s`);
+    const cps = new Map<ForwardSetup, number[]>();
+    const mbps = new Map<ForwardSetup, number[]>();
+    const errs = new Map<string, string>();
+    const push = (m: Map<ForwardSetup, number[]>, k: ForwardSetup, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+    // One run through the last two forwards of a set of n: conn/s, then Mbit/s.
+    const measureOnce = async (setup: ForwardSetup, n: number, run: number) => {
+      try {
+        const r = await connectLoop(lab, 'internet', [], { host: lab.addr.vpsV4, port: FORWARD_BASE + n - 2 }, cfg.forwardConnections, { warmup: LATENCY_WARMUP });
+        push(cps, setup, r.ms.length / (r.totalMs / 1000));
+      } catch (e) {
+        if (!errs.has(`cps/${setup}`)) errs.set(`cps/${setup}`, reasonOf(e));
       }
-      base.connsPerSec[setup] = cpsErr && !cps.length ? unavailable(cpsErr) : measured('conn/s', cps);
-      base.throughput[setup] = tputErr && !mbps.length ? unavailable(tputErr) : measured('Mbit/s', mbps);
+      try {
+        const argv = iperfArgv({ server: lab.addr.vpsV4, port: FORWARD_BASE + n - 1, seconds: cfg.iperfSeconds });
+        push(mbps, setup, (await retryBusy(async () => parseIperf(await must(lab, 'internet', argv, { timeoutMs: (cfg.iperfSeconds + 20) * 1000 })))).mbps);
+      } catch (e) {
+        if (!errs.has(`tput/${setup}`)) errs.set(`tput/${setup}`, reasonOf(e));
+        await iperf.start();
+      }
+      log(`forwards ${setup} run ${run}: ${cps.get(setup)?.at(-1)?.toFixed(0) ?? errs.get(`cps/${setup}`)} conn/s, ${mbps.get(setup)?.at(-1)?.toFixed(0) ?? errs.get(`tput/${setup}`)} Mbit/s`);
     };
 
-    await applyForwards(lab, egress, small);
-    await measure('egress-small', cfg.forwardsSmall);
-
-    const applied = await timed(() => applyForwards(lab, egress, large));
-    base.applyLarge = measured('s', [applied.ms / 1000]);
+    // A: the small set.
+    await applyForwards(lab, small);
+    for (let run = 1; run <= cfg.runs; run++) await measureOnce('egress-small', cfg.forwardsSmall, run);
+    // B: the large set, applied in one provision run.
+    const applied = await applyForwards(lab, large);
+    base.applyLarge = measured('s', [applied.ms / 1000], undefined, `one \`egress-server provision\` run whose --forward set grows from ${cfg.forwardsSmall} to ${cfg.forwardsLarge} (SSH connect, reading the VPS, one nft -f)`);
     log(`applied ${cfg.forwardsLarge} forwards in ${(applied.ms / 1000).toFixed(2)} s`);
-    await measure('egress-large', cfg.forwardsLarge);
-
-    await applyForwards(lab, egress, small);
+    for (let run = 1; run <= cfg.runs; run++) await measureOnce('egress-large', cfg.forwardsLarge, run);
+    // C: the small set again (drift check), each run paired with the same forwards as one nft rule each.
+    await applyForwards(lab, small);
     const table = rulesTable(ruleForwards(cfg.forwardsSmall, cfg.forwardsLarge), 'eth0', egress.address4);
-    const loaded = await timed(() => must(lab, 'vps', ['nft', '-f', '-'], { stdin: table, timeoutMs: 120_000 }));
-    base.applyRules = measured('s', [loaded.ms / 1000]);
-    try {
-      await measure('rules-large', cfg.forwardsSmall);
-    } finally {
-      await lab.exec('vps', ['nft', 'delete', 'table', 'ip', RULES_TABLE]);
+    const loads: number[] = [];
+    for (let run = 1; run <= cfg.runs; run++) {
+      await measureOnce('egress-small', cfg.forwardsSmall, cfg.runs + run);
+      const loaded = await timed(() => must(lab, 'vps', ['nft', '-f', '-'], { stdin: table, timeoutMs: 120_000 }));
+      loads.push(loaded.ms / 1000);
+      try {
+        await measureOnce('rules-large', cfg.forwardsSmall, run);
+      } finally {
+        await lab.exec('vps', ['nft', 'delete', 'table', 'ip', RULES_TABLE]);
+      }
+    }
+    base.applyRules = measured('s', loads);
+    for (const s of FORWARD_SETUPS) {
+      const c = cps.get(s) ?? [];
+      const t = mbps.get(s) ?? [];
+      base.connsPerSec[s] = c.length ? measured('conn/s', c) : unavailable(errs.get(`cps/${s}`) ?? 'not measured');
+      base.throughput[s] = t.length ? measured('Mbit/s', t) : unavailable(errs.get(`tput/${s}`) ?? 'not measured');
     }
   } catch (e) {
     const reason = reasonOf(e);
