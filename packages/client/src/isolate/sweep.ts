@@ -1,5 +1,6 @@
 // Finds isolate objects whose owner died without cleaning up (SIGKILL, power cut of the process) and removes them.
 import type { Host } from '@egress/core';
+import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
 import { ISOLATE_PRIORITY, ownerPidOf } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
@@ -8,7 +9,7 @@ import { teardownIsolation } from './teardown.js';
 
 const Named = z.array(z.object({ name: z.string() }).passthrough());
 const Links = z.array(z.object({ ifname: z.string() }).passthrough());
-const Rules = z.array(z.object({ priority: z.number(), iif: z.string().optional() }).passthrough());
+const Rules = z.array(IpRuleJson);
 const Tables = z.object({ nftables: z.array(z.record(z.string(), z.unknown())) });
 
 async function json<T>(host: Host, argv: string[], schema: z.ZodType<T>, fallback: T): Promise<T> {

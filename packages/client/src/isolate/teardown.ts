@@ -1,11 +1,12 @@
 // Removes everything one isolated run made (processes, namespace, veth, rules, nft table, /etc/netns, record, shared sysctls); safe to repeat.
 import type { Host } from '@egress/core';
+import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
 import { isolateNames } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl } from './shared-sysctl.js';
 
-const RuleJson = z.array(z.object({ priority: z.number(), iif: z.string().optional() }).passthrough());
+const RuleJson = z.array(IpRuleJson);
 
 /** ip rules (family, priority) whose input interface is `iif`. */
 export async function rulesOfIif(host: Host, family: 4 | 6, iif: string): Promise<number[]> {

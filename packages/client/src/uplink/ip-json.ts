@@ -1,4 +1,4 @@
-// zod schemas for the JSON `ip -j addr` and `ip -j route` print, so nothing unparsed crosses into the uplink logic.
+// zod schemas for the JSON `ip -j addr` prints (routes and rules use the engine's schemas), so nothing unparsed crosses into the uplink logic.
 import { InternalError } from '@egress/core';
 import { z } from 'zod';
 
@@ -31,22 +31,6 @@ export const IpLink = z
   })
   .passthrough();
 export type IpLink = z.infer<typeof IpLink>;
-
-/** One route in `ip -j route show`. */
-export const IpRoute = z
-  .object({
-    dst: z.string(),
-    gateway: z.string().optional(),
-    dev: z.string().optional(),
-    prefsrc: z.string().optional(),
-    protocol: z.string().optional(),
-    scope: z.string().optional(),
-    metric: z.number().optional(),
-    type: z.string().optional(),
-    flags: z.array(z.string()).default([]),
-  })
-  .passthrough();
-export type IpRoute = z.infer<typeof IpRoute>;
 
 /** Parses the stdout of an `ip -j …` command with `schema`; a parse failure is a bug or an unexpected iproute2, not user input. */
 export function parseIpJson<S extends z.ZodType>(schema: S, stdout: string, argv: readonly string[]): z.infer<S> {

@@ -1,7 +1,8 @@
 // Reads what the kernel knows about one interface: index, state, addresses and the main table's routes through it.
 import { NotFoundError, ValidationError, type Host } from '@egress/core';
 import { z } from 'zod';
-import { IpLink, IpRoute, parseIpJson, type IpAddrInfo } from './ip-json.js';
+import { IpRouteJson } from '@egress/core/engine/ip-format';
+import { IpLink, parseIpJson, type IpAddrInfo } from './ip-json.js';
 
 /** One usable address of an interface with its prefix length. */
 export interface IfaceAddress {
@@ -27,8 +28,8 @@ export interface InterfaceFacts {
   /** Global IPv6 addresses that are usable (not tentative, deprecated or failed DAD). */
   v6: IfaceAddress[];
   /** Default routes of the main table that leave by this interface, best metric first. */
-  defaults4: IpRoute[];
-  defaults6: IpRoute[];
+  defaults4: IpRouteJson[];
+  defaults6: IpRouteJson[];
 }
 
 function usable4(a: IpAddrInfo): boolean {
@@ -43,7 +44,7 @@ function toAddress(a: IpAddrInfo): IfaceAddress {
   return a.address && a.address !== a.local ? { address: a.local, prefixlen: a.prefixlen, peer: a.address } : { address: a.local, prefixlen: a.prefixlen };
 }
 
-function byMetric(a: IpRoute, b: IpRoute): number {
+function byMetric(a: IpRouteJson, b: IpRouteJson): number {
   return (a.metric ?? 0) - (b.metric ?? 0);
 }
 
@@ -80,10 +81,10 @@ export async function readInterface(host: Host, name: string): Promise<Interface
 }
 
 /** Default routes of the main table through `dev` for one family, best metric first. */
-async function readDefaults(host: Host, family: 4 | 6, dev: string): Promise<IpRoute[]> {
+async function readDefaults(host: Host, family: 4 | 6, dev: string): Promise<IpRouteJson[]> {
   const argv = ['ip', '-j', `-${family}`, 'route', 'show', 'table', 'main', 'default'];
   const r = await host.run(argv, { check: true });
-  const routes = parseIpJson(z.array(IpRoute), r.stdout, argv);
+  const routes = parseIpJson(z.array(IpRouteJson), r.stdout, argv);
   return routes.filter((rt) => rt.dev === dev && (rt.type === undefined || rt.type === 'unicast')).sort(byMetric);
 }
 
