@@ -45,18 +45,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('inspectExecutable', () => {
   it('sees a dynamically linked ELF (PT_INTERP) as not static', async () => {
-    expect(await inspectExecutable(join(dir, 'dynamic-bin'))).toEqual({ elf: true, static: false, setuid: false });
-    expect(await inspectExecutable('/bin/sh')).toEqual({ elf: true, static: false, setuid: false });
+    expect(await inspectExecutable(join(dir, 'dynamic-bin'))).toEqual({ elf: true, static: false, setuid: false, bits: 64, machine: 62 });
+    expect(await inspectExecutable('/bin/sh')).toMatchObject({ elf: true, static: false, setuid: false, bits: 64 });
   });
   it('sees a gcc -static binary as static', async () => {
-    expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false });
+    expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false, bits: 64, machine: 62 });
   });
   it('sees the setuid bit', async () => {
-    expect(await inspectExecutable(join(dir, 'setuid-bin'))).toEqual({ elf: true, static: false, setuid: true });
+    expect(await inspectExecutable(join(dir, 'setuid-bin'))).toEqual({ elf: true, static: false, setuid: true, bits: 64, machine: 62 });
   });
   it('reports a script interpreter and follows it', async () => {
     expect(await inspectExecutable(join(dir, 'script'))).toEqual({ elf: false, static: false, setuid: false, interpreter: join(dir, 'static-bin') });
-    expect(await inspectCommand(join(dir, 'script'))).toEqual({ elf: true, static: true, setuid: false, inspected: join(dir, 'static-bin') });
+    expect(await inspectCommand(join(dir, 'script'))).toEqual({ elf: true, static: true, setuid: false, bits: 64, machine: 62, inspected: join(dir, 'static-bin') });
     expect(await inspectExecutable(join(dir, 'text'))).toEqual({ elf: false, static: false, setuid: false });
   });
 });
@@ -69,6 +69,14 @@ describe('shimWarnings', () => {
       "/opt/app is setuid/setgid: the loader ignores LD_PRELOAD for it, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- app -v",
     ]);
     expect(shimWarnings({ elf: true, static: false, setuid: false, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'])).toEqual([]);
+  });
+  it('warns for a 32-bit program the 64-bit shim cannot load into', () => {
+    const shimInfo = { elf: true, static: false, setuid: false, bits: 64 as const, machine: 62 };
+    const w = shimWarnings({ elf: true, static: false, setuid: false, bits: 32, machine: 3, inspected: '/opt/game32' }, { ...FACTS, dns: [] }, ['game32'], shimInfo);
+    expect(w).toEqual([
+      "/opt/game32 is a 32-bit program (ELF machine 3), unlike the 64-bit shim (machine 62): the loader skips the shim, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- game32",
+    ]);
+    expect(shimWarnings({ elf: true, static: false, setuid: false, bits: 64, machine: 62, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'], shimInfo)).toEqual([]);
   });
 });
 

@@ -41,12 +41,15 @@ export async function inspectCommand(file: string): Promise<ExecutableInfo & { i
   return { ...info, inspected: file };
 }
 
-/** Warnings for a command the shim cannot apply to (static or setuid), pointing to `run`. */
-export function shimWarnings(info: ExecutableInfo & { inspected: string }, facts: PublicEgressFacts, argv: string[]): string[] {
+/** Warnings for a command the shim cannot apply to (static, setuid, or another ELF class/machine than the shim), pointing to `run`. */
+export function shimWarnings(info: ExecutableInfo & { inspected: string }, facts: PublicEgressFacts, argv: string[], shim?: ExecutableInfo): string[] {
   const run = `sudo egress-client run --egress ${facts.name} -- ${argv.join(' ')}`;
   const out: string[] = [];
   if (info.elf && info.static) {
     out.push(`${info.inspected} is statically linked: LD_PRELOAD does not apply, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
+  }
+  if (info.elf && !info.static && shim?.bits && info.bits && (info.bits !== shim.bits || info.machine !== shim.machine)) {
+    out.push(`${info.inspected} is a ${info.bits}-bit program (ELF machine ${info.machine}), unlike the ${shim.bits}-bit shim (machine ${shim.machine}): the loader skips the shim, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
   }
   if (info.setuid) {
     out.push(`${info.inspected} is setuid/setgid: the loader ignores LD_PRELOAD for it, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
@@ -64,7 +67,8 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   assertEgressUp(facts, opts.interfaces);
   const shim = opts.shimPath ?? requireShim();
   const file = resolveCommand(opts.argv[0], env);
-  for (const w of shimWarnings(await inspectCommand(file), facts, opts.argv)) opts.output.warn(w);
+  const shimInfo = await inspectExecutable(shim).catch(() => undefined);
+  for (const w of shimWarnings(await inspectCommand(file), facts, opts.argv, shimInfo)) opts.output.warn(w);
   let childEnv: NodeJS.ProcessEnv;
   try {
     childEnv = shimEnv(shim, facts, env);

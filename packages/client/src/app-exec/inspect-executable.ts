@@ -10,6 +10,9 @@ export interface ExecutableInfo {
   setuid: boolean;
   /** For `#!` scripts: the interpreter path (inspect it to know whether the shim applies). */
   interpreter?: string;
+  /** ELF class (32 or 64 bits) and machine (e_machine): the shim loads only into programs like itself. */
+  bits?: 32 | 64;
+  machine?: number;
 }
 
 const PT_INTERP = 3;
@@ -37,14 +40,15 @@ export async function inspectExecutable(path: string): Promise<ExecutableInfo> {
     const phoff = is64 ? Number(le ? head.readBigUInt64LE(32) : head.readBigUInt64BE(32)) : u32(head, 28);
     const phentsize = u16(head, is64 ? 54 : 42);
     const phnum = u16(head, is64 ? 56 : 44);
-    if (phnum === 0 || phentsize < 4 || phnum > 4096) return { elf: true, static: true, setuid };
+    const arch = { bits: is64 ? (64 as const) : (32 as const), machine: u16(head, 18) };
+    if (phnum === 0 || phentsize < 4 || phnum > 4096) return { elf: true, static: true, setuid, ...arch };
     const table = Buffer.alloc(phentsize * phnum);
     const { bytesRead: got } = await fh.read(table, 0, table.length, phoff);
     let interp = false;
     for (let i = 0; i + 1 <= phnum && (i + 1) * phentsize <= got; i++) {
       if (u32(table, i * phentsize) === PT_INTERP) interp = true;
     }
-    return { elf: true, static: !interp, setuid };
+    return { elf: true, static: !interp, setuid, ...arch };
   } finally {
     await fh.close();
   }
