@@ -188,7 +188,12 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     let r = await apply(host, STATES.wgTwoPeers!, OWN);
     expect(r.steps.map((s) => s.title)).toEqual(['update /etc/wireguard/egress0.conf (0600, 297 bytes)', 'update peers of egress0 (wg syncconf)']);
     expect(host.changes()).toEqual(['write /etc/wireguard/egress0.conf', 'wg syncconf egress0 /dev/stdin']);
-    expect(host.calls.find((c) => c.argv[1] === 'syncconf')!.stdin).not.toMatch(/Address|PostUp/);
+    const syncInput = host.calls.find((c) => c.argv[1] === 'syncconf')!.stdin!;
+    expect(syncInput).not.toMatch(/Address|PostUp/);
+    // syncconf replaces the whole device config: the key set by PostUp is carried over, never echoed.
+    expect(syncInput).toContain(`PrivateKey = ${CLIENT_KEY}`);
+    expect((await host.run(['wg', 'show', 'egress0', 'public-key'])).stdout).toBe(`${publicKeyOf(CLIENT_KEY)}\n`);
+    expect(host.changes().join('\n')).not.toContain(CLIENT_KEY);
     expect(host.dump()).toContain(`link egress0 wireguard mtu 1420 10.77.0.2/24 listen 51820 peers ${PEER_A}[0.0.0.0/0,::/0] ${PEER_B}[0.0.0.0/0,::/0]`);
 
     host.calls.length = 0;

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplyError } from '../errors.js';
 import { LocalHost } from '../host/local-host.js';
 import { apply, teardown } from './apply.js';
-import type { HostState, Ownership } from './types.js';
+import { generateKeyPair } from '../keys.js';
+import { emptyHostState, type HostState, type Ownership } from './types.js';
 
 const NS = `eg-core-${randomBytes(4).toString('hex')}`;
 let dir = '';
@@ -167,4 +168,77 @@ describe('engine on the real kernel (network namespace)', () => {
     await expect(stat(join(dir, 'egress'))).rejects.toThrow(/ENOENT/);
     expect((await teardown(host, own)).changed).toBe(0);
   });
+
+  it('brings a WireGuard link up with wg-quick (wireguard-go), syncs peers, restarts on a new address, takes it down', async () => {
+    const echoed: string[] = [];
+    const host = new LocalHost({ prefix: ['ip', 'netns', 'exec', NS], onEcho: (l) => echoed.push(l) });
+    // A unique name: wireguard-go's control socket lives in /run/wireguard, shared by every namespace here.
+    const name = `egc${randomBytes(3).toString('hex')}`;
+    const wgDir = join(dir, 'wg');
+    const configPath = join(wgDir, `${name}.conf`);
+    const keyPath = join(wgDir, `${name}.key`);
+    const own: Ownership = { ...ownership(), nftTables: [], rulePriorities: [], routeTables: [], links: [name], files: [wgDir], journalPath: join(wgDir, 'journal.json') };
+    const priv = generateKeyPair();
+    const peers = [generateKeyPair().publicKey, generateKeyPair().publicKey];
+    const state = (address: string, peerKeys: string[]): HostState => ({
+      ...emptyHostState(),
+      files: [
+        { path: keyPath, content: `${priv.privateKey}\n`, mode: 0o600, secret: true },
+        {
+          path: configPath,
+          content: [
+            '[Interface]',
+            `Address = ${address}`,
+            'ListenPort = 51999',
+            'Table = off',
+            `PostUp = wg set %i private-key ${keyPath}`,
+            ...peerKeys.flatMap((k, i) => ['', '[Peer]', `PublicKey = ${k}`, `AllowedIPs = 10.88.0.${10 + i}/32`]),
+            '',
+          ].join('\n'),
+          mode: 0o600,
+        },
+      ],
+      sysctls: [{ key: `net.ipv4.conf.${name}.rp_filter`, value: '2' }],
+      links: [{ kind: 'wireguard', name, configPath, addresses: [address], peers: peerKeys, listenPort: 51999 }],
+    });
+    const initial = await snapshot();
+    try {
+      const up = await apply(host, state('10.88.0.1/24', [peers[0]!]), own);
+      expect(up.steps.map((s) => s.title)).toEqual([
+        `create ${configPath} (0600, ${Buffer.byteLength(state('10.88.0.1/24', [peers[0]!]).files[1]!.content)} bytes)`,
+        `create ${keyPath} (0600, secret, 45 bytes)`,
+        `bring up ${name} (wg-quick up ${configPath})`,
+        `set net.ipv4.conf.${name}.rp_filter = 2`,
+      ]);
+      expect(await inNs('wg', 'show', name)).toContain(`public key: ${priv.publicKey}`);
+      expect(await inNs('wg', 'show', name, 'peers')).toBe(peers[0]);
+      expect(await inNs('sysctl', '-n', `net.ipv4.conf.${name}.rp_filter`)).toBe('2');
+      expect((await apply(host, state('10.88.0.1/24', [peers[0]!]), own)).changed).toBe(0);
+
+      const synced = await apply(host, state('10.88.0.1/24', peers), own);
+      expect(synced.steps.map((s) => s.title)).toEqual([expect.stringMatching(new RegExp(`^update ${configPath}`)), `update peers of ${name} (wg syncconf)`]);
+      expect(echoed).toContain(`wg syncconf ${name} /dev/stdin`);
+      expect((await inNs('wg', 'show', name, 'peers')).split('\n').sort()).toEqual([...peers].sort());
+      expect(await inNs('wg', 'show', name)).toContain(`public key: ${priv.publicKey}`);
+      expect((await apply(host, state('10.88.0.1/24', peers), own)).changed).toBe(0);
+
+      const moved = await apply(host, state('10.88.1.1/24', peers), own);
+      expect(moved.steps.map((s) => s.title)).toEqual([
+        expect.stringMatching(new RegExp(`^update ${configPath}`)),
+        `restart ${name} (addresses or MTU changed)`,
+        `set net.ipv4.conf.${name}.rp_filter = 2`,
+      ]);
+      expect(await inNs('ip', '-o', '-4', 'addr', 'show', 'dev', name)).toContain('inet 10.88.1.1/24');
+      expect((await apply(host, state('10.88.1.1/24', peers), own)).changed).toBe(0);
+      expect(echoed.join('\n')).not.toContain(priv.privateKey);
+
+      const down = await teardown(host, own);
+      expect(down.steps.map((s) => s.title)).toEqual([`take down ${name}`, `remove ${configPath}`, `remove ${keyPath}`, `remove directory ${wgDir}`]);
+      await expect(inNs('ip', 'link', 'show', name)).rejects.toThrow(/does not exist/);
+      expect(await snapshot()).toBe(initial);
+    } finally {
+      await execa('ip', ['netns', 'exec', NS, 'ip', 'link', 'del', name], { reject: false });
+    }
+  });
 });
+

@@ -42,6 +42,19 @@ export function describeAction(a: Action): string {
   }
 }
 
+/**
+ * The text for `wg syncconf`: the stripped config plus the interface's current private key when the config has none
+ * (syncconf replaces the whole device config, and egress's configs set the key in PostUp from a 0600 file).
+ */
+export async function syncconfInput(host: Host, name: string, configPath: string): Promise<{ stdin: string; secrets: string[] }> {
+  const stripped = (await host.run(['wg-quick', 'strip', configPath], { check: true })).stdout;
+  if (/^\s*PrivateKey\s*=/im.test(stripped)) return { stdin: stripped, secrets: [] };
+  const key = (await host.run(['wg', 'show', name, 'private-key'], { check: true })).stdout.trim();
+  if (!key || key === '(none)') return { stdin: stripped, secrets: [] };
+  const withKey = /^\[Interface\]/im.test(stripped) ? stripped.replace(/^\[Interface\][^\n]*\n?/im, (m) => `${m.endsWith('\n') ? m : `${m}\n`}PrivateKey = ${key}\n`) : `[Interface]\nPrivateKey = ${key}\n${stripped}`;
+  return { stdin: withKey, secrets: [key] };
+}
+
 /** Runs one action on a host, echoing it as a change; throws CommandError on failure. */
 export async function runAction(host: Host, a: Action): Promise<void> {
   switch (a.kind) {
@@ -64,8 +77,7 @@ export async function runAction(host: Host, a: Action): Promise<void> {
       await host.removeFile(a.path);
       return;
     case 'wg-sync': {
-      const stripped = await host.run(['wg-quick', 'strip', a.configPath], { check: true });
-      await host.run(['wg', 'syncconf', a.name, '/dev/stdin'], { stdin: stripped.stdout, change: true, check: true });
+      await host.run(['wg', 'syncconf', a.name, '/dev/stdin'], { ...(await syncconfInput(host, a.name, a.configPath)), change: true, check: true });
       return;
     }
   }

@@ -72,22 +72,21 @@ function configPathOf(arg: string): { path: string; name: string } {
   return { path: `/etc/wireguard/${arg}.conf`, name: arg };
 }
 
-function applyWgConfig(m: FakeMachine, link: FakeLink, cfg: ParsedWgConfig, iface: string): void {
+/** Sets a device from a config like `wg setconf`/`syncconf` (the private key is replaced, also by nothing); `postUp` runs its `wg set %i private-key FILE`. */
+function applyWgConfig(m: FakeMachine, link: FakeLink, cfg: ParsedWgConfig, iface: string, postUp: boolean): void {
   const wg = link.wg ?? { peers: [] };
   wg.listenPort = cfg.listenPort;
   wg.peers = cfg.peers.map((p) => ({ ...p, allowedIps: [...p.allowedIps] }));
   let priv = cfg.privateKey;
-  for (const cmd of cfg.postUp) {
+  for (const cmd of postUp ? cfg.postUp : []) {
     const mm = /wg set %i private-key (\S+)/.exec(cmd.replace(/\$\{?iface\}?/g, iface));
     if (mm) priv = m.files.get(mm[1]!)?.content.trim();
   }
-  if (priv) {
-    wg.privateKey = priv;
-    try {
-      wg.publicKey = publicKeyOf(priv);
-    } catch {
-      wg.publicKey = undefined;
-    }
+  wg.privateKey = priv;
+  try {
+    wg.publicKey = priv ? publicKeyOf(priv) : undefined;
+  } catch {
+    wg.publicKey = undefined;
   }
   link.wg = wg;
 }
@@ -104,7 +103,7 @@ export function fakeWgQuick(m: FakeMachine, args: string[]): RunResult {
     if (m.links.has(name)) return fail(`wg-quick: \`${name}' already exists`);
     const cfg = parseWgConfig(file.content);
     const link: FakeLink = { name, kind: 'wireguard', mtu: cfg.mtu ?? 1420, addresses: [...cfg.addresses] };
-    applyWgConfig(m, link, cfg, name);
+    applyWgConfig(m, link, cfg, name, true);
     m.links.set(name, link);
     return { exitCode: 0, stdout: '', stderr: `[#] ip link add ${name} type wireguard\n` };
   }
@@ -142,6 +141,8 @@ export function fakeWg(m: FakeMachine, args: string[], stdin: string | undefined
     }
     if (what === 'peers') return ok(wg.peers.map((p) => `${p.publicKey}\n`).join(''));
     if (what === 'listen-port') return ok(`${wg.listenPort ?? 0}\n`);
+    if (what === 'private-key') return ok(`${wg.privateKey ?? '(none)'}\n`);
+    if (what === 'public-key') return ok(`${wg.publicKey ?? '(none)'}\n`);
     return fail(`Invalid subcommand: \`${what ?? ''}'`);
   }
   if (verb === 'syncconf' || verb === 'setconf') {
@@ -149,7 +150,7 @@ export function fakeWg(m: FakeMachine, args: string[], stdin: string | undefined
     if (text === undefined) return fail(`fopen: No such file or directory`);
     const cfg = parseWgConfig(text);
     if (cfg.addresses.length || cfg.mtu !== undefined) return fail('Line unrecognized: `Address=...\'\nConfiguration parsing error');
-    applyWgConfig(m, link, cfg, link.name);
+    applyWgConfig(m, link, cfg, link.name, false);
     return ok();
   }
   return fail(`Invalid subcommand: \`${verb ?? ''}'`);
