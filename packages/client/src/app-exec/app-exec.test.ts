@@ -165,7 +165,9 @@ describe('run helpers', () => {
   });
   it("sets HOME/USER/LOGNAME to the target user's", () => {
     const env = envForUser({ uid: 1000, gid: 1000, name: 'me', home: '/home/me', shell: '/bin/bash' }, { HOME: '/root', USER: 'root', DISPLAY: ':0' }, 0, () => true);
-    expect(env).toEqual({ HOME: '/home/me', USER: 'me', LOGNAME: 'me', SHELL: '/bin/bash', DISPLAY: ':0', XDG_RUNTIME_DIR: '/run/user/1000' });
+    expect(env).toEqual({ HOME: '/home/me', USER: 'me', LOGNAME: 'me', SHELL: '/bin/bash', DISPLAY: ':0', XDG_RUNTIME_DIR: '/run/user/1000', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/run/user/1000/bus' });
+    const noSession = envForUser({ uid: 1000, gid: 1000, name: 'me' }, { XDG_RUNTIME_DIR: '/run/user/0' }, 0, () => false);
+    expect(noSession).toEqual({ USER: 'me', LOGNAME: 'me' });
     expect(envForUser({ uid: 0, gid: 0 }, { HOME: '/root' }, 0, () => true)).toEqual({ HOME: '/root' });
   });
   it('maps signals to 128+N', () => {

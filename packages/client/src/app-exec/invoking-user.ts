@@ -42,7 +42,7 @@ export function invokingUser(explicit: string | undefined, env: NodeJS.ProcessEn
   return { ...(lookupUser(self.uid) ?? {}), uid: self.uid, gid: self.gid };
 }
 
-/** The app's environment as `user`: HOME, USER, LOGNAME (and XDG_RUNTIME_DIR) follow the user when we switch to another one. */
+/** The app's environment as `user`: HOME, USER, LOGNAME, SHELL, XDG_RUNTIME_DIR (and the session bus) follow the user when we switch to another one. */
 export function envForUser(user: RunUser, env: NodeJS.ProcessEnv, selfUid: number, runtimeDirExists: (path: string) => boolean): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   if (user.uid === selfUid) return out;
@@ -53,7 +53,12 @@ export function envForUser(user: RunUser, env: NodeJS.ProcessEnv, selfUid: numbe
   }
   if (user.shell) out.SHELL = user.shell;
   const runtime = `/run/user/${user.uid}`;
-  if (runtimeDirExists(runtime)) out.XDG_RUNTIME_DIR = runtime;
-  else delete out.XDG_RUNTIME_DIR;
+  if (runtimeDirExists(runtime)) {
+    out.XDG_RUNTIME_DIR = runtime;
+    // GUI and desktop apps find the session bus there; sudo does not keep the variable.
+    if (!out.DBUS_SESSION_BUS_ADDRESS && runtimeDirExists(`${runtime}/bus`)) out.DBUS_SESSION_BUS_ADDRESS = `unix:path=${runtime}/bus`;
+  } else {
+    delete out.XDG_RUNTIME_DIR;
+  }
   return out;
 }
