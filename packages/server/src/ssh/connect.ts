@@ -46,10 +46,10 @@ function hostKeyError(name: string, verdict: HostKeyVerdict, blob: Buffer, file:
   });
 }
 
-function connectError(target: SshTarget, err: Error & { code?: string; level?: string }): SshError {
+function connectError(target: SshTarget, err: Error & { code?: string; level?: string }, tried: string): SshError {
   const where = `${target.user}@${target.host}:${target.port}`;
   if (err.level === 'client-authentication' || /authentication methods failed/i.test(err.message)) {
-    return new SshError('E_SSH_AUTH', `authentication as ${target.user} on ${where} failed (tried ssh-agent and ${target.identityFiles.length} identity file(s)); nothing was changed`, {
+    return new SshError('E_SSH_AUTH', `authentication as ${target.user} on ${where} failed (tried ${tried}); nothing was changed`, {
       hint: 'pass the key with -i, load it into ssh-agent, or check the user (user@host)',
       cause: err,
     });
@@ -104,7 +104,7 @@ export async function connectSsh(target: SshTarget, options: ConnectOptions = {}
     client.once('error', (err: Error & { code?: string; level?: string }) => {
       client.end();
       if (verdict && verdict.result.status !== 'known' && !newKeyLine) reject(hostKeyError(name, verdict.result, verdict.blob, file));
-      else reject(connectError(target, err));
+      else reject(connectError(target, err, [agent ? 'ssh-agent' : '', ...identities.map((i) => i.path)].filter(Boolean).join(', ') || 'no key'));
     });
     client.connect(config);
   });
