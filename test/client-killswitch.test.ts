@@ -87,4 +87,17 @@ describe('kill switch (lab)', () => {
     const doc = JSON.parse((await client(lab, ['doctor', '--json'])).stdout);
     expect(doc.ok).toBe(true);
   });
+
+  it('doctor names what is broken and how to fix it; up repairs it', async () => {
+    await lab.exec('client', ['sh', '-c', 'nft delete table inet egress && ip rule del priority 7108'], { check: true });
+    const bad = await client(lab, ['doctor']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toContain('FAIL nft table: table inet egress is missing: nothing marks, redirects DNS or blocks leaks\n       fix: egress-client up client');
+    expect(bad.stdout).toMatch(/FAIL ip rules: 1 of 12 rules missing \(priorities 7108\)/);
+    expect(bad.stdout).toMatch(/FAIL kill switch: NOT armed/);
+    expect((await client(lab, ['up'])).exitCode).toBe(0);
+    const good = await client(lab, ['doctor']);
+    expect(good.stdout).toContain('egress client: all checks passed');
+    expect(good.exitCode).toBe(0);
+  });
 });
