@@ -29,7 +29,7 @@ export function assertOwned(desired: HostState, ownership: Ownership): void {
   const add = (path: string, message: string): void => void issues.push({ path, message: `${path}: ${message}` });
   desired.nft.forEach((t, i) => {
     if (!ownership.nftTables.some((o) => o.family === t.family && o.name === t.name)) add(`nft[${i}]`, `table ${t.family} ${t.name} is not one egress owns (owned: ${ownership.nftTables.map((o) => `${o.family} ${o.name}`).join(', ') || 'none'})`);
-    if (!new RegExp(`^\\s*table\\s+${t.family}\\s+${t.name}\\s*\\{`).test(t.ruleset)) add(`nft[${i}].ruleset`, `expected the text to start with 'table ${t.family} ${t.name} {'`);
+    if (!new RegExp(`^(\\s*#[^\\n]*\\n)*\\s*table\\s+${t.family}\\s+${t.name}\\s*\\{`).test(t.ruleset)) add(`nft[${i}].ruleset`, `expected the text to start with 'table ${t.family} ${t.name} {'`);
   });
   desired.rules.forEach((r, i) => {
     if (!priorityOwned(r.priority, ownership)) add(`rules[${i}].priority`, `priority ${r.priority} is outside egress's ranges ${ownership.rulePriorities.map(([a, b]) => `${a}-${b}`).join(', ')}`);
