@@ -62,6 +62,7 @@ describe('isolate renderers', () => {
         '\tchain forward {',
         '\t\ttype filter hook forward priority filter; policy accept;',
         '\t\tiifname "egiso42h" oifname != "wlan0" drop comment "egiso-42: kill switch: only out by the egress"',
+        '\t\tiifname "egiso42h" tcp flags syn tcp option maxseg size set rt mtu comment "egiso-42: fit the egress MTU (a tunnel is smaller than the veth)"',
         '\t\tiifname "egiso42h" meta nfproto ipv4 ip saddr != 10.239.0.170 drop comment "egiso-42: only the namespace address"',
         '\t\tiifname "egiso42h" meta nfproto ipv6 drop comment "egiso-42: no IPv6 on this egress"',
         '\t\toifname "egiso42h" iifname != "wlan0" drop comment "egiso-42: only the egress reaches the namespace"',

@@ -26,6 +26,7 @@ export function renderIsolateNft(input: IsolateNftInput): string {
   const c = (text: string): string => ` comment "${names.ns}: ${text}"`;
   const forward = [
     `iifname ${veth} oifname != ${out} drop${c('kill switch: only out by the egress')}`,
+    `iifname ${veth} tcp flags syn tcp option maxseg size set rt mtu${c('fit the egress MTU (a tunnel is smaller than the veth)')}`,
     `iifname ${veth} meta nfproto ipv4 ip saddr != ${addrs.ns4} drop${c('only the namespace address')}`,
     addrs.ns6
       ? `iifname ${veth} meta nfproto ipv6 ip6 saddr != ${addrs.ns6} drop${c('only the namespace address')}`
