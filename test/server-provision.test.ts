@@ -129,6 +129,28 @@ describe('egress-server provision (lab, real SSH)', () => {
     expect(JSON.parse(st.stdout)).toMatchObject({ up: true, healthy: true, nft: { present: true, matchesRendered: true }, ipForward: true, ipv6Forwarding: true, listenPort: { configured: 51820, live: 51820 } });
   });
 
+  it('authenticates through ssh-agent and follows ~/.ssh/config aliases; an encrypted -i key without a TTY is refused clearly', async () => {
+    await sh(lab, 'client', 'printf "Host myvps\\n  HostName 198.51.100.2\\n  User root\\n" > /root/.ssh/config');
+    const agent = lab.spawn('client', ['ssh-agent', '-D', '-a', '/root/.ssh/agent.sock']);
+    await sh(lab, 'client', 'for i in $(seq 50); do [ -S /root/.ssh/agent.sock ] && exit 0; sleep 0.1; done; exit 1');
+    await sh(lab, 'client', 'SSH_AUTH_SOCK=/root/.ssh/agent.sock ssh-add -q /root/.ssh/id_ed25519 && mv /root/.ssh/id_ed25519 /root/.ssh/moved_key');
+    try {
+      const viaAgent = await lab.exec('client', ['sh', '-c', 'cd /root && exec "$@"', 'sh', ...lab.egressServerArgv, 'status', 'myvps', '--json'], { env: { SSH_AUTH_SOCK: '/root/.ssh/agent.sock' }, timeoutMs: 60_000 });
+      expect(viaAgent.exitCode, viaAgent.stderr).toBe(0);
+      expect(JSON.parse(viaAgent.stdout)).toMatchObject({ host: 'root@myvps', up: true, roundTrips: 1 });
+      const noKey = await server(lab, ['status', 'myvps']);
+      expect(noKey.exitCode).toBe(1);
+      expect(noKey.stderr).toContain('no SSH identity to authenticate as root@198.51.100.2');
+    } finally {
+      await sh(lab, 'client', 'mv /root/.ssh/moved_key /root/.ssh/id_ed25519 && rm -f /root/.ssh/config');
+      agent.kill();
+    }
+    await sh(lab, 'client', "cp /root/.ssh/id_ed25519 /root/enc_key && chmod 600 /root/enc_key && ssh-keygen -q -p -P '' -N 'secret words' -f /root/enc_key");
+    const enc = await server(lab, ['status', lab.ssh.target, '-i', '/root/enc_key']);
+    expect(enc.exitCode).toBe(1);
+    expect(enc.stderr).toContain('-i /root/enc_key: the key is encrypted and there is no terminal to ask its passphrase');
+  });
+
   it('a simulated reboot (tunnel, table and sysctls flushed, then what the boot unit runs) restores service', async () => {
     await sh(lab, 'vps', 'ip link del egress0 && nft delete table inet egress && sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0');
     expect(await lab.probe('client').catch(() => 'failed')).not.toBe(lab.addr.vpsV4);
