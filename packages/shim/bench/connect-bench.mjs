@@ -41,10 +41,10 @@ const SETUP = [
 ].join('\n');
 
 /** One run of the C loop in a fresh namespace; returns its JSON line. */
-function runOnce(dest, port, withShim) {
+function runOnce(dest, port, withShim, proto) {
   const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
   if (withShim) Object.assign(env, { LD_PRELOAD: shim, EGRESS_BIND_V4: '10.99.0.2', EGRESS_BIND_IFACE: 'eg0' });
-  const r = spawnSync('unshare', ['-n', 'sh', '-c', SETUP, 'bench', bin, dest, String(port), String(ITER)], { env, encoding: 'utf8' });
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', SETUP, 'bench', bin, dest, String(port), String(ITER), proto], { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`bench run failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim());
 }
@@ -55,16 +55,18 @@ const median = (xs) => {
 };
 
 const cases = {
-  baseline: { dest: '10.99.0.1', shim: false },
-  shim: { dest: '10.99.0.1', shim: true },
-  loopbackBaseline: { dest: '127.0.0.1', shim: false },
-  loopbackShim: { dest: '127.0.0.1', shim: true },
+  baseline: { dest: '10.99.0.1', shim: false, proto: 'tcp' },
+  shim: { dest: '10.99.0.1', shim: true, proto: 'tcp' },
+  udpBaseline: { dest: '10.99.0.1', shim: false, proto: 'udp' },
+  udpShim: { dest: '10.99.0.1', shim: true, proto: 'udp' },
+  loopbackBaseline: { dest: '127.0.0.1', shim: false, proto: 'tcp' },
+  loopbackShim: { dest: '127.0.0.1', shim: true, proto: 'tcp' },
 };
 const runs = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 try {
   // Interleave the cases round by round so drift (CPU frequency, other load) hits them alike.
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, c] of Object.entries(cases)) runs[name].push(runOnce(c.dest, 7400 + round, c.shim));
+    for (const [name, c] of Object.entries(cases)) runs[name].push(runOnce(c.dest, 7400 + round, c.shim, c.proto));
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -73,8 +75,9 @@ try {
 const summary = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, { medianNs: median(rs.map((r) => r.medianNs)), runs: rs.map((r) => r.medianNs), source: rs[0].source }]));
 // Paired per-round differences (same round, same conditions): their median is the added cost, their spread the noise.
 const addedNsSamples = runs.shim.map((r, i) => r.medianNs - runs.baseline[i].medianNs);
+const udpAddedNsSamples = runs.udpShim.map((r, i) => r.medianNs - runs.udpBaseline[i].medianNs);
 const loopbackAddedNsSamples = runs.loopbackShim.map((r, i) => r.medianNs - runs.loopbackBaseline[i].medianNs);
-const sourcesOk = summary.shim.source === '10.99.0.2' && summary.baseline.source === '10.99.0.1';
+const sourcesOk = summary.shim.source === '10.99.0.2' && summary.udpShim.source === '10.99.0.2' && summary.baseline.source === '10.99.0.1';
 const result = {
   benchmark: 'shim-connect',
   description: 'ns per blocking TCP connect() to a listener in the same network namespace; median over runs of the per-run median',
@@ -83,12 +86,19 @@ const result = {
   iterationsPerRun: ITER,
   runsPerCase: ROUNDS,
   unit: 'ns',
-  method: `median ns of ${ITER} blocking TCP connect() calls per run to a non-loopback listener in a throwaway netns, ${ROUNDS} interleaved runs with and without the shim; added = per-round paired difference`,
+  method: `median ns of ${ITER} blocking TCP connect() calls per run to a non-loopback listener in a throwaway netns, ${ROUNDS} interleaved runs with and without the shim; added = per-round paired difference (udp: connect() of a UDP socket, no packet sent, isolates the shim's own work)`,
   baselineNs: summary.baseline.medianNs,
   shimNs: summary.shim.medianNs,
   addedNs: median(addedNsSamples),
   addedNsSamples,
   ratio: Number((summary.shim.medianNs / summary.baseline.medianNs).toFixed(3)),
+  udp: {
+    baselineNs: summary.udpBaseline.medianNs,
+    shimNs: summary.udpShim.medianNs,
+    addedNs: median(udpAddedNsSamples),
+    addedNsSamples: udpAddedNsSamples,
+    ratio: Number((summary.udpShim.medianNs / summary.udpBaseline.medianNs).toFixed(3)),
+  },
   loopback: {
     baselineNs: summary.loopbackBaseline.medianNs,
     shimNs: summary.loopbackShim.medianNs,
@@ -103,6 +113,7 @@ const out = join(repo, 'bench', 'results', 'shim-connect.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 console.log(`connect(): ${result.baselineNs} ns without the shim, ${result.shimNs} ns with it (bind to the egress address + SO_BINDTODEVICE): +${result.addedNs} ns median of paired rounds (${Math.min(...addedNsSamples)}..${Math.max(...addedNsSamples)}), x${result.ratio}`);
+console.log(`udp connect(): ${result.udp.baselineNs} ns -> ${result.udp.shimNs} ns: +${result.udp.addedNs} ns (${Math.min(...udpAddedNsSamples)}..${Math.max(...udpAddedNsSamples)}), x${result.udp.ratio}`);
 console.log(`loopback (passed through): ${result.loopback.baselineNs} ns -> ${result.loopback.shimNs} ns (+${result.loopback.addedNs} ns)`);
 console.log(`wrote ${out}`);
 if (!sourcesOk) {

@@ -157,36 +157,30 @@ static enum eg_dest eg_classify(const struct sockaddr *sa, socklen_t len) {
   return EG_DEST_PASS;
 }
 
-/* Whether the shim handles this socket at all: AF_INET/AF_INET6, not raw. Sets *domain. */
-static int eg_socket_handled(int fd, int *domain) {
-  int dom = 0, type = 0;
-  socklen_t l = sizeof dom;
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0) return 0;
-  if (dom != AF_INET && dom != AF_INET6) return 0;
-  l = sizeof type;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0) return 0;
-  if (type == SOCK_RAW || type == SOCK_PACKET) return 0;
-  *domain = dom;
-  return 1;
-}
-
-/* Local binding of a socket: 0 unbound, 1 wildcard with a port, 2 a specific address. -1 on error. */
-static int eg_local_state(int fd) {
+/*
+ * Looks at a socket with two syscalls: getsockname (family, and whether it is bound) and SO_TYPE.
+ * Returns 0 when the shim does not handle it (not AF_INET/AF_INET6, raw, or not a socket). Otherwise 1, with
+ * *domain and *state: 0 unbound, 1 bound to a wildcard with a port, 2 bound to a specific address.
+ */
+static int eg_socket_info(int fd, int *domain, int *state) {
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
   memset(&ss, 0, sizeof ss);
-  if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0) return -1;
+  if (getsockname(fd, (struct sockaddr *)&ss, &l) != 0) return 0;
   if (ss.ss_family == AF_INET) {
-    const struct sockaddr_in *s = (const struct sockaddr_in *)&ss;
-    if (s->sin_addr.s_addr != htonl(INADDR_ANY)) return 2;
-    return s->sin_port != 0 ? 1 : 0;
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+    *state = s4->sin_addr.s_addr != htonl(INADDR_ANY) ? 2 : s4->sin_port != 0 ? 1 : 0;
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+    *state = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? 2 : s6->sin6_port != 0 ? 1 : 0;
+  } else {
+    return 0;
   }
-  if (ss.ss_family == AF_INET6) {
-    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&ss;
-    if (!IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr)) return 2;
-    return s->sin6_port != 0 ? 1 : 0;
-  }
-  return -1;
+  int type = 0;
+  l = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type == SOCK_RAW || type == SOCK_PACKET) return 0;
+  *domain = ss.ss_family;
+  return 1;
 }
 
 /* Fills *out with the egress address for a destination kind on a socket of `domain`, with `port`. */
@@ -244,10 +238,9 @@ static int eg_bind_device(int fd) {
 
 /* Binds an unbound socket to the egress for a destination. 0 = proceed (bound or left alone), -1 = fail closed. */
 int eg_apply(int fd, const struct sockaddr *dest, socklen_t destlen, const char *what) {
-  int domain;
+  int domain, state;
   enum eg_dest kind = eg_classify(dest, destlen);
-  if (kind == EG_DEST_PASS || !eg_socket_handled(fd, &domain)) return 0;
-  int state = eg_local_state(fd);
+  if (kind == EG_DEST_PASS || !eg_socket_info(fd, &domain, &state)) return 0;
   if (state == 2) return 0; /* bound to a specific address: the application's (or our) choice */
   char d[INET6_ADDRSTRLEN];
   if (state != 0) {
@@ -311,8 +304,8 @@ static int eg_is_wildcard(const struct sockaddr *sa, socklen_t len, int *v4) {
 EG_EXPORT int bind(int fd, EG_CONST_SA addr_arg, socklen_t len) {
   const struct sockaddr *addr = EG_SA_PTR(addr_arg);
   eg_ready();
-  int saved = errno, domain, v4 = 0;
-  if (!eg_is_wildcard(addr, len, &v4) || !eg_socket_handled(fd, &domain)) {
+  int saved = errno, domain, state, v4 = 0;
+  if (!eg_is_wildcard(addr, len, &v4) || !eg_socket_info(fd, &domain, &state)) {
     errno = saved;
     return eg.bind(fd, addr, len);
   }
