@@ -1,7 +1,7 @@
 // Charts of a results file: Vega-Lite specs built from the data (pure), rendered to SVG headlessly with vega.
 import { ratioOf } from './derive.js';
 import type { BenchResults, Figure, PathId } from './results.js';
-import { PATH_IDS, THROUGHPUT_TESTS } from './results.js';
+import { EGRESS_PATHS, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 
 /** One bar of a chart: a median with its min/max whiskers. */
 export interface BarRow {
@@ -41,12 +41,12 @@ export function throughputRows(res: BenchResults): BarRow[] {
   return THROUGHPUT_TESTS.flatMap((t) => rowsFor(res, t, res.dataplane.throughput[t] ?? {}, ['limit']));
 }
 
-/** Bars of each egress path and the alternative relative to the plain tunnel (1.0 = same throughput). */
+/** Bars of each egress path relative to the plain tunnel (1.0 = same throughput); the alternative is off this scale and in the tables. */
 export function relativeRows(res: BenchResults): BarRow[] {
   const rows: BarRow[] = [];
   for (const t of THROUGHPUT_TESTS) {
     const figs = res.dataplane.throughput[t] ?? {};
-    for (const p of ['run-as', 'exec', 'run', 'alternative'] as const) {
+    for (const p of EGRESS_PATHS) {
       const r = ratioOf(figs[p], figs.tunnel);
       if (r.value !== undefined) rows.push({ panel: t, path: labelOf(res, p), group: GROUP[p], median: r.value, min: r.min ?? r.value, max: r.max ?? r.value });
     }
@@ -54,10 +54,20 @@ export function relativeRows(res: BenchResults): BarRow[] {
   return rows;
 }
 
-/** Latency bars (ms) for p50 and p99 per path. */
+/** Latency points (ms) for p50 and p99 per path, and the alternative with an interactive ssh when measured. */
 export function latencyRows(res: BenchResults): BarRow[] {
-  return [...rowsFor(res, 'p50', res.latency.p50), ...rowsFor(res, 'p99', res.latency.p99)];
+  const rows: BarRow[] = [];
+  const nd = res.latency.alternativeNoDelay;
+  for (const q of ['p50', 'p99'] as const) {
+    rows.push(...rowsFor(res, q, res.latency[q]));
+    const f = nd?.[q];
+    if (f?.status === 'ok') rows.push({ panel: q, path: NODELAY_LABEL, group: GROUP.alternative, median: f.median, min: f.min, max: f.max });
+  }
+  return rows;
 }
+
+/** Label of the alternative with an interactive ssh (TCP_NODELAY) in charts and tables. */
+export const NODELAY_LABEL = 'ssh -tt -D (TCP_NODELAY) + proxychains4';
 
 /** Options of a bar chart. */
 export interface BarChart {
@@ -67,23 +77,30 @@ export interface BarChart {
   panels: readonly string[];
   /** A vertical reference line (e.g. the 0.97 goal), labelled in the subtitle. */
   goal?: number;
+  /** Points on a log scale instead of bars (values that span orders of magnitude). */
+  log?: boolean;
+  /** Leave the color legend out (every bar is of one kind). */
+  noLegend?: boolean;
 }
 
 /** A Vega-Lite spec: one panel per `panel` value, a horizontal bar per path with a min–max rule. */
 export function barSpec(chart: BarChart, rows: readonly BarRow[]): Record<string, unknown> {
   const order = [...new Set(rows.map((r) => r.path))];
-  const y = { field: 'path', type: 'nominal', sort: order, title: null, axis: { labelLimit: 200 } };
+  const y = { field: 'path', type: 'nominal', sort: order, title: null, axis: { labelLimit: 320 } };
+  const color = {
+    field: 'group',
+    type: 'nominal',
+    title: null,
+    scale: { domain: [...GROUPS], range: ['#9e9e9e', '#4c78a8', '#f58518', '#b279a2'] },
+    ...(chart.noLegend ? { legend: null } : {}),
+  };
+  const x = { field: 'median', type: 'quantitative', title: chart.unit, ...(chart.log ? { scale: { type: 'log' } } : {}) };
   const layer: Record<string, unknown>[] = [
-    {
-      mark: { type: 'bar' },
-      encoding: {
-        y,
-        x: { field: 'median', type: 'quantitative', title: chart.unit },
-        color: { field: 'group', type: 'nominal', title: null, scale: { domain: [...GROUPS], range: ['#9e9e9e', '#4c78a8', '#f58518', '#b279a2'] } },
-        tooltip: [{ field: 'path' }, { field: 'median' }, { field: 'min' }, { field: 'max' }],
-      },
-    },
     { mark: { type: 'rule', color: 'black' }, encoding: { y, x: { field: 'min', type: 'quantitative' }, x2: { field: 'max' } } },
+    {
+      mark: chart.log ? { type: 'point', filled: true, size: 80, opacity: 1 } : { type: 'bar' },
+      encoding: { y, x, color, tooltip: [{ field: 'path' }, { field: 'median' }, { field: 'min' }, { field: 'max' }] },
+    },
   ];
   if (chart.goal !== undefined) layer.push({ mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] }, encoding: { x: { datum: chart.goal } } });
   return {
@@ -118,10 +135,11 @@ export async function renderCharts(res: BenchResults): Promise<Record<string, st
       barSpec(
         {
           title: 'Throughput relative to the same tunnel with a plain route (1.0 = no cost)',
-          subtitle: 'bar = ratio of medians, black line = min–max of per-run ratios, dashed red = the 0.97 goal',
+          subtitle: 'bar = median of per-run ratios (runs taken back to back), black line = their min–max, dashed red = the 0.97 goal',
           unit: '× plain tunnel',
           panels: THROUGHPUT_TESTS,
           goal: 0.97,
+          noLegend: true,
         },
         rel,
       ),
@@ -129,8 +147,8 @@ export async function renderCharts(res: BenchResults): Promise<Record<string, st
   }
   const t = throughputRows(res);
   if (t.length) {
-    const limit = THROUGHPUT_TESTS.map((x) => res.dataplane.throughput[x]?.limit).filter((f) => f?.status === 'ok') as Array<Extract<Figure, { status: 'ok' }>>;
-    const note = limit.length ? `; the direct path without tunnel (${Math.round(Math.min(...limit.map((f) => f.median)))}–${Math.round(Math.max(...limit.map((f) => f.median)))} Mbit/s) is off this scale, see the tables` : '';
+    const limit = (['tcp-up', 'tcp-down'] as const).map((x) => res.dataplane.throughput[x]?.limit).filter((f) => f?.status === 'ok') as Array<Extract<Figure, { status: 'ok' }>>;
+    const note = limit.length ? `; the direct path without tunnel (TCP ${limit.map((f) => Math.round(f.median).toLocaleString('en-US')).join(' / ')} Mbit/s) is off this scale, see the tables` : '';
     out['throughput.svg'] = await renderSvg(
       barSpec({ title: 'Throughput, lab client → internet host (iperf3)', subtitle: `bar = median, line = min–max over runs${note}`, unit: 'Mbit/s', panels: THROUGHPUT_TESTS }, t),
     );
@@ -138,7 +156,7 @@ export async function renderCharts(res: BenchResults): Promise<Record<string, st
   const l = latencyRows(res);
   if (l.length) {
     out['latency.svg'] = await renderSvg(
-      barSpec({ title: 'TCP connect + first byte to the whoami service', subtitle: 'bar = median over runs, line = min–max over runs', unit: 'ms', panels: ['p50', 'p99'] }, l),
+      barSpec({ title: 'TCP connect + first byte to the whoami service', subtitle: 'dot = median over runs, line = min–max over runs; log scale', unit: 'ms (log scale)', panels: ['p50', 'p99'], log: true }, l),
     );
   }
   return out;

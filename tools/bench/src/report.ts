@@ -2,6 +2,7 @@
 import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
 import { EGRESS_PATHS, FORWARD_SETUPS, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 import { goals, ratioOf, type GoalVerdict, type Ratio } from './derive.js';
+import { NODELAY_LABEL } from './chart.js';
 import { LATENCY_WARMUP } from './config.js';
 
 /** Where the report finds the run's other files, relative to the markdown file. */
@@ -182,7 +183,7 @@ function latencySection(res: BenchResults, n: Notes): string {
   const nd = l.alternativeNoDelay;
   const extra: string[] = [];
   if (nd) {
-    rows.push(['ssh -tt -D (TCP_NODELAY) + proxychains4', n.fig(nd.p50), n.fig(nd.p99), '', EGRESS_PATHS.map((p) => `${p} ${rat(ratioOf(l.p50[p], nd.p50))}`).join(', ') + ' (p50)']);
+    rows.push([NODELAY_LABEL, n.fig(nd.p50), n.fig(nd.p99), '', EGRESS_PATHS.map((p) => `${p} ${rat(ratioOf(l.p50[p], nd.p50))}`).join(', ') + ' (p50)']);
     const a = l.p50.alternative;
     if (a?.status === 'ok' && nd.p50.status === 'ok' && nd.p50.median < a.median / 2) {
       extra.push(
@@ -263,7 +264,7 @@ function controlSection(res: BenchResults, n: Notes): string {
 function glance(res: BenchResults, links: ReportLinks): string {
   const lines = ['## At a glance', ''];
   const charts = [
-    ['relative.svg', 'Throughput of each egress path and of ssh -D + proxychains relative to the plain tunnel'],
+    ['relative.svg', 'Throughput of each egress path relative to the plain tunnel route, with the 0.97 goal'],
     ['throughput.svg', 'Throughput per path and test'],
     ['latency.svg', 'Latency p50 and p99 per path'],
   ] as const;
