@@ -125,6 +125,10 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
     }
     for (const d of r.dns) {
       const via = e.dns[0] ? `answered through the egress (redirected to ${e.dns.find((x) => x.includes(':') === d.server.includes(':')) ?? e.dns[0]})` : 'answered';
+      if (d.server.includes(':') && !e.address6) {
+        checks.push(d.answered ? fail(`DNS ${d.server} (${u.name})`, `answered over IPv6 although the egress has no IPv6: it may have left directly`, up) : pass(`DNS ${d.server} (${u.name})`, `refused (${d.error}): the egress has no IPv6, the IPv4 resolvers answer`));
+        continue;
+      }
       if (!e.dns.length) checks.push(d.answered ? fail(`DNS ${d.server} (${u.name})`, 'answered although no egress resolver is set: it may have left locally', `egress-client enroll BUNDLE --user ${u.name} --name ${e.name} --dns IP`) : pass(`DNS ${d.server} (${u.name})`, `refused (${d.error}): no egress resolver set`));
       else checks.push(d.answered ? pass(`DNS ${d.server} (${u.name})`, via) : fail(`DNS ${d.server} (${u.name})`, `no answer (${d.error})`, `check that ${e.dns.join(', ')} answers from the VPS (egress-server status), or enroll with --dns IP`));
     }

@@ -24,7 +24,7 @@ function source(type, addr) {
   return new Promise((res) => {
     const s = dgram.createSocket(type);
     s.on('error', (e) => { res({ error: e.code || String(e) }); try { s.close(); } catch {} });
-    s.connect(9, addr, () => { let out; try { out = { address: s.address().address }; } catch (e) { out = { error: e.code }; } s.close(); res(out); });
+    s.connect(9, addr, (err) => { let out; if (err) out = { error: err.code || String(err) }; else { try { out = { address: s.address().address }; } catch (e) { out = { error: e.code }; } } s.close(); res(out); });
   });
 }
 function dns(server) {
