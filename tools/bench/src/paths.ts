@@ -46,7 +46,8 @@ export function definePaths(lab: Lab, egress: EgressSetup | { reason: string }, 
         label: 'plain tunnel route',
         method:
           `root in the client through the same WireGuard tunnel egress set up, with no egress selection: a test-only \`ip route replace ${whoami}/32 dev ${ok?.interface ?? 'egress0'} src <tunnel address>\` ` +
-          'in the main table, added just before each tunnel run and deleted right after (so the other paths are not affected). The VPS masquerades it like any tunnel traffic.',
+          'in the main table, added just before each tunnel run and deleted right after (so the other paths are not affected). The VPS masquerades it like any tunnel traffic. ' +
+          "egress's nftables table stays loaded (it sees every packet); what this path leaves out is the selection: no mark, no policy rule, no SNAT.",
       },
       prefix: [],
       expect: a.vpsV4,

@@ -258,7 +258,11 @@ function controlSection(res: BenchResults, n: Notes): string {
     .map((k) => c[k])
     .filter((f): f is Extract<Figure, { status: 'ok' }> => f.status === 'ok' && !!f.note)
     .map((f) => `- ${f.note}`);
-  return ['## 4. Control plane', '', table(['what', 'unit', 'median (min–max)'], rows), '', ...notes, ...(notes.length ? [''] : [])].join('\n');
+  const method =
+    'Wall time of the real CLIs run in the lab client (the operator\'s machine here) against the lab VPS over SSH. The lab has no network delay, ' +
+    'so on a real VPS add one RTT per SSH round trip. The VPS already has every package (it sees this machine\'s /usr), so provision installs nothing. ' +
+    'SSH round trips are the SSH execs egress-server counts on its one connection (`--json` → `roundTrips`). Provision and enroll run once per bench run.';
+  return ['## 4. Control plane', '', method, '', table(['what', 'unit', 'median (min–max)'], rows), '', ...notes, ...(notes.length ? [''] : [])].join('\n');
 }
 
 function glance(res: BenchResults, links: ReportLinks): string {
