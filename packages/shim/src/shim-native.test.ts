@@ -58,8 +58,8 @@ describe('libegress-shim in a network namespace', () => {
   it('binds v4, v6, v4-mapped, UDP sendto/sendmsg/sendmmsg to the egress; leaves specific binds, loopback and AF_UNIX alone; 32 threads', () => {
     const r = runInNetns('bound', BOUND);
     expect(r.failed, r.stdout + r.stderr).toEqual([]);
-    expect(r.lines).toHaveLength(14);
-    expect(r.stdout).toContain('ok 14 - many threads connecting at once are all bound to the egress address # 32 threads x 40 connects, 0 not from the egress address');
+    expect(r.lines).toHaveLength(15);
+    expect(r.stdout).toContain('ok 15 - many threads connecting at once are all bound to the egress address # 32 threads x 40 connects, 0 not from the egress address');
     expect(r.status).toBe(0);
     // Never writes to the app's stderr unless EGRESS_SHIM_DEBUG is set.
     expect(r.stderr).toBe('');
@@ -68,7 +68,7 @@ describe('libegress-shim in a network namespace', () => {
   it('works the same for an ordinary user (uid 65534): SO_BINDTODEVICE is allowed or skipped, never fatal', () => {
     const r = runInNetns('bound', BOUND, 65534);
     expect(r.failed, r.stdout + r.stderr).toEqual([]);
-    expect(r.lines).toHaveLength(14);
+    expect(r.lines).toHaveLength(15);
     expect(r.status).toBe(0);
   });
 

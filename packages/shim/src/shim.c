@@ -135,21 +135,30 @@ __attribute__((constructor)) static void eg_constructor(void) { eg_ready(); }
 /* What a destination address means for the egress. */
 enum eg_dest { EG_DEST_PASS, EG_DEST_V4, EG_DEST_V6 };
 
-/* Classifies a destination: loopback and non-IP families pass; v4-mapped IPv6 counts as IPv4. */
+/* Smallest IPv6 address length the kernel accepts (RFC 2133 layout, without sin6_scope_id). */
+#define EG_SIN6_LEN_MIN 24
+
+/*
+ * Classifies a destination: loopback, the unspecified address (which the kernel delivers locally) and non-IP
+ * families pass; v4-mapped IPv6 counts as IPv4.
+ */
 static enum eg_dest eg_classify(const struct sockaddr *sa, socklen_t len) {
   if (sa == NULL || len < (socklen_t)sizeof(sa_family_t)) return EG_DEST_PASS;
   if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
     struct sockaddr_in sin;
     memcpy(&sin, sa, sizeof sin);
-    if ((ntohl(sin.sin_addr.s_addr) >> 24) == 127) return EG_DEST_PASS;
+    uint32_t a = ntohl(sin.sin_addr.s_addr);
+    if ((a >> 24) == 127 || a == INADDR_ANY) return EG_DEST_PASS;
     return EG_DEST_V4;
   }
-  if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+  if (sa->sa_family == AF_INET6 && len >= (socklen_t)EG_SIN6_LEN_MIN) {
     struct sockaddr_in6 sin6;
-    memcpy(&sin6, sa, sizeof sin6);
-    if (IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr)) return EG_DEST_PASS;
-    if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
-      if (sin6.sin6_addr.s6_addr[12] == 127) return EG_DEST_PASS;
+    memset(&sin6, 0, sizeof sin6);
+    memcpy(&sin6, sa, len < (socklen_t)sizeof sin6 ? (size_t)len : sizeof sin6);
+    const struct in6_addr *a = &sin6.sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a)) return EG_DEST_PASS;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+      if (a->s6_addr[12] == 127 || (a->s6_addr[12] | a->s6_addr[13] | a->s6_addr[14] | a->s6_addr[15]) == 0) return EG_DEST_PASS;
       return EG_DEST_V4;
     }
     return EG_DEST_V6;
@@ -287,9 +296,10 @@ static int eg_is_wildcard(const struct sockaddr *sa, socklen_t len, int *v4) {
     *v4 = 1;
     return s.sin_addr.s_addr == htonl(INADDR_ANY);
   }
-  if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+  if (sa->sa_family == AF_INET6 && len >= (socklen_t)EG_SIN6_LEN_MIN) {
     struct sockaddr_in6 s;
-    memcpy(&s, sa, sizeof s);
+    memset(&s, 0, sizeof s);
+    memcpy(&s, sa, len < (socklen_t)sizeof s ? (size_t)len : sizeof s);
     static const unsigned char mapped_any[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
     if (memcmp(&s.sin6_addr, mapped_any, 16) == 0) {
       *v4 = 1;

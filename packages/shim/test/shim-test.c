@@ -165,6 +165,9 @@ static void run_bound(void) {
   struct sockaddr_in6 mapped = v6("::ffff:10.99.0.1", 7003);
   tcp_case("tcp v4-mapped connect on a dual-stack socket is bound to the egress v4 address", AF_INET6, (struct sockaddr *)&l4m, sizeof l4m, (struct sockaddr *)&mapped, sizeof mapped, "10.99.0.2", 0);
 
+  struct sockaddr_in6 l6short = v6("fd00:99::1", 7014);
+  tcp_case("tcp v6 connect with the 24-byte RFC 2133 sockaddr_in6 is bound too", AF_INET6, (struct sockaddr *)&l6short, sizeof l6short, (struct sockaddr *)&l6short, 24, "fd00:99::2", 0);
+
   struct sockaddr_in lo = v4("127.0.0.1", 7004);
   tcp_case("loopback destination is left alone", AF_INET, (struct sockaddr *)&lo, sizeof lo, (struct sockaddr *)&lo, sizeof lo, "127.0.0.1", 0);
 
