@@ -9,6 +9,7 @@ import { cgroup2Usable, ensureEgressCgroup, removeEgressCgroup } from '../cgroup
 import type { CommandContext, Invocation } from '../cli.js';
 import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
+import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate } from '../state/allocate.js';
 import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
@@ -90,7 +91,8 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
   const uid = entry?.uid ?? -1;
   if (!users.some((u) => u.name === userName)) users.push({ name: userName, uid: uid < 0 ? 0 : uid });
-  const dns = o.dns ?? (existing && existing.dns.length && !loaded.bundle.dns.length ? existing.dns[0] : undefined);
+  // --dns wins; without it a re-enroll keeps the resolvers the egress has (an earlier --dns is remembered).
+  const dns = o.dns !== undefined ? [o.dns] : existing?.dns;
   const egress = egressFromBundle(loaded.bundle, { name, allocation, users, ...(dns ? { dns } : {}), cgroup2 });
   const after = checkState({ ...before, egresses: existing ? before.egresses.map((e) => (e.name === name ? egress : e)) : [...before.egresses, egress] });
   const keyText = `${loaded.privateKey}\n`;
@@ -144,12 +146,7 @@ export function summary(e: Egress): Record<string, unknown> {
     interface: e.interface,
     address4: e.address4,
     address6: e.address6,
-    users: e.selectors.users,
-    cgroups: e.selectors.cgroups,
-    mark: hexMark(e.mark),
-    markMask: hexMark(e.markMask),
-    table: e.table,
-    priorities: [e.priority, e.priority + 9],
+    ...selectionFacts(e),
     dns: e.dns,
     ...(e.kind === 'wireguard' ? { endpoint: e.wireguard.endpoint, publicAddress4: e.wireguard.publicAddress4, publicAddress6: e.wireguard.publicAddress6 } : {}),
   };

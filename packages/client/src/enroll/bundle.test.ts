@@ -63,7 +63,7 @@ describe('egressFromBundle', () => {
       name: 'laptop',
       allocation: { interface: 'egress1', mark: 0x02000000, markMask: 0x02000000, table: 7101, priority: 7110 },
       users: [{ name: 'appuser', uid: 1001 }],
-      dns: '192.0.2.53',
+      dns: ['192.0.2.53'],
       cgroup2: true,
     });
     expect(e).toEqual({

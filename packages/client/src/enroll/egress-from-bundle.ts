@@ -8,8 +8,8 @@ export interface EgressChoices {
   name: string;
   allocation: Allocation;
   users: SelectedUser[];
-  /** `--dns` (wins over the bundle's resolvers). */
-  dns?: string;
+  /** Resolvers to use instead of the bundle's (`--dns`, or what an enrolled egress already has). */
+  dns?: string[];
   /** Whether cgroup v2 is mounted at /sys/fs/cgroup (then `egress/<name>` is selected too). */
   cgroup2: boolean;
 }
@@ -27,7 +27,7 @@ export function egressFromBundle(bundle: Bundle, c: EgressChoices): Extract<Egre
     priority: c.allocation.priority,
     address4: bundle.client.address4,
     ...(bundle.client.address6 ? { address6: bundle.client.address6 } : {}),
-    dns: c.dns ? [c.dns] : [...bundle.dns],
+    dns: c.dns ? [...c.dns] : [...bundle.dns],
     selectors: { users: c.users, cgroups: c.cgroup2 ? [egressCgroupPath(c.name)] : [], shimSource: true },
     wireguard: {
       endpoint: s.endpoint,

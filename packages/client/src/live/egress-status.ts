@@ -1,8 +1,8 @@
 // The live status of each egress: interface, handshake, transfer, users, mark/table/priorities, kill switch, DNS.
 import type { Host } from '@egress/core/host/host';
 import type { ClientState, Egress } from '@egress/core/model/client';
-import { hexMark } from '@egress/core/render/client-nft';
 import { renderClientRules } from '@egress/core/render/client-routing';
+import { selectionFacts } from '../egress-facts.js';
 import { wgPeers } from '../wg-show.js';
 import { hasRule, readLive, type LiveClient } from './read-live.js';
 
@@ -65,12 +65,7 @@ export async function egressStatus(host: Host, e: Egress, live: LiveClient): Pro
     latestHandshake: peer?.latestHandshake ?? 0,
     rxBytes: peer?.rxBytes ?? 0,
     txBytes: peer?.txBytes ?? 0,
-    users: e.selectors.users,
-    cgroups: e.selectors.cgroups,
-    mark: hexMark(e.mark),
-    markMask: hexMark(e.markMask),
-    table: e.table,
-    priorities: [e.priority, e.priority + 9],
+    ...selectionFacts(e),
     killSwitch: killSwitchOf(e, live),
     dns: e.dns,
   };

@@ -8,6 +8,7 @@ import type { CommandContext, Invocation } from '../cli.js';
 import { describeEgress, summary } from '../commands/enroll.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate } from '../state/allocate.js';
+import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
 import { checkUserName, createSystemUser, lookupUser } from '../users.js';
@@ -79,13 +80,17 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
   const finalAfter = checkState({ ...after, egresses: after.egresses.map((e) => (e.name === name ? egress : e)) });
 
   out.step(`Routing ${userName} out of ${plan.interface}`);
+  const newDirs = await missingDirs(host);
   const cgroupExisted = !cgroup2 || (await host.run(['test', '-d', `/sys/fs/cgroup/egress/${name}`])).exitCode === 0;
   if (cgroup2) await ensureEgressCgroup(host, name);
+  // Directories enroll creates are recorded so the last uninstall removes them and /etc ends as it was.
+  if (newDirs.length) await recordCreatedDirs(host, newDirs);
   let steps: string[];
   try {
     steps = (await applyClient(host, { before, after: finalAfter, output: out })).steps;
   } catch (err) {
     if (!cgroupExisted) await removeEgressCgroup(host, name).catch(() => undefined);
+    if (before.egresses.length === 0) await removeCreatedDirs(host).catch(() => undefined);
     throw err;
   }
   const changed = steps.length > 0 || JSON.stringify(before) !== JSON.stringify(finalAfter);
