@@ -30,22 +30,13 @@ const ROUTER_SYSCTLS = [
 
 /** Starts a fresh lab named `name` (a stale one with the same name is removed first). */
 export async function startLab(options: StartLabOptions): Promise<Lab> {
-  const { name } = options;
   const log = options.log ?? (() => {});
-  if (!LAB_NAME.test(name)) {
-    throw new Error(`lab name '${name}' is not allowed: use 1-20 lowercase letters, digits or dashes, starting with a letter or digit`);
+  if (!LAB_NAME.test(options.name)) {
+    throw new Error(`lab name '${options.name}' is not allowed: use 1-20 lowercase letters, digits or dashes, starting with a letter or digit`);
   }
   assertCanStart();
   await sweepStaleLabs(log);
-  const existing = attachLab(name);
-  if (existing) {
-    const owner = existing.owner;
-    throw new Error(
-      owner
-        ? `lab name '${name}' is in use by process ${owner.pid}: pick another name (unique per test file)`
-        : `lab '${name}' is already up (started with \`lab up\`): remove it with \`npm run lab -- down --name ${name}\` or pick another name`,
-    );
-  }
+  const name = freeName(options, log);
   removeLabDir(name); // a half-made dir without state.json
   const dir = labDir(name);
   mkdirSync(`${dir}/logs`, { recursive: true, mode: 0o700 });
@@ -74,6 +65,25 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
     await lab.down().catch(() => {});
     throw e;
   }
+}
+
+/**
+ * The name to use: `options.name`, or — when another process's test run holds it (the same test file run twice at
+ * once) — that name with this process's PID appended. A name held by this process, or by a `lab up` lab, is refused.
+ */
+function freeName(options: StartLabOptions, log: (line: string) => void): string {
+  const existing = attachLab(options.name);
+  if (!existing) return options.name;
+  const owner = existing.owner;
+  if (!owner) {
+    throw new Error(`lab '${options.name}' is already up (started with \`lab up\`): remove it with \`npm run lab -- down --name ${options.name}\` or pick another name`);
+  }
+  const alternative = `${options.name}-${process.pid}`;
+  if (options.keep || owner.pid === process.pid || attachLab(alternative)) {
+    throw new Error(`lab name '${options.name}' is in use by process ${owner.pid}: pick another name (unique per test file)`);
+  }
+  log(`lab name ${options.name} is in use by process ${owner.pid}; using ${alternative}`);
+  return alternative;
 }
 
 /** Removes every lab whose owning process has died without removing it (a killed test run), and half-made lab dirs. */

@@ -7,7 +7,7 @@ import { nsOf } from './procs.js';
 import { run } from './run.js';
 import { startLab, sweepStaleLabs } from './start.js';
 import { withLab } from './with-lab.js';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -41,7 +41,7 @@ describe('withLab', () => {
     const out = r.stdout + r.stderr;
     const holder = Number(/LAB STARTED (\d+)/.exec(out)?.[1]);
     expect(holder, out).toBeGreaterThan(0);
-    expect(out).toMatch(/Test timed out in 3000ms/);
+    expect(out).toMatch(/Test timed out in 8000ms/);
     expect(out).toMatch(/1 failed \| 1 passed/);
     expect(r.exitCode).toBe(1);
     expect(nsOf(holder, 'net')).toBeUndefined();
@@ -57,19 +57,43 @@ describe('withLab', () => {
 
   it('removes a lab whose process was killed, on the next start', async () => {
     const name = `wlk-${process.pid}`;
-    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
-    const child = spawn(process.execPath, ['--input-type=module', '-e',
-      `const { startLab } = await import(${JSON.stringify(index)}); const lab = await startLab({ name: ${JSON.stringify(name)} }); console.log('UP', lab.hosts.client.pid); setInterval(() => {}, 1000);`,
-    ], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const holder = await new Promise<number>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { const m = /UP (\d+)/.exec(d); if (m) resolve(Number(m[1])); });
-      child.on('exit', (code) => reject(new Error(`child exited ${code} before the lab was up`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
-    expect(nsOf(holder, 'net')).toMatch(/^net:\[\d+\]$/); // SIGKILL runs no exit handler: the lab is still there
+    const child = await labInChild(name);
+    child.process.kill('SIGKILL');
+    await new Promise((r) => child.process.once('close', r));
+    expect(nsOf(child.holder, 'net')).toMatch(/^net:\[\d+\]$/); // SIGKILL runs no exit handler: the lab is still there
     await sweepStaleLabs();
-    expect(nsOf(holder, 'net')).toBeUndefined();
+    expect(nsOf(child.holder, 'net')).toBeUndefined();
+    expect(existsSync(labDir(name))).toBe(false);
+  });
+
+  it("takes name-PID when another live process holds the name (the same test file run twice at once)", async () => {
+    const name = `wlh-${process.pid}`;
+    const child = await labInChild(name);
+    try {
+      await withLab({ name }, async (lab) => {
+        expect(lab.name).toBe(`${name}-${process.pid}`);
+        expect(await lab.probe('client')).toBe('192.0.2.2');
+        expect(nsOf(child.holder, 'net')).toMatch(/^net:/);
+      });
+    } finally {
+      child.process.kill('SIGTERM');
+      await new Promise((r) => child.process.once('close', r));
+    }
+    expect(nsOf(child.holder, 'net')).toBeUndefined(); // the child's exit handler removed its own lab
     expect(existsSync(labDir(name))).toBe(false);
   });
 });
+
+/** Starts a lab in a separate node process that stays alive until killed. */
+async function labInChild(name: string): Promise<{ process: ChildProcess; holder: number }> {
+  const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+  const child = spawn(process.execPath, ['--input-type=module', '-e',
+    `const { startLab } = await import(${JSON.stringify(index)}); const lab = await startLab({ name: ${JSON.stringify(name)} });` +
+      ` process.on('SIGTERM', () => process.exit(0)); console.log('UP', lab.hosts.client.pid); setInterval(() => {}, 1000);`,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = await new Promise<number>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { const m = /UP (\d+)/.exec(d); if (m) resolve(Number(m[1])); });
+    child.on('exit', (code) => reject(new Error(`child exited ${code} before the lab was up`)));
+  });
+  return { process: child, holder };
+}

@@ -4,8 +4,10 @@ import { startLab, type StartLabOptions } from './start.js';
 
 /** Starts a lab, runs `fn`, and removes the lab afterwards: on success, on failure, and when vitest times the test out. */
 export async function withLab<T>(options: StartLabOptions, fn: (lab: Lab) => Promise<T>): Promise<T> {
-  const lab = await startLab(options);
-  await tearDownWhenTestEnds(lab);
+  const starting = startLab(options);
+  // Registered before the lab is up, so a timeout that hits while it starts still removes it once started.
+  await tearDownWhenTestEnds(() => starting.then((lab) => lab.down(), () => {}));
+  const lab = await starting;
   try {
     return await fn(lab);
   } finally {
@@ -14,10 +16,10 @@ export async function withLab<T>(options: StartLabOptions, fn: (lab: Lab) => Pro
 }
 
 // A timed-out test leaves `fn` running; vitest still runs onTestFinished hooks, so the lab goes there too.
-async function tearDownWhenTestEnds(lab: Lab): Promise<void> {
+async function tearDownWhenTestEnds(down: () => Promise<void>): Promise<void> {
   try {
     const vitest = await import('vitest');
-    vitest.onTestFinished(() => lab.down());
+    vitest.onTestFinished(down);
   } catch {
     /* not inside a vitest test (e.g. beforeAll or a plain script): the finally block and the exit handler cover it */
   }
