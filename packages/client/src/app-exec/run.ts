@@ -105,21 +105,17 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
 
   removeStaleRunGroups(egressDir, opts.output);
   const dir = createRunGroup(egressDir, opts.output);
+  // A SIGINT/SIGTERM while the app runs or afterwards also stops what the app left in its group.
   let stop = false;
   const onStop = () => {
     stop = true;
   };
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${user.uid}${user.name ? ` (${user.name})` : ''} in cgroup ${dir}`);
   try {
-    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...dropArgv(user, file, opts.argv.slice(1), setpriv)], {
-      env,
-      onSignal: (sig) => {
-        if (sig === 'SIGTERM' || sig === 'SIGINT') stop = true;
-      },
-    });
+    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
   } finally {
-    process.on('SIGINT', onStop);
-    process.on('SIGTERM', onStop);
     try {
       await removeRunGroup(dir, () => stop, opts.output);
     } finally {
