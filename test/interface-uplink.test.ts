@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 /** What a refused command must not have changed: rules, routes of every table, the nft ruleset, /etc/egress. */
 async function networkSnapshot(lab: Lab): Promise<string> {
   const parts: string[] = [];
-  for (const argv of [['ip', '-4', 'rule'], ['ip', '-6', 'rule'], ['ip', '-4', 'route', 'show', 'table', 'all'], ['ip', '-6', 'route', 'show', 'table', 'all'], ['nft', 'list', 'ruleset'], ['ls', '-la', '/etc/egress']]) {
+  for (const argv of [['ip', '-4', 'rule'], ['ip', '-6', 'rule'], ['ip', '-4', 'route', 'show', 'table', 'all'], ['ip', '-6', 'route', 'show', 'table', 'all'], ['nft', 'list', 'ruleset'], ['ls', '-A', '/etc/egress']]) {
     parts.push((await lab.exec('client', argv)).stdout);
   }
   return parts.join('\n---\n');
@@ -21,6 +21,9 @@ async function reconnectWlan(lab: Lab): Promise<void> {
   });
 }
 
+// The cgroup2 hierarchy is the machine's, shared by every lab: a unique egress name keeps ours apart, and uninstall removes it.
+const NAME = 'wlan-uplink';
+
 describe('egress through a local interface (enroll --interface)', () => {
   it('refuses bad input before any change, routes the bound user by wlan0, root by eth0, and fails closed when wlan0 goes down', async () => {
     await withLab({ name: 'iface-wlan' }, async (lab) => {
@@ -29,63 +32,74 @@ describe('egress through a local interface (enroll --interface)', () => {
       await lab.exec('client', ['ip', 'link', 'add', 'noaddr0', 'type', 'veth', 'peer', 'name', 'noaddr1'], { check: true });
       await lab.exec('client', ['ip', 'link', 'set', 'noaddr0', 'up'], { check: true });
       const before = await networkSnapshot(lab);
-      const refusals: Array<[string[], RegExp]> = [
-        [['--interface', 'wlan9'], /^error: --interface: no interface named 'wlan9' on local; expected one of: .*eth0.*wlan0/m],
-        [['--interface', 'noaddr0'], /^error: --interface: 'noaddr0' has no IPv4 address; expected an interface with an address$/m],
-        [['--interface', 'wlan0', '--gateway', '192.0.2.1'], /^error: --gateway: gateway '192.0.2.1' is not on-link on 'wlan0': it is outside the interface's networks \(192\.0\.2\.128\/25\); expected an address in 192\.0\.2\.128\/25$/m],
-        [['--interface', 'wlan0', '--gateway', '192.0.2.255'], /not on-link on 'wlan0': it is the broadcast address of 192\.0\.2\.128\/25/],
-        [['--interface', 'wlan0', '--dns', '127.0.0.53'], /^error: --dns: '127\.0\.0\.53' is a resolver on this machine/m],
-        [['--interface', 'wlan0'], /^error: --dns: no resolver found for 'wlan0' \(no DHCP lease naming one\)$/m],
-      ];
-      for (const [flags, message] of refusals) {
-        const r = await lab.exec('client', [...cli, 'enroll', ...flags, '--user', 'appuser', '--name', 'wifi']);
-        expect(r.exitCode, `${flags.join(' ')}: ${r.stderr}`).not.toBe(0);
-        expect(r.stderr).toMatch(message);
-        expect(r.stderr).not.toMatch(/\[#\]/); // nothing was echoed as a change
+      try {
+        await uplinkStory(lab, cli, before);
+      } finally {
+        await lab.exec('client', [...cli, 'uninstall', NAME]);
       }
+      // uninstall leaves the rules, routes and ruleset as they were before enroll.
       expect(await networkSnapshot(lab)).toBe(before);
-
-      const enroll = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', 'wifi', '--dns', lab.addr.dnsV4]);
-      expect(enroll.exitCode, enroll.stderr).toBe(0);
-      expect(enroll.stdout).toContain('leaves by wlan0 (192.0.2.130 in 192.0.2.128/25) via 192.0.2.129 (main table default route)');
-      expect(enroll.stdout).toContain('IPv6 by wlan0 (2001:db8:3::2) via 2001:db8:3::1');
-      const again = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', 'wifi', '--dns', lab.addr.dnsV4]);
-      expect(again.stdout).toContain('egress wifi already leaves by wlan0 for appuser: nothing changed');
-
-      const runAs = [...cli, 'run-as', 'appuser', '--'];
-      expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
-      expect(await lab.probe('client', { prefix: runAs, udp: true })).toBe(lab.addr.clientWlanV4);
-      expect(await lab.probe('client', { prefix: runAs, v6: true })).toBe(lab.addr.clientWlanV6);
-      expect(await lab.probe('client')).toBe(lab.addr.clientV4);
-      expect(await lab.probe('client', { v6: true })).toBe(lab.addr.clientV6);
-      // exec (LD_PRELOAD shim, unprivileged) and run (cgroup) use the interface egress like a tunnel one.
-      expect(await lab.probe('client', { user: 'otheruser', prefix: [...cli, 'exec', '--egress', 'wifi', '--'] })).toBe(lab.addr.clientWlanV4);
-      expect(await lab.probe('client', { prefix: [...cli, 'run', '--egress', 'wifi', '--'] })).toBe(lab.addr.clientWlanV4);
-      // DNS of the bound user goes to the resolver through wlan0 (even when asked of the host's own resolver).
-      const name = await lab.exec('client', [...runAs, ...lab.probeArgv({ host: 'v4only.egress.test' })]);
-      expect(name.stdout.trim()).toBe(lab.addr.clientWlanV4);
-      expect((await lab.dnsQueries()).filter((q) => q.name === 'v4only.egress.test').map((q) => q.from)).toEqual(expect.arrayContaining([lab.addr.clientWlanV4]));
-      expect((await lab.dnsQueries()).filter((q) => q.name === 'v4only.egress.test' && q.from !== lab.addr.clientWlanV4)).toEqual([]);
-
-      // Kill switch: wlan0 down -> the bound user's traffic fails, zero packets leave by eth0.
-      const capture = await lab.capture('client', 'eth0', 'not arp and not icmp6 and not (src host 192.0.2.2 or src host 2001:db8:2::2 or dst host 192.0.2.2 or dst host 2001:db8:2::2)');
-      const captureAll = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4} or host ${lab.addr.whoamiV6} or port 53`);
-      await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'down'], { check: true });
-      for (const opts of [{}, { udp: true }, { v6: true }]) {
-        const r = await lab.exec('client', [...runAs, ...lab.probeArgv(opts)], { timeoutMs: 20_000 });
-        expect(r.exitCode, `probe ${JSON.stringify(opts)} with wlan0 down: ${r.stdout}`).not.toBe(0);
-      }
-      const dns = await lab.exec('client', [...runAs, ...lab.probeArgv({ host: 'v4only.egress.test' })], { timeoutMs: 20_000 });
-      expect(dns.exitCode).not.toBe(0);
-      expect(await captureAll.stop()).toEqual([]);
-      expect(await capture.stop()).toEqual([]);
-      expect(await lab.probe('client')).toBe(lab.addr.clientV4); // everyone else is untouched
-
-      // Back: the interface reconnects, `up` restores the egress table.
-      await reconnectWlan(lab);
-      const up = await lab.exec('client', [...cli, 'up', 'wifi']);
-      expect(up.exitCode, up.stderr).toBe(0);
-      expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
     });
   });
 });
+
+/** The whole story after the lab is ready; `before` is the snapshot from before any egress-client command. */
+async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<void> {
+  const refusals: Array<[string[], RegExp]> = [
+    [['--interface', 'wlan9'], /^error: --interface: no interface named 'wlan9' on local; expected one of: .*eth0.*wlan0/m],
+    [['--interface', 'noaddr0'], /^error: --interface: 'noaddr0' has no IPv4 address; expected an interface with an address$/m],
+    [['--interface', 'wlan0', '--gateway', '192.0.2.1'], /^error: --gateway: gateway '192.0.2.1' is not on-link on 'wlan0': it is outside the interface's networks \(192\.0\.2\.128\/25\); expected an address in 192\.0\.2\.128\/25$/m],
+    [['--interface', 'wlan0', '--gateway', '192.0.2.255'], /not on-link on 'wlan0': it is the broadcast address of 192\.0\.2\.128\/25/],
+    [['--interface', 'wlan0', '--dns', '127.0.0.53'], /^error: --dns: '127\.0\.0\.53' is a resolver on this machine/m],
+    [['--interface', 'wlan0'], /^error: --dns: no resolver found for 'wlan0' \(no DHCP lease naming one\)$/m],
+  ];
+  for (const [flags, message] of refusals) {
+    const r = await lab.exec('client', [...cli, 'enroll', ...flags, '--user', 'appuser', '--name', NAME]);
+    expect(r.exitCode, `${flags.join(' ')}: ${r.stderr}`).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\[#\]/); // nothing was echoed as a change
+  }
+  expect(await networkSnapshot(lab)).toBe(before);
+
+  const enroll = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);
+  expect(enroll.exitCode, enroll.stderr).toBe(0);
+  expect(enroll.stdout).toContain('leaves by wlan0 (192.0.2.130 in 192.0.2.128/25) via 192.0.2.129 (main table default route)');
+  expect(enroll.stdout).toContain('IPv6 by wlan0 (2001:db8:3::2) via 2001:db8:3::1');
+  const again = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);
+  expect(again.stdout).toContain(`egress ${NAME} already leaves by wlan0 for appuser: nothing changed`);
+
+  const runAs = [...cli, 'run-as', 'appuser', '--'];
+  expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
+  expect(await lab.probe('client', { prefix: runAs, udp: true })).toBe(lab.addr.clientWlanV4);
+  expect(await lab.probe('client', { prefix: runAs, v6: true })).toBe(lab.addr.clientWlanV6);
+  expect(await lab.probe('client')).toBe(lab.addr.clientV4);
+  expect(await lab.probe('client', { v6: true })).toBe(lab.addr.clientV6);
+  // exec (LD_PRELOAD shim, unprivileged) and run (cgroup) use the interface egress like a tunnel one.
+  expect(await lab.probe('client', { user: 'otheruser', prefix: [...cli, 'exec', '--egress', NAME, '--'] })).toBe(lab.addr.clientWlanV4);
+  expect(await lab.probe('client', { prefix: [...cli, 'run', '--egress', NAME, '--'] })).toBe(lab.addr.clientWlanV4);
+  // DNS of the bound user goes to the resolver through wlan0 (even when asked of the host's own resolver).
+  const name = await lab.exec('client', [...runAs, ...lab.probeArgv({ host: 'v4only.egress.test' })]);
+  expect(name.stdout.trim()).toBe(lab.addr.clientWlanV4);
+  expect((await lab.dnsQueries()).filter((q) => q.name === 'v4only.egress.test').map((q) => q.from)).toEqual(expect.arrayContaining([lab.addr.clientWlanV4]));
+  expect((await lab.dnsQueries()).filter((q) => q.name === 'v4only.egress.test' && q.from !== lab.addr.clientWlanV4)).toEqual([]);
+
+  // Kill switch: wlan0 down -> the bound user's traffic fails, zero packets leave by eth0.
+  const capture = await lab.capture('client', 'eth0', 'not arp and not icmp6 and not (src host 192.0.2.2 or src host 2001:db8:2::2 or dst host 192.0.2.2 or dst host 2001:db8:2::2)');
+  const captureAll = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4} or host ${lab.addr.whoamiV6} or port 53`);
+  await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'down'], { check: true });
+  for (const opts of [{}, { udp: true }, { v6: true }]) {
+    const r = await lab.exec('client', [...runAs, ...lab.probeArgv(opts)], { timeoutMs: 20_000 });
+    expect(r.exitCode, `probe ${JSON.stringify(opts)} with wlan0 down: ${r.stdout}`).not.toBe(0);
+  }
+  const dns = await lab.exec('client', [...runAs, ...lab.probeArgv({ host: 'v4only.egress.test' })], { timeoutMs: 20_000 });
+  expect(dns.exitCode).not.toBe(0);
+  expect(await captureAll.stop()).toEqual([]);
+  expect(await capture.stop()).toEqual([]);
+  expect(await lab.probe('client')).toBe(lab.addr.clientV4); // everyone else is untouched
+
+  // Back: the interface reconnects, `up` restores the egress table.
+  await reconnectWlan(lab);
+  const up = await lab.exec('client', [...cli, 'up', NAME]);
+  expect(up.exitCode, up.stderr).toBe(0);
+  expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
+}
