@@ -52,7 +52,7 @@ describe('egress-client run-as (lab)', () => {
 
   it('on a terminal, Ctrl-C stops the app (not just the wrapper) and the wrapper ends with its signal', async () => {
     const t0 = Date.now();
-    const r = await sh(`(sleep 2; printf '\\003'; sleep 1) | script -qec '${bin()} run-as appuser -- sleep 31.25' /dev/null; echo "rc=$?"; pgrep -f 'sleep 31[.]25' || echo no-sleep-left`);
+    const r = await sh(`(sleep 2; printf '\\003'; sleep 1) | script -qec '${bin()} run-as appuser -- sleep 31.25' /dev/null; echo "rc=$?"; pgrep -u appuser -f '^sleep 31[.]25$' || echo no-sleep-left`);
     expect(r.stdout).toMatch(/rc=130\s+no-sleep-left/);
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
