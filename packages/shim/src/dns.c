@@ -1,6 +1,7 @@
 /*
  * Name resolution through the egress. glibc's own resolver talks to the name server with internal calls that an
- * LD_PRELOAD library cannot see, so its queries would leave directly. The getaddrinfo() hook therefore resolves
+ * LD_PRELOAD library cannot see, so its queries would leave directly. The getaddrinfo() and gethostbyname*()
+ * hooks therefore resolve
  * names that need DNS itself: A/AAAA queries over UDP from a socket bound to the egress (so the client's DNS
  * handling and kill switch apply), to the egress's resolvers (EGRESS_DNS), else to the non-loopback name servers
  * of /etc/resolv.conf. Numeric hosts, "localhost" and names in /etc/hosts go to the real getaddrinfo. When no
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
@@ -332,4 +334,93 @@ EG_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
   eg_debug("getaddrinfo %s: %d address(es) through the egress", node, ans.n);
   *res = head;
   return head != NULL ? 0 : EAI_NONAME;
+}
+
+/* Lays out a hostent for name/af from ans in the caller's buffer. 0, or ERANGE when buf is too small. */
+static int eg_fill_hostent(const char *name, int af, const struct eg_answer *ans, struct hostent *ret, char *buf, size_t buflen) {
+  int alen = af == AF_INET ? 4 : 16, n = 0;
+  for (int i = 0; i < ans->n; i++) n += ans->a[i].family == af;
+  size_t nlen = strlen(name) + 1;
+  size_t pad = (sizeof(char *) - ((uintptr_t)buf % sizeof(char *))) % sizeof(char *);
+  size_t need = pad + sizeof(char *) * (size_t)(n + 2) + (size_t)(alen * n) + nlen;
+  if (buflen < need) return ERANGE;
+  char **ptrs = (char **)(void *)(buf + pad);
+  char *addrs = (char *)(ptrs + n + 2);
+  char *hname = addrs + alen * n;
+  int k = 0;
+  for (int i = 0; i < ans->n; i++) {
+    if (ans->a[i].family != af) continue;
+    memcpy(addrs + alen * k, ans->a[i].bytes, (size_t)alen);
+    ptrs[k] = addrs + alen * k;
+    k++;
+  }
+  ptrs[k] = NULL;            /* end of h_addr_list */
+  ptrs[n + 1] = NULL;        /* h_aliases: empty */
+  memcpy(hname, name, nlen);
+  ret->h_name = hname;
+  ret->h_aliases = &ptrs[n + 1];
+  ret->h_addrtype = af;
+  ret->h_length = alen;
+  ret->h_addr_list = ptrs;
+  return 0;
+}
+
+EG_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen, struct hostent **result, int *h_errnop) {
+  eg_ready();
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = af;
+  if ((af != AF_INET && af != AF_INET6) || !eg_needs_dns(name, &hints)) return eg.gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+  *result = NULL;
+  if ((af == AF_INET && !eg.have_v4) || (af == AF_INET6 && !eg.have_v6)) {
+    eg_debug("gethostbyname %s: the egress has no address of the requested family", name);
+    *h_errnop = HOST_NOT_FOUND;
+    return 0;
+  }
+  struct eg_answer ans;
+  memset(&ans, 0, sizeof ans);
+  int rc = eg_lookup(name, af == AF_INET, af == AF_INET6, &ans);
+  if (rc != 0) {
+    eg_debug("gethostbyname %s: failed through the egress (%s)", name, gai_strerror(rc));
+    *h_errnop = rc == EAI_AGAIN ? TRY_AGAIN : rc == EAI_FAIL ? NO_RECOVERY : rc == EAI_NODATA ? NO_DATA : HOST_NOT_FOUND;
+    return rc == EAI_AGAIN ? EAGAIN : 0;
+  }
+  int e = eg_fill_hostent(name, af, &ans, ret, buf, buflen);
+  if (e != 0) {
+    *h_errnop = NETDB_INTERNAL;
+    return e;
+  }
+  *result = ret;
+  *h_errnop = NETDB_SUCCESS;
+  return 0;
+}
+
+EG_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen, struct hostent **result, int *h_errnop) {
+  return gethostbyname2_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
+}
+
+/* The non-reentrant forms keep their result per thread (the API returns storage the caller does not own). */
+static __thread struct {
+  struct hostent h;
+  char buf[2048];
+} eg_tls_host;
+
+EG_EXPORT struct hostent *gethostbyname2(const char *name, int af) {
+  eg_ready();
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = af;
+  if ((af != AF_INET && af != AF_INET6) || !eg_needs_dns(name, &hints)) return eg.gethostbyname2(name, af);
+  struct hostent *result = NULL;
+  int herr = 0;
+  int rc = gethostbyname2_r(name, af, &eg_tls_host.h, eg_tls_host.buf, sizeof eg_tls_host.buf, &result, &herr);
+  if (rc != 0 || result == NULL) {
+    h_errno = herr;
+    return NULL;
+  }
+  return result;
+}
+
+EG_EXPORT struct hostent *gethostbyname(const char *name) {
+  return gethostbyname2(name, AF_INET);
 }

@@ -16,6 +16,8 @@ typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockad
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef int (*sendmmsg_fn)(int, struct mmsghdr *, unsigned int, int);
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+typedef struct hostent *(*gethostbyname2_fn)(const char *, int);
+typedef int (*gethostbyname2_r_fn)(const char *, int, struct hostent *, char *, size_t, struct hostent **, int *);
 
 /* The real functions and the configuration: written once under pthread_once, read-only afterwards. */
 struct eg_config {
@@ -25,6 +27,8 @@ struct eg_config {
   sendmsg_fn sendmsg;
   sendmmsg_fn sendmmsg;
   getaddrinfo_fn getaddrinfo;
+  gethostbyname2_r_fn gethostbyname2_r;
+  gethostbyname2_fn gethostbyname2;
   int have_v4, have_v6, have_iface, debug;
   struct in_addr v4;
   struct in6_addr v6;

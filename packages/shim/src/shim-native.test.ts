@@ -103,13 +103,14 @@ describe('libegress-shim in a network namespace', () => {
       "ok 1 - getaddrinfo asks the egress's resolver from the egress address (A and AAAA) # rc=0 result=10.99.0.1/80,fd00:99::1/80 canon=svc.egress.test queries=2 from=10.99.0.2",
       'ok 2 - getaddrinfo with AF_INET asks for A only # rc=0 result=10.99.0.1/0',
       'ok 3 - an unknown name is EAI_NONAME # rc=-2 (Name or service not known)',
-      'ok 4 - localhost and numeric hosts need no DNS query # localhost rc=0 numeric rc=0 queries=0',
+      'ok 4 - gethostbyname, gethostbyname2 and gethostbyname_r resolve through the egress # v4=10.99.0.1 hostent=ok v6=fd00:99::1 small-buffer=ERANGE nothere=NULL/1 queries=4 from=10.99.0.2',
+      'ok 5 - localhost and numeric hosts need no DNS query # localhost rc=0 numeric rc=0 queries=0',
     ]);
   });
 
   it('fails name lookups closed (EAI_FAIL, no query sent) when the egress cannot be used', () => {
     const r = runInNetns('dnsclosed', { EGRESS_BIND_V4: '192.0.2.77', EGRESS_BIND_V6: '2001:db8::77', EGRESS_BIND_IFACE: 'eg0', EGRESS_DNS: '10.99.0.1' });
-    expect(r.lines).toEqual(['ok 1 - getaddrinfo fails (EAI_FAIL) and sends nothing when the egress cannot be used # rc=-4 (Non-recoverable failure in name resolution) queries=0']);
+    expect(r.lines).toEqual(['ok 1 - getaddrinfo and gethostbyname fail and send nothing when the egress cannot be used # rc=-4 (Non-recoverable failure in name resolution) gethostbyname=NULL/3 queries=0']);
   });
 
   it('explains its decisions on stderr only with EGRESS_SHIM_DEBUG', () => {
