@@ -71,7 +71,7 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     for (const n of notes) out?.info(`note: ${n}`);
     return { steps, changed: 0, dryRun: true, notes };
   }
-  const journalExisted = before.files.has(ownership.journalPath) || (await host.readFile(ownership.journalPath)) !== undefined;
+  const journalExisted = !!before.journalFound;
   const journal = startJournal(before, desired);
   if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) {
     try {
@@ -99,7 +99,8 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     }
   }
   if (!failed) {
-    const after = await readState(host, desired, ownership);
+    // Nothing ran: what was read is what is there.
+    const after = steps.length ? await readState(host, desired, ownership) : before;
     const left = plan(after, desired, ownership, { verify: true }).steps;
     if (!left.length) {
       const final = finalJournal(journal, after, desired);

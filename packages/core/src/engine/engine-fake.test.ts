@@ -455,3 +455,21 @@ describe('engine rollback on FakeHost: a failure at any change restores the host
   });
 });
 
+
+describe('engine round trips', () => {
+  it('reads the whole state in two batches and changes nothing on a converged host', async () => {
+    const host = freshHost();
+    await apply(host, STATES.wg!, OWN);
+    let batches = 0;
+    const runMany = host.runMany.bind(host);
+    host.runMany = async (commands, options) => {
+      batches++;
+      return runMany(commands, options);
+    };
+    host.calls.length = 0;
+    const r = await apply(host, STATES.wg!, OWN);
+    expect(r.changed).toBe(0);
+    expect(batches).toBe(2);
+    expect(host.calls.every((c) => !c.change)).toBe(true);
+  });
+});

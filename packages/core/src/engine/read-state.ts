@@ -4,7 +4,7 @@ import { CommandError } from '../errors.js';
 import { runAll, type Command, type Host, type RunResult } from '../host/host.js';
 import { parseJsonWith } from '../model/parse.js';
 import { IpRouteJson, IpRuleJson, routeFromJson, ruleFromJson, type CurrentRoute, type CurrentRule } from './ip-format.js';
-import { readJournal, type Journal } from './journal.js';
+import { Journal, emptyJournal } from './journal.js';
 import type { HostState, Ownership } from './types.js';
 
 export interface CurrentFile {
@@ -40,6 +40,8 @@ export interface CurrentState {
   units: Map<string, boolean>;
   systemd: boolean;
   journal: Journal;
+  /** Whether the journal file exists. */
+  journalFound?: boolean;
 }
 
 /** Whether a priority is in one of the owned ranges. */
@@ -60,17 +62,36 @@ function expect(r: RunResult | undefined, c: Command): RunResult {
   return r;
 }
 
-/** Reads the current state of everything egress owns or wants on `host`. */
+/** Parses the result of `cat FILE`: the content, undefined when absent; throws on other failures. */
+function catResult(r: RunResult | undefined, path: string): string | undefined {
+  if (!r) throw new CommandError(['cat', '--', path], -1, 'no result (batch stopped)');
+  if (r.exitCode === 0) return r.stdout;
+  if (/No such file or directory/.test(r.stderr)) return undefined;
+  throw new CommandError(['cat', '--', path], r.exitCode, r.stderr);
+}
+
+/** Parses `stat -c '%a %F'`: kind and mode, undefined when absent. */
+function statResult(r: RunResult | undefined, path: string): CurrentFile | undefined {
+  if (!r) throw new CommandError(['stat', path], -1, 'no result (batch stopped)');
+  if (r.exitCode !== 0) {
+    if (/No such file or directory|Not a directory/.test(r.stderr)) return undefined;
+    throw new CommandError(['stat', '-c', '%a %F', '--', path], r.exitCode, r.stderr);
+  }
+  const [mode, ...type] = r.stdout.trim().split(' ');
+  return { kind: type.join(' ') === 'directory' ? 'dir' : 'file', mode: Number.parseInt(mode!, 8) };
+}
+
+/** Reads the current state of everything egress owns or wants on `host` in two batches (two round trips over SSH). */
 export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
-  const journal = await readJournal(host, ownership.journalPath);
-  const paths = pathsOf(desired, ownership, journal);
+  const paths = pathsOf(desired, ownership, { version: 1, sysctls: {}, nft: {}, links: {}, files: [] });
   const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
-  const sysctlKeys = [...new Set([...desired.sysctls.map((s) => s.key), ...Object.keys(journal.sysctls)])].sort();
+  const sysctlKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort();
   const linkNames = [...new Set([...ownership.links, ...desired.links.map((l) => l.name)])].sort();
   const unitNames = [...new Set([...ownership.units, ...desired.units.map((u) => u.name)])].sort();
 
   const commands: Command[] = [];
   const at = (c: Command): number => commands.push(c) - 1;
+  const journalAt = at({ argv: ['cat', '--', ownership.journalPath] });
   const statAt = paths.map((p) => at({ argv: ['stat', '-c', '%a %F', '--', p] }));
   const nftAt = ownership.nftTables.map((t) => at({ argv: ['nft', 'list', 'table', t.family, t.name] }));
   const rulesAt = ([4, 6] as const).map((f) => at({ argv: ['ip', '-j', `-${f}`, 'rule', 'show'] }));
@@ -88,36 +109,40 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
     throw new CommandError([...commands[i]!.argv], r.exitCode, r.stderr);
   };
 
+  const journalText = catResult(results[journalAt], ownership.journalPath);
+  const journal = journalText === undefined || !journalText.trim() ? emptyJournal() : parseJsonWith(Journal, journalText, ownership.journalPath);
+
+  // Second batch: contents of what exists, and what only the journal names (files egress wrote, sysctls it changed).
   const files = new Map<string, CurrentFile>();
-  const second: Command[] = [];
-  const dirsToList: string[] = [];
-  const filesToRead: string[] = [];
   paths.forEach((p, k) => {
-    const r = res(statAt[k]!);
-    if (r.exitCode !== 0) {
-      if (/No such file or directory|Not a directory/.test(r.stderr)) return;
-      fail(statAt[k]!);
-    }
-    const [mode, ...type] = r.stdout.trim().split(' ');
-    const kind = type.join(' ') === 'directory' ? 'dir' : 'file';
-    files.set(p, { kind, mode: Number.parseInt(mode!, 8) });
-    if (kind === 'dir') {
-      dirsToList.push(p);
-      second.push({ argv: ['ls', '-A', '--', p] });
-    } else filesToRead.push(p);
+    const f = statResult(results[statAt[k]!], p);
+    if (f) files.set(p, f);
   });
-  if (second.length) {
-    const listed = await runAll(host, second);
-    dirsToList.forEach((d, k) => {
-      const r = listed[k];
-      if (!r || r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', d], r?.exitCode ?? -1, r?.stderr ?? '');
-      files.get(d)!.entries = r.stdout.split('\n').filter(Boolean);
-    });
+  const extraPaths = journal.files.filter((p) => !paths.includes(p)).sort();
+  const extraKeys = Object.keys(journal.sysctls).filter((k) => !sysctlKeys.includes(k)).sort();
+  const second: Command[] = [];
+  const read = new Map<string, number>();
+  for (const [p, f] of files) read.set(p, second.push({ argv: f.kind === 'dir' ? ['ls', '-A', '--', p] : ['cat', '--', p] }) - 1);
+  const extraAt = extraPaths.map((p) => ({ p, stat: second.push({ argv: ['stat', '-c', '%a %F', '--', p] }) - 1, cat: second.push({ argv: ['cat', '--', p] }) - 1 }));
+  const extraKeyAt = extraKeys.map((k) => second.push({ argv: ['sysctl', '-n', k] }) - 1);
+  const more = second.length ? await runAll(host, second) : [];
+  for (const { p, stat, cat } of extraAt) {
+    const f = statResult(more[stat], p);
+    if (!f) continue;
+    files.set(p, f);
+    if (f.kind === 'file') f.content = catResult(more[cat], p);
   }
-  for (const p of filesToRead) {
-    const content = await host.readFile(p);
-    if (content === undefined) files.delete(p);
-    else files.get(p)!.content = content;
+  for (const [p, i] of read) {
+    const f = files.get(p)!;
+    if (f.kind === 'dir') {
+      const r = more[i];
+      if (!r || r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r?.exitCode ?? -1, r?.stderr ?? '');
+      f.entries = r.stdout.split('\n').filter(Boolean);
+    } else {
+      const content = catResult(more[i], p);
+      if (content === undefined) files.delete(p);
+      else f.content = content;
+    }
   }
 
   const nft = new Map<string, string>();
@@ -150,11 +175,13 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   }
 
   const sysctls = new Map<string, string>();
-  sysctlKeys.forEach((key, k) => {
-    const r = res(sysctlAt[k]!);
+  const sysctlValue = (key: string, r: RunResult | undefined): void => {
+    if (!r) throw new CommandError(['sysctl', '-n', key], -1, 'no result (batch stopped)');
     if (r.exitCode === 0) sysctls.set(key, normalizeSysctl(r.stdout));
-    else if (!/cannot stat|No such file/.test(r.stderr)) fail(sysctlAt[k]!);
-  });
+    else if (!/cannot stat|No such file/.test(r.stderr)) throw new CommandError(['sysctl', '-n', key], r.exitCode, r.stderr);
+  };
+  sysctlKeys.forEach((key, k) => sysctlValue(key, res(sysctlAt[k]!)));
+  extraKeys.forEach((key, k) => sysctlValue(key, more[extraKeyAt[k]!]));
 
   const links = new Map<string, CurrentLink>();
   if (linksAt >= 0) {
@@ -176,7 +203,7 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const units = new Map<string, boolean>();
   unitNames.forEach((n, k) => units.set(n, systemd && res(unitAt[k]!).stdout.trim() === 'enabled'));
 
-  return { files, nft, rules, routes, sysctls, links, units, systemd, journal };
+  return { files, nft, rules, routes, sysctls, links, units, systemd, journal, journalFound: journalText !== undefined };
 }
 
 /** A sysctl value with whitespace runs collapsed ("32768\t60999\n" -> "32768 60999"). */
