@@ -102,4 +102,24 @@ async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<voi
   const up = await lab.exec('client', [...cli, 'up', NAME]);
   expect(up.exitCode, up.stderr).toBe(0);
   expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
+
+  // A reconnect without IPv6 and without a default route in the main table (the DHCP client only wrote its lease):
+  // enrolling again takes gateway and resolver from the lease, and refuses IPv6 for the bound user.
+  await lab.exec('client', ['ip', 'route', 'del', 'default', 'via', '192.0.2.129', 'dev', 'wlan0'], { check: true });
+  await lab.exec('client', ['ip', '-6', 'address', 'flush', 'dev', 'wlan0', 'scope', 'global'], { check: true });
+  await lab.exec('client', ['ip', '-6', 'route', 'del', 'default', 'via', '2001:db8:3::1', 'dev', 'wlan0']);
+  const lease = ['lease {', '  interface "wlan0";', '  fixed-address 192.0.2.130;', '  option subnet-mask 255.255.255.128;', '  option routers 192.0.2.129;', `  option domain-name-servers ${lab.addr.dnsV4};`, '}', ''].join('\n');
+  await lab.writeFile('client', '/var/lib/dhcp/dhclient.wlan0.leases', lease);
+  const fromLease = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', NAME]);
+  expect(fromLease.exitCode, fromLease.stderr).toBe(0);
+  expect(fromLease.stdout).toContain('via 192.0.2.129 (/var/lib/dhcp/dhclient.wlan0.leases)');
+  expect(fromLease.stdout).toContain("IPv6 refused: 'wlan0' has no global IPv6 address");
+  expect(fromLease.stdout).toContain('DNS from /var/lib/dhcp/dhclient.wlan0.leases');
+  expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
+  const v6capture = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV6}`);
+  const v6 = await lab.exec('client', [...runAs, ...lab.probeArgv({ v6: true })], { timeoutMs: 20_000 });
+  expect(v6.exitCode, `IPv6 of the bound user must be refused: ${v6.stdout}`).not.toBe(0);
+  expect(await v6capture.stop()).toEqual([]);
+  expect(await lab.probe('client', { v6: true })).toBe(lab.addr.clientV6);
+  await reconnectWlan(lab); // as it was, for the comparison after uninstall
 }
