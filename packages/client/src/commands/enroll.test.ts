@@ -144,6 +144,20 @@ describe('enroll on a fake host', () => {
     expect(dumpMachine(host.machine).replace(/file \/etc\/egress\/client-journal\.json[\s\S]*?(?=\nfile )/, '')).toBe(onlyFirst.replace(/file \/etc\/egress\/client-journal\.json[\s\S]*?(?=\nfile )/, ''));
   });
 
+  it('--create-user creates a system user without a login shell, then binds it', async () => {
+    const made: string[] = [];
+    host.on('useradd', (argv) => {
+      made.push(argv.join(' '));
+      return { exitCode: 0, stdout: '', stderr: '' };
+    });
+    host.on('getent', (argv) => (made.length && argv.at(-1) === 'svc' ? { exitCode: 0, stdout: 'svc:x:998:998::/home/svc:/usr/sbin/nologin\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+    const r = await cli(['enroll', '/root/b.json', '--user', 'svc', '--create-user', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(made).toEqual(['useradd --system --user-group --create-home --shell /usr/sbin/nologin -- svc']);
+    expect(JSON.parse(r.stdout).egress.users).toEqual([{ name: 'svc', uid: 998 }]);
+    expect(r.stderr).toContain('[#] useradd --system');
+  });
+
   it('--dry-run prints the plan and changes nothing', async () => {
     const snap = dumpMachine(host.machine);
     const r = await cli(['enroll', '/root/b.json', '--user', 'appuser', '--dry-run']);
