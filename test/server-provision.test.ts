@@ -99,21 +99,21 @@ describe('egress-server provision (lab, real SSH)', () => {
     lab.spawn('client', ['socat', 'TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=0', 'SYSTEM:echo tcp-hello']);
     lab.spawn('client', ['socat', 'UDP4-RECVFROM:5353,bind=10.77.0.2,fork', 'SYSTEM:echo udp-hello']);
     await sh(lab, 'client', 'for i in $(seq 50); do ss -lnt | grep -q ":8080 " && ss -lnu | grep -q ":5353 " && exit 0; sleep 0.1; done; exit 1');
-    expect(await reach(lab, 'tcp', 8080)).toBe('tcp-hello');
-    expect(await reach(lab, 'tcp', 8080, true)).toBe('tcp-hello');
-    expect(await reach(lab, 'udp', 5353)).toBe('udp-hello');
+    expect(await reachWithRetry(lab, 'tcp', 8080)).toBe('tcp-hello');
+    expect(await reachWithRetry(lab, 'tcp', 8080, true)).toBe('tcp-hello');
+    expect(await reachWithRetry(lab, 'udp', 5353)).toBe('udp-hello');
     const rm = await server(lab, ['forward', 'remove', lab.ssh.target, '8080/tcp', '--json']);
     expect(rm.exitCode, rm.stderr).toBe(0);
     expect(JSON.parse(rm.stdout)).toMatchObject({ action: 'remove', forwards: [{ spec: '5353/udp:5353', peer: 'client' }] });
     expect(rm.stderr.match(/nft -f -/g)).toHaveLength(1);
     expect(await reach(lab, 'tcp', 8080)).toBe('');
-    expect(await reach(lab, 'udp', 5353)).toBe('udp-hello');
+    expect(await reachWithRetry(lab, 'udp', 5353)).toBe('udp-hello');
     const unknown = await server(lab, ['forward', 'add', lab.ssh.target, '9000', '--peer', 'ghost']);
     expect(unknown.exitCode).toBe(1);
     expect(unknown.stderr).toContain("peer 'ghost' does not exist on this server (peers: client)");
     const add = await server(lab, ['forward', 'add', lab.ssh.target, '8080/tcp:8080']);
     expect(add.exitCode, add.stderr).toBe(0);
-    expect(await reach(lab, 'tcp', 8080)).toBe('tcp-hello');
+    expect(await reachWithRetry(lab, 'tcp', 8080)).toBe('tcp-hello');
   });
 
   it('a second provision with the same arguments changes nothing; the ruleset is byte-identical', async () => {
