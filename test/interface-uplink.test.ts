@@ -103,6 +103,16 @@ async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<voi
   expect(up.exitCode, up.stderr).toBe(0);
   expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
 
+  // A second address on the uplink: --address picks which one the user leaves with.
+  await lab.exec('client', ['ip', 'address', 'add', '192.0.2.131/25', 'dev', 'wlan0'], { check: true });
+  const second = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--address', '192.0.2.131', '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);
+  expect(second.exitCode, second.stderr).toBe(0);
+  expect(await lab.probe('client', { prefix: runAs })).toBe('192.0.2.131');
+  expect(await lab.probe('client')).toBe(lab.addr.clientV4);
+  const notMine = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--address', lab.addr.clientV4, '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);
+  expect(notMine.stderr).toContain(`--address: '${lab.addr.clientV4}' is not an IPv4 address of 'wlan0'; expected one of: 192.0.2.130, 192.0.2.131`);
+  await lab.exec('client', ['ip', 'address', 'del', '192.0.2.131/25', 'dev', 'wlan0'], { check: true });
+
   // A reconnect without IPv6 and without a default route in the main table (the DHCP client only wrote its lease):
   // enrolling again takes gateway and resolver from the lease, and refuses IPv6 for the bound user.
   await lab.exec('client', ['ip', 'route', 'del', 'default', 'via', '192.0.2.129', 'dev', 'wlan0'], { check: true });

@@ -138,6 +138,14 @@ describe('detectUplink', () => {
     expect([plan.gateway4, plan.gateway6, plan.address6, plan.sources.gateway4]).toEqual(['192.0.2.254', 'fe80::1', '2001:db8:3::5', '--gateway']);
   });
 
+  it('leaves with the --address chosen among the interface addresses, and refuses one it does not have', async () => {
+    const two = { ...WLAN, addr_info: [...WLAN.addr_info, { family: 'inet', local: '192.0.2.131', prefixlen: 25, scope: 'global', label: 'wlan0' }] };
+    const plan = await detectUplink(scriptedHost({ links: [two] }), { interface: 'wlan0', gateways: ['192.0.2.129'], dns: ['203.0.113.53'], address: '192.0.2.131' });
+    expect([plan.address4, plan.network4]).toEqual(['192.0.2.131', '192.0.2.128/25']);
+    const err = await refusal({ links: [two] }, { interface: 'wlan0', gateways: ['192.0.2.129'], dns: ['203.0.113.53'], address: '192.0.2.2' });
+    expect(err.message).toBe("--address: '192.0.2.2' is not an IPv4 address of 'wlan0'; expected one of: 192.0.2.130, 192.0.2.131");
+  });
+
   it('refuses an unknown interface, naming the ones that exist', async () => {
     const err = await refusal({}, { interface: 'wlan9', dns: ['203.0.113.53'] });
     expect(err.message).toBe("--interface: no interface named 'wlan9' on scripted; expected one of: wlan0");

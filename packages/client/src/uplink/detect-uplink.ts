@@ -1,5 +1,5 @@
 // Turns `--interface IF [--gateway IP] [--dns IP]` into checked facts for an egress of kind `interface`, refusing bad input before any change.
-import { IfaceName, IpAddr, ValidationError, parseWith, type Host } from '@egress/core';
+import { IfaceName, IpAddr, Ipv4, ValidationError, parseWith, type Host } from '@egress/core';
 import ipaddr from 'ipaddr.js';
 import { findLease, type LeaseFacts } from './dhcp-lease.js';
 import { networkOf, offLinkReason } from './on-link.js';
@@ -12,6 +12,8 @@ export interface UplinkRequest {
   gateways?: readonly string[];
   /** `--dns`, resolvers reached through the interface. */
   dns?: readonly string[];
+  /** `--address`: which of IF's IPv4 addresses the traffic leaves with (default: the first). */
+  address?: string;
 }
 
 /** The checked way out through a local interface; `sources` says where each value came from. */
@@ -115,16 +117,24 @@ function pickDns(facts: InterfaceFacts, given: readonly string[], lease: LeaseFa
   return refuse('--dns', '', `no resolver found for '${facts.name}' (no DHCP lease naming one)`, `pass --dns IP with a resolver reachable through ${facts.name}`);
 }
 
+/** The `--address` the user chose, when it is one of IF's IPv4 addresses. */
+function pickAddress(facts: InterfaceFacts, wanted: string): InterfaceFacts['v4'][number] {
+  const found = facts.v4.find((a) => a.address === wanted);
+  if (!found) refuse('--address', wanted, `'${wanted}' is not an IPv4 address of '${facts.name}'; expected one of: ${facts.v4.map((a) => a.address).join(', ')}`);
+  return found;
+}
+
 /** Reads IF through `host` and returns the checked uplink, or throws a ValidationError naming field, value and what is allowed. */
 export async function detectUplink(host: Host, request: UplinkRequest): Promise<UplinkPlan> {
   const name = parseWith(IfaceName, request.interface, '--interface');
   const gateways = parseGateways(request.gateways ?? []);
   for (const d of request.dns ?? []) parseWith(IpAddr, d, '--dns');
+  if (request.address !== undefined) parseWith(Ipv4, request.address, '--address');
   const facts = await readInterface(host, name);
   if (facts.loopback) refuse('--interface', name, `'${name}' is the loopback interface; expected an uplink such as eth0 or wlan0`);
   if (!facts.up) refuse('--interface', name, `'${name}' is down; expected an interface that is up`, `bring it up (ip link set ${name} up, or connect it) and try again`);
-  const addr4 = facts.v4[0];
-  if (!addr4) refuse('--interface', name, `'${name}' has no IPv4 address; expected an interface with an address`, `connect ${name} (or give it an address) and try again`);
+  if (facts.v4.length === 0) refuse('--interface', name, `'${name}' has no IPv4 address; expected an interface with an address`, `connect ${name} (or give it an address) and try again`);
+  const addr4 = request.address === undefined ? facts.v4[0]! : pickAddress(facts, request.address);
   const needLease = !gateways.v4 || (request.dns ?? []).length === 0;
   const lease = needLease ? await findLease(host, name, facts.ifindex) : undefined;
   const g4 = pickGateway4(facts, gateways.v4, lease);

@@ -18,6 +18,7 @@ import { defaultEgressName, egressFromUplink, listFlag } from './egress-from-upl
 interface Options {
   interface?: string;
   gateway?: string | string[];
+  address?: string;
   dns?: string | string[];
   user?: string;
   createUser?: boolean;
@@ -47,7 +48,7 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
   const host = await ctx.host();
 
   out.step(`Reading ${o.interface}: addresses, gateway, resolvers`);
-  const plan = await detectUplink(host, { interface: o.interface!, gateways: listFlag(o.gateway), dns: listFlag(o.dns) });
+  const plan = await detectUplink(host, { interface: o.interface!, gateways: listFlag(o.gateway), dns: listFlag(o.dns), ...(o.address === undefined ? {} : { address: o.address }) });
   const before = await loadClientState(host);
   const existing = before.egresses.find((e) => e.name === name);
   if (existing && existing.kind !== 'interface') throw new ConflictError(`--name: egress '${name}' exists and is a ${existing.kind} egress, not an interface one`, { hint: `pick another --name` });
