@@ -18,6 +18,9 @@ export interface RunOpts {
   onStdout?: (chunk: string) => void;
 }
 
+/** How long output may stay silent after a command exited before its pipes are closed (a daemon it left holds them). */
+const EXIT_GRACE_MS = 500;
+
 /** Exit code reported when a command was killed for running past its timeout (as timeout(1) does). */
 export const TIMEOUT_EXIT = 124;
 
@@ -43,10 +46,30 @@ export function run(argv: readonly string[], opts: RunOpts = {}): Promise<RunRes
     });
     // A command that leaves a daemon behind (`sh -c 'x &'`) exits while the daemon still holds its pipes:
     // resolve shortly after the exit instead of waiting for the daemon to end.
-    child.on('exit', () => {
-      setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); child.emit('close', child.exitCode, child.signalCode); }, 300).unref();
-    });
+    // Output is never cut: the grace restarts with every chunk, and a due timer first lets pending reads run (setImmediate).
+    let exited = false;
     let settled = false;
+    let lastData = Date.now();
+    const noteData = (): void => { lastData = Date.now(); };
+    child.stdout.on('data', noteData);
+    child.stderr.on('data', noteData);
+    const graceCheck = (): void => {
+      if (settled) return;
+      if (Date.now() - lastData < EXIT_GRACE_MS) { setTimeout(graceCheck, EXIT_GRACE_MS).unref(); return; }
+      setImmediate(() => {
+        if (settled) return;
+        if (Date.now() - lastData < EXIT_GRACE_MS) { setTimeout(graceCheck, EXIT_GRACE_MS).unref(); return; }
+        child.stdout.destroy();
+        child.stderr.destroy();
+        child.emit('close', child.exitCode, child.signalCode);
+      });
+    };
+    child.on('exit', () => {
+      if (exited) return;
+      exited = true;
+      noteData();
+      setTimeout(graceCheck, EXIT_GRACE_MS).unref();
+    });
     child.on('close', (code, signal) => {
       if (settled) return;
       settled = true;
