@@ -37,11 +37,11 @@ if (!cc) {
 }
 
 mkdirSync(join(root, 'build'), { recursive: true });
-const argv = ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-pthread', '-o', join(root, 'build', 'libegress-shim.so'), join(root, 'src', 'shim.c'), join(root, 'src', 'dns.c'), '-ldl'];
+const argv = ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-pthread', '-o', join(root, 'build', 'libegress-shim.so'), join(root, 'src', 'shim.c'), join(root, 'src', 'dns.c'), join(root, 'src', 'dns-raw.c'), '-ldl'];
 process.stderr.write(`[#] ${cc} ${argv.join(' ')}\n`);
 const res = spawnSync(cc, argv, { stdio: 'inherit' });
 if (res.error || res.status !== 0) {
-  process.stderr.write(`@egress/shim: compiling src/shim.c and src/dns.c with ${cc} failed${res.error ? `: ${res.error.message}` : ` (exit ${res.status})`}.\n` +
+  process.stderr.write(`@egress/shim: compiling src/shim.c, src/dns.c and src/dns-raw.c with ${cc} failed${res.error ? `: ${res.error.message}` : ` (exit ${res.status})`}.\n` +
     'A C compiler and the C library headers are required (Debian: gcc libc6-dev).\n');
   process.exit(1);
 }

@@ -71,14 +71,14 @@ void eg_dns_init(const char *list) {
 }
 
 /* Whether a destination is a loopback address (a local stub resolver the egress cannot reach). */
-static int eg_is_loopback(const struct sockaddr_storage *ss) {
+int eg_is_loopback(const struct sockaddr_storage *ss) {
   if (ss->ss_family == AF_INET) return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
   const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
   return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 /* Name servers to ask: EGRESS_DNS, else resolv.conf's non-loopback ones. Returns how many were written. */
-static int eg_servers(struct sockaddr_storage *out, int max) {
+int eg_servers(struct sockaddr_storage *out, int max) {
   int n = 0;
   for (int i = 0; i < eg.ndns && n < max; i++) out[n++] = eg.dns[i];
   if (n > 0) return n;
@@ -130,8 +130,8 @@ static int eg_in_hosts(const char *name) {
   return found;
 }
 
-/* Encodes a DNS query for name/qtype into buf; returns its length or -1. */
-static int eg_build_query(unsigned char *buf, size_t cap, uint16_t id, const char *name, uint16_t qtype) {
+/* Encodes a DNS query (RD set) for name/class/type into buf; returns its length or -1. */
+int eg_build_query(unsigned char *buf, size_t cap, uint16_t id, const char *name, uint16_t qclass, uint16_t qtype) {
   size_t len = strlen(name);
   if (len > 0 && name[len - 1] == '.') len--;
   if (len == 0 || len > 253 || cap < 12 + len + 2 + 4) return -1;
@@ -154,8 +154,8 @@ static int eg_build_query(unsigned char *buf, size_t cap, uint16_t id, const cha
   buf[o++] = 0;
   buf[o++] = (unsigned char)(qtype >> 8);
   buf[o++] = (unsigned char)qtype;
-  buf[o++] = 0;
-  buf[o++] = 1; /* IN */
+  buf[o++] = (unsigned char)(qclass >> 8);
+  buf[o++] = (unsigned char)qclass;
   return (int)o;
 }
 
@@ -198,13 +198,19 @@ static int eg_parse(const unsigned char *m, size_t len, uint16_t id, uint16_t qt
   return 0;
 }
 
-/* Asks one server one question through the egress. 0 answered (rcode set), 1 no answer in time, -1 cannot send. */
-static int eg_ask(const struct sockaddr_storage *server, const char *name, uint16_t qtype, int *rcode, struct eg_answer *ans) {
-  unsigned char q[300], r[1500];
+/* A random query id (getrandom; falls back to time and pid). */
+uint16_t eg_query_id(void) {
   uint16_t id;
   if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) id = (uint16_t)(time(NULL) ^ getpid());
-  int qlen = eg_build_query(q, sizeof q, id, name, qtype);
-  if (qlen < 0) return -1;
+  return id;
+}
+
+/*
+ * Sends one query to one server from a socket bound to the egress and waits for the reply with the same id.
+ * Returns the reply's length, 0 when none came in time, -1 when the query could not be sent through the egress.
+ */
+static int eg_exchange_one(const struct sockaddr_storage *server, const unsigned char *q, int qlen, unsigned char *resp, int cap) {
+  if (qlen < 12) return -1;
   socklen_t slen = server->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   int fd = socket(server->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -213,59 +219,78 @@ static int eg_ask(const struct sockaddr_storage *server, const char *name, uint1
     close(fd);
     return -1;
   }
-  int result = 1;
-  for (int attempt = 0; attempt < EG_ATTEMPTS && result == 1; attempt++) {
+  int result = 0;
+  for (int attempt = 0; attempt < EG_ATTEMPTS && result == 0; attempt++) {
     if (send(fd, q, (size_t)qlen, 0) != qlen) {
       result = -1;
       break;
     }
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (result == 1 && poll(&p, 1, EG_TIMEOUT_MS) == 1) {
-      ssize_t n = recv(fd, r, sizeof r, 0);
+    while (result == 0 && poll(&p, 1, EG_TIMEOUT_MS) == 1) {
+      ssize_t n = recv(fd, resp, (size_t)cap, 0);
       if (n < 0) break;
-      struct eg_answer tmp = *ans;
-      if (eg_parse(r, (size_t)n, id, qtype, rcode, &tmp) == 0) {
-        *ans = tmp;
-        result = 0;
-      }
+      if (n >= 12 && resp[0] == q[0] && resp[1] == q[1] && (resp[2] & 0x80)) result = (int)n;
     }
   }
   close(fd);
   return result;
 }
 
+int eg_exchange(const unsigned char *q, int qlen, unsigned char *resp, int cap, int *sent) {
+  struct sockaddr_storage servers[EG_MAX_DNS];
+  int ns = eg_servers(servers, EG_MAX_DNS);
+  *sent = 0;
+  for (int i = 0; i < ns; i++) {
+    int r = eg_exchange_one(&servers[i], q, qlen, resp, cap);
+    if (r >= 0) *sent = 1;
+    if (r > 0) {
+      int rcode = resp[3] & 0x0F;
+      /* SERVFAIL or REFUSED: another server may know better. */
+      if ((rcode == 2 || rcode == 5) && i + 1 < ns) continue;
+      return r;
+    }
+  }
+  return *sent ? 0 : -1;
+}
+
+/* Asks the egress's resolvers one question. 0 answered (rcode set), 1 no answer in time, -1 cannot send. */
+static int eg_ask(const char *name, uint16_t qtype, int *rcode, struct eg_answer *ans) {
+  unsigned char q[300], r[1500];
+  uint16_t id = eg_query_id();
+  int qlen = eg_build_query(q, sizeof q, id, name, 1, qtype);
+  if (qlen < 0) return -1;
+  int sent = 0;
+  int n = eg_exchange(q, qlen, r, sizeof r, &sent);
+  if (n < 0) return -1;
+  if (n == 0) return 1;
+  return eg_parse(r, (size_t)n, id, qtype, rcode, ans) == 0 ? 0 : 1;
+}
+
 /* Resolves name (A and/or AAAA) through the egress. Returns 0 or an EAI_* code. */
 static int eg_lookup(const char *name, int want4, int want6, struct eg_answer *ans) {
   struct sockaddr_storage servers[EG_MAX_DNS];
-  int ns = eg_servers(servers, EG_MAX_DNS);
-  if (ns == 0) {
-    eg_debug("getaddrinfo %s: no resolver reachable through the egress (EGRESS_DNS unset, resolv.conf has only loopback)", name);
+  if (eg_servers(servers, EG_MAX_DNS) == 0) {
+    eg_debug("lookup %s: no resolver reachable through the egress (EGRESS_DNS unset, resolv.conf has only loopback)", name);
     return EAI_FAIL;
   }
-  int sent = 0, answered = 0, nxdomain = 0;
-  for (int i = 0; i < ns && !answered; i++) {
-    int ok = 1;
-    for (int t = 0; t < 2 && ok; t++) {
-      if ((t == 0 && !want4) || (t == 1 && !want6)) continue;
-      int rcode = 0;
-      int r = eg_ask(&servers[i], name, t == 0 ? 1 : 28, &rcode, ans);
-      if (r >= 0) sent = 1;
-      if (r != 0 || (rcode != 0 && rcode != 3)) ok = 0;
-      else if (rcode == 3) {
-        nxdomain = 1; /* the name does not exist: no need to ask for the other type */
-        break;
-      }
+  int nxdomain = 0;
+  for (int t = 0; t < 2; t++) {
+    if ((t == 0 && !want4) || (t == 1 && !want6)) continue;
+    int rcode = 0;
+    int r = eg_ask(name, t == 0 ? 1 : 28, &rcode, ans);
+    if (r < 0) return EAI_FAIL;
+    if (r > 0 || (rcode != 0 && rcode != 3)) return EAI_AGAIN;
+    if (rcode == 3) {
+      nxdomain = 1; /* the name does not exist: no need to ask for the other type */
+      break;
     }
-    answered = ok;
   }
-  if (!sent) return EAI_FAIL;
-  if (!answered) return EAI_AGAIN;
   if (ans->n == 0) return nxdomain ? EAI_NONAME : EAI_NODATA;
   return 0;
 }
 
 /* Whether a lookup needs DNS (not numeric, not localhost, not in /etc/hosts, an IP family we can ask for). */
-static int eg_needs_dns(const char *node, const struct addrinfo *hints) {
+int eg_needs_dns(const char *node, const struct addrinfo *hints) {
   if (node == NULL || node[0] == '\0') return 0;
   if (hints != NULL && (hints->ai_flags & AI_NUMERICHOST)) return 0;
   int fam = hints != NULL ? hints->ai_family : AF_UNSPEC;

@@ -96,7 +96,7 @@ describe('libegress-shim in a network namespace', () => {
     ]);
   });
 
-  it('resolves names through the egress: getaddrinfo asks EGRESS_DNS from the egress address; localhost/numeric need no query', () => {
+  it('resolves names through the egress: getaddrinfo, gethostbyname*, res_* and getnameinfo ask EGRESS_DNS from the egress address; localhost/numeric need no query', () => {
     const r = runInNetns('dns', { ...BOUND, EGRESS_DNS: '10.99.0.1' });
     expect(r.failed, r.stdout + r.stderr).toEqual([]);
     expect(r.lines).toEqual([
@@ -104,13 +104,17 @@ describe('libegress-shim in a network namespace', () => {
       'ok 2 - getaddrinfo with AF_INET asks for A only # rc=0 result=10.99.0.1/0',
       'ok 3 - an unknown name is EAI_NONAME # rc=-2 (Name or service not known)',
       'ok 4 - gethostbyname, gethostbyname2 and gethostbyname_r resolve through the egress # v4=10.99.0.1 hostent=ok v6=fd00:99::1 small-buffer=ERANGE nothere=NULL/1 queries=4 from=10.99.0.2',
-      'ok 5 - localhost and numeric hosts need no DNS query # localhost rc=0 numeric rc=0 queries=0',
+      'ok 5 - res_query, res_search, res_querydomain and res_send go through the egress # res_query=A 10.99.0.1 res_search=ok res_querydomain=ok nothere=-1/1 res_send=ok queries=5 from=10.99.0.2',
+      'ok 6 - getnameinfo asks PTR through the egress # ptr=0:svc.egress.test:80 unknown=0:10.99.0.3 namereqd=-2 numeric=0:10.99.0.1 queries=3+0 from=10.99.0.2',
+      'ok 7 - localhost and numeric hosts need no DNS query # localhost rc=0 numeric rc=0 queries=0',
     ]);
   });
 
   it('fails name lookups closed (EAI_FAIL, no query sent) when the egress cannot be used', () => {
     const r = runInNetns('dnsclosed', { EGRESS_BIND_V4: '192.0.2.77', EGRESS_BIND_V6: '2001:db8::77', EGRESS_BIND_IFACE: 'eg0', EGRESS_DNS: '10.99.0.1' });
-    expect(r.lines).toEqual(['ok 1 - getaddrinfo and gethostbyname fail and send nothing when the egress cannot be used # rc=-4 (Non-recoverable failure in name resolution) gethostbyname=NULL/3 queries=0']);
+    expect(r.lines).toEqual([
+      'ok 1 - getaddrinfo, gethostbyname, res_query and getnameinfo fail and send nothing when the egress cannot be used # rc=-4 (Non-recoverable failure in name resolution) gethostbyname=NULL/3 res_query=-1/3 getnameinfo=-4 queries=0',
+    ]);
   });
 
   it('explains its decisions on stderr only with EGRESS_SHIM_DEBUG', () => {

@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <netdb.h>
 #include <netinet/ip_icmp.h>
+#include <resolv.h>
 #include <unistd.h>
 
 static int failures, checks;
@@ -515,7 +516,16 @@ static void *dns_server(void *arg) {
     r[6] = 0;
     r[7] = 0;
     size_t len = qend;
-    if (strcmp(name, "svc.egress.test") != 0) {
+    if (strcmp(name, "1.0.99.10.in-addr.arpa") == 0 && qtype == 12) {
+      /* PTR svc.egress.test */
+      static const unsigned char target[] = {3, 's', 'v', 'c', 6, 'e', 'g', 'r', 'e', 's', 's', 4, 't', 'e', 's', 't', 0};
+      r[7] = 1;
+      unsigned char rr[12] = {0xC0, 12, 0, 12, 0, 1, 0, 0, 0, 60, 0, (unsigned char)sizeof target};
+      memcpy(r + len, rr, sizeof rr);
+      len += sizeof rr;
+      memcpy(r + len, target, sizeof target);
+      len += sizeof target;
+    } else if (strcmp(name, "svc.egress.test") != 0) {
       r[3] = 0x83; /* NXDOMAIN */
     } else {
       unsigned char rd[16];
@@ -568,7 +578,7 @@ static void ai_text(const struct addrinfo *ai, char *buf, size_t len) {
 
 /* Mode "dns": names are resolved through the egress (query sourced from the egress address). */
 static void run_dns(void) {
-  char detail[512], list[256], from[INET6_ADDRSTRLEN];
+  char detail[1024], list[256], from[INET6_ADDRSTRLEN];
   start_dns();
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof hints);
@@ -617,6 +627,37 @@ static void run_dns(void) {
   check(h4ok && strcmp(a4, "10.99.0.1") == 0 && strcmp(a6, "fd00:99::1") == 0 && rr == ERANGE && hres == NULL && nx == NULL && nxerr == HOST_NOT_FOUND && q1 - q0 == 4 && strcmp(from, "10.99.0.2") == 0,
         "gethostbyname, gethostbyname2 and gethostbyname_r resolve through the egress", detail);
 
+  /* res_query / res_search / res_querydomain / res_send go through the egress too. */
+  q0 = dns_count(from, sizeof from);
+  unsigned char ansbuf[512], qbuf[512];
+  int rq = res_query("svc.egress.test", C_IN, T_A, ansbuf, sizeof ansbuf);
+  int a_ok = rq > 12 && ((ansbuf[6] << 8) | ansbuf[7]) == 1 && memcmp(ansbuf + rq - 4, "\x0a\x63\x00\x01", 4) == 0;
+  int rs = res_search("svc.egress.test", C_IN, T_AAAA, ansbuf, sizeof ansbuf);
+  int rd = res_querydomain("svc", "egress.test", C_IN, T_A, ansbuf, sizeof ansbuf);
+  int rnx = res_query("nothere.egress.test", C_IN, T_A, ansbuf, sizeof ansbuf);
+  int nxh = h_errno;
+  int ql = res_mkquery(QUERY, "svc.egress.test", C_IN, T_A, NULL, 0, NULL, qbuf, sizeof qbuf);
+  int rsend = ql > 0 ? res_send(qbuf, ql, ansbuf, sizeof ansbuf) : -1;
+  q1 = dns_count(from, sizeof from);
+  snprintf(detail, sizeof detail, "res_query=%s res_search=%s res_querydomain=%s nothere=%d/%d res_send=%s queries=%d from=%s", a_ok ? "A 10.99.0.1" : "bad", rs > 12 ? "ok" : "bad",
+           rd > 12 ? "ok" : "bad", rnx, nxh, rsend > 12 ? "ok" : "bad", q1 - q0, from);
+  check(a_ok && rs > 12 && rd > 12 && rnx == -1 && nxh == HOST_NOT_FOUND && rsend > 12 && q1 - q0 == 5 && strcmp(from, "10.99.0.2") == 0, "res_query, res_search, res_querydomain and res_send go through the egress", detail);
+
+  /* getnameinfo asks PTR through the egress; numeric requests and unknown addresses need no name. */
+  q0 = dns_count(from, sizeof from);
+  struct sockaddr_in ptr = v4("10.99.0.1", 80), unknown = v4("10.99.0.3", 80);
+  char hn[64], sv[16], hn2[64], hn3[64];
+  int g1 = getnameinfo((struct sockaddr *)&ptr, sizeof ptr, hn, sizeof hn, sv, sizeof sv, NI_NUMERICSERV);
+  int g2 = getnameinfo((struct sockaddr *)&unknown, sizeof unknown, hn2, sizeof hn2, NULL, 0, 0);
+  int g3 = getnameinfo((struct sockaddr *)&unknown, sizeof unknown, hn3, sizeof hn3, NULL, 0, NI_NAMEREQD);
+  int qa = dns_count(from, sizeof from);
+  int g4 = getnameinfo((struct sockaddr *)&ptr, sizeof ptr, hn3, sizeof hn3, NULL, 0, NI_NUMERICHOST);
+  int qb = dns_count(from, sizeof from);
+  snprintf(detail, sizeof detail, "ptr=%d:%s:%s unknown=%d:%s namereqd=%d numeric=%d:%s queries=%d+%d from=%s", g1, hn, sv, g2, hn2, g3, g4, hn3, qa - q0, qb - qa, from);
+  check(g1 == 0 && strcmp(hn, "svc.egress.test") == 0 && strcmp(sv, "80") == 0 && g2 == 0 && strcmp(hn2, "10.99.0.3") == 0 && g3 == EAI_NONAME && g4 == 0 && strcmp(hn3, "10.99.0.1") == 0 &&
+            qa - q0 == 3 && qb == qa && strcmp(from, "10.99.0.2") == 0,
+        "getnameinfo asks PTR through the egress", detail);
+
   int before = dns_count(from, sizeof from);
   rc = getaddrinfo("localhost", "80", &hints, &res);
   if (rc == 0) freeaddrinfo(res);
@@ -636,10 +677,17 @@ static void run_dns_closed(void) {
   int rc = getaddrinfo("svc.egress.test", "80", &hints, &res);
   struct hostent *h = gethostbyname("svc.egress.test");
   int herr = h_errno;
+  unsigned char ans[512];
+  int rq = res_query("svc.egress.test", C_IN, T_A, ans, sizeof ans);
+  int rqerr = h_errno;
+  struct sockaddr_in ptr = v4("10.99.0.1", 80);
+  char hn[64];
+  int gn = getnameinfo((struct sockaddr *)&ptr, sizeof ptr, hn, sizeof hn, NULL, 0, NI_NAMEREQD);
   usleep(200000);
   int n = dns_count(from, sizeof from);
-  snprintf(detail, sizeof detail, "rc=%d (%s) gethostbyname=%s/%d queries=%d", rc, gai_strerror(rc), h ? "found" : "NULL", herr, n);
-  check(rc == EAI_FAIL && h == NULL && herr == NO_RECOVERY && n == 0, "getaddrinfo and gethostbyname fail and send nothing when the egress cannot be used", detail);
+  snprintf(detail, sizeof detail, "rc=%d (%s) gethostbyname=%s/%d res_query=%d/%d getnameinfo=%d queries=%d", rc, gai_strerror(rc), h ? "found" : "NULL", herr, rq, rqerr, gn, n);
+  check(rc == EAI_FAIL && h == NULL && herr == NO_RECOVERY && rq == -1 && rqerr == NO_RECOVERY && gn == EAI_FAIL && n == 0,
+        "getaddrinfo, gethostbyname, res_query and getnameinfo fail and send nothing when the egress cannot be used", detail);
 }
 
 int main(int argc, char **argv) {
