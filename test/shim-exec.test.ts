@@ -72,6 +72,14 @@ describe('egress-client exec (LD_PRELOAD shim) in the lab', () => {
     expect(from('vps.egress.test')).toEqual([lab.addr.clientV4]);
   });
 
+  it('sends the DNS of a program with its own resolver (dig) through the egress too', async () => {
+    const viaShim = await lab.exec('client', [...exec, 'dig', '+short', '+time=3', '+tries=2', 'TXT', 'asker.egress.test'], { user: 'otheruser' });
+    expect(viaShim.exitCode, viaShim.stderr).toBe(0);
+    expect(viaShim.stdout.trim()).toBe(`"${lab.addr.vpsV4}"`);
+    const direct = await lab.exec('client', ['dig', '+short', '+time=3', '+tries=2', 'TXT', 'asker.egress.test'], { user: 'otheruser' });
+    expect(direct.stdout.trim()).toBe(`"${lab.addr.clientV4}"`);
+  });
+
   it('prepends the shim to an existing LD_PRELOAD and passes exit codes through', async () => {
     const r = await lab.exec('client', [...exec, 'sh', '-c', 'echo "$LD_PRELOAD|$EGRESS_BIND_IFACE"; exit 7'], { user: 'otheruser', env: { LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libc.so.6' } });
     expect(r.exitCode).toBe(7);
