@@ -129,6 +129,10 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
     if (before.egresses.length === 0) await removeCreatedDirs(host).catch(() => undefined);
     throw err;
   }
+  if (existing && !keyUnchanged && (await host.run(['ip', 'link', 'show', 'dev', egress.interface])).exitCode === 0) {
+    // A new key for a running tunnel: wg-quick's PostUp only runs at up, so load it now (from the file, not argv).
+    await host.run(['wg', 'set', egress.interface, 'private-key', clientKeyPath(name)], { check: true, change: true });
+  }
   const changed = steps.length > 0 || !keyUnchanged || !sameJson(before, finalAfter);
   const handshake = await waitForHandshake(host, egress.interface, ctx.handshakeTimeoutMs);
   if (!handshake) out.warn(`no WireGuard handshake with ${egress.wireguard.endpoint} yet; check that the VPS is reachable (egress-client doctor ${name})`);
