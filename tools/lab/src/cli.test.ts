@@ -1,5 +1,8 @@
 // The lab CLI end to end: up, probe, exec, dns, down, and refusing to start without root (needs root).
-import { existsSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { labDir } from './paths.js';
@@ -16,7 +19,14 @@ describe('egress-lab CLI', () => {
   });
 
   it('refuses to start when not root, saying why', async () => {
-    const r = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'up', '--name', 'notroot']);
+    // A world-readable copy of the built CLI, so the check does not depend on where the repo lives (e.g. under /root).
+    const copy = mkdtempSync(`${tmpdir()}/lab-cli-`);
+    chmodSync(copy, 0o755);
+    cpSync(fileURLToPath(new URL('../dist', import.meta.url)), `${copy}/tools/lab/dist`, { recursive: true });
+    cpSync(fileURLToPath(new URL('../package.json', import.meta.url)), `${copy}/tools/lab/package.json`);
+    cpSync(commanderDir(), `${copy}/node_modules/commander`, { recursive: true });
+    const r = await run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, `${copy}/tools/lab/dist/cli.js`, 'up', '--name', 'notroot']);
+    rmSync(copy, { recursive: true, force: true });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('lab up refused: the lab needs root');
     expect(existsSync(labDir('notroot'))).toBe(false);
@@ -57,3 +67,10 @@ describe('egress-lab CLI', () => {
     expect(gone.stderr).toContain(`no lab named ${name} is running`);
   });
 });
+
+/** The installed commander package's directory (its exports hide package.json, so walk up from its entry). */
+function commanderDir(): string {
+  let dir = dirname(createRequire(import.meta.url).resolve('commander'));
+  while (!existsSync(`${dir}/package.json`)) dir = dirname(dir);
+  return dir;
+}

@@ -3,7 +3,7 @@ import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { LAB_ADDR, LAB_HOSTS, type LabAddresses, type LabHostName } from './addresses.js';
 import type { HostIdentity } from './holder.js';
-import { assetPath, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
+import { HOST_PROBE_PATH, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
 import { killNamespaces, killNamespacesSync, nsOf } from './procs.js';
 import { run, TIMEOUT_EXIT, type RunResult } from './run.js';
 
@@ -168,7 +168,7 @@ export class Lab {
   /** argv of the probe program: prints the address the whoami service saw (wrap it with run-as etc.). */
   probeArgv(opts: LabProbeArgs = {}): string[] {
     const host = opts.host ?? (opts.v6 ? LAB_ADDR.whoamiV6 : LAB_ADDR.whoamiV4);
-    return [process.execPath, assetPath('probe.mjs'), host, String(opts.port ?? LAB_ADDR.whoamiPort), opts.udp ? 'udp' : 'tcp'];
+    return [process.execPath, HOST_PROBE_PATH, host, String(opts.port ?? LAB_ADDR.whoamiPort), opts.udp ? 'udp' : 'tcp'];
   }
 
   /** Runs prefix + probe inside a host and returns the source address the whoami service saw. */

@@ -22,3 +22,6 @@ export const LABS_ROOT = '/run/egress-lab';
 export function labDir(name: string): string {
   return `${LABS_ROOT}/${name}`;
 }
+
+/** Where every host has its own copy of the probe (0644 in a 0755 dir), so any user can run it wherever the repo lives. */
+export const HOST_PROBE_PATH = '/usr/local/lib/egress-lab/probe.mjs';

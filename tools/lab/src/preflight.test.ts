@@ -1,8 +1,8 @@
 // lab up says exactly what is missing and which apt package provides it.
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { findTool, preflightProblems } from './preflight.js';
+import { findTool, nodeProblem, preflightProblems } from './preflight.js';
 
 describe('preflightProblems', () => {
   it('refuses a non-root user', () => {
@@ -27,5 +27,24 @@ describe('preflightProblems', () => {
 
   it('finds nothing to refuse on a prepared machine run as root', () => {
     expect(preflightProblems({ uid: 0 })).toEqual([]);
+  });
+});
+
+describe('nodeProblem', () => {
+  it('accepts a system-wide node and names the directory other users cannot enter', () => {
+    expect(nodeProblem(process.execPath)).toBeUndefined();
+    const dir = mkdtempSync(`${tmpdir()}/lab-node-`);
+    try {
+      mkdirSync(`${dir}/private/bin`, { recursive: true });
+      copyFileSync('/bin/true', `${dir}/private/bin/node`);
+      chmodSync(`${dir}/private/bin/node`, 0o755);
+      chmodSync(`${dir}/private`, 0o700);
+      chmodSync(dir, 0o755);
+      expect(nodeProblem(`${dir}/private/bin/node`)).toBe(
+        `node at ${dir}/private/bin/node is inside ${dir}/private, which other users cannot enter (appuser runs the probe with it): install node system-wide`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

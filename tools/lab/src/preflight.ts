@@ -1,6 +1,6 @@
 // Refuses to start a lab when not root or when a tool is missing, naming the apt package that provides it.
-import { accessSync, constants } from 'node:fs';
-import { delimiter } from 'node:path';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, dirname } from 'node:path';
 
 /** Tools the lab runs, with the Debian package that provides each. */
 export const LAB_TOOLS: ReadonlyArray<{ tool: string; pkg: string }> = [
@@ -49,6 +49,8 @@ export function findTool(tool: string, dirs: readonly string[] = defaultToolDirs
 export function preflightProblems(env: { uid?: number; dirs?: readonly string[] } = {}): string[] {
   const problems: string[] = [];
   if ((env.uid ?? process.getuid?.()) !== 0) problems.push('the lab needs root (it creates network and mount namespaces): run it with sudo or as root');
+  const node = nodeProblem(process.execPath);
+  if (node) problems.push(node);
   const missing = LAB_TOOLS.filter((t) => !findTool(t.tool, env.dirs));
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))];
@@ -64,4 +66,18 @@ export function preflightProblems(env: { uid?: number; dirs?: readonly string[] 
 export function assertCanStart(): void {
   const problems = preflightProblems();
   if (problems.length > 0) throw new Error(`lab up refused: ${problems.join('; ')}`);
+}
+
+/** Says why other users (appuser runs the probe) cannot run the node binary at `path`; undefined when they can. */
+export function nodeProblem(path: string): string | undefined {
+  let dir = path;
+  try {
+    if ((statSync(path).mode & 0o005) !== 0o005) return `node at ${path} is not readable and executable by other users (appuser runs the probe with it): install node system-wide`;
+    for (dir = dirname(path); dir !== '/'; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return `node at ${path} is inside ${dir}, which other users cannot enter (appuser runs the probe with it): install node system-wide`;
+    }
+  } catch (e) {
+    return `cannot check node at ${path}: ${(e as Error).message}`;
+  }
+  return undefined;
 }

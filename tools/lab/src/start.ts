@@ -5,7 +5,8 @@ import {
 } from './addresses.js';
 import { startHolder, type HostIdentity } from './holder.js';
 import { Lab, removeLabDir, type LabState } from './lab.js';
-import { assetPath, labDir, LABS_ROOT } from './paths.js';
+import { assetPath, HOST_PROBE_PATH, labDir, LABS_ROOT } from './paths.js';
+import { dirname } from 'node:path';
 import { assertCanStart } from './preflight.js';
 import { isAlive, sleep, startTimeOf } from './procs.js';
 import { runOk } from './run.js';
@@ -146,11 +147,14 @@ async function wire(lab: Lab): Promise<void> {
     ),
   );
   const resolv = `nameserver ${LAB_ADDR.dnsV4}\nnameserver ${LAB_ADDR.dnsV6}\n`;
+  const probe = readFileSync(assetPath('probe.mjs'), 'utf8');
   await Promise.all(
     LAB_HOSTS.map(async (h) => {
       await lab.writeFile(h, '/etc/hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`);
       await lab.writeFile(h, '/etc/hostname', `${h}\n`);
       await lab.writeFile(h, '/etc/resolv.conf', resolv);
+      await lab.exec(h, ['install', '-d', '-m', '0755', dirname(HOST_PROBE_PATH)], { check: true });
+      await lab.writeFile(h, HOST_PROBE_PATH, probe, '0644');
     }),
   );
 }
