@@ -16,7 +16,9 @@ import {
   type ServerRenderOptions,
 } from '@egress/core';
 import { acceptCommands, neededAccepts, nftAcceptCommands, presentAccepts } from './remote/firewall.js';
-import type { VpsFacts } from './remote/facts.js';
+import { readFacts, type VpsFacts } from './remote/facts.js';
+import type { CliOptions } from './cli/parse-cli.js';
+import type { Session, SessionOpener } from './session.js';
 
 /** What provision records for deprovision: packages it installed and directories it created. */
 export const ProvisionRecord = z
@@ -95,4 +97,24 @@ export async function converge(host: Host, facts: VpsFacts, config: ServerConfig
     throw new ApplyError(`firewall accept failed: ${firewall[bad] ?? '?'}: ${cause}; the previous state was restored`, true);
   }
   return { changed: result.changed + fw.length, steps: [...result.steps.map((s) => s.title), ...firewall], notes: result.notes, firewall };
+}
+
+/** A connected, inspected VPS: the session, its Host and the facts read in the first round trip. */
+export interface Vps {
+  session: Session;
+  host: Session['host'];
+  facts: VpsFacts;
+}
+
+/** Opens the one SSH session, reads every fact in one exec and checks root, runs `fn`, and always closes the connection. */
+export async function withVps<T>(targetText: string, options: CliOptions, output: Output, open: SessionOpener, fn: (vps: Vps) => Promise<T>): Promise<T> {
+  const session = await open(targetText, options, output);
+  try {
+    output.step('Reading the VPS');
+    const facts = await readFacts(session.host);
+    requireRoot(facts, session.sudo, session.host.name);
+    return await fn({ session, host: session.host, facts });
+  } finally {
+    await session.host.close();
+  }
 }

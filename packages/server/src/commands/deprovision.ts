@@ -1,10 +1,9 @@
 // egress-server deprovision: remove everything egress added (interface, unit, files, nft table, sysctls, accepts), nothing else.
 import { runAll, serverOwnership, serverPaths, teardown, type Command, type Output } from '@egress/core';
 import type { CliOptions } from '../cli/parse-cli.js';
-import { readFacts } from '../remote/facts.js';
 import { acceptCommands, nftRemoveCommands, presentAccepts } from '../remote/firewall.js';
 import { purgeCommands } from '../remote/install.js';
-import { PROVISION_RECORD_PATH, loadRecord, loadState, requireRoot } from '../server-ops.js';
+import { PROVISION_RECORD_PATH, loadRecord, loadState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface DeprovisionReport {
@@ -32,11 +31,7 @@ export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: 
 
 /** Runs `deprovision`. */
 export async function deprovisionCommand(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<DeprovisionReport> {
-  const session = await open(targetText, options, output);
-  const { host } = session;
-  try {
-    const facts = await readFacts(host);
-    requireRoot(facts, session.sudo, host.name);
+  return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const config = loadState(facts);
     const iface = config?.interface ?? 'egress0';
     output.step('Removing the server state');
@@ -50,7 +45,5 @@ export async function deprovisionCommand(targetText: string, options: CliOptions
     const changes = [...res.steps.map((s) => s.title), ...cleanup.filter((_, i) => results[i]?.exitCode === 0).map((c) => c.argv.join(' '))];
     output.result(config || res.changed ? `${host.name}: egress removed` : `${host.name}: nothing of egress was there`);
     return { host: host.name, changed: res.changed, changes, purged: options.purge ? record.installedPackages : [], roundTrips: host.roundTrips ?? 0 };
-  } finally {
-    await host.close();
-  }
+  });
 }

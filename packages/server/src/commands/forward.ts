@@ -2,8 +2,7 @@
 import { NotFoundError, formatForwardSpec, parseForwardSpec, type Output, type ServerConfig } from '@egress/core';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { checkForwardClashes, parseForwards, requirePeer } from '../plan/server-config.js';
-import { readFacts } from '../remote/facts.js';
-import { converge, requireRoot, requireState } from '../server-ops.js';
+import { converge, requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface ForwardReport {
@@ -23,11 +22,7 @@ function choosePeer(config: ServerConfig, requested: string | undefined): string
 /** Runs `forward add|remove|list`. */
 export async function forwardCommand(action: 'add' | 'remove' | 'list', targetText: string, spec: string | undefined, options: CliOptions, output: Output, open: SessionOpener): Promise<ForwardReport> {
   if (action !== 'list') parseForwardSpec(spec ?? '', 'check', 'SPEC');
-  const session = await open(targetText, options, output);
-  const { host } = session;
-  try {
-    const facts = await readFacts(host);
-    requireRoot(facts, session.sudo, host.name);
+  return withVps(targetText, options, output, open, async ({ session, host, facts }) => {
     const config = requireState(facts, host.name);
     let next = config;
     let changed = 0;
@@ -52,7 +47,5 @@ export async function forwardCommand(action: 'add' | 'remove' | 'list', targetTe
     const forwards = next.forwards.filter((f) => action !== 'list' || !options.peer || f.peer === options.peer).map((f) => ({ spec: formatForwardSpec(f), peer: f.peer }));
     if (action === 'list') output.result(forwards.length ? forwards.map((f) => `${f.spec.padEnd(24)} -> ${f.peer}`).join('\n') : 'no forwards');
     return { host: host.name, action, changed, forwards, roundTrips: host.roundTrips ?? 0 };
-  } finally {
-    await host.close();
-  }
+  });
 }

@@ -3,8 +3,8 @@ import { SafeName, ValidationError, WgKey, generateKeyPair, parseWith, type Outp
 import { defaultBundlePath, makeBundle, writeBundle } from '../bundle.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { allocatePeer, requirePeer } from '../plan/server-config.js';
-import { parseWgDump, readFacts } from '../remote/facts.js';
-import { converge, requireRoot, requireState } from '../server-ops.js';
+import { parseWgDump } from '../remote/facts.js';
+import { converge, requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface PeerReport {
@@ -21,11 +21,7 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
   const name = action === 'list' ? undefined : parseWith(SafeName, nameArg ?? '', 'NAME');
   const publicKey = options.publicKey !== undefined ? parseWith(WgKey, options.publicKey, '--public-key') : undefined;
   if (publicKey && action !== 'add') throw new ValidationError('--public-key: only `peer add` takes a public key');
-  const session = await open(targetText, options, output);
-  const { host } = session;
-  try {
-    const facts = await readFacts(host);
-    requireRoot(facts, session.sudo, host.name);
+  return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const config = requireState(facts, host.name);
     let next = config;
     let bundle: string | null = null;
@@ -59,7 +55,5 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
       output.result(peers.length ? peers.map((p) => `${p.name.padEnd(16)} ${[p.address4, p.address6].filter(Boolean).join(', ').padEnd(32)} ${p.forwards} forward(s)  ${p.publicKey}`).join('\n') : 'no peers');
     }
     return { host: host.name, action, changed, peers, bundle, roundTrips: host.roundTrips ?? 0 };
-  } finally {
-    await host.close();
-  }
+  });
 }

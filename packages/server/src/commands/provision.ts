@@ -4,9 +4,8 @@ import { EgressError, IfaceName, IpAddr, SafeName, ServerConfig, generateKeyPair
 import { defaultBundlePath, makeBundle, readBundle, writeBundle } from '../bundle.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
-import { readFacts } from '../remote/facts.js';
 import { installCommands, missingPackages } from '../remote/install.js';
-import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, requireRoot } from '../server-ops.js';
+import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -56,12 +55,8 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
 /** Runs provision against one VPS. */
 export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
   const { name, dns } = validateProvisionFlags(options);
-  const session = await open(targetText, options, output);
-  const { host, target } = session;
-  try {
-    output.step('Reading the VPS');
-    const facts = await readFacts(host);
-    requireRoot(facts, session.sudo, host.name);
+  return withVps(targetText, options, output, open, async ({ session, host, facts }) => {
+    const { target } = session;
     const existing = loadState(facts);
     const peerExists = !!existing?.peers.some((p) => p.name === name);
     const clientKeys = peerExists ? undefined : generateKeyPair();
@@ -171,7 +166,5 @@ export async function provision(targetText: string, options: CliOptions, output:
         roundTrips: host.roundTrips ?? 0,
       };
     }
-  } finally {
-    await host.close();
-  }
+  });
 }

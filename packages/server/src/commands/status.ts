@@ -1,9 +1,9 @@
 // egress-server status: interface, listen port, peers with handshake and transfer, forwards, nft table match, forwarding, boot unit.
 import { formatForwardSpec, normalizeNftText, renderServerNft, type Output } from '@egress/core';
 import type { CliOptions } from '../cli/parse-cli.js';
-import { parseWgDump, readFacts, type VpsFacts } from '../remote/facts.js';
+import { parseWgDump, type VpsFacts } from '../remote/facts.js';
 import { presentAccepts } from '../remote/firewall.js';
-import { requireRoot, requireState } from '../server-ops.js';
+import { requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface StatusReport {
@@ -93,15 +93,9 @@ export function formatStatus(s: Omit<StatusReport, 'roundTrips'>): string {
 
 /** Runs `status`: one round trip of reads. */
 export async function statusCommand(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<StatusReport> {
-  const session = await open(targetText, options, output);
-  const { host } = session;
-  try {
-    const facts = await readFacts(host);
-    requireRoot(facts, session.sudo, host.name);
+  return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const s = buildStatus(host.name, facts, Math.floor(Date.now() / 1000));
     output.result(formatStatus(s));
     return { ...s, roundTrips: host.roundTrips ?? 0 };
-  } finally {
-    await host.close();
-  }
+  });
 }
