@@ -1,13 +1,12 @@
-// Times program start-up: runs two argvs alternately N times each (spawnSync), prints {"a":[ms…],"b":[ms…]}.
-// Usage: node startup-timer.mjs N 'ARGV_A_JSON' 'ARGV_B_JSON'   (exit 1 with the reason when a run fails)
+// Times program start-up: runs several argvs in turn N times each (spawnSync), prints {"runs":[[ms…] per argv]}.
+// Usage: node startup-timer.mjs N 'ARGV_JSON' ['ARGV_JSON'…]   (exit 1 with the reason when a run fails)
 import { spawnSync } from 'node:child_process';
 
-const [nText, aText, bText] = process.argv.slice(2);
+const [nText, ...argvTexts] = process.argv.slice(2);
 const n = Number(nText);
-const a = JSON.parse(aText ?? '[]');
-const b = JSON.parse(bText ?? '[]');
-if (!Number.isInteger(n) || n < 1 || !a.length || !b.length) {
-  process.stderr.write("usage: startup-timer.mjs N '[\"argv\",…]' '[\"argv\",…]'\n");
+const argvs = argvTexts.map((t) => JSON.parse(t));
+if (!Number.isInteger(n) || n < 1 || argvs.length === 0 || argvs.some((a) => !Array.isArray(a) || a.length === 0)) {
+  process.stderr.write("usage: startup-timer.mjs N '[\"argv\",…]' ['[\"argv\",…]'…]\n");
   process.exit(2);
 }
 
@@ -22,12 +21,8 @@ function time(argv) {
   return Math.round(ms * 1000) / 1000;
 }
 
-// One warm-up each (page cache), then alternate so drift affects both alike.
-time(a);
-time(b);
-const out = { a: [], b: [] };
-for (let i = 0; i < n; i++) {
-  out.a.push(time(a));
-  out.b.push(time(b));
-}
-process.stdout.write(`${JSON.stringify(out)}\n`);
+// One warm-up each (page cache), then take turns so drift affects all alike.
+for (const a of argvs) time(a);
+const runs = argvs.map(() => []);
+for (let i = 0; i < n; i++) argvs.forEach((a, k) => runs[k].push(time(a)));
+process.stdout.write(`${JSON.stringify({ runs })}\n`);

@@ -1,6 +1,6 @@
 // iperf3: a server in a lab host (started and killed by PID), a client run through a path, and its JSON read.
 import type { Lab, LabHostName, LabProcess } from '@egress/lab';
-import { firstLine, sleep, StepError, waitForListen } from './lab-run.js';
+import { firstLine, sleep, StepError, stop, waitForListen } from './lab-run.js';
 
 /** What one iperf3 client run measured, from the receiver's side. */
 export interface IperfResult {
@@ -80,11 +80,7 @@ export class IperfServer {
   async stop(): Promise<void> {
     const p = this.proc;
     this.proc = undefined;
-    if (!p) return;
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 3000);
-    await p.exited;
-    clearTimeout(t);
+    await stop(p);
   }
 }
 

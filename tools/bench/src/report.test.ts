@@ -14,6 +14,8 @@ describe('figures and ratios', () => {
     expect(fig(measured('ms', [0.41]))).toBe('0.41');
     expect(fig(unavailable('egress-client run is not built yet'))).toBe('n/a: egress-client run is not built yet');
     expect(num(12.345)).toBe('12.3');
+    expect(fig(measured('count', [25]))).toBe('25');
+    expect(fig(measured('count', [16, 3]))).toBe('10 (3–16)');
   });
   it('a ratio is the median of per-run ratios, with their range; of the medians when runs do not pair', () => {
     const r = ratioOf(measured('x', [98, 100, 90]), measured('x', [100, 100, 100]));
@@ -52,6 +54,12 @@ describe('goals', () => {
     expect(tput.missBy).toBeCloseTo(0.075, 10);
     const runAs = gs.find((g) => g.goal === 'run-as-startup')!;
     expect(runAs).toMatchObject({ value: 153, met: false, missBy: 93 });
+    expect(runAs.limit).toContain('starting the runtime and loading its modules');
+    const withNode = structuredClone(fixture);
+    withNode.controlPlane.nodeStartup = measured('ms', [40, 42, 41]);
+    expect(goals(withNode).find((g) => g.goal === 'run-as-startup')!.limit).toBe(
+      '93.0 ms over the goal; run-as is a Node.js program: a bare `node -e 0` takes 41.0 ms here, so the runtime\'s own start is 27% of the added time and loading egress\'s modules and checking the egress is the other 112.0 ms',
+    );
   });
 });
 

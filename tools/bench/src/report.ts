@@ -27,8 +27,9 @@ export function num(v: number): string {
 export function fig(f: Figure | undefined): string {
   if (!f) return 'n/a: not measured';
   if (f.status === 'n/a') return `n/a: ${f.reason}`;
-  if (f.n === 1) return `${num(f.median)}`;
-  return `${num(f.median)} (${num(f.min)}–${num(f.max)})`;
+  const fmt = f.unit === 'count' ? (v: number) => Math.round(v).toLocaleString('en-US') : num;
+  if (f.n === 1) return fmt(f.median);
+  return `${fmt(f.median)} (${fmt(f.min)}–${fmt(f.max)})`;
 }
 
 /** A ratio as `0.98 (0.95–1.01)`, or `n/a`. */
@@ -139,7 +140,8 @@ function throughputSection(res: BenchResults, n: Notes): string {
   const lines = [
     '## 1. Data plane: throughput (iperf3)',
     '',
-    `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths interleaved run by run so drift hits them alike. ` +
+    `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths interleaved run by run ` +
+      '(each round starts one path later, so no path always follows the same one) so drift hits them alike. ' +
       'TCP is one stream; UDP is sent at full rate (`-b 0`, 1,200-byte datagrams so nothing fragments in the tunnel) and the figure is what the receiver got. ' +
       '"up" = client sends, "down" = `-R`, the internet host sends. Figures in Mbit/s, median (min–max). ' +
       'A ratio is the median of the per-run ratios (run i of every path ran back to back) with their min–max.',
@@ -252,6 +254,7 @@ function controlSection(res: BenchResults, n: Notes): string {
     ['`egress-client run-as appuser -- /bin/true`', 'ms', n.fig(c.runAsStartup)],
     ['`setpriv --reuid appuser … /bin/true`', 'ms', n.fig(c.setprivStartup)],
     ['run-as added start-up latency over setpriv', 'ms', n.fig(c.runAsAdded)],
+    ...(c.nodeStartup ? [['`node -e 0` (the runtime alone, for comparison)', 'ms', n.fig(c.nodeStartup)]] : []),
     ['shim: added time per `connect()`', 'ns', n.fig(c.shimConnect)],
   ];
   const notes = (['shimConnect', 'roundTripsFirst', 'runAsAdded'] as const)

@@ -94,6 +94,8 @@ export const ControlPlane = z
     runAsStartup: Figure,
     setprivStartup: Figure,
     runAsAdded: Figure,
+    /** `node -e 0` alone, timed with the two above: what the runtime itself costs. */
+    nodeStartup: Figure.optional(),
     shimConnect: Figure,
   })
   .strict();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, percentile, ratio, spread, summarize } from './stats.js';
+import { median, percentile, ratio, rotate, spread, summarize } from './stats.js';
 
 describe('median', () => {
   it('takes the middle sample of an odd count, whatever the order', () => {
@@ -50,5 +50,14 @@ describe('ratio and spread', () => {
   it('spread is (max - min) / median', () => {
     expect(spread({ n: 3, median: 100, min: 90, max: 110 })).toBeCloseTo(0.2, 10);
     expect(spread({ n: 1, median: 0, min: 0, max: 0 })).toBe(0);
+  });
+});
+
+describe('rotate', () => {
+  it('starts each round with the next item', () => {
+    expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+    expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+    expect(rotate([], 2)).toEqual([]);
   });
 });

@@ -48,3 +48,10 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
 export function spread(s: Summary): number {
   return s.median === 0 ? 0 : (s.max - s.min) / s.median;
 }
+
+/** The items rotated left by `by` (round r of a measurement starts with a different path, so no path always follows the same one). */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
+  const k = ((by % items.length) + items.length) % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}

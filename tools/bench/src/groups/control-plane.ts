@@ -6,35 +6,37 @@ import { missingCli } from '../egress-setup.js';
 import { assetPath, firstLine, reasonOf, StepError } from '../lab-run.js';
 import { measured, unavailable, type Figure } from '../results.js';
 
-/** Start-up figures: run-as, setpriv, and their per-run difference. */
+/** Start-up figures: run-as, setpriv, their per-run difference, and a bare Node.js start for comparison. */
 export interface StartupFigures {
   runAsStartup: Figure;
   setprivStartup: Figure;
   runAsAdded: Figure;
+  nodeStartup: Figure;
 }
 
-/** Times `egress-client run-as appuser -- /bin/true` against `setpriv … /bin/true` inside the client host. */
+/** Times `egress-client run-as appuser -- /bin/true` against `setpriv … /bin/true` (and `node -e 0`) inside the client host. */
 export async function measureStartup(lab: Lab, cfg: BenchConfig, enrolled: string | undefined, log: (l: string) => void): Promise<StartupFigures> {
   const why = missingCli(lab, 'client') ?? enrolled;
-  if (why) return { runAsStartup: unavailable(why), setprivStartup: unavailable(why), runAsAdded: unavailable(why) };
+  if (why) return { runAsStartup: unavailable(why), setprivStartup: unavailable(why), runAsAdded: unavailable(why), nodeStartup: unavailable(why) };
   const runAs = [...lab.egressClientArgv, 'run-as', 'appuser', '--', '/bin/true'];
   const setpriv = ['setpriv', '--reuid', 'appuser', '--regid', 'appuser', '--init-groups', '/bin/true'];
+  const node = [process.execPath, '-e', '0'];
   try {
-    const r = await lab.exec('client', [process.execPath, assetPath('startup-timer.mjs'), String(cfg.startupRuns), JSON.stringify(runAs), JSON.stringify(setpriv)], {
-      timeoutMs: 60_000 + cfg.startupRuns * 5000,
-    });
+    const argv = [process.execPath, assetPath('startup-timer.mjs'), String(cfg.startupRuns), ...[runAs, setpriv, node].map((a) => JSON.stringify(a))];
+    const r = await lab.exec('client', argv, { timeoutMs: 60_000 + cfg.startupRuns * 5000 });
     if (r.exitCode !== 0) throw new StepError(firstLine(r.stderr) || `exit ${r.exitCode}`);
-    const { a, b } = JSON.parse(r.stdout) as { a: number[]; b: number[] };
+    const [a, b, c] = (JSON.parse(r.stdout) as { runs: number[][] }).runs as [number[], number[], number[]];
     const added = a.map((x, i) => x - b[i]!);
-    log(`run-as start-up: ${a.join(', ')} ms; setpriv: ${b.join(', ')} ms`);
+    log(`run-as start-up: ${a.join(', ')} ms; setpriv: ${b.join(', ')} ms; node -e 0: ${c.join(', ')} ms`);
     return {
       runAsStartup: measured('ms', a),
       setprivStartup: measured('ms', b),
-      runAsAdded: measured('ms', added, undefined, 'run-as added start-up = run-as time minus setpriv time, per run pair (the two alternate), both timed with spawnSync inside the client host.'),
+      runAsAdded: measured('ms', added, undefined, 'run-as added start-up = run-as time minus setpriv time, per run (the programs take turns), all timed with spawnSync inside the client host.'),
+      nodeStartup: measured('ms', c),
     };
   } catch (e) {
-    const reason = `run-as start-up: ${reasonOf(e)}`;
-    return { runAsStartup: unavailable(reason), setprivStartup: unavailable(reason), runAsAdded: unavailable(reason) };
+    const na = unavailable(`run-as start-up: ${reasonOf(e)}`);
+    return { runAsStartup: na, setprivStartup: na, runAsAdded: na, nodeStartup: na };
   }
 }
 

@@ -5,7 +5,7 @@ import { iperfArgv, IperfServer, parseIperf, retryBusy, type IperfResult } from 
 import { must, reasonOf } from '../lab-run.js';
 import { along, type BenchPath } from '../paths.js';
 import { measured, unavailable, THROUGHPUT_TESTS, type Dataplane, type Figure, type PathFigures, type ThroughputTest } from '../results.js';
-import { median } from '../stats.js';
+import { median, rotate } from '../stats.js';
 
 const IPERF_PORT = 5201;
 
@@ -20,7 +20,7 @@ export async function measureDataplane(lab: Lab, cfg: BenchConfig, paths: BenchP
     for (let run = 0; run < cfg.throughputRuns; run++) {
       for (const test of THROUGHPUT_TESTS) {
         const udp = test.startsWith('udp');
-        for (const p of paths) {
+        for (const p of rotate(paths, run)) {
           if ((udp ? p.udpUnavailable : p.tcpUnavailable) || failures.has(key(test, p))) continue;
           const argv = [...p.prefix, ...iperfArgv({ server: lab.addr.whoamiV4, port: IPERF_PORT, seconds: cfg.iperfSeconds, udp, reverse: test.endsWith('down') })];
           try {

@@ -4,7 +4,7 @@ import { LATENCY_WARMUP, type BenchConfig } from '../config.js';
 import { assetPath, firstLine, reasonOf, StepError } from '../lab-run.js';
 import { along, type BenchPath } from '../paths.js';
 import { measured, unavailable, type Latency, type PathFigures } from '../results.js';
-import { percentile } from '../stats.js';
+import { percentile, rotate } from '../stats.js';
 
 /** One connect-loop run as printed by assets/connect-loop.mjs. */
 export interface LoopResult {
@@ -53,7 +53,7 @@ export async function measureLatency(lab: Lab, cfg: BenchConfig, paths: BenchPat
   const p99 = new Map<string, number[]>();
   const failed = new Map<string, string>();
   for (let run = 0; run < cfg.runs; run++) {
-    for (const { key, p } of entries) {
+    for (const { key, p } of rotate(entries, run)) {
       if (p.tcpUnavailable || failed.has(key)) continue;
       try {
         const r = await along(p, () => connectLoop(lab, 'client', p.prefix, target, cfg.latencyConnections, { warmup: LATENCY_WARMUP, ...(p.user ? { user: p.user } : {}) }));
