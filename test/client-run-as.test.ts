@@ -77,14 +77,14 @@ describe('egress-client run-as (lab)', () => {
     }
   });
 
-  it('starts light: no SSH stack, no engine, no zod; added latency over setpriv alone is measured', async () => {
+  it('starts light: no SSH stack, no engine, no zod, no commander; added latency over setpriv alone is measured', async () => {
     const hook = `import { register } from 'node:module';\nregister('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, n) { const r = await n(s, c); process.stderr.write('LOADED ' + r.url + '\\\\n'); return r; }"));\n`;
     await lab.writeFile('client', '/tmp/trace-hook.mjs', hook, '0644');
     const traced = await lab.exec('client', [lab.egressClientArgv[0]!, '--import', '/tmp/trace-hook.mjs', ...lab.egressClientArgv.slice(1), 'run-as', 'appuser', '--', 'true']);
     expect(traced.exitCode, traced.stderr).toBe(0);
     const loaded = traced.stderr.split('\n').filter((l) => l.startsWith('LOADED '));
     expect(loaded.length).toBeGreaterThan(5);
-    expect(loaded.filter((l) => /ssh2|\/engine\/|zod|execa|local-host|ipaddr/.test(l))).toEqual([]);
+    expect(loaded.filter((l) => /ssh2|\/engine\/|zod|execa|local-host|ipaddr|commander/.test(l))).toEqual([]);
 
     const n = 20;
     const bench = await sh(
