@@ -27,5 +27,5 @@ export function configFor(mode: 'full' | 'smoke'): BenchConfig {
   if (mode === 'smoke') {
     return { mode, iperfSeconds: 1, throughputRuns: 1, runs: 1, latencyConnections: 50, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 50, startupRuns: 3 };
   }
-  return { mode, iperfSeconds: 2, throughputRuns: 4, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15 };
+  return { mode, iperfSeconds: 2, throughputRuns: 5, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15 };
 }
