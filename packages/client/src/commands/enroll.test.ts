@@ -40,6 +40,7 @@ async function cli(argv: string[]) {
 beforeEach(async () => {
   host = new FakeHost();
   host.machine.dirs.add('/etc/systemd').add('/etc/systemd/system'); // as on any systemd host
+  host.on('sh', () => ({ exitCode: 0, stdout: '', stderr: '' })); // preflight: every tool and WireGuard present
   host.on('getent', (argv) => (argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
   await host.writeFile('/root/b.json', JSON.stringify(bundle), { mode: 0o600 });
 });
@@ -164,6 +165,18 @@ describe('enroll on a fake host', () => {
     expect(r.stdout).toContain('dry run: nothing was changed');
     expect(r.stdout).toContain('mark 0x01000000/0x01000000, table 7100, rule priorities 7100-7109');
     expect(r.stdout).toMatch(/would: bring up egress0/);
+    expect(dumpMachine(host.machine)).toBe(snap);
+  });
+
+  it('names the package to install when a tool or WireGuard support is missing, before any change', async () => {
+    const snap = dumpMachine(host.machine);
+    host.on('sh', (argv) => ({ exitCode: argv.at(-1) === 'nft' ? 1 : 0, stdout: '', stderr: '' }));
+    const r = await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error: enroll needs nft, which is not installed\nhint: apt-get install -y --no-install-recommends nftables');
+    host.on('sh', (argv) => ({ exitCode: argv.at(-1) === 'wireguard-go' || String(argv[2]).includes('modprobe') ? 1 : 0, stdout: '', stderr: '' }));
+    const w = await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    expect(w.stderr).toContain('error: this kernel has no WireGuard module and wireguard-go is not installed\nhint: apt-get install -y --no-install-recommends wireguard-go');
     expect(dumpMachine(host.machine)).toBe(snap);
   });
 

@@ -9,6 +9,7 @@ import { cgroup2Usable, ensureEgressCgroup, removeEgressCgroup } from '../cgroup
 import type { CommandContext, Invocation } from '../cli.js';
 import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
+import { checkPrerequisites } from '../enroll/preflight.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate } from '../state/allocate.js';
@@ -65,6 +66,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const host = await ctx.host();
 
   out.step('Checking the bundle, the user and this host');
+  await checkPrerequisites(host);
   const before = await loadClientState(host);
   const loaded = await loadBundle(host, bundlePath, o.name);
   const name = loaded.name;
