@@ -1,15 +1,13 @@
-// Builds a lab: hosts, links, addresses, routes, users, SSH keys and the services of `internet` and `vps`.
+// Starts, finds and removes labs: holders, then wiring and services; stale labs of dead processes are swept.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import {
-  INTERNET_SERVICE_ADDRS, LAB_ADDR, LAB_HOSTS, LAB_LINKS, LAB_USERS, LAB_ZONE, LAB_ZONE_RECORDS, type LabHostName,
-} from './addresses.js';
+import { LAB_HOSTS, type LabHostName } from './addresses.js';
 import { startHolder, type HostIdentity } from './holder.js';
 import { Lab, removeLabDir, type LabState } from './lab.js';
-import { assetPath, HOST_PROBE_PATH, labDir, LABS_ROOT } from './paths.js';
-import { dirname } from 'node:path';
+import { labDir, LABS_ROOT } from './paths.js';
 import { assertCanStart } from './preflight.js';
-import { isAlive, sleep, startTimeOf } from './procs.js';
-import { runOk } from './run.js';
+import { isAlive, startTimeOf } from './procs.js';
+import { addClientUsers, setUpSsh, startInternetServices } from './services.js';
+import { wire } from './wire.js';
 
 export interface StartLabOptions {
   /** Unique per test file (lowercase letters, digits, dashes; at most 20 characters). */
@@ -116,116 +114,4 @@ export function attachLab(name: string): Lab | undefined {
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
   return new Lab(name, state, { ownsProcessExit: false });
-}
-
-async function wire(lab: Lab): Promise<void> {
-  const enterInternet = lab.enterArgv('internet');
-  for (const link of LAB_LINKS) {
-    const peerPid = lab.hosts[link.host].pid;
-    await runOk([...enterInternet, 'ip', 'link', 'add', link.inetSide, 'type', 'veth', 'peer', 'name', link.hostSide, 'netns', String(peerPid)]);
-  }
-  const inet: string[] = INTERNET_SERVICE_ADDRS.map((a) => `address add ${a} dev lo${a.includes(':') ? ' nodad' : ''}`);
-  const perHost: Record<string, string[]> = { vps: [], client: [] };
-  for (const link of LAB_LINKS) {
-    inet.push(`link set ${link.inetSide} up`);
-    for (const a of link.inetAddrs) inet.push(`address add ${a} dev ${link.inetSide}${a.includes(':') ? ' nodad' : ''}`);
-    const lines = perHost[link.host]!;
-    lines.push(`link set ${link.hostSide} up`);
-    for (const a of link.hostAddrs) lines.push(`address add ${a} dev ${link.hostSide}${a.includes(':') ? ' nodad' : ''}`);
-  }
-  // Routes last: a gateway must be on a link that is up and addressed.
-  const routes: Record<string, string[]> = { vps: [], client: [] };
-  for (const link of LAB_LINKS) {
-    for (const d of link.defaults) {
-      routes[link.host]!.push(`route add ${d.via.includes(':') ? '::/0' : '0.0.0.0/0'} via ${d.via} dev ${link.hostSide} metric ${d.metric}`);
-    }
-  }
-  await lab.exec('internet', ['ip', '-batch', '-'], { stdin: `${inet.join('\n')}\n`, check: true });
-  await Promise.all(
-    (['vps', 'client'] as const).map((h) =>
-      lab.exec(h, ['ip', '-batch', '-'], { stdin: `${[...perHost[h]!, ...routes[h]!].join('\n')}\n`, check: true }),
-    ),
-  );
-  const resolv = `nameserver ${LAB_ADDR.dnsV4}\nnameserver ${LAB_ADDR.dnsV6}\n`;
-  const probe = readFileSync(assetPath('probe.mjs'), 'utf8');
-  await Promise.all(
-    LAB_HOSTS.map(async (h) => {
-      await lab.writeFile(h, '/etc/hosts', `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`);
-      await lab.writeFile(h, '/etc/hostname', `${h}\n`);
-      await lab.writeFile(h, '/etc/resolv.conf', resolv);
-      await lab.exec(h, ['install', '-d', '-m', '0755', dirname(HOST_PROBE_PATH)], { check: true });
-      await lab.writeFile(h, HOST_PROBE_PATH, probe, '0644');
-    }),
-  );
-}
-
-async function startInternetServices(lab: Lab): Promise<void> {
-  const whoami = lab.startDaemon(
-    'internet',
-    [process.execPath, assetPath('whoami.mjs'), String(LAB_ADDR.whoamiPort), LAB_ADDR.whoamiV4, LAB_ADDR.whoamiV6],
-    'whoami',
-  );
-  const zone = JSON.stringify({ zone: LAB_ZONE, records: LAB_ZONE_RECORDS });
-  const dns = lab.startDaemon('internet', [process.execPath, assetPath('dns.mjs'), zone, LAB_ADDR.dnsV4, LAB_ADDR.dnsV6], 'dns');
-  await Promise.all([waitForLine(whoami.stderrFile, /READY/, 'whoami'), waitForLine(dns.stderrFile, /READY/, 'dns')]);
-}
-
-async function addClientUsers(lab: Lab): Promise<void> {
-  for (const user of [LAB_USERS.app, LAB_USERS.other]) {
-    await lab.exec('client', ['useradd', '--create-home', '--shell', '/bin/bash', user], { check: true });
-  }
-}
-
-/** Generates the lab's host and client keys, configures and starts sshd in vps; returns the known_hosts line. */
-async function setUpSsh(lab: Lab): Promise<string> {
-  const keys = `${lab.dir}/keys`;
-  await Promise.all([
-    runOk(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `egress-lab-${lab.name}-vps`, '-f', `${keys}/host_ed25519`]),
-    runOk(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `egress-lab-${lab.name}-client`, '-f', `${keys}/client_ed25519`]),
-  ]);
-  const hostKey = readFileSync(`${keys}/host_ed25519`, 'utf8');
-  const hostPub = readFileSync(`${keys}/host_ed25519.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
-  const clientKey = readFileSync(`${keys}/client_ed25519`, 'utf8');
-  const clientPub = readFileSync(`${keys}/client_ed25519.pub`, 'utf8');
-  const hostKeyLine = `${LAB_ADDR.vpsV4} ${hostPub}`;
-
-  await lab.writeFile('vps', '/etc/ssh/ssh_host_ed25519_key', hostKey, '0600');
-  await lab.writeFile('vps', '/etc/ssh/ssh_host_ed25519_key.pub', `${hostPub}\n`, '0644');
-  await lab.writeFile('vps', '/etc/ssh/sshd_config', SSHD_CONFIG, '0644');
-  await lab.writeFile('vps', '/root/.ssh/authorized_keys', clientPub, '0600');
-  await lab.writeFile('client', '/root/.ssh/id_ed25519', clientKey, '0600');
-  await lab.writeFile('client', '/root/.ssh/id_ed25519.pub', clientPub, '0644');
-  await lab.writeFile('client', '/root/.ssh/known_hosts', `${hostKeyLine}\n${LAB_ADDR.vpsV6} ${hostPub}\n`, '0644');
-
-  const sshd = lab.startDaemon('vps', ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/sshd_config'], 'sshd');
-  await waitForLine(sshd.stderrFile, /Server listening on 0\.0\.0\.0 port 22/, 'sshd');
-  return hostKeyLine;
-}
-
-const SSHD_CONFIG = `# egress lab: the vps's sshd (root login by key only)
-Port 22
-ListenAddress 0.0.0.0
-ListenAddress ::
-HostKey /etc/ssh/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AuthorizedKeysFile /root/.ssh/authorized_keys
-UsePAM no
-UseDNS no
-PidFile /run/sshd.pid
-AcceptEnv LANG LC_*
-Subsystem sftp /usr/lib/openssh/sftp-server
-`;
-
-/** Waits until a daemon's log file shows `pattern` (its ready line). */
-async function waitForLine(file: string, pattern: RegExp, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-    if (pattern.test(text)) return;
-    if (Date.now() > deadline) throw new Error(`lab: ${what} did not start within ${timeoutMs} ms: ${text.trim()}`);
-    await sleep(20);
-  }
 }
