@@ -133,6 +133,12 @@ describe('run --isolate', () => {
     expect(await leftovers(lab)).toEqual([]);
   });
 
+  it('starts and ends several isolated runs at the same moment and still restores forwarding', async () => {
+    const runs = await Promise.all([1, 2, 3, 4].map(() => lab.exec('client', [...cli, 'run', '--isolate', '--', ...lab.probeArgv()], { timeoutMs: 60_000 })));
+    expect(runs.map((r) => [r.exitCode, r.stdout.trim()])).toEqual([1, 2, 3, 4].map(() => [0, lab.addr.clientWlanV4]));
+    expect(await leftovers(lab)).toEqual([]);
+  });
+
   it('cleans up when the app is killed with SIGKILL', async () => {
     const proc = lab.spawn('client', [...cli, 'run', '--isolate', '--', 'sleep', '300']);
     const run = await waitForRun(lab, proc);

@@ -4,6 +4,7 @@ export * from './address-plan.js';
 export * from './render-isolate.js';
 export * from './record.js';
 export * from './shared-sysctl.js';
+export * from './lock.js';
 export * from './setup.js';
 export * from './teardown.js';
 export * from './sweep.js';

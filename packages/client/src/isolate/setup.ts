@@ -1,6 +1,7 @@
 // Creates the namespace of one isolated run: veth into the egress, addresses, routes, rules, nft table, shared forwarding, resolv.conf.
 import type { Egress, Host } from '@egress/core';
 import type { VethAddresses } from './address-plan.js';
+import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, type IsolateNames } from './names.js';
 import { renderIsolateNft, renderNsswitch, renderResolvConf } from './render-isolate.js';
 import { claimSysctl, confKey } from './shared-sysctl.js';
@@ -46,8 +47,10 @@ export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void>
   if (v6) await change(host, ['ip', '-6', '-n', n.ns, 'route', 'add', 'default', 'via', a.host6!, 'dev', n.vethNs]);
 
   await change(host, ['sysctl', '-q', '-w', `${confKey(4, n.vethHost, 'forwarding')}=1`, ...(v6 ? [`${confKey(6, n.vethHost, 'force_forwarding')}=1`] : [])]);
-  const orig4 = await claimSysctl(host, confKey(4, e.interface, 'forwarding'), '1');
-  const orig6 = v6 ? await claimSysctl(host, confKey(6, e.interface, 'force_forwarding'), '1') : '1';
+  const [orig4, orig6] = await withIsolateLock(host, async () => [
+    await claimSysctl(host, confKey(4, e.interface, 'forwarding'), '1'),
+    v6 ? await claimSysctl(host, confKey(6, e.interface, 'force_forwarding'), '1') : '1',
+  ]);
   const all6 = v6 ? await host.readFile('/proc/sys/net/ipv6/conf/all/forwarding') : '1';
 
   await change(

@@ -2,6 +2,7 @@
 import type { Host } from '@egress/core';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
+import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, ownerPidOf } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl, savedSysctls } from './shared-sysctl.js';
@@ -60,11 +61,15 @@ export async function sweepIsolations(host: Host): Promise<number[]> {
     await teardownIsolation(host, pid);
     swept.push(pid);
   }
-  const held = new Set<string>();
-  for (const pid of await listRecordPids(host)) {
-    const rec = await readRecord(host, pid);
-    if (rec) rec.shared.forEach((k) => held.add(k));
-  }
-  for (const key of await savedSysctls(host)) if (!held.has(key)) await releaseSysctl(host, key);
+  // Originals no record holds any more (a crash between release steps) are restored too.
+  if ((await savedSysctls(host)).length === 0) return swept;
+  await withIsolateLock(host, async () => {
+    const held = new Set<string>();
+    for (const pid of await listRecordPids(host)) {
+      const rec = await readRecord(host, pid);
+      if (rec) rec.shared.forEach((k) => held.add(k));
+    }
+    for (const key of await savedSysctls(host)) if (!held.has(key)) await releaseSysctl(host, key);
+  });
   return swept;
 }

@@ -2,6 +2,7 @@
 import type { Host } from '@egress/core';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
+import { withIsolateLock } from './lock.js';
 import { isolateNames } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl } from './shared-sysctl.js';
@@ -50,9 +51,13 @@ export async function teardownIsolation(host: Host, pid: number): Promise<void> 
   }
   if (table.exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
   if (etc.exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
-  if (record || (await host.readFile(n.recordPath)) !== undefined) await host.removeFile(n.recordPath);
-  if (record && record.shared.length > 0) {
-    const held = await heldByOthers(host, pid);
-    for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key);
-  }
+  // The record goes and the shared sysctls are released under the lock, so a run starting now sees a consistent original.
+  if (!record && (await host.readFile(n.recordPath)) === undefined) return;
+  await withIsolateLock(host, async () => {
+    if (record || (await host.readFile(n.recordPath)) !== undefined) await host.removeFile(n.recordPath);
+    if (record && record.shared.length > 0) {
+      const held = await heldByOthers(host, pid);
+      for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key);
+    }
+  });
 }
