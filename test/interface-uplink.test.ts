@@ -104,6 +104,17 @@ async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<voi
   expect(up.exitCode, up.stderr).toBe(0);
   expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
 
+  // The uplink loses its IPv4 address (DHCP lease expired) while it stays up: IPv4 of the bound user fails closed too.
+  const lost = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4} or port 53`);
+  await lab.exec('client', ['ip', '-4', 'address', 'flush', 'dev', 'wlan0'], { check: true });
+  const noAddr = await lab.exec('client', [...runAs, ...lab.probeArgv()], { timeoutMs: 20_000 });
+  expect(noAddr.exitCode, `probe without an address on wlan0: ${noAddr.stdout}`).not.toBe(0);
+  expect(await lost.stop()).toEqual([]);
+  await lab.exec('client', ['ip', 'address', 'add', '192.0.2.130/25', 'dev', 'wlan0'], { check: true });
+  await reconnectWlan(lab);
+  expect((await lab.exec('client', [...cli, 'up', NAME])).exitCode).toBe(0);
+  expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
+
   // A second address on the uplink: --address picks which one the user leaves with.
   await lab.exec('client', ['ip', 'address', 'add', '192.0.2.131/25', 'dev', 'wlan0'], { check: true });
   const second = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--address', '192.0.2.131', '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);
