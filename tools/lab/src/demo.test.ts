@@ -15,11 +15,14 @@ describe('demo', () => {
     const out = r.stdout + r.stderr;
     expect(out).toContain('── step 1: start the lab');
     expect(out).toContain("root on the client     → seen as 192.0.2.2 ✓ the client's own address");
+    expect(out).toContain("root on the client, v6 → seen as 2001:db8:2::2 ✓ the client's own address");
     expect(out).toContain('── step 6: tear everything down');
     const provision = /^ {2}2\. provision the VPS +(\S.*)$/m.exec(out)?.[1];
     if (provision === 'done') {
       expect(out).toMatch(/\[#\] /);
       expect(out).toContain("appuser via run-as     → seen as 198.51.100.2 ✓ the VPS's address");
+      expect(out).toContain("appuser via run-as, v6 → seen as 2001:db8:100::2 ✓ the VPS's address");
+      expect(out).toContain('answer: hello from the client host, uid ');
     } else {
       expect(out).not.toContain('appuser via run-as');
     }

@@ -22,6 +22,9 @@ const yellow = paint('33');
 const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
 const heading = (n: number, title: string): void => { say(); say(bold(`── step ${n}: ${title}`)); };
 
+/** Set once SIGINT/SIGTERM arrived: the lab is being torn down under the running step. */
+let stopping = false;
+
 /** What happened at each step, for the closing summary. */
 interface StepRecord { n: number; title: string; outcome: StepOutcome | 'skipped'; note?: string }
 
@@ -36,7 +39,6 @@ export async function runDemo(name = 'demo'): Promise<number> {
   const record = (r: StepRecord): void => { steps.push(r); };
   let lab: Lab | undefined;
   let starting: Promise<Lab> | undefined;
-  let stopping = false;
 
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -100,7 +102,9 @@ export async function runDemo(name = 'demo'): Promise<number> {
     heading(4, 'who does the internet see?');
     const rootSeen = await lab.probe('client').catch((e: Error) => `error: ${e.message}`);
     say(`  root on the client     → seen as ${bold(rootSeen)} ${verdict(rootSeen, LAB_ADDR.clientV4, "the client's own address")}`);
-    let probeOk = rootSeen === LAB_ADDR.clientV4;
+    const rootSeen6 = await lab.probe('client', { v6: true }).catch((e: Error) => `error: ${e.message}`);
+    say(`  root on the client, v6 → seen as ${bold(rootSeen6)} ${verdict(rootSeen6, LAB_ADDR.clientV6, "the client's own address")}`);
+    let probeOk = rootSeen === LAB_ADDR.clientV4 && rootSeen6 === LAB_ADDR.clientV6;
     if (!enrolled) {
       say(yellow('  appuser through egress: skipped, it needs steps 2 and 3.'));
     } else {
@@ -108,6 +112,10 @@ export async function runDemo(name = 'demo'): Promise<number> {
       const seen = r.exitCode === 0 ? lastLine(r.stdout) : `error (exit ${r.exitCode}): ${r.stderr.trim()}`;
       say(`  appuser via run-as     → seen as ${bold(seen)} ${verdict(seen, LAB_ADDR.vpsV4, "the VPS's address")}`);
       probeOk &&= seen === LAB_ADDR.vpsV4;
+      const r6 = await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', ...lab.probeArgv({ v6: true })], { timeoutMs: 30_000 });
+      const seen6 = r6.exitCode === 0 ? lastLine(r6.stdout) : `error (exit ${r6.exitCode}): ${r6.stderr.trim()}`;
+      say(`  appuser via run-as, v6 → seen as ${bold(seen6)} ${verdict(seen6, LAB_ADDR.vpsV6, "the VPS's address")}`);
+      probeOk &&= seen6 === LAB_ADDR.vpsV6;
       const dns = await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'dig', '+short', '+time=3', '+tries=2', 'asker.egress.test', 'TXT'], { timeoutMs: 30_000 });
       const asker = dns.exitCode === 0 ? lastLine(dns.stdout).replace(/"/g, '') : `error (exit ${dns.exitCode}): ${dns.stderr.trim() || dns.stdout.trim()}`;
       say(`  appuser's DNS query    → the DNS server saw ${bold(asker)} ${verdict(asker, LAB_ADDR.vpsV4, 'the VPS, not the local network')}`);
@@ -165,7 +173,8 @@ async function runCli(lab: Lab, which: 'server' | 'client', args: string[]): Pro
   out.flush();
   err.flush();
   const outcome = classifyStep({ cliBuilt: true, exitCode: r.exitCode, output: r.stdout + r.stderr });
-  if (outcome === 'ok') say(green(`  done (exit 0)`));
+  if (stopping) say(yellow('  interrupted'));
+  else if (outcome === 'ok') say(green(`  done (exit 0)`));
   else if (outcome === 'not-built') say(yellow(`  not built yet: ${cli} has no working '${args[0]}' command yet (exit ${r.exitCode}).`));
   else say(red(`  failed (exit ${r.exitCode})`));
   return outcome;
