@@ -65,6 +65,7 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
     if (script.includes('is-enabled')) return ok(`${machine.units.get(argv[4]!)?.enabled ? 'enabled' : 'disabled'}\ninactive\n`);
     if (script.includes('for d in')) return ok([...machine.dirs].filter((d) => ['/etc/wireguard', '/etc/egress'].includes(d)).map((d) => `${d}\n`).join(''));
     if (script.includes('rmdir')) return (machine.dirs.delete(argv[4]!), ok());
+    if (script.includes('egress-tmp')) return (machine.files.set(argv[4]!, { content: _stdin ?? '', mode: 0o600 }), ok());
     return { exitCode: 127, stdout: '', stderr: `unmodelled script: ${script}\n` };
   });
   const opener: SessionOpener = async () => ({ host, target: { alias: 'vps', host: options.targetHost ?? '192.0.2.10', port: 22, user: 'root', identityFiles: [], identitiesOnly: false }, sudo: false }) as Session;

@@ -28,6 +28,12 @@ export function serverKeyCommand(keyPath: string): Command {
   return { argv: ['sh', '-c', script, 'egress-keygen', keyPath] };
 }
 
+/** The command that writes the provision record (content on stdin, 0600, atomic rename). */
+export function recordCommand(content: string): Command {
+  const script = 'umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1.egress-tmp" && mv -f -- "$1.egress-tmp" "$1"';
+  return { argv: ['sh', '-c', script, 'egress-record', PROVISION_RECORD_PATH], options: { stdin: content } };
+}
+
 export interface ProvisionReport {
   host: string;
   distro: string;
@@ -94,29 +100,30 @@ export async function provision(targetText: string, options: CliOptions, output:
     }
 
     const changes: string[] = [];
-    if (prep.length || !facts.serverPublicKey) {
-      output.step(packages.length ? `Installing ${packages.join(', ')} and the server key` : 'Generating the server key on the VPS');
-      if (!facts.serverPublicKey) output.echo(`wg genkey > ${paths.key} (umask 077, stays on the VPS)`, host.name);
-      const results = await runAll(host, [...prep, serverKeyCommand(paths.key)], { stopOnError: true });
-      const failed = results.findIndex((r) => r.exitCode !== 0);
-      if (failed >= 0 || results.length < prep.length + 1) {
-        const what = failed < prep.length ? `installing ${packages.join(', ')}` : 'generating the server key';
-        throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
-          hint: 'check the VPS package manager and network, then rerun provision',
-        });
-      }
-      const pub = results[results.length - 1]!.stdout.trim();
-      changes.push(...prep.map((c) => c.argv.join(' ')));
-      if (!facts.serverPublicKey) changes.push(`generate ${paths.key}`);
-      ({ config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(pub)));
-    }
     const newRecord = {
       version: 1 as const,
       installedPackages: [...new Set([...record.installedPackages, ...packages])],
       createdDirs: [...new Set([...record.createdDirs, ...createdDirs])],
     };
-    if (!facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(loadRecord(facts))) {
-      await host.writeFile(PROVISION_RECORD_PATH, `${JSON.stringify(newRecord, null, 2)}\n`, { mode: 0o600 });
+    const recordChanged = !facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(record);
+    if (prep.length || !facts.serverPublicKey || recordChanged) {
+      // One round trip: installs, the server key (made and kept on the VPS), the provision record.
+      output.step(packages.length ? `Installing ${packages.join(', ')} and the server key` : 'Preparing the VPS');
+      if (!facts.serverPublicKey) output.echo(`wg genkey > ${paths.key} (umask 077, stays on the VPS)`, host.name);
+      if (recordChanged) output.echo(`write ${PROVISION_RECORD_PATH} (mode 0600)`, host.name);
+      const batch = [...prep, serverKeyCommand(paths.key), ...(recordChanged ? [recordCommand(`${JSON.stringify(newRecord, null, 2)}\n`)] : [])];
+      const results = await runAll(host, batch, { stopOnError: true });
+      const failed = results.findIndex((r) => r.exitCode !== 0);
+      if (failed >= 0 || results.length < batch.length) {
+        const what = failed < prep.length ? `installing ${packages.join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
+        throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
+          hint: 'check the VPS package manager and network, then rerun provision',
+        });
+      }
+      const pub = results[prep.length]!.stdout.trim();
+      changes.push(...prep.map((c) => c.argv.join(' ')));
+      if (!facts.serverPublicKey) changes.push(`generate ${paths.key}`);
+      ({ config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(pub)));
     }
     output.step('Applying the server state');
     let res;

@@ -19,6 +19,7 @@ function localClient(env: NodeJS.ProcessEnv = process.env) {
     exec(command: string, cb: (err: Error | undefined, channel: EventEmitter) => void) {
       commands.push(command);
       const child = spawn('sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      child.stdin.on('error', () => undefined); // a command that exits without reading its stdin
       const channel = Object.assign(new EventEmitter(), {
         stderr: new PassThrough(),
         end: (data: string) => child.stdin.end(data),
@@ -77,8 +78,17 @@ describe('SshHost', () => {
     host.primeFiles(new Map([['/nonexistent/egress', 'primed']]));
     expect(await host.readFile('/nonexistent/egress')).toBe('primed');
     expect(commands).toHaveLength(0);
+    await host.run(['sysctl', '-n', 'kernel.ostype'], { change: true });
+    expect(await host.readFile('/nonexistent/egress')).toBe('primed');
     await host.run(['true'], { change: true });
     expect(await host.readFile('/nonexistent/egress')).toBeUndefined();
+    const path = join(dir, 'written');
+    await host.writeFile(path, 'new\n', { mode: 0o600 });
+    const execs = commands.length;
+    expect(await host.readFile(path)).toBe('new\n');
+    await host.removeFile(path);
+    expect(await host.readFile(path)).toBeUndefined();
+    expect(commands.length).toBe(execs + 1);
   });
 
   it('wraps commands in sudo -n -- and explains a password prompt', async () => {

@@ -22,6 +22,14 @@ const WRITE_SCRIPT = [
   'rc=$?; rm -f -- "$t"; exit "$rc"',
 ].join('\n');
 
+/** Commands that change the kernel or services but never a file's content: they keep primed files valid. */
+const FILE_NEUTRAL = new Set(['sysctl', 'nft', 'ip', 'wg', 'wg-quick', 'systemctl', 'iptables', 'ip6tables', 'modprobe']);
+
+/** Whether a change command may have rewritten files (anything not known to leave files alone). */
+export function mayChangeFiles(argv: readonly string[]): boolean {
+  return !FILE_NEUTRAL.has(argv[0] ?? '');
+}
+
 /** Whether stderr is sudo refusing because it would need a password. */
 export function isSudoPasswordError(stderr: string): boolean {
   return /sudo: (a password is required|a terminal is required|no tty present)/.test(stderr);
@@ -94,7 +102,10 @@ export class SshHost implements Host {
     }
   }
 
-  /** Remembers file contents read in a batch (undefined = absent), so the engine's reads cost no extra round trip. */
+  /**
+   * Remembers file contents read in a batch (undefined = absent), so the engine's reads cost no extra round trip.
+   * Kept up to date by writeFile/removeFile; dropped by any other command that may touch files.
+   */
   primeFiles(files: ReadonlyMap<string, string | undefined>): void {
     for (const [path, content] of files) this.primed.set(path, content);
   }
@@ -102,7 +113,7 @@ export class SshHost implements Host {
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
-    if (options.change) this.primed.clear();
+    if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
     if (options.change) this.echo(displayArgv(argv, secrets));
     const env = Object.entries(options.env ?? {});
@@ -116,7 +127,7 @@ export class SshHost implements Host {
   /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
   async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
-    if (commands.some((c) => c.options?.change)) this.primed.clear();
+    if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
     for (const c of commands) if (c.options?.change) this.echo(displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
       commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
@@ -147,19 +158,20 @@ export class SshHost implements Host {
 
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
-    this.primed.clear();
+    this.primed.delete(path);
     const mode = options.mode.toString(8).padStart(4, '0');
     this.echo(`write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`);
     const r = await this.exec(this.commandLine(['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode]), content);
     this.checkSudo(r);
     if (r.exitCode !== 0) throw new CommandError(['write', path], r.exitCode, r.stderr);
+    this.primed.set(path, content);
   }
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
-    this.primed.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
+    this.primed.set(path, undefined);
   }
 
   /** Closes the connection; idempotent. */
