@@ -1,7 +1,7 @@
 // Charts of a results file: Vega-Lite specs built from the data (pure), rendered to SVG headlessly with vega.
 import { ratioOf } from './derive.js';
 import type { BenchResults, Figure, PathId } from './results.js';
-import { EGRESS_PATHS, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
+import { EGRESS_PATHS, NODELAY_LABEL, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 
 /** One bar of a chart: a median with its min/max whiskers. */
 export interface BarRow {
@@ -66,8 +66,6 @@ export function latencyRows(res: BenchResults): BarRow[] {
   return rows;
 }
 
-/** Label of the alternative with an interactive ssh (TCP_NODELAY) in charts and tables. */
-export const NODELAY_LABEL = 'ssh -tt -D (TCP_NODELAY) + proxychains4';
 
 /** Options of a bar chart. */
 export interface BarChart {

@@ -3,7 +3,8 @@ import { shimFigure } from './groups/control-plane.js';
 import { forwardSet, ruleForwards, rulesTable, FORWARD_BASE } from './groups/forwards.js';
 import { parseLoop } from './groups/latency.js';
 import { iperfArgv, parseIperf } from './iperf.js';
-import { proxychainsConf } from './paths.js';
+import type { Lab } from '@egress/lab';
+import { definePaths, noDelayPath, proxychainsConf } from './paths.js';
 
 describe('iperf3', () => {
   it('builds the client argv for UDP reverse runs with datagrams that fit the tunnel', () => {
@@ -73,5 +74,35 @@ describe('probes and configs', () => {
     expect(shimFigure({ addedNsSamples: [120, 100, 110] })).toMatchObject({ status: 'ok', unit: 'ns', median: 110, min: 100, max: 120 });
     expect(shimFigure({ addedNs: { median: 95, min: 90, max: 130 }, runs: 5 })).toMatchObject({ median: 95, min: 90, max: 130, n: 5 });
     expect(() => shimFigure({ nothing: 1 })).toThrow('no addedNs');
+  });
+});
+
+describe('paths', () => {
+  const lab = {
+    addr: { clientV4: '192.0.2.2', vpsV4: '198.51.100.2' },
+    egressClientArgv: ['/usr/bin/node', '/repo/packages/client/dist/bin.js'],
+  } as unknown as Lab;
+  it('sends each egress path through the real CLI and expects the VPS address at whoami', () => {
+    const paths = definePaths(lab, { interface: 'egress0', address4: '10.77.0.2', peer: 'bench' }, '203.0.113.10');
+    expect(paths.map((p) => p.info.id)).toEqual(['limit', 'tunnel', 'run-as', 'exec', 'run', 'alternative']);
+    expect(paths.find((p) => p.info.id === 'run-as')!.prefix).toEqual(['/usr/bin/node', '/repo/packages/client/dist/bin.js', 'run-as', 'appuser', '--']);
+    expect(paths.find((p) => p.info.id === 'limit')!.expect).toBe('192.0.2.2');
+    expect(paths.filter((p) => p.expect === '198.51.100.2')).toHaveLength(5);
+    expect(paths.find((p) => p.info.id === 'tunnel')!.info.method).toContain('ip route replace 203.0.113.10/32 dev egress0 src <tunnel address>');
+    expect(paths.find((p) => p.info.id === 'alternative')!.udpUnavailable).toBe('proxychains only carries TCP');
+    expect(paths.every((p) => p.tcpUnavailable === undefined)).toBe(true);
+  });
+  it('marks every tunnel path unavailable, with the reason, when the client is not enrolled', () => {
+    const paths = definePaths(lab, { reason: 'egress-server is not built (packages/server/dist/bin.js missing)' }, '203.0.113.10');
+    const na = paths.filter((p) => p.tcpUnavailable).map((p) => p.info.id);
+    expect(na).toEqual(['tunnel', 'run-as', 'exec', 'run']);
+    expect(paths[1]!.tcpUnavailable).toBe('needs an enrolled client: egress-server is not built (packages/server/dist/bin.js missing)');
+  });
+  it('the interactive ssh -D variant differs only in its proxychains config', () => {
+    const alt = definePaths(lab, { reason: 'x' }, '203.0.113.10').find((p) => p.info.id === 'alternative')!;
+    const nd = noDelayPath(alt);
+    expect(nd.prefix).toEqual(['proxychains4', '-q', '-f', '/tmp/egress-bench-proxychains-nodelay.conf']);
+    expect(nd.info.label).toBe('ssh -tt -D (TCP_NODELAY) + proxychains4');
+    expect(nd.expect).toBe(alt.expect);
   });
 });

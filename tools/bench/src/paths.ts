@@ -1,6 +1,6 @@
 // The paths measured from the lab client: how to run a program through each, and a check that it really goes there.
 import type { Lab, LabProcess } from '@egress/lab';
-import type { PathId, PathInfo } from './results.js';
+import { NODELAY_LABEL, type PathId, type PathInfo } from './results.js';
 import { must, reasonOf, stop, waitForListen } from './lab-run.js';
 import type { EgressSetup } from './egress-setup.js';
 
@@ -111,7 +111,7 @@ export async function startSocks(lab: Lab, v: (typeof SOCKS)[keyof typeof SOCKS]
 export function noDelayPath(alternative: BenchPath): BenchPath {
   return {
     ...alternative,
-    info: { ...alternative.info, label: 'ssh -tt -D (TCP_NODELAY) + proxychains4' },
+    info: { ...alternative.info, label: NODELAY_LABEL },
     prefix: ['proxychains4', '-q', '-f', SOCKS.nodelay.conf],
   };
 }

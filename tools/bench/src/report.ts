@@ -1,8 +1,7 @@
 // Renders docs/BENCHMARKS.md from a results file (pure: same results in, same text out).
 import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
-import { EGRESS_PATHS, FORWARD_SETUPS, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
+import { EGRESS_PATHS, FORWARD_SETUPS, NODELAY_LABEL, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 import { goals, ratioOf, type GoalVerdict, type Ratio } from './derive.js';
-import { NODELAY_LABEL } from './chart.js';
 import { LATENCY_WARMUP } from './config.js';
 
 /** Where the report finds the run's other files, relative to the markdown file. */

@@ -30,6 +30,8 @@ export type Figure = z.infer<typeof Figure>;
 export const PATH_IDS = ['limit', 'tunnel', 'run-as', 'exec', 'run', 'alternative'] as const;
 export const PathId = z.enum(PATH_IDS);
 export type PathId = z.infer<typeof PathId>;
+/** Label of the alternative through an interactive `ssh -tt -D` (ssh then sets TCP_NODELAY), measured for latency only. */
+export const NODELAY_LABEL = 'ssh -tt -D (TCP_NODELAY) + proxychains4';
 /** The egress paths compared against the tunnel and the alternative. */
 export const EGRESS_PATHS: readonly PathId[] = ['run-as', 'exec', 'run'];
 
