@@ -71,7 +71,7 @@ describe('egress-client enroll (lab)', () => {
 
   it("answers appuser's DNS through the tunnel (configured resolver and 127.0.0.53, UDP and TCP); root's DNS keeps its path", async () => {
     const ask = async (prefix: string[], extra: string[]) => {
-      const r = await lab.exec('client', [...prefix, 'dig', '+short', '+time=3', '+tries=1', ...extra, 'TXT', 'asker.egress.test']);
+      const r = await lab.exec('client', [...prefix, 'dig', '+short', '+time=3', '+tries=2', ...extra, 'TXT', 'asker.egress.test']);
       expect(r.exitCode, r.stderr).toBe(0);
       return r.stdout.trim().replace(/"/g, '');
     };
@@ -81,7 +81,11 @@ describe('egress-client enroll (lab)', () => {
     expect(await ask(runAs('appuser'), ['@203.0.113.53'])).toBe(lab.addr.vpsV4);
     expect(await ask([], [])).toBe(lab.addr.clientV4);
     const seen = await lab.dnsQueries();
-    expect(seen.filter((q) => q.name.startsWith('asker.egress.test')).map((q) => q.from)).toEqual([lab.addr.vpsV4, lab.addr.vpsV4, lab.addr.vpsV4, lab.addr.vpsV4, lab.addr.clientV4]);
+    const from = seen.filter((q) => q.name.startsWith('asker.egress.test')).map((q) => q.from);
+    expect(from.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(from.slice(0, -1))).toEqual(new Set([lab.addr.vpsV4]));
+    expect(from.at(-1)).toBe(lab.addr.clientV4);
+    expect(seen.filter((q) => q.name.startsWith('asker.egress.test') && q.proto === 'tcp').map((q) => q.from)).toContain(lab.addr.vpsV4);
   });
 
   it('answers a port-forwarded connection from the internet through the VPS, whoever owns the service', async () => {
