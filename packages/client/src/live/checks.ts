@@ -94,6 +94,20 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const sysBad = [validMark !== '1' ? `src_valid_mark=${validMark ?? '?'} (want 1)` : '', link && rp !== '2' ? `${e.interface} rp_filter=${rp ?? '?'} (want 2)` : '', link && localnet !== '1' ? `${e.interface} route_localnet=${localnet ?? '?'} (want 1)` : ''].filter(Boolean);
   checks.push(sysBad.length === 0 ? pass('sysctls', 'src_valid_mark=1, loose rp_filter and route_localnet on the egress') : fail('sysctls', sysBad.join(', '), up));
 
+  // Where the kernel sends selected DNS once redirected: out of the egress, never another interface.
+  if (link?.up) {
+    for (const server of e.dns.filter((d) => (d.includes(':') ? !!e.address6 : !!e.address4))) {
+      const r = await host.run(['ip', '-j', 'route', 'get', server, 'mark', `0x${e.mark.toString(16)}`]);
+      let dev: string | undefined;
+      try {
+        dev = (JSON.parse(r.stdout) as Array<{ dev?: string }>)[0]?.dev;
+      } catch {
+        dev = undefined;
+      }
+      checks.push(dev === e.interface ? pass(`DNS route ${server}`, `selected DNS to ${server} leaves by ${e.interface}`) : fail(`DNS route ${server}`, `selected DNS to ${server} would leave by ${dev ?? 'nothing'} (${r.stderr.trim() || 'no route'})`, up));
+    }
+  }
+
   // Live checks as each bound user.
   if (!link?.up) {
     checks.push(fail('live checks', `skipped: ${e.interface} is down`, up));
