@@ -26,7 +26,7 @@ const OS: Record<string, string> = {
 const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '' });
 
 /** A fake VPS: eth0 192.0.2.10/24 (public in the lab's sense), tools present or not, iptables policies as given. */
-function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: boolean; targetHost?: string } = {}) {
+function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: boolean; targetHost?: string; firewalld?: boolean } = {}) {
   const host = new FakeHost({ name: 'root@vps' });
   const m = host.machine;
   m.files.set('/etc/os-release', { content: OS[options.distro ?? 'debian']!, mode: 0o644 });
@@ -65,6 +65,7 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
     if (script.includes('is-enabled')) return ok(`${machine.units.get(argv[4]!)?.enabled ? 'enabled' : 'disabled'}\ninactive\n`);
     if (script.includes('for d in')) return ok([...machine.dirs].filter((d) => ['/etc/wireguard', '/etc/egress'].includes(d)).map((d) => `${d}\n`).join(''));
     if (script.includes('rmdir')) return (machine.dirs.delete(argv[4]!), ok());
+    if (script.includes('firewall-cmd')) return ok(options.firewalld ? 'running\n' : '');
     if (script.includes('egress-tmp')) return (machine.files.set(argv[4]!, { content: _stdin ?? '', mode: 0o600 }), ok());
     return { exitCode: 127, stdout: '', stderr: `unmodelled script: ${script}\n` };
   });
@@ -173,6 +174,14 @@ describe('provision on other fake VPSes', () => {
     expect(ipt.iptables).toEqual(['-A FORWARD -o egress0 -m comment --comment egress -j ACCEPT', '-A FORWARD -i egress0 -m comment --comment egress -j ACCEPT']);
     await deprovisionCommand('root@vps', {}, quiet(), opener);
     expect(ipt.iptables).toEqual([]);
+  });
+
+  it('warns that firewalld zones are left to the operator', async () => {
+    const { opener } = fakeVps({ firewalld: true });
+    let err = '';
+    const output = new Output({ stderr: { write: (c: string) => ((err += c), true) } as never, stdout: { write: () => true } as never, env: {} });
+    await provision('root@vps', { dryRun: true, out: join(dir, 'fwd.json') }, output, opener);
+    expect(err).toContain('warning: firewalld is running on root@vps; egress does not change its zones: put egress0 in a zone that forwards (e.g. firewall-cmd --permanent --zone=trusted --add-interface=egress0) and open 51820/udp');
   });
 
   it('takes the endpoint from the SSH target when the public interface has a private address (cloud NAT)', async () => {

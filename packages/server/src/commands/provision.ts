@@ -4,6 +4,7 @@ import { EgressError, IfaceName, IpAddr, SafeName, ServerConfig, generateKeyPair
 import { defaultBundlePath, makeBundle, readBundle, writeBundle } from '../bundle.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
+import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
 import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
@@ -87,6 +88,12 @@ export async function provision(targetText: string, options: CliOptions, output:
     const createdDirs = ['/etc/wireguard', '/etc/egress', dropInDir].filter((d) => !facts.existingDirs.includes(d));
     output.info(`VPS: ${facts.prettyName}; public interface ${config.publicInterface}${config.publicAddress4 ? ` (${config.publicAddress4})` : ''}; endpoint ${config.endpointHost}:${config.listenPort}`);
     if (packages.length) output.info(`missing packages: ${packages.join(', ')}`);
+    if (facts.firewalld) {
+      output.warn(`firewalld is running on ${host.name}; egress does not change its zones: put ${config.interface} in a zone that forwards (e.g. firewall-cmd --permanent --zone=trusted --add-interface=${config.interface}) and open ${config.listenPort}/udp`);
+    }
+    for (const c of nftForwardDropChains(facts.nftJson)) {
+      output.warn(`nft chain ${c.family} ${c.table} ${c.name} drops forwarded traffic by policy: egress adds accepts for ${config.interface} now, but whoever loads that table at boot must keep them`);
+    }
     const out = options.out ?? defaultBundlePath(name);
 
     if (options.dryRun) {

@@ -40,6 +40,7 @@ export function factCommands(iface = 'egress0'): Command[] {
     { argv: ['nft', 'list', 'table', 'inet', 'egress'] },
     { argv: ['cat', '/etc/egress/provision.json'] },
     sh('for d in /etc/wireguard /etc/egress "/etc/systemd/system/$1.d"; do [ -d "$d" ] && echo "$d"; done; true', `wg-quick@${iface}.service`),
+    sh('command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state 2>/dev/null; true'),
   ];
 }
 
@@ -93,6 +94,8 @@ export interface VpsFacts {
   /** /etc/egress/provision.json: what provision installed and created (for deprovision). */
   provisionText: string | undefined;
   existingDirs: string[];
+  /** firewalld is running (egress does not configure it; provision warns). */
+  firewalld: boolean;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -238,6 +241,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     nftTableText: ok(r(22)),
     provisionText: ok(r(23)),
     existingDirs: (ok(r(24)) ?? '').split('\n').map((x) => x.trim()).filter(Boolean),
+    firewalld: (ok(r(25)) ?? '').trim() === 'running',
   };
 }
 
