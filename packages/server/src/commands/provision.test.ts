@@ -48,6 +48,7 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
   for (const pm of ['apt-get', 'dnf', 'apk', 'pacman']) host.on(pm, () => ((tools = true), ok()));
   host.on('sh', (argv, _stdin, machine) => {
     const script = argv[2] ?? '';
+    if (script.includes('firewall-cmd')) return ok(options.firewalld ? 'running\n' : '');
     if (script.includes('command -v')) return ok(tools ? 'wg /usr/bin/wg\nwg-quick /usr/bin/wg-quick\nnft /usr/sbin/nft\nwireguard-go /usr/bin/wireguard-go\n' : '');
     if (script.includes('/sys/module/wireguard')) return ok('none\n');
     if (script.includes('resolvectl')) return ok('');
@@ -65,7 +66,6 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
     if (script.includes('is-enabled')) return ok(`${machine.units.get(argv[4]!)?.enabled ? 'enabled' : 'disabled'}\ninactive\n`);
     if (script.includes('for d in')) return ok([...machine.dirs].filter((d) => ['/etc/wireguard', '/etc/egress'].includes(d)).map((d) => `${d}\n`).join(''));
     if (script.includes('rmdir')) return (machine.dirs.delete(argv[4]!), ok());
-    if (script.includes('firewall-cmd')) return ok(options.firewalld ? 'running\n' : '');
     if (script.includes('egress-tmp')) return (machine.files.set(argv[4]!, { content: _stdin ?? '', mode: 0o600 }), ok());
     return { exitCode: 127, stdout: '', stderr: `unmodelled script: ${script}\n` };
   });
