@@ -1,8 +1,10 @@
 // `npm run demo` end to end: real lab, real CLIs (or an honest "not built yet"), and nothing left behind (needs root).
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { labDir } from './paths.js';
+import { nsOf } from './procs.js';
 import { run } from './run.js';
 
 const demo = fileURLToPath(new URL('../dist/demo.js', import.meta.url));
@@ -29,4 +31,22 @@ describe('demo', () => {
     expect(r.exitCode, out).toBe(0);
     expect(existsSync(labDir(name))).toBe(false);
   }, 300_000);
+
+  it('tears the lab down on Ctrl-C in the middle of a step', async () => {
+    const name = `demoi-${process.pid}`;
+    const child = spawn(process.execPath, [demo], { env: { ...process.env, EGRESS_DEMO_LAB: name, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    for (let i = 0; i < 1500 && !out.includes('── step 2'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(out).toContain('── step 2');
+    const state = JSON.parse(readFileSync(`${labDir(name)}/state.json`, 'utf8')) as { hosts: Record<string, { pid: number }> };
+    child.kill('SIGINT');
+    expect(await closed, out).toBe(130);
+    expect(out).toContain('SIGINT: tearing the lab down…');
+    expect(out).toContain('lab removed.');
+    for (const h of Object.values(state.hosts)) expect(nsOf(h.pid, 'net')).toBeUndefined();
+    expect(existsSync(labDir(name))).toBe(false);
+  }, 120_000);
 });
