@@ -27,7 +27,8 @@ export async function vpsSnapshot(lab: Lab): Promise<Record<string, string>> {
     rules: 'ip rule; ip -6 rule',
     routes: 'ip route show table all; ip -6 route show table all',
     etc: 'find /etc | sort',
-    sysctls: "sysctl -a 2>/dev/null | grep -E '^net\\.ipv(4|6)\\.conf\\.[^.]+\\.(forwarding|accept_ra|rp_filter) |^net\\.ipv4\\.ip_forward ' | sort",
+    // Every net.* sysctl except the live count of conntrack entries (the SSH session itself makes some).
+    sysctls: "sysctl -a 2>/dev/null | grep '^net\\.' | grep -v '^net\\.netfilter\\.nf_conntrack_count ' | sort",
     links: 'ip -o link show | cut -d: -f2',
     iptables: 'iptables -S; ip6tables -S',
   };
