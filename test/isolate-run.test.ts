@@ -27,6 +27,10 @@ async function leftovers(lab: Lab): Promise<string[]> {
     const r = await lab.exec('client', ['ls', '-1', dir]);
     for (const f of r.stdout.split('\n').filter((x) => x && x !== 'sysctl')) out.push(`file ${dir}/${f}`);
   }
+  for (const tool of ['iptables', 'ip6tables']) {
+    const r = await lab.exec('client', [tool, '-w', '-S', 'FORWARD']);
+    for (const line of r.stdout.split('\n')) if (line.includes('egiso')) out.push(`${tool} ${line}`);
+  }
   const fwd = (await lab.exec('client', ['sysctl', '-n', 'net.ipv4.conf.wlan0.forwarding', 'net.ipv6.conf.wlan0.force_forwarding'])).stdout.split('\n').filter(Boolean);
   if (fwd.some((v) => v !== '0')) out.push(`wlan0 forwarding ${fwd.join('/')}`);
   return out;
@@ -139,8 +143,24 @@ describe('run --isolate', () => {
 
   it('starts and ends several isolated runs at the same moment and still restores forwarding', async () => {
     const runs = await Promise.all([1, 2, 3, 4].map(() => lab.exec('client', [...cli, 'run', '--isolate', '--', ...lab.probeArgv()], { timeoutMs: 60_000 })));
-    expect(runs.map((r) => [r.exitCode, r.stdout.trim()])).toEqual([1, 2, 3, 4].map(() => [0, lab.addr.clientWlanV4]));
+    expect(runs.map((r) => [r.exitCode, r.stdout.trim()]), runs.map((r) => r.stderr.split('\n').filter((l) => !l.startsWith('[#]')).join('\n')).join('\n')).toEqual([1, 2, 3, 4].map(() => [0, lab.addr.clientWlanV4]));
     expect(await leftovers(lab)).toEqual([]);
+  });
+
+  it("works where another firewall's FORWARD policy drops (Docker, ufw), with accepts only for its run", async () => {
+    await lab.exec('client', ['iptables', '-w', '-P', 'FORWARD', 'DROP'], { check: true });
+    try {
+      const during = await lab.exec('client', [...cli, 'run', '--isolate', '--', 'sh', '-c', 'iptables -w -S FORWARD 2>&1; exec "$@"', 'app', ...lab.probeArgv()]);
+      expect(during.exitCode, during.stderr).toBe(0);
+      expect(during.stdout.trim().split('\n').pop()).toBe(lab.addr.clientWlanV4);
+      // The rules are added on the host (the namespace has its own, empty, iptables), and reported on stderr.
+      expect(during.stderr).toMatch(/\[#\] iptables -w -I FORWARD -i egiso\d+h -m comment --comment egiso-\d+ -j ACCEPT/);
+      expect(during.stderr).toMatch(/\[#\] iptables -w -I FORWARD -o egiso\d+h -m comment --comment egiso-\d+ -j ACCEPT/);
+      expect(await leftovers(lab)).toEqual([]);
+      expect((await lab.exec('client', ['iptables', '-w', '-S', 'FORWARD'])).stdout).toBe('-P FORWARD DROP\n');
+    } finally {
+      await lab.exec('client', ['iptables', '-w', '-P', 'FORWARD', 'ACCEPT'], { check: true });
+    }
   });
 
   it('cleans up when the app is killed with SIGKILL', async () => {

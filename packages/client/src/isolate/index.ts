@@ -5,6 +5,7 @@ export * from './render-isolate.js';
 export * from './record.js';
 export * from './shared-sysctl.js';
 export * from './lock.js';
+export * from './iptables-accept.js';
 export * from './setup.js';
 export * from './teardown.js';
 export * from './sweep.js';

@@ -1,6 +1,7 @@
 // Creates the namespace of one isolated run: veth into the egress, addresses, routes, rules, nft table, shared forwarding, resolv.conf.
 import type { Egress, Host } from '@egress/core';
 import type { VethAddresses } from './address-plan.js';
+import { addForwardAccepts } from './iptables-accept.js';
 import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, type IsolateNames } from './names.js';
 import { renderIsolateNft, renderNsswitch, renderResolvConf } from './render-isolate.js';
@@ -58,6 +59,8 @@ export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void>
     ['nft', '-f', '-'],
     renderIsolateNft({ names: n, egressIface: e.interface, addrs: a, guardIface4: orig4 === '0', guardIface6: v6 && orig6 === '0' && all6?.trim() === '0' }),
   );
+  // Another firewall's FORWARD DROP policy (Docker, ufw) would drop the veth's traffic: add the narrowest accepts (our table still filters).
+  await addForwardAccepts(host, n, v6);
   // Traffic from the veth looks up the egress's table; when that has no route (egress down), it is refused, never routed by main.
   const lookup = `rule add iif ${n.vethHost} lookup ${e.table} priority ${ISOLATE_PRIORITY.lookup}`;
   const fallback = `rule add iif ${n.vethHost} unreachable priority ${ISOLATE_PRIORITY.fallback}`;

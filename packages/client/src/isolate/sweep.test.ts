@@ -14,7 +14,7 @@ const record = (pid: number, startTime: string) =>
 /**
  * A host holding the leftovers of several isolated runs:
  * 100 alive with its record; 200 recorded but its pid now belongs to another process (start time differs);
- * 300 dead, only its veth and ip rules are left; 400 alive, only an nft table (no record yet: mid-setup); 500 a zombie.
+ * 300 dead, only its veth, ip rules and iptables accepts are left; 400 alive, only an nft table (no record yet: mid-setup); 500 a zombie.
  */
 function scene(dead: number[] = []): Host & { changes: string[] } {
   const files = new Map<string, string>([
@@ -48,6 +48,10 @@ function scene(dead: number[] = []): Host & { changes: string[] } {
       if (a === 'ip -j -4 rule show') return ok(JSON.stringify([{ priority: 0, table: 'local' }, { priority: 4900, iif: 'egiso300h', table: '7100' }, { priority: 4901, iif: 'egiso300h', action: 'unreachable' }]));
       if (a === 'ip -j -6 rule show') return ok(JSON.stringify([{ priority: 4901, iif: 'egiso300h', action: 'unreachable' }]));
       if (a === 'nft -j list tables inet') return ok(JSON.stringify({ nftables: [{ metainfo: {} }, { table: { family: 'inet', name: 'egiso_400' } }, { table: { family: 'inet', name: 'egress' } }] }));
+      if (a === 'iptables -w -S FORWARD') {
+        return ok('-P FORWARD DROP\n-A FORWARD -i egiso300h -m comment --comment egiso-300 -j ACCEPT\n-A FORWARD -o egiso300h -m comment --comment egiso-300 -j ACCEPT\n-A FORWARD -j DOCKER-USER\n');
+      }
+      if (a === 'ip6tables -w -S FORWARD') return { exitCode: 127, stdout: '', stderr: 'not found' };
       if (a.startsWith('ip netns pids egiso-200')) return ok('4242\n');
       if (a.startsWith('ip netns pids')) return no('Cannot open network namespace');
       if (links.some((l) => l.ifname !== 'lo' && a === `ip link show dev ${l.ifname}`)) return ok('3: egiso...');
@@ -73,7 +77,7 @@ function scene(dead: number[] = []): Host & { changes: string[] } {
 }
 
 describe('sweeping isolate leftovers', () => {
-  it('finds every owner stamped on a record, namespace, veth, rule, nft table or /etc/netns dir', async () => {
+  it('finds every owner stamped on a record, namespace, veth, rule, nft table, iptables accept or /etc/netns dir', async () => {
     expect(await isolateOwners(scene())).toEqual([100, 200, 300, 400, 500]);
   });
 
@@ -91,6 +95,9 @@ describe('sweeping isolate leftovers', () => {
       'ip -4 rule del priority 4900 iif egiso300h',
       'ip -4 rule del priority 4901 iif egiso300h',
       'ip -6 rule del priority 4901 iif egiso300h',
+      // ... and the accepts it had added where Docker's FORWARD policy drops.
+      'iptables -w -D FORWARD -i egiso300h -m comment --comment egiso-300 -j ACCEPT',
+      'iptables -w -D FORWARD -o egiso300h -m comment --comment egiso-300 -j ACCEPT',
       // 500: a zombie owner is dead.
       'ip link del dev egiso500h',
     ]);

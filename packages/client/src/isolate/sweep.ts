@@ -2,6 +2,7 @@
 import type { Host } from '@egress/core';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
+import { forwardAcceptsOf } from './iptables-accept.js';
 import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, ownerPidOf } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
@@ -26,7 +27,7 @@ async function json<T>(host: Host, argv: string[], schema: z.ZodType<T>, fallbac
 
 /** Owner pids stamped on every isolate object that exists now (records, namespaces, veths, rules, nft tables, /etc/netns dirs). */
 export async function isolateOwners(host: Host): Promise<number[]> {
-  const [records, namespaces, links, rules4, rules6, tables, etc] = await Promise.all([
+  const [records, namespaces, links, rules4, rules6, tables, etc, accepts] = await Promise.all([
     listRecordPids(host),
     json(host, ['ip', '-j', 'netns', 'list'], Named, []),
     json(host, ['ip', '-j', 'link', 'show'], Links, []),
@@ -34,6 +35,7 @@ export async function isolateOwners(host: Host): Promise<number[]> {
     json(host, ['ip', '-j', '-6', 'rule', 'show'], Rules, []),
     json(host, ['nft', '-j', 'list', 'tables', 'inet'], Tables, { nftables: [] }),
     host.run(['ls', '-1', '--', '/etc/netns']),
+    forwardAcceptsOf(host),
   ]);
   const pids = new Set<number>(records);
   const add = (p: number | undefined): void => {
@@ -49,6 +51,7 @@ export async function isolateOwners(host: Host): Promise<number[]> {
     if (table?.name) add(ownerPidOf('nftTable', table.name));
   }
   if (etc.exitCode === 0) for (const d of etc.stdout.split('\n')) add(ownerPidOf('ns', d.trim()));
+  for (const a of accepts) add(a.owner);
   return [...pids].sort((a, b) => a - b);
 }
 

@@ -2,6 +2,7 @@
 import type { Host } from '@egress/core';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
+import { removeForwardAccepts } from './iptables-accept.js';
 import { withIsolateLock } from './lock.js';
 import { isolateNames } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
@@ -50,6 +51,7 @@ export async function teardownIsolation(host: Host, pid: number): Promise<void> 
     for (const priority of priorities) await host.run(['ip', `-${family}`, 'rule', 'del', 'priority', String(priority), 'iif', n.vethHost], { change: true });
   }
   if (table.exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
+  await removeForwardAccepts(host, pid);
   if (etc.exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
   // The record goes and the shared sysctls are released under the lock, so a run starting now sees a consistent original.
   if (!record && (await host.readFile(n.recordPath)) === undefined) return;
