@@ -1,5 +1,5 @@
 // run-as pieces: environment scrubbing, setpriv argv, binding lookup, up check, exit status and signal passing.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -64,8 +64,9 @@ describe('run-as', () => {
 
   it('forwards SIGTERM to the app and removes its handlers afterwards', async () => {
     const before = process.listenerCount('SIGTERM');
-    const p = spawnForwarding(['sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.05; done'], process.env, false);
-    await new Promise((r) => setTimeout(r, 300));
+    const ready = join(mkdtempSync(join(tmpdir(), 'egress-sig-')), 'ready');
+    const p = spawnForwarding(['sh', '-c', `trap "exit 42" TERM; : > ${ready}; while :; do sleep 0.05; done`], process.env, false);
+    for (let i = 0; i < 200 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
     expect(process.listenerCount('SIGTERM')).toBe(before + 1);
     process.emit('SIGTERM', 'SIGTERM');
     expect(await p).toEqual({ code: 42 });
