@@ -59,7 +59,8 @@ export async function egressStatus(host: Host, e: Egress, live: LiveClient): Pro
     name: e.name,
     kind: e.kind,
     interface: e.interface,
-    up: !!link?.up,
+    // An uplink stays up when its egress is down: an interface egress is up when its table has its routes.
+    up: !!link?.up && (e.kind === 'wireguard' || (live.routes.get(e.table)?.size ?? 0) > 0),
     addresses: link?.addresses ?? [],
     ...(e.kind === 'wireguard' ? { endpoint: peer?.endpoint ?? e.wireguard.endpoint } : {}),
     latestHandshake: peer?.latestHandshake ?? 0,
