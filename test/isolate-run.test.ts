@@ -114,6 +114,10 @@ describe('run --isolate', () => {
     const bind = `const s=require('net').createServer();s.on('error',e=>{console.log(e.code);process.exit(0)});s.listen(0,'${lab.addr.clientV4}',()=>{console.log('bound');process.exit(0)})`;
     const b = await lab.exec('client', [...iso, process.execPath, '-e', bind]);
     expect(b.stdout.trim()).toBe('EADDRNOTAVAIL');
+    // Nor does binding to the other uplink by name (SO_BINDTODEVICE), even for root with a raw ICMP socket.
+    const byDevice = await lab.exec('client', [...iso, 'ping', '-c', '1', '-W', '1', '-I', 'eth0', lab.addr.whoamiV4]);
+    expect(byDevice.exitCode).not.toBe(0);
+    expect(byDevice.stderr + byDevice.stdout).toMatch(/eth0.*(No such device|unknown iface)|(No such device|unknown iface).*eth0/i);
     // The host itself is out of reach through the veth.
     const resolv = await lab.exec('client', [...iso, 'cat', '/etc/resolv.conf']);
     expect(resolv.stdout).toContain(`nameserver ${lab.addr.dnsV4}`);
