@@ -48,7 +48,7 @@ export async function networksInUse(host: Host): Promise<string[]> {
 /** Picks the egress: the named one or the only one; refuses an egress that cannot carry the app (no resolver, table without a route). */
 export async function egressForIsolate(host: Host, name: string | undefined): Promise<Egress> {
   const state = await loadClientState(host);
-  const all = selectEgresses(state, name, 'run');
+  const all = selectEgresses(state, name, 'run --isolate --egress');
   if (all.length > 1) {
     throw new ValidationError(`--egress: several egresses are enrolled; expected one of: ${all.map((e) => e.name).join(', ')}`, [{ path: '--egress', message: 'missing' }], {
       hint: `egress-client run --isolate --egress ${all[0]!.name} -- CMD`,
