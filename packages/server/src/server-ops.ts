@@ -4,8 +4,10 @@ import {
   ApplyError,
   NotFoundError,
   PermissionError,
+  ValidationError,
   ServerConfig,
   apply,
+  describeAction,
   parseJsonWith,
   renderServer,
   runAll,
@@ -14,6 +16,7 @@ import {
   type Host,
   type Output,
   type ServerRenderOptions,
+  type Step,
 } from '@egress/core';
 import { acceptCommands, neededAccepts, nftAcceptCommands, presentAccepts } from './remote/firewall.js';
 import { readFacts, type VpsFacts } from './remote/facts.js';
@@ -67,9 +70,26 @@ export function firewallCommands(facts: VpsFacts, config: ServerConfig | undefin
   return [...acceptCommands(presentAccepts(facts.iptables), wanted), ...(config ? nftAcceptCommands(facts.nftJson, config.interface) : [])];
 }
 
+/** The plan for --dry-run: each step with its commands, and the full text of every file it writes (secret files masked). */
+export function planText(steps: readonly Step[]): string {
+  if (steps.length === 0) return 'nothing to change';
+  return steps
+    .map((step, i) => {
+      const body = step.do.map((a) => {
+        if (a.kind !== 'write') return `     ${describeAction(a).replace(/\n/g, '\n     ')}`;
+        const content = a.secret ? '     (secret, not shown)' : a.content.replace(/\n$/, '').split('\n').map((l) => `     | ${l}`).join('\n');
+        return `     write ${a.path} (mode ${a.mode.toString(8).padStart(4, '0')}):\n${content}`;
+      });
+      return `${i + 1}. ${step.title}\n${body.join('\n')}`;
+    })
+    .join('\n');
+}
+
 export interface ConvergeResult {
   changed: number;
   steps: string[];
+  /** The engine's plan as text (what --dry-run prints: files, the nft ruleset, commands). */
+  plan: string;
   notes: string[];
   firewall: string[];
 }
@@ -81,10 +101,12 @@ export interface ConvergeResult {
 export async function converge(host: Host, facts: VpsFacts, config: ServerConfig, previous: ServerConfig | undefined, output: Output, dryRun = false): Promise<ConvergeResult> {
   const desired = renderServer(config, renderOptionsFor(facts, config));
   const ownership = serverOwnership(config);
-  const result = await apply(host, desired, ownership, { output, dryRun });
+  // A dry run prints its own plan (with file contents) instead of the engine's step list.
+  const result = await apply(host, desired, ownership, { ...(dryRun ? {} : { output }), dryRun });
   const fw = firewallCommands(facts, config);
   const firewall = fw.map((c) => c.argv.join(' '));
-  if (dryRun || fw.length === 0) return { changed: result.changed, steps: result.steps.map((s) => s.title), notes: result.notes, firewall: dryRun ? firewall : [] };
+  const plan = planText(result.steps);
+  if (dryRun || fw.length === 0) return { changed: result.changed, steps: result.steps.map((s) => s.title), plan, notes: result.notes, firewall: dryRun ? firewall : [] };
   output.step('Letting the tunnel through other firewalls whose policy drops');
   const res = await runAll(host, fw, { stopOnError: true });
   const bad = res.findIndex((r) => r.exitCode !== 0);
@@ -96,7 +118,7 @@ export async function converge(host: Host, facts: VpsFacts, config: ServerConfig
     if (undo.length) await runAll(host, undo);
     throw new ApplyError(`firewall accept failed: ${firewall[bad] ?? '?'}: ${cause}; the previous state was restored`, true);
   }
-  return { changed: result.changed + fw.length, steps: [...result.steps.map((s) => s.title), ...firewall], notes: result.notes, firewall };
+  return { changed: result.changed + fw.length, steps: [...result.steps.map((s) => s.title), ...firewall], plan, notes: result.notes, firewall };
 }
 
 /** A connected, inspected VPS: the session, its Host and the facts read in the first round trip. */
@@ -116,5 +138,18 @@ export async function withVps<T>(targetText: string, options: CliOptions, output
     return await fn({ session, host: session.host, facts });
   } finally {
     await session.host.close();
+  }
+}
+
+/** Refuses an --out path whose directory cannot take the bundle, before anything changes on the VPS. */
+export async function assertWritableOut(out: string): Promise<void> {
+  const { access, constants, stat } = await import('node:fs/promises');
+  const { dirname } = await import('node:path');
+  const dir = dirname(out);
+  try {
+    await access(dir, constants.W_OK);
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    throw new ValidationError(`--out: cannot write the bundle to ${out} (${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was changed`, [{ path: '--out', message: 'not writable' }]);
   }
 }

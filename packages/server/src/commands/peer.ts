@@ -4,7 +4,7 @@ import { defaultBundlePath, makeBundle, writeBundle } from '../bundle.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { allocatePeer, requirePeer } from '../plan/server-config.js';
 import { parseWgDump } from '../remote/facts.js';
-import { converge, requireState, withVps } from '../server-ops.js';
+import { assertWritableOut, converge, requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface PeerReport {
@@ -21,6 +21,7 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
   const name = action === 'list' ? undefined : parseWith(SafeName, nameArg ?? '', 'NAME');
   const publicKey = options.publicKey !== undefined ? parseWith(WgKey, options.publicKey, '--public-key') : undefined;
   if (publicKey && action !== 'add') throw new ValidationError('--public-key: only `peer add` takes a public key');
+  if (action === 'add') await assertWritableOut(options.out ?? defaultBundlePath(name!));
   return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const config = requireState(facts, host.name);
     let next = config;

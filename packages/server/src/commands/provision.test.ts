@@ -156,6 +156,9 @@ describe('provision on other fake VPSes', () => {
     const report = await provision('root@vps', { dryRun: true, out: join(dir, 'dry.json') }, quiet(), opener);
     expect(report.dryRun).toBe(true);
     expect(report.changes).toContain('create nft table inet egress');
+    expect(report.plan).toContain('PostUp = wg set %i private-key /etc/egress/server.key');
+    expect(report.plan).toContain('masquerade');
+    await expect(provision('root@vps', { out: '/nonexistent-dir/b.json' }, quiet(), opener)).rejects.toThrow('--out: cannot write the bundle to /nonexistent-dir/b.json (/nonexistent-dir: ENOENT); nothing was changed');
     expect(kernelDump(host)).toBe(before);
     expect(host.calls.filter((c) => c.change)).toEqual([]);
   });

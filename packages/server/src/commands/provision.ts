@@ -6,11 +6,11 @@ import type { CliOptions } from '../cli/parse-cli.js';
 import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
 import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
-import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps } from '../server-ops.js';
+import { PROVISION_RECORD_PATH, assertWritableOut, converge, loadRecord, loadState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
-export const PENDING_SERVER_KEY = `${'PENDING+SERVER+KEY+MADE+ON+THE+VPS+AT+APPLY'.slice(0, 42).padEnd(42, '0')}A=`;
+export const PENDING_SERVER_KEY = `${'PENDING+SERVER+KEY+GENERATED+ON+THE+VPS'.padEnd(42, '0')}A=`;
 
 /** Validates provision flags before connecting. */
 export function validateProvisionFlags(options: CliOptions): { name: string; dns: string[] } {
@@ -37,6 +37,8 @@ export function recordCommand(content: string): Command {
 
 export interface ProvisionReport {
   host: string;
+  /** With --dry-run: the exact plan (files, nft ruleset, commands; no secrets). */
+  plan?: string;
   distro: string;
   dryRun: boolean;
   changed: number;
@@ -62,6 +64,7 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
 /** Runs provision against one VPS. */
 export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
   const { name, dns } = validateProvisionFlags(options);
+  if (!options.dryRun) await assertWritableOut(options.out ?? defaultBundlePath(name));
   return withVps(targetText, options, output, open, async ({ session, host, facts }) => {
     const { target } = session;
     const existing = loadState(facts);
@@ -101,9 +104,11 @@ export async function provision(targetText: string, options: CliOptions, output:
       if (prep.length) output.info(prep.map((c) => `install: ${c.argv.join(' ')}`).join('\n'));
       if (!facts.serverPublicKey) output.info(`server key: wg genkey > ${paths.key} on the VPS (umask 077; the private key never leaves it)`);
       const res = await converge(host, facts, config, existing, output, true);
+      output.info(res.plan);
+      for (const n of res.notes) output.info(`note: ${n}`);
       for (const f of res.firewall) output.info(`firewall: ${f}`);
       output.info(peerIsNew ? `bundle: would write ${out} (mode 0600, private key *** masked)` : `peer '${name}' exists; its bundle is not rewritten`);
-      return report(true, res.changed + res.firewall.length + prep.length + (facts.serverPublicKey ? 0 : 1), [...prep.map((c) => c.argv.join(' ')), ...res.steps, ...res.firewall], res.notes, null);
+      return { ...report(true, res.changed + res.firewall.length + prep.length + (facts.serverPublicKey ? 0 : 1), [...prep.map((c) => c.argv.join(' ')), ...res.steps, ...res.firewall], res.notes, null), plan: res.plan };
     }
 
     const changes: string[] = [];
