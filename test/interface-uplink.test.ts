@@ -97,11 +97,13 @@ async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<voi
   expect(await captureAll.stop()).toEqual([]);
   expect(await capture.stop()).toEqual([]);
   expect(await lab.probe('client')).toBe(lab.addr.clientV4); // everyone else is untouched
+  expect((await lab.exec('client', [...cli, 'status', NAME])).stdout).toContain(`egress ${NAME} (interface): DOWN on wlan0`);
 
   // Back: the interface reconnects, `up` restores the egress table.
   await reconnectWlan(lab);
   const up = await lab.exec('client', [...cli, 'up', NAME]);
   expect(up.exitCode, up.stderr).toBe(0);
+  expect((await lab.exec('client', [...cli, 'status', NAME])).stdout).toContain(`egress ${NAME} (interface): up on wlan0`);
   expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
 
   // The uplink loses its IPv4 address (DHCP lease expired) while it stays up: IPv4 of the bound user fails closed too.
