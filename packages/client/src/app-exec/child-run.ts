@@ -1,7 +1,7 @@
 // Runs a child with inherited stdio, forwards signals to it and turns its end into an exit code (128+N for signal N).
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { EgressError, NotFoundError, PermissionError } from '@egress/core';
+import { EgressError, NotFoundError, PermissionError } from '@egress/core/errors';
 
 /** Signals always passed on to the child. SIGINT/SIGQUIT too when we are not on a terminal (the terminal sends those to both). */
 const FORWARD: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];

@@ -1,6 +1,7 @@
 // Checks, without privileges, that an egress's interface is present with its address (the egress is up).
 import { networkInterfaces } from 'node:os';
-import { EgressError, type PublicEgressFacts } from '@egress/core';
+import { EgressError } from '@egress/core/errors';
+import { type PublicEgressFacts } from '@egress/core/model/client';
 
 /** Addresses currently on each interface of this network namespace. */
 export type InterfaceAddresses = Record<string, string[]>;

@@ -1,5 +1,7 @@
 // `egress-client exec`: runs a command as the invoking user with the LD_PRELOAD shim bound to an egress.
-import { EgressError, NotFoundError, ValidationError, type Output, type PublicEgressFacts } from '@egress/core';
+import { EgressError, NotFoundError, ValidationError } from '@egress/core/errors';
+import { type Output } from '@egress/core/output';
+import { type PublicEgressFacts } from '@egress/core/model/client';
 import { locateShim, shimEnv, ShimMissingError } from '@egress/shim';
 import { existsSync } from 'node:fs';
 import { runChild } from './child-run.js';

@@ -1,6 +1,6 @@
 // Who an app started by `run` runs as: --user, else the sudo caller (SUDO_UID/SUDO_GID), else ourselves.
 import { execFileSync } from 'node:child_process';
-import { NotFoundError, ValidationError } from '@egress/core';
+import { NotFoundError, ValidationError } from '@egress/core/errors';
 
 export interface RunUser {
   uid: number;

@@ -1,7 +1,11 @@
 // Reads the public facts of an egress (the 0644 file under /etc/egress/public), the only state `exec` may read.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLIENT_PATHS, NotFoundError, PublicEgressFacts, SafeName, ValidationError, parseJsonWith } from '@egress/core';
+import { CLIENT_PATHS } from '@egress/core/render/client-paths';
+import { NotFoundError, ValidationError } from '@egress/core/errors';
+import { PublicEgressFacts } from '@egress/core/model/client';
+import { SafeName } from '@egress/core/model/primitives';
+import { parseJsonWith } from '@egress/core/model/parse';
 
 /** Picks the egress to use and returns its public facts: the named one, or the only one there is. */
 export async function readPublicFacts(egress: string | undefined, dir: string = CLIENT_PATHS.publicDir): Promise<PublicEgressFacts> {

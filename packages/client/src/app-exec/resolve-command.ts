@@ -1,7 +1,7 @@
 // Finds the file a command name runs, the way execvp does (PATH search for names without '/').
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { NotFoundError } from '@egress/core';
+import { NotFoundError } from '@egress/core/errors';
 
 /** Absolute path of the executable `cmd` names; throws NotFoundError when there is none. */
 export function resolveCommand(cmd: string, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {

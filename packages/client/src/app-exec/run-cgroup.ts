@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, rmdirSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Output } from '@egress/core';
+import type { Output } from '@egress/core/output';
 
 /** Whether a cgroup directory still has processes (cgroup.events `populated 1`). */
 export function cgroupPopulated(dir: string): boolean {

@@ -2,7 +2,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EgressError, PermissionError, ValidationError, egressCgroupPath, type Output } from '@egress/core';
+import { EgressError, PermissionError, ValidationError } from '@egress/core/errors';
+import { egressCgroupPath } from '@egress/core/render/client-paths';
+import { type Output } from '@egress/core/output';
 import { runChild } from './child-run.js';
 import { findCgroup2Mount } from './cgroup-mount.js';
 import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
