@@ -62,7 +62,7 @@ export interface LabState {
 }
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const PASSTHROUGH_ENV = ['TERM', 'NO_COLOR', 'FORCE_COLOR', 'CI', 'LANG'];
+const PASSTHROUGH_ENV = ['TERM', 'NO_COLOR', 'CI', 'LANG'];
 
 /** The lab as tests and the CLI see it (tools/lab/README.md documents hosts and addresses). */
 export class Lab {

@@ -89,11 +89,14 @@ async function labInChild(name: string): Promise<{ process: ChildProcess; holder
   const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
   const child = spawn(process.execPath, ['--input-type=module', '-e',
     `const { startLab } = await import(${JSON.stringify(index)}); const lab = await startLab({ name: ${JSON.stringify(name)} });` +
-      ` process.on('SIGTERM', () => process.exit(0)); console.log('UP', lab.hosts.client.pid); setInterval(() => {}, 1000);`,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+      ` process.on('SIGTERM', () => process.exit(0)); process.stdout.write('UP ' + lab.hosts.client.pid + '\\n'); setInterval(() => {}, 1000);`,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const holder = await new Promise<number>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { const m = /UP (\d+)/.exec(d); if (m) resolve(Number(m[1])); });
-    child.on('exit', (code) => reject(new Error(`child exited ${code} before the lab was up`)));
+    const timer = setTimeout(() => reject(new Error(`the child's lab was not up within 20 s: ${err}`)), 20_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { const m = /UP (\d+)/.exec(d); if (m) { clearTimeout(timer); resolve(Number(m[1])); } });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`child exited ${code} before the lab was up: ${err}`)); });
   });
   return { process: child, holder };
 }
