@@ -45,7 +45,7 @@ describe('egress-lab CLI', () => {
     try {
       expect(up.exitCode, up.stderr).toBe(0);
       expect(up.stdout).toContain(`lab ${name} is up`);
-      expect((await lab('list')).stdout.split('\n')).toContain(name);
+      expect((await lab('list')).stdout.split('\n')).toContain(`${name}\tkept (lab up)`);
       expect((await lab('probe', 'client', '--name', name)).stdout).toBe('192.0.2.2\n');
       expect((await lab('probe', 'vps', '--name', name, '--v6', '--udp')).stdout).toBe('2001:db8:100::2\n');
       expect((await lab('probe', 'client', '--name', name, '--user', 'appuser')).stdout).toBe('192.0.2.2\n');

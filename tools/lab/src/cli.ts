@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { LAB_ADDR, LAB_HOSTS, type LabHostName } from './addresses.js';
 import type { Lab } from './lab.js';
 import { LABS_ROOT } from './paths.js';
+import { isAlive } from './procs.js';
 import { attachLab, downStaleLab, startLab } from './start.js';
 
 const DEFAULT_NAME = 'lab';
@@ -83,7 +84,11 @@ export function buildCli(exit: (code: number) => void = (c) => { process.exitCod
     .description('list running labs')
     .action(() => {
       const names = existsSync(LABS_ROOT) ? readdirSync(LABS_ROOT) : [];
-      for (const n of names) process.stdout.write(`${n}\n`);
+      for (const n of names) {
+        const lab = attachLab(n);
+        const owner = !lab ? 'starting' : lab.owner ? `owned by process ${lab.owner.pid}${isAlive(lab.owner) ? '' : ' (gone: removed at the next start)'}` : 'kept (lab up)';
+        process.stdout.write(`${n}\t${owner}\n`);
+      }
       exit(0);
     });
 

@@ -1,7 +1,7 @@
 // withLab always removes its lab: when the body throws, and when vitest times the test out (needs root).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { labDir } from './paths.js';
 import { nsOf } from './procs.js';
 import { run } from './run.js';
@@ -84,6 +84,15 @@ describe('withLab', () => {
   });
 });
 
+const children = new Set<ChildProcess>();
+
+// Children a failed or timed-out test left running: kill them, then their labs go with the sweep.
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all([...children].map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('close', r)) : undefined)));
+  await sweepStaleLabs();
+});
+
 /** Starts a lab in a separate node process that stays alive until killed. */
 async function labInChild(name: string): Promise<{ process: ChildProcess; holder: number }> {
   const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -91,6 +100,7 @@ async function labInChild(name: string): Promise<{ process: ChildProcess; holder
     `const { startLab } = await import(${JSON.stringify(index)}); const lab = await startLab({ name: ${JSON.stringify(name)} });` +
       ` process.on('SIGTERM', () => process.exit(0)); process.stdout.write('UP ' + lab.hosts.client.pid + '\\n'); setInterval(() => {}, 1000);`,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   const holder = await new Promise<number>((resolve, reject) => {
