@@ -1,6 +1,6 @@
 // The egress's cgroup v2 directory (`egress/<name>` under /sys/fs/cgroup), selected by `socket cgroupv2` in nft.
 import type { Host } from '@egress/core/host/host';
-import { egressCgroupPath } from '@egress/core/render/client-paths';
+import { cgroupParent, egressCgroupPath } from '@egress/core/render/client-paths';
 
 /** Where nft resolves `socket cgroupv2` paths. */
 export const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -17,7 +17,7 @@ export async function ensureEgressCgroup(host: Host, egress: string): Promise<vo
   await host.run(['mkdir', '-p', '--', dir], { check: true, change: true });
 }
 
-/** Removes the egress's cgroup directory (and `egress/` when it is empty); leaves them when processes remain. */
+/** Removes the egress's cgroup directory (and its parent when empty); leaves them when processes remain. */
 export async function removeEgressCgroup(host: Host, egress: string): Promise<boolean> {
   const dir = `${CGROUP_ROOT}/${egressCgroupPath(egress)}`;
   if ((await host.run(['test', '-d', dir])).exitCode !== 0) return true;
@@ -25,6 +25,8 @@ export async function removeEgressCgroup(host: Host, egress: string): Promise<bo
   const sub = await host.run(['find', dir, '-mindepth', '1', '-depth', '-type', 'd']);
   for (const d of sub.stdout.split('\n').filter(Boolean)) await host.run(['rmdir', '--', d], { change: true });
   const r = await host.run(['rmdir', '--', dir], { change: true });
-  await host.run(['rmdir', '--', `${CGROUP_ROOT}/egress`]);
+  // Then the parent's now-empty directories, innermost first (rmdir leaves any that still hold something).
+  const parts = cgroupParent().split('/');
+  for (let i = parts.length; i > 0; i--) await host.run(['rmdir', '--', `${CGROUP_ROOT}/${parts.slice(0, i).join('/')}`]);
   return r.exitCode === 0;
 }

@@ -150,13 +150,14 @@ describe('assertEgressUp', () => {
 
 describe('run helpers', () => {
   it('checks the nft cgroup rule of the egress', () => {
-    expect(cgroupMatch('vps1')).toBe('socket cgroupv2 level 2 "egress/vps1"');
+    expect(cgroupMatch('egress/vps1')).toBe('socket cgroupv2 level 2 "egress/vps1"');
+    expect(cgroupMatch('egress-lab/l1/vps1')).toBe('socket cgroupv2 level 3 "egress-lab/l1/vps1"');
     const chain = 'table inet egress {\n\tchain output_mark {\n\t\tsocket cgroupv2 level 2 "egress/vps1" meta mark set meta mark | 0x01000000\n\t}\n}\n';
-    expect(() => assertCgroupMarked('vps1', () => chain)).not.toThrow();
-    expect(() => assertCgroupMarked('vps2', () => chain)).toThrow(`egress 'vps2' does not mark cgroup egress/vps2 (no 'socket cgroupv2 level 2 "egress/vps2"' rule in table inet egress)`);
-    expect(() => assertCgroupMarked('vps1', () => { throw new Error('no table'); })).toThrow("egress 'vps1': cannot read its nftables rules");
+    expect(() => assertCgroupMarked('vps1', 'egress/vps1', () => chain)).not.toThrow();
+    expect(() => assertCgroupMarked('vps2', 'egress/vps2', () => chain)).toThrow(`egress 'vps2' does not mark cgroup egress/vps2 (no 'socket cgroupv2 level 2 "egress/vps2"' rule in table inet egress)`);
+    expect(() => assertCgroupMarked('vps1', 'egress/vps1', () => { throw new Error('no table'); })).toThrow("egress 'vps1': cannot read its nftables rules");
     const stale = '\t\tsocket cgroupv2 level 2 671 meta mark set meta mark | 0x01000000 comment "vps1: cgroup egress/vps1"\n';
-    expect(() => assertCgroupMarked('vps1', () => stale)).toThrow("egress 'vps1': its nftables rule refers to a cgroup egress/vps1 that no longer exists");
+    expect(() => assertCgroupMarked('vps1', 'egress/vps1', () => stale)).toThrow("egress 'vps1': its nftables rule refers to a cgroup egress/vps1 that no longer exists");
   });
   it('drops to the user with setpriv, or runs directly as root', () => {
     expect(dropArgv({ uid: 1000, gid: 1000, name: 'me' }, '/usr/bin/curl', ['-s', 'x'], '/usr/bin/setpriv')).toEqual(['/usr/bin/setpriv', '--reuid=1000', '--regid=1000', '--init-groups', '--', '/usr/bin/curl', '-s', 'x']);

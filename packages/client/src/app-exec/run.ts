@@ -29,27 +29,27 @@ export interface RunOptions {
 /** The shell wrapper: moves itself into the run cgroup, then becomes the app (same pid). */
 const WRAPPER = 'echo $$ > "$1" || { echo "egress: cannot move the app into its cgroup ($1)" >&2; exit 126; }; shift; exec "$@"';
 
-/** The nft match the client renders for an egress's cgroup (nft resolves it under /sys/fs/cgroup at load time). */
-export function cgroupMatch(egress: string): string {
-  return `socket cgroupv2 level 2 "${egressCgroupPath(egress)}"`;
+/** The nft match the client renders for a cgroup (nft resolves it under /sys/fs/cgroup at load time; level = depth). */
+export function cgroupMatch(cgroup: string): string {
+  return `socket cgroupv2 level ${cgroup.split('/').length} "${cgroup}"`;
 }
 
 /** Refuses unless the egress's nftables table marks sockets of its cgroup (otherwise the app would leave directly). */
-export function assertCgroupMarked(egress: string, listChain: () => string = () => execFileSync('nft', ['list', 'chain', 'inet', 'egress', 'output_mark'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })): void {
+export function assertCgroupMarked(egress: string, cgroup: string, listChain: () => string = () => execFileSync('nft', ['list', 'chain', 'inet', 'egress', 'output_mark'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })): void {
   let text: string;
   try {
     text = listChain();
   } catch (err) {
     throw new EgressError('E_EGRESS_DOWN', `egress '${egress}': cannot read its nftables rules (nft list chain inet egress output_mark failed)`, { hint: `bring it up: sudo egress-client up ${egress}`, cause: err });
   }
-  if (!text.includes(cgroupMatch(egress)) && text.includes(`comment "${egress}: cgroup ${egressCgroupPath(egress)}"`)) {
+  if (!text.includes(cgroupMatch(cgroup)) && text.includes(`comment "${egress}: cgroup ${cgroup}"`)) {
     // nft prints the id instead of the path when the directory it resolved at load time is gone (removed and made again).
-    throw new EgressError('E_STALE_CGROUP_RULE', `egress '${egress}': its nftables rule refers to a cgroup ${egressCgroupPath(egress)} that no longer exists (the directory was removed and created again); an app run there would leave directly`, {
+    throw new EgressError('E_STALE_CGROUP_RULE', `egress '${egress}': its nftables rule refers to a cgroup ${cgroup} that no longer exists (the directory was removed and created again); an app run there would leave directly`, {
       hint: `re-apply the egress: sudo egress-client up ${egress}`,
     });
   }
-  if (!text.includes(cgroupMatch(egress))) {
-    throw new EgressError('E_NO_CGROUP_RULE', `egress '${egress}' does not mark cgroup ${egressCgroupPath(egress)} (no '${cgroupMatch(egress)}' rule in table inet egress); an app run there would leave directly`, {
+  if (!text.includes(cgroupMatch(cgroup))) {
+    throw new EgressError('E_NO_CGROUP_RULE', `egress '${egress}' does not mark cgroup ${cgroup} (no '${cgroupMatch(cgroup)}' rule in table inet egress); an app run there would leave directly`, {
       hint: `re-apply the egress: sudo egress-client up ${egress}`,
     });
   }
@@ -93,11 +93,12 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
   assertEgressUp(facts, opts.interfaces);
   const root = usableCgroup2Root(opts.mountinfo);
-  const egressDir = join(root, egressCgroupPath(facts.name));
+  const cgroup = facts.cgroup ?? egressCgroupPath(facts.name);
+  const egressDir = join(root, cgroup);
   if (!existsSync(egressDir)) {
     throw new EgressError('E_NO_CGROUP', `egress '${facts.name}' has no cgroup ${egressDir} (cgroup2 is mounted at ${root})`, { hint: `bring it up: sudo egress-client up ${facts.name}` });
   }
-  assertCgroupMarked(facts.name);
+  assertCgroupMarked(facts.name, cgroup);
 
   const env0 = opts.env ?? process.env;
   const user = invokingUser(opts.user, env0);

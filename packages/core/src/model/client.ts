@@ -124,6 +124,8 @@ export const PublicEgressFacts = z
     address4: Ipv4.optional(),
     address6: Ipv6.optional(),
     dns: z.array(IpAddr).default([]),
+    /** The egress's cgroup (relative to the cgroup2 root) under which `run` makes one group per app. */
+    cgroup: CgroupPath.optional(),
   })
   .strict();
 export type PublicEgressFacts = z.infer<typeof PublicEgressFacts>;

@@ -31,7 +31,25 @@ export function publicFactsPath(egress: string): string {
   return `${CLIENT_PATHS.publicDir}/${egress}.json`;
 }
 
-/** The cgroup v2 path (relative to the hierarchy root) whose processes an egress carries: `egress/<name>`. */
-export function egressCgroupPath(egress: string): string {
-  return `egress/${egress}`;
+/** Default parent of the egresses' cgroups under the cgroup2 root. */
+export const DEFAULT_CGROUP_PARENT = 'egress';
+
+const CGROUP_PARENT_RE = /^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)*$/;
+
+/**
+ * Parent of the egresses' cgroups: `egress`, or `EGRESS_CGROUP_PARENT` (e.g. a delegated sub-tree, or one lab host's
+ * own sub-tree so simulated hosts sharing one kernel never share cgroups). A malformed value is refused, not ignored.
+ */
+export function cgroupParent(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env.EGRESS_CGROUP_PARENT;
+  if (value === undefined || value === '') return DEFAULT_CGROUP_PARENT;
+  if (!CGROUP_PARENT_RE.test(value) || value.split('/').some((p) => p === '.' || p === '..')) {
+    throw new Error(`EGRESS_CGROUP_PARENT: expected a cgroup path of segments of letters, digits, '_', '.', '@' or '-' separated by '/', got '${value}'`);
+  }
+  return value;
+}
+
+/** The cgroup v2 path (relative to the hierarchy root) whose processes an egress carries: `<parent>/<name>`. */
+export function egressCgroupPath(egress: string, parent: string = cgroupParent()): string {
+  return `${parent}/${egress}`;
 }

@@ -246,7 +246,7 @@ describe('renderClient', () => {
       ['/etc/systemd/system/egress-client.service', '644'],
     ]);
     expect(JSON.parse(st.files[0]!.content)).toEqual(v4only);
-    expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'] });
+    expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'], cgroup: 'egress/main' });
     expect(st.files[3]!.content).toBe(`# Written by egress-client enroll; removed by egress-client uninstall.
 [Unit]
 Description=egress client: bring enrolled egresses up

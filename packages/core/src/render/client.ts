@@ -28,6 +28,7 @@ export function publicFactsOf(e: Egress): PublicEgressFacts {
     ...(e.address4 ? { address4: e.address4 } : {}),
     ...(e.address6 ? { address6: e.address6 } : {}),
     dns: e.dns,
+    ...(e.selectors.cgroups[0] ? { cgroup: e.selectors.cgroups[0] } : {}),
   };
 }
 
