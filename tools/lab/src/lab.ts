@@ -1,6 +1,6 @@
 // A running lab: three simulated hosts, each entered with nsenter (network + mount + UTS namespaces).
 import { spawn as spawnChild, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { LAB_ADDR, LAB_HOSTS, type LabAddresses, type LabHostName } from './addresses.js';
 import type { HostIdentity } from './holder.js';
 import { HOST_PROBE_PATH, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
@@ -102,7 +102,9 @@ export class Lab {
   /** Records the state file (used by the CLI's later commands and by stale-lab cleanup). */
   saveState(hostKeyLine?: string): void {
     if (hostKeyLine !== undefined) this.state.hostKeyLine = hostKeyLine;
-    writeFileSync(`${this.dir}/state.json`, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
+    const file = `${this.dir}/state.json`;
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file); // atomic: another process never reads half a state
   }
 
   /** argv prefix that enters a host (network, mount and UTS namespaces of its holder). */

@@ -89,7 +89,13 @@ function freeName(options: StartLabOptions, log: (line: string) => void): string
 export async function sweepStaleLabs(log: (line: string) => void = () => {}): Promise<void> {
   const names = existsSync(LABS_ROOT) ? readdirSync(LABS_ROOT) : [];
   for (const name of names) {
-    const lab = attachLab(name);
+    let lab: Lab | undefined;
+    try {
+      lab = attachLab(name);
+    } catch (e) {
+      log(`skipping lab ${name}: ${(e as Error).message}`);
+      continue;
+    }
     if (lab) {
       if (lab.owner && !isAlive(lab.owner)) {
         log(`removing lab ${name}, left behind by process ${lab.owner.pid} which is gone`);
@@ -112,6 +118,11 @@ export async function downStaleLab(name: string): Promise<void> {
 export function attachLab(name: string): Lab | undefined {
   const file = `${labDir(name)}/state.json`;
   if (!existsSync(file)) return undefined;
-  const state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  let state: LabState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as LabState;
+  } catch (e) {
+    throw new Error(`lab ${name}: cannot read ${file}: ${(e as Error).message}`);
+  }
   return new Lab(name, state, { ownsProcessExit: false });
 }
