@@ -1,5 +1,5 @@
 // Where another firewall's iptables FORWARD policy drops (Docker, ufw), the narrowest accepts the veth needs, tagged with the run's namespace name.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import { ownerPidOf, type IsolateNames } from './names.js';
 
 const TOOLS = ['iptables', 'ip6tables'] as const;

@@ -1,5 +1,5 @@
 // A host-wide lock for the isolate bookkeeping (shared sysctl originals), so two runs starting or ending at once agree.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import { ISOLATE_RUN_DIR } from './names.js';
 import { ownerAlive } from './record.js';
 

@@ -1,5 +1,7 @@
 // The record of one isolated run (/run/egress/isolate/<pid>.json): what it made, so a crash can be undone by the next start.
-import { IfaceName, SafeName, TableId, parseJsonWith, type Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
+import { parseJsonWith } from '@egress/core/model/parse';
+import { IfaceName, SafeName, TableId } from '@egress/core/model/primitives';
 import { z } from 'zod';
 import { ISOLATE_RUN_DIR, isolateNames, ownerPidOf } from './names.js';
 

@@ -1,5 +1,8 @@
 // `run --isolate`: runs an app in a fresh network namespace whose only way out is a veth into the egress, and removes it all afterwards.
-import { EgressError, PermissionError, ValidationError, type Egress, type Host, type Output } from '@egress/core';
+import { EgressError, PermissionError, ValidationError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
+import type { Egress } from '@egress/core/model/client';
+import type { Output } from '@egress/core/output';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { envForUser, invokingUser, type RunUser } from '../app-exec/invoking-user.js';

@@ -1,5 +1,6 @@
 // Creates the namespace of one isolated run: veth into the egress, addresses, routes, rules, nft table, shared forwarding, resolv.conf.
-import type { Egress, Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
+import type { Egress } from '@egress/core/model/client';
 import type { VethAddresses } from './address-plan.js';
 import { addForwardAccepts } from './iptables-accept.js';
 import { withIsolateLock } from './lock.js';

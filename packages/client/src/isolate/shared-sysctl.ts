@@ -1,5 +1,5 @@
 // Sysctls several isolated runs share (forwarding on the egress interface): the first run saves the original, the last restores it.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import { ISOLATE_SYSCTL_DIR } from './names.js';
 
 /** `net.ipv4.conf.<iface>.<name>` with the '.' of a VLAN name written as '/', as sysctl wants. */

@@ -1,5 +1,5 @@
 // Finds isolate objects whose owner died without cleaning up (SIGKILL, power cut of the process) and removes them.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
 import { forwardAcceptsOf } from './iptables-accept.js';

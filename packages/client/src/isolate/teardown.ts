@@ -1,5 +1,5 @@
 // Removes everything one isolated run made (processes, namespace, veth, rules, nft table, /etc/netns, record, shared sysctls); safe to repeat.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import { IpRuleJson } from '@egress/core/engine/ip-format';
 import { z } from 'zod';
 import { removeForwardAccepts } from './iptables-accept.js';

@@ -1,5 +1,8 @@
 // Turns `--interface IF [--gateway IP] [--dns IP]` into checked facts for an egress of kind `interface`, refusing bad input before any change.
-import { IfaceName, IpAddr, Ipv4, ValidationError, parseWith, type Host } from '@egress/core';
+import { ValidationError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
+import { parseWith } from '@egress/core/model/parse';
+import { IfaceName, IpAddr, Ipv4 } from '@egress/core/model/primitives';
 import ipaddr from 'ipaddr.js';
 import { findLease, type LeaseFacts } from './dhcp-lease.js';
 import { networkOf, offLinkReason } from './on-link.js';

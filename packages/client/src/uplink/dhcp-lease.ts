@@ -1,5 +1,5 @@
 // Finds the gateway and resolvers a DHCP client got for an interface: dhclient, NetworkManager, systemd-networkd, dhcpcd.
-import type { Host } from '@egress/core';
+import type { Host } from '@egress/core/host/host';
 import ipaddr from 'ipaddr.js';
 
 /** What a DHCP lease says about the way out. */

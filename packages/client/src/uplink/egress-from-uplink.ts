@@ -1,5 +1,5 @@
 // Builds the Egress of kind `interface` for a checked uplink, with this client's allocation and users (pure).
-import type { Egress, SelectedUser } from '@egress/core';
+import type { Egress, SelectedUser } from '@egress/core/model/client';
 import { egressCgroupPath } from '@egress/core/render/client-paths';
 import type { UplinkPlan } from './detect-uplink.js';
 

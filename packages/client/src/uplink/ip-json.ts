@@ -1,5 +1,5 @@
 // zod schemas for the JSON `ip -j addr` prints (routes and rules use the engine's schemas), so nothing unparsed crosses into the uplink logic.
-import { InternalError } from '@egress/core';
+import { InternalError } from '@egress/core/errors';
 import { z } from 'zod';
 
 /** One address of a link in `ip -j addr show`. */

@@ -1,5 +1,6 @@
 // Reads what the kernel knows about one interface: index, state, addresses and the main table's routes through it.
-import { NotFoundError, ValidationError, type Host } from '@egress/core';
+import { NotFoundError, ValidationError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
 import { z } from 'zod';
 import { IpRouteJson } from '@egress/core/engine/ip-format';
 import { IpLink, parseIpJson, type IpAddrInfo } from './ip-json.js';
