@@ -1,7 +1,7 @@
 // A VPS whose FORWARD policy drops (as Docker sets it): provision adds the narrowest accepts, traffic flows, deprovision removes them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '@egress/lab';
-import { clientUp, probeWithRetry, provisionJson, reachWithRetry, server, sh, vpsSnapshot } from './server-helpers.js';
+import { clientDown, clientUp, probeWithRetry, provisionJson, reachWithRetry, server, sh, vpsSnapshot, waitHandshake } from './server-helpers.js';
 
 let lab: Lab;
 let pristine: Record<string, string>;
@@ -55,5 +55,42 @@ describe('egress-server with iptables -P FORWARD DROP on the VPS', () => {
     const r = await server(lab, ['deprovision', lab.ssh.target]);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await vpsSnapshot(lab)).toEqual(pristine);
+  });
+
+  it('also opens a native nft forward chain with policy drop, and the boot unit re-adds both kinds of accepts after a reboot', async () => {
+    await sh(lab, 'vps', "nft add table inet filter && nft add chain inet filter forward '{ type filter hook forward priority 0; policy drop; }'");
+    const before = await vpsSnapshot(lab);
+    const doc = await provisionJson(lab, ['--forward', '8080']);
+    expect(doc.changes).toEqual(expect.arrayContaining(['nft insert rule inet filter forward iifname egress0 accept comment egress', 'nft insert rule inet filter forward oifname egress0 accept comment egress']));
+    await clientDown(lab);
+    await clientUp(lab, '/root/egress-client.bundle.json');
+    expect(await probeWithRetry(lab)).toBe(lab.addr.vpsV4);
+
+    // Reboot: the tunnel, egress's table, its accepts in both firewalls and the sysctls are gone; the other firewalls come back as they were.
+    const handles = (await sh(lab, 'vps', 'nft -a list chain inet filter forward')).split('\n').filter((l) => l.includes('comment "egress"')).map((l) => /# handle (\d+)/.exec(l)![1]);
+    await sh(lab, 'vps', [
+      'ip link del egress0',
+      'nft delete table inet egress',
+      ...handles.map((h) => `nft delete rule inet filter forward handle ${h}`),
+      'iptables -D FORWARD -i egress0 -m comment --comment egress -j ACCEPT',
+      'iptables -D FORWARD -o egress0 -m comment --comment egress -j ACCEPT',
+      'sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0',
+    ].join(' && '));
+    expect(await lab.probe('client').catch(() => 'blocked')).toBe('blocked');
+    const dropIn = (await sh(lab, 'vps', 'cat /etc/systemd/system/wg-quick@egress0.service.d/egress.conf')).split('\n');
+    const value = (prefix: string) => dropIn.filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length).replace(/^-/, ''));
+    const boot = [...value('ExecStartPre='), 'wg-quick up egress0', ...value('ExecStartPost=')];
+    expect(boot.filter((c) => c.includes('nft insert rule inet filter forward'))).toHaveLength(1);
+    for (const cmd of boot) await sh(lab, 'vps', cmd);
+    for (const cmd of value('ExecStartPost=')) await sh(lab, 'vps', cmd);
+    expect((await sh(lab, 'vps', 'nft list chain inet filter forward')).match(/comment "egress"/g)).toHaveLength(2);
+    expect((await sh(lab, 'vps', 'iptables -S FORWARD')).match(/--comment egress/g)).toHaveLength(2);
+    await waitHandshake(lab);
+    expect(await probeWithRetry(lab)).toBe(lab.addr.vpsV4);
+    expect(await reachWithRetry(lab, 'tcp', 8080)).toBe('tcp-hello');
+
+    const r = await server(lab, ['deprovision', lab.ssh.target]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await vpsSnapshot(lab)).toEqual(before);
   });
 });

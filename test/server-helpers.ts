@@ -61,6 +61,11 @@ export async function clientUp(lab: Lab, bundlePath: string): Promise<void> {
   );
 }
 
+/** Undoes clientUp (a re-provisioned server has new keys, so the client needs the new bundle). */
+export async function clientDown(lab: Lab): Promise<void> {
+  await sh(lab, 'client', 'wg-quick down egress0 && ip rule del priority 100 && (ip -6 rule del priority 100 || true)');
+}
+
 /** Probes whoami from the client, retrying while the first handshake happens. */
 export async function probeWithRetry(lab: Lab, v6 = false): Promise<string> {
   let last = '';

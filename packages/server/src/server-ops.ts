@@ -18,7 +18,7 @@ import {
   type ServerRenderOptions,
   type Step,
 } from '@egress/core';
-import { acceptCommands, neededAccepts, nftAcceptCommands, presentAccepts } from './remote/firewall.js';
+import { acceptCommands, neededAccepts, nftAcceptCommands, nftBootAccepts, presentAccepts } from './remote/firewall.js';
 import { readFacts, type VpsFacts } from './remote/facts.js';
 import type { CliOptions } from './cli/parse-cli.js';
 import type { Session, SessionOpener } from './session.js';
@@ -60,13 +60,13 @@ export function loadRecord(facts: VpsFacts): ProvisionRecord {
 export function renderOptionsFor(facts: VpsFacts, config: ServerConfig): ServerRenderOptions {
   return {
     acceptRa: !!config.subnet6 && (facts.acceptRa[config.publicInterface] ?? 0) !== 0,
-    firewallAccepts: neededAccepts(facts.iptables, config.interface, config.listenPort, !!config.subnet6),
+    firewallAccepts: [...neededAccepts(facts.iptables, config.interface, config.listenPort, !!config.subnet6), ...nftBootAccepts(facts.nftJson, config.interface)],
   };
 }
 
 /** Commands that bring egress's accepts in other firewalls in line with `config` (none when nothing drops). */
 export function firewallCommands(facts: VpsFacts, config: ServerConfig | undefined): Command[] {
-  const wanted = config ? renderOptionsFor(facts, config).firewallAccepts ?? [] : [];
+  const wanted = config ? neededAccepts(facts.iptables, config.interface, config.listenPort, !!config.subnet6) : [];
   return [...acceptCommands(presentAccepts(facts.iptables), wanted), ...(config ? nftAcceptCommands(facts.nftJson, config.interface) : [])];
 }
 

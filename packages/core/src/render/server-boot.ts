@@ -2,13 +2,25 @@
 import type { ServerConfig } from '../model/server.js';
 import { serverPaths } from './server-paths.js';
 
-/** A narrow accept egress adds to another firewall's chain whose policy drops (Docker, ufw), marked with comment `egress`. */
-export interface FirewallAccept {
+/** A narrow accept egress adds to an iptables chain whose policy drops (Docker, ufw), marked with comment `egress`. */
+export interface IptablesAccept {
   tool: 'iptables' | 'ip6tables';
   chain: 'FORWARD' | 'INPUT';
   /** Match and target after the chain name, e.g. `-i egress0 -m comment --comment egress -j ACCEPT`. */
   rule: string[];
 }
+
+/** Accepts in and out of the tunnel egress inserts in a native nft forward chain whose policy drops, marked `comment egress`. */
+export interface NftAccept {
+  tool: 'nft';
+  family: string;
+  table: string;
+  chain: string;
+  iface: string;
+}
+
+/** A narrow accept in another firewall, re-added at boot by the wg-quick drop-in. */
+export type FirewallAccept = IptablesAccept | NftAccept;
 
 /** Options of the server renderer that come from facts read on the VPS. */
 export interface ServerRenderOptions {
@@ -39,8 +51,13 @@ export function renderServerSysctl(config: ServerConfig, options: ServerRenderOp
   return `${lines.join('\n')}\n`;
 }
 
-/** The shell command that adds an accept unless it is already there (idempotent, for boot). */
+/** The shell command that adds an accept unless it is already there (idempotent, for boot; no single quotes). */
 export function firewallAcceptBootCommand(a: FirewallAccept): string {
+  if (a.tool === 'nft') {
+    const chain = `${a.family} ${a.table} ${a.chain}`;
+    const insert = (dir: string) => `nft insert rule ${chain} ${dir} ${a.iface} accept comment egress`;
+    return `nft list chain ${chain} >/dev/null 2>&1 || exit 0; nft list chain ${chain} | grep -qw egress || { ${insert('oifname')} && ${insert('iifname')}; }`;
+  }
   const rule = a.rule.join(' ');
   return `${a.tool} -C ${a.chain} ${rule} 2>/dev/null || ${a.tool} -I ${a.chain} ${rule}`;
 }

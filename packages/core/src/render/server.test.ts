@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ServerConfig, type ServerConfigInput } from '../model/server.js';
 import { renderServer, serverOwnership } from './server.js';
 import { forwardMapElements, normalizeNftText, renderServerNft, renderServerNftFile } from './server-nft.js';
-import { renderServerDropIn, renderServerSysctl } from './server-boot.js';
+import { firewallAcceptBootCommand, renderServerDropIn, renderServerSysctl } from './server-boot.js';
 import { renderServerWgConfig } from './server-wg.js';
 
 const SERVER_PUB = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
@@ -263,6 +263,12 @@ ExecStartPre=sysctl -q -p /etc/sysctl.d/90-egress.conf
 ExecStartPost=-/bin/sh -c 'iptables -C FORWARD -i egress0 -m comment --comment egress -j ACCEPT 2>/dev/null || iptables -I FORWARD -i egress0 -m comment --comment egress -j ACCEPT'
 `);
   });
+
+  it('re-adds accepts in a native nft forward chain at boot only when they are missing', () => {
+    expect(firewallAcceptBootCommand({ tool: 'nft', family: 'inet', table: 'filter', chain: 'forward', iface: 'egress0' })).toBe(
+      'nft list chain inet filter forward >/dev/null 2>&1 || exit 0; nft list chain inet filter forward | grep -qw egress || { nft insert rule inet filter forward oifname egress0 accept comment egress && nft insert rule inet filter forward iifname egress0 accept comment egress; }',
+    );
+  });
 });
 
 describe('renderServer and serverOwnership', () => {
@@ -315,6 +321,14 @@ describe('nft -c accepts every rendered file', () => {
   it.runIf(hasNft && isRoot)('loads the table and its listing normalizes to the rendered text', () => {
     const listed = execFileSync('unshare', ['-n', 'sh', '-c', 'nft -f - && nft list table inet egress'], { input: renderServerNftFile(many), encoding: 'utf8' });
     expect(normalizeNftText(listed)).toBe(normalizeNftText(renderServerNft(many)));
+  });
+
+  it.runIf(hasNft && isRoot)('the nft boot command adds the two accepts once, however often it runs', () => {
+    const cmd = firewallAcceptBootCommand({ tool: 'nft', family: 'inet', table: 'filter', chain: 'forward', iface: 'egress0' });
+    const script = `nft add table inet filter && nft add chain inet filter forward '{ type filter hook forward priority 0; policy drop; }' && sh -c '${cmd}' && sh -c '${cmd}' && nft list chain inet filter forward`;
+    const listed = execFileSync('unshare', ['-n', 'sh', '-c', script], { encoding: 'utf8' });
+    expect(listed.split('\n').filter((l) => l.includes('comment "egress"')).map((l) => l.trim())).toEqual(['iifname "egress0" accept comment "egress"', 'oifname "egress0" accept comment "egress"']);
+    expect(execFileSync('unshare', ['-n', 'sh', '-c', `sh -c '${cmd}'; echo rc=$?`], { encoding: 'utf8' })).toBe('rc=0\n');
   });
 
   it.runIf(!(hasNft && isRoot) && !!process.env.CI)('fails loudly on CI without nft or root', () => {

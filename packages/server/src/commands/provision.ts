@@ -95,7 +95,7 @@ export async function provision(targetText: string, options: CliOptions, output:
       output.warn(`firewalld is running on ${host.name}; egress does not change its zones: put ${config.interface} in a zone that forwards (e.g. firewall-cmd --permanent --zone=trusted --add-interface=${config.interface}) and open ${config.listenPort}/udp`);
     }
     for (const c of nftForwardDropChains(facts.nftJson)) {
-      output.warn(`nft chain ${c.family} ${c.table} ${c.name} drops forwarded traffic by policy: egress adds accepts for ${config.interface} now, but whoever loads that table at boot must keep them`);
+      output.info(`nft chain ${c.family} ${c.table} ${c.name} drops forwarded traffic by policy: egress adds accepts for ${config.interface} there (and at boot)`);
     }
     const out = options.out ?? defaultBundlePath(name);
 

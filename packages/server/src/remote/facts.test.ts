@@ -62,8 +62,8 @@ describe('firewall accepts', () => {
       ],
     };
     expect(nftAcceptCommands(json, 'egress0').map((c) => c.argv.join(' '))).toEqual([
-      'nft insert rule inet filter forward iifname egress0 accept comment "egress"',
-      'nft insert rule inet filter forward oifname egress0 accept comment "egress"',
+      'nft insert rule inet filter forward iifname egress0 accept comment egress',
+      'nft insert rule inet filter forward oifname egress0 accept comment egress',
     ]);
     const withRules = { nftables: [...json.nftables, { rule: { family: 'inet', table: 'filter', chain: 'forward', handle: 7, comment: 'egress' } }] };
     expect(nftAcceptCommands(withRules, 'egress0')).toEqual([]);

@@ -1,6 +1,6 @@
 // Narrow accepts in other firewalls whose FORWARD/INPUT policy drops (Docker, ufw), marked `egress`, removed on deprovision.
 import { z } from 'zod';
-import type { Command, FirewallAccept } from '@egress/core';
+import type { Command, IptablesAccept, NftAccept } from '@egress/core';
 
 /** Comment that marks egress's rules in other tables. */
 export const ACCEPT_COMMENT = 'egress';
@@ -16,8 +16,8 @@ export function dropPolicies(iptablesS: string | undefined): Set<string> {
 }
 
 /** The accepts the tunnel needs where an iptables chain policy drops: forward in/out of the tunnel, the listen port in. */
-export function neededAccepts(iptables: { v4: string | undefined; v6: string | undefined }, iface: string, listenPort: number, v6Tunnel: boolean): FirewallAccept[] {
-  const out: FirewallAccept[] = [];
+export function neededAccepts(iptables: { v4: string | undefined; v6: string | undefined }, iface: string, listenPort: number, v6Tunnel: boolean): IptablesAccept[] {
+  const out: IptablesAccept[] = [];
   const tag = ['-m', 'comment', '--comment', ACCEPT_COMMENT, '-j', 'ACCEPT'];
   for (const [tool, text] of [['iptables', iptables.v4], ['ip6tables', iptables.v6]] as const) {
     const drops = dropPolicies(text);
@@ -30,8 +30,8 @@ export function neededAccepts(iptables: { v4: string | undefined; v6: string | u
 }
 
 /** The egress-marked rules present in `iptables -S` output, as accepts (to remove or compare). */
-export function presentAccepts(iptables: { v4: string | undefined; v6: string | undefined }): FirewallAccept[] {
-  const out: FirewallAccept[] = [];
+export function presentAccepts(iptables: { v4: string | undefined; v6: string | undefined }): IptablesAccept[] {
+  const out: IptablesAccept[] = [];
   for (const [tool, text] of [['iptables', iptables.v4], ['ip6tables', iptables.v6]] as const) {
     for (const line of (text ?? '').split('\n')) {
       const words = line.trim().split(/\s+/);
@@ -44,12 +44,12 @@ export function presentAccepts(iptables: { v4: string | undefined; v6: string | 
   return out;
 }
 
-function key(a: FirewallAccept): string {
+function key(a: IptablesAccept): string {
   return `${a.tool} ${a.chain} ${a.rule.join(' ')}`;
 }
 
 /** Commands that add missing accepts and delete egress-marked ones no longer wanted. */
-export function acceptCommands(present: readonly FirewallAccept[], wanted: readonly FirewallAccept[]): Command[] {
+export function acceptCommands(present: readonly IptablesAccept[], wanted: readonly IptablesAccept[]): Command[] {
   const have = new Set(present.map(key));
   const want = new Set(wanted.map(key));
   return [
@@ -61,7 +61,7 @@ export function acceptCommands(present: readonly FirewallAccept[], wanted: reado
 const NftChain = z.looseObject({ family: z.string(), table: z.string(), name: z.string(), hook: z.string().optional(), policy: z.string().optional() });
 const NftRule = z.looseObject({ family: z.string(), table: z.string(), chain: z.string(), handle: z.number(), comment: z.string().optional() });
 
-/** Native nftables base chains (not iptables', not egress's) that drop forwarded traffic by policy: egress warns about them. */
+/** Native nftables base chains (not iptables', not egress's) that drop forwarded traffic by policy. */
 export function nftForwardDropChains(nftJson: unknown): Array<{ family: string; table: string; name: string }> {
   const items = (nftJson as { nftables?: unknown[] })?.nftables ?? [];
   const out: Array<{ family: string; table: string; name: string }> = [];
@@ -93,7 +93,7 @@ export function nftAcceptCommands(nftJson: unknown, iface: string): Command[] {
     .filter((c) => !present.some((p) => p.family === c.family && p.table === c.table && p.chain === c.name))
     .flatMap((c) =>
       ['iifname', 'oifname'].map((dir) => ({
-        argv: ['nft', 'insert', 'rule', c.family, c.table, c.name, dir, iface, 'accept', 'comment', `"${ACCEPT_COMMENT}"`],
+        argv: ['nft', 'insert', 'rule', c.family, c.table, c.name, dir, iface, 'accept', 'comment', ACCEPT_COMMENT],
         options: { change: true },
       })),
     );
@@ -102,4 +102,9 @@ export function nftAcceptCommands(nftJson: unknown, iface: string): Command[] {
 /** Commands that delete every native nft rule egress added to other tables. */
 export function nftRemoveCommands(nftJson: unknown): Command[] {
   return nftEgressRules(nftJson).map((r) => ({ argv: ['nft', 'delete', 'rule', r.family, r.table, r.chain, 'handle', String(r.handle)], options: { change: true } }));
+}
+
+/** The accepts to re-add at boot in native nft forward chains that drop (one per chain: in and out of the tunnel). */
+export function nftBootAccepts(nftJson: unknown, iface: string): NftAccept[] {
+  return nftForwardDropChains(nftJson).map((c) => ({ tool: 'nft', family: c.family, table: c.table, chain: c.name, iface }));
 }
