@@ -161,6 +161,8 @@ export async function provision(targetText: string, options: CliOptions, output:
           bundle = out;
           output.info(`updated ${out}`);
         }
+      } else {
+        output.info(`peer '${name}' already exists; its key stays where its bundle went (to issue a new bundle: egress-server peer remove, then peer add)`);
       }
     }
     const changed = changes.length;
