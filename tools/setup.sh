@@ -13,7 +13,7 @@ PACKAGES=(
   wireguard-tools wireguard-go   # wg, wg-quick; userspace WireGuard where the kernel module is missing
   nftables iproute2 iptables     # the firewall and routing egress drives; iptables for the FORWARD DROP coexistence test
   openssh-server openssh-client  # the lab's VPS runs a real sshd
-  util-linux procps psmisc       # nsenter/unshare/setpriv, sysctl, fuser
+  util-linux procps psmisc sudo  # nsenter/unshare/setpriv, sysctl, fuser; sudo for the --sudo provision test
   tcpdump                        # kill-switch tests count packets on uplinks
   iputils-ping dnsutils socat    # lab diagnostics
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
