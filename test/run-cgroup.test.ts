@@ -5,13 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startLab, type Lab } from '@egress/lab';
+import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, enroll, killClientWireguardGo, provision } from './client-helpers.js';
 
-// The cgroup2 hierarchy is shared by every lab on the machine: a unique egress name keeps ours apart.
 const NAME = `run-${randomBytes(3).toString('hex')}`;
-const GROUP = `/sys/fs/cgroup/egress/${NAME}`;
+// The lab gives its hosts their own cgroup parent (EGRESS_CGROUP_PARENT), removed with the lab.
+const group = () => `/sys/fs/cgroup/${labCgroupParent(lab.name)}/${NAME}`;
 const STATIC_PROBE = '/tmp/static-probe';
 const GO_PROBE = '/tmp/go-probe';
 // What sudo leaves for the command it runs: the app must run as that user, not as root.
@@ -51,7 +51,7 @@ function lastLine(text: string): string {
 }
 
 async function runGroups(): Promise<string[]> {
-  const r = await lab.exec('client', ['sh', '-c', `cd ${GROUP} && for d in run-*; do [ -d "$d" ] && echo "$d"; done; true`]);
+  const r = await lab.exec('client', ['sh', '-c', `cd ${group()} && for d in run-*; do [ -d "$d" ] && echo "$d"; done; true`]);
   return r.stdout.split('\n').filter(Boolean);
 }
 
@@ -79,8 +79,8 @@ describe('egress-client run (cgroup v2) in the lab', () => {
     // On a hybrid host /proc/self/cgroup also lists v1 hierarchies; the v2 one is the `0::` line.
     const cgroup = cgroups.find((l) => l.startsWith('0::'));
     expect({ uid, gid }).toEqual({ uid: '1002', gid: '1002' });
-    expect(cgroup).toMatch(new RegExp(`^0::/egress/${NAME}/run-\\d+-[0-9a-f]{8}$`));
-    expect(r.stderr).toContain(`through '${NAME}' as uid 1002 (otheruser) in cgroup ${GROUP}/run-`);
+    expect(cgroup).toMatch(new RegExp(`^0::/${labCgroupParent(lab.name)}/${NAME}/run-\\d+-[0-9a-f]{8}$`));
+    expect(r.stderr).toContain(`through '${NAME}' as uid 1002 (otheruser) in cgroup ${group()}/run-`);
   });
 
   it('sends static C (TCP, UDP, IPv6) and Go programs through the VPS while a process outside the group goes direct', async () => {

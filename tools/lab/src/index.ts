@@ -3,6 +3,7 @@ export { LAB_ADDR, LAB_HOSTS, LAB_LINKS, LAB_USERS, LAB_ZONE, LAB_ZONE_RECORDS, 
 export { Lab, type DnsQuery, type LabExecOptions, type LabProbeArgs, type LabProcess, type LabSsh, type LabState } from './lab.js';
 export { startLab, attachLab, downStaleLab, sweepStaleLabs, LAB_NAME, type StartLabOptions } from './start.js';
 export { withLab } from './with-lab.js';
+export { labCgroupParent } from './cgroups.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
 export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';

@@ -2,6 +2,7 @@
 import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { LAB_ADDR, LAB_HOSTS, type LabAddresses, type LabHostName } from './addresses.js';
+import { labCgroupParent, removeLabCgroups } from './cgroups.js';
 import type { HostIdentity } from './holder.js';
 import { HOST_PROBE_PATH, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
 import { killNamespaces, killNamespacesSync, nsOf } from './procs.js';
@@ -242,6 +243,7 @@ export class Lab {
       process.off('exit', this.exitHandler);
       await killNamespaces(this.namespaceIds());
       await Promise.all([...this.processes].map((p) => p.exited));
+      removeLabCgroups(this.name);
       removeLabDir(this.name);
     })();
     return this.downing;
@@ -250,6 +252,7 @@ export class Lab {
   /** down() for process-exit handlers: SIGKILL and remove, synchronously. */
   downSync(): void {
     killNamespacesSync(this.namespaceIds());
+    removeLabCgroups(this.name);
     removeLabDir(this.name);
   }
 
@@ -295,7 +298,8 @@ export class Lab {
   }
 
   private baseEnv(user: string, home: string): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { PATH, HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/sh' };
+    // EGRESS_CGROUP_PARENT: this lab's own cgroup sub-tree, so labs sharing the kernel never share egress cgroups.
+    const env: NodeJS.ProcessEnv = { PATH, HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/sh', EGRESS_CGROUP_PARENT: labCgroupParent(this.name) };
     for (const k of PASSTHROUGH_ENV) if (process.env[k] !== undefined) env[k] = process.env[k];
     env.LANG ??= 'C.UTF-8';
     return env;
