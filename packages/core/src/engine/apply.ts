@@ -1,12 +1,12 @@
 // apply(host, desired, ownership): read, plan, run steps, verify; on failure undo in reverse and report whether the host is restored.
-import { ApplyError, EgressError } from '../errors.js';
-import type { Host } from '../host/host.js';
+import { ApplyError, CommandError, EgressError } from '../errors.js';
+import { displayArgv, maskSecrets, type Command, type Host, type RunResult } from '../host/host.js';
 import type { Output } from '../output.js';
 import { formatJournal, journalIsEmpty, normalizeNftListing, sha256, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
 import { readState, type CurrentState } from './read-state.js';
 import { rollback } from './rollback.js';
-import { describeAction, runAction, type Step } from './step.js';
+import { batchCommand, describeAction, runAction, type Step } from './step.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';
 
 export interface ApplyOptions {
@@ -86,18 +86,8 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     }
   }
 
-  const done: Step[] = [];
-  let failed: { step?: Step; error: unknown } | undefined;
-  for (const step of steps) {
-    out?.step(step.title);
-    try {
-      for (const a of step.do) await runAction(host, a);
-      done.push(step);
-    } catch (error) {
-      failed = { step, error };
-      break;
-    }
-  }
+  const { done, failed: stopped } = await runSteps(host, steps, out);
+  let failed = stopped;
   if (!failed) {
     // Nothing ran: what was read is what is there.
     const after = steps.length ? await readState(host, desired, ownership) : before;
@@ -130,6 +120,60 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     cause: failed.error,
     hint: restored ? 'fix the cause above and run the command again' : 'run the command again, or tear down to remove what egress owns',
   });
+}
+
+/**
+ * Runs steps in order and stops at the first failure. Consecutive steps whose actions can all be batched go to the
+ * host in one runMany (one SSH round trip for a whole provision); the rest run action by action.
+ */
+async function runSteps(host: Host, steps: readonly Step[], out: Output | undefined): Promise<{ done: Step[]; failed?: { step?: Step; error: unknown } }> {
+  const done: Step[] = [];
+  let k = 0;
+  while (k < steps.length) {
+    const batch: Array<{ step: Step; commands: Command[] }> = [];
+    for (let j = k; j < steps.length && host.runMany; j++) {
+      const commands = steps[j]!.do.map((a) => batchCommand(host, a));
+      if (commands.some((c) => !c)) break;
+      batch.push({ step: steps[j]!, commands: commands as Command[] });
+    }
+    if (batch.reduce((n, b) => n + b.commands.length, 0) > 1) {
+      for (const b of batch) out?.step(b.step.title);
+      let results: RunResult[];
+      try {
+        results = await host.runMany!(batch.flatMap((b) => b.commands), { stopOnError: true });
+      } catch (error) {
+        return { done, failed: { step: batch[0]!.step, error } };
+      }
+      let at = 0;
+      for (const b of batch) {
+        const mine = results.slice(at, at + b.commands.length);
+        at += b.commands.length;
+        const bad = mine.findIndex((r) => r.exitCode !== 0);
+        if (bad < 0 && mine.length === b.commands.length) {
+          done.push(b.step);
+          continue;
+        }
+        const cmd = b.commands[bad < 0 ? mine.length : bad]!;
+        const secrets = cmd.options?.secrets ?? [];
+        const error = bad < 0
+          ? new EgressError('E_BATCH', `the batch stopped before '${cmd.options?.display ?? displayArgv(cmd.argv, secrets)}' ran`)
+          : new CommandError(cmd.options?.display ? [cmd.options.display] : cmd.argv.map((w) => maskSecrets(w, secrets)), mine[bad]!.exitCode, maskSecrets(mine[bad]!.stderr, secrets));
+        return { done, failed: { step: b.step, error } };
+      }
+      k += batch.length;
+      continue;
+    }
+    const step = steps[k]!;
+    out?.step(step.title);
+    try {
+      for (const a of step.do) await runAction(host, a);
+      done.push(step);
+    } catch (error) {
+      return { done, failed: { step, error } };
+    }
+    k++;
+  }
+  return { done };
 }
 
 /** Removes exactly what egress owns: applies the empty state with the same ownership. */

@@ -473,3 +473,35 @@ describe('engine round trips', () => {
     expect(host.calls.every((c) => !c.change)).toBe(true);
   });
 });
+
+describe('round trips: a plan goes to a batching host in one runMany', () => {
+  /** A FakeHost that records, for each runMany call, the change commands in it (as an SSH host would send one script). */
+  class BatchCountingHost extends FakeHost {
+    readonly batches: string[][] = [];
+    override async runMany(commands: Parameters<FakeHost['runMany']>[0], options?: { stopOnError?: boolean }) {
+      this.batches.push(commands.filter((c) => c.options?.change).map((c) => c.argv.join(' ')));
+      return super.runMany(commands, options);
+    }
+  }
+
+  it('sends every batchable change of a first apply in one call, and nothing on the second apply', async () => {
+    const host = new BatchCountingHost({ machine: defaultMachine() });
+    const first = await apply(host, { ...emptyHostState(), nft: [{ family: 'inet', name: 'egress', ruleset: nft('meta mark set mark and 0xffff00ff or 0x100') }], sysctls: [{ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' }], rules: [{ family: 4, priority: 5200, fwmark: 0x100, fwmask: 0xff00, action: 'prohibit' }] }, OWN);
+    expect(first.changed).toBe(3);
+    const withChanges = host.batches.filter((b) => b.length > 0);
+    expect(withChanges).toHaveLength(1);
+    expect(withChanges[0]!.map((c) => c.split(' ')[0])).toEqual(['sysctl', 'nft', 'ip']);
+    host.batches.length = 0;
+    const second = await apply(host, { ...emptyHostState(), nft: [{ family: 'inet', name: 'egress', ruleset: nft('meta mark set mark and 0xffff00ff or 0x100') }], sysctls: [{ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' }], rules: [{ family: 4, priority: 5200, fwmark: 0x100, fwmask: 0xff00, action: 'prohibit' }] }, OWN);
+    expect(second.changed).toBe(0);
+    expect(host.batches.filter((b) => b.length > 0)).toHaveLength(0);
+  });
+
+  it('stops the batch at the failing command and restores what the earlier commands changed', async () => {
+    const host = new BatchCountingHost({ machine: defaultMachine() });
+    const before = host.dump();
+    host.failOn(/rule add/, { changesOnly: true });
+    await expect(apply(host, { ...emptyHostState(), nft: [{ family: 'inet', name: 'egress', ruleset: nft('meta mark set mark and 0xffff00ff or 0x100') }], rules: [{ family: 4, priority: 5200, fwmark: 0x100, fwmask: 0xff00, action: 'prohibit' }] }, OWN)).rejects.toThrow(/the previous state was restored/);
+    expect(host.dump()).toBe(before);
+  });
+});

@@ -1,5 +1,5 @@
 // Steps of a plan: a human title, the actions that make the change and the actions that undo it.
-import type { Host } from '../host/host.js';
+import type { Command, Host } from '../host/host.js';
 
 /** One thing to do on a host. */
 export type Action =
@@ -53,6 +53,18 @@ export async function syncconfInput(host: Host, name: string, configPath: string
   if (!key || key === '(none)') return { stdin: stripped, secrets: [] };
   const withKey = /^\[Interface\]/im.test(stripped) ? stripped.replace(/^\[Interface\][^\n]*\n?/im, (m) => `${m.endsWith('\n') ? m : `${m}\n`}PrivateKey = ${key}\n`) : `[Interface]\nPrivateKey = ${key}\n${stripped}`;
   return { stdin: withKey, secrets: [key] };
+}
+
+/**
+ * The action as one command of a batch (Host.runMany), or undefined when it must run on its own: a command with a
+ * fallback or a tolerated failure, a removal, a syncconf, or a write on a host that cannot batch writes.
+ */
+export function batchCommand(host: Host, a: Action): Command | undefined {
+  if (a.kind === 'run' && !a.fallback && !a.tolerate) {
+    return { argv: a.argv, options: { change: true, ...(a.stdin !== undefined ? { stdin: a.stdin } : {}), secrets: a.secret && a.stdin ? [a.stdin] : [] } };
+  }
+  if (a.kind === 'write' && host.writeCommand) return host.writeCommand(a.path, a.content, { mode: a.mode, secret: a.secret });
+  return undefined;
 }
 
 /** Runs one action on a host, echoing it as a change; throws CommandError on failure. */

@@ -108,7 +108,7 @@ export class FakeHost implements Host {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const secrets = options.secrets ?? [];
     const text = displayArgv(argv);
-    if (options.change) this.echo(displayArgv(argv, secrets));
+    if (options.change) this.echo(options.display ?? displayArgv(argv, secrets));
     const injected = this.injected(text, !!options.change);
     const result: RunResult = injected ? { exitCode: injected.exitCode, stdout: '', stderr: `${injected.stderr}\n` } : this.dispatch(argv, options.stdin);
     this.calls.push({ argv: [...argv], stdin: options.stdin, change: !!options.change, exitCode: result.exitCode });

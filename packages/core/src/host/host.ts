@@ -13,6 +13,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Kill the command after this many milliseconds. */
   timeoutMs?: number;
+  /** What the `[#]` echo shows instead of argv (a file write shows as `write PATH …`, not its script). */
+  display?: string;
 }
 
 export interface RunResult {
@@ -46,6 +48,11 @@ export interface Host {
    * Optional: use `runAll()` which falls back to sequential `run`.
    */
   runMany?(commands: ReadonlyArray<Command>, options?: { stopOnError?: boolean }): Promise<RunResult[]>;
+  /**
+   * The command that does what writeFile does, for hosts whose runMany saves round trips (SSH): the engine then
+   * sends a plan's writes and commands in one batch. Hosts without it get writeFile calls.
+   */
+  writeCommand?(path: string, content: string, options: WriteOptions): Command;
   /** Closes connections; idempotent. */
   close(): Promise<void>;
 }

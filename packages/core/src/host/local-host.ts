@@ -68,7 +68,7 @@ export class LocalHost implements Host {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
     const secrets = options.secrets ?? [];
-    if (options.change) this.echo(displayArgv(argv, secrets));
+    if (options.change) this.echo(options.display ?? displayArgv(argv, secrets));
     const full = [...this.prefix, ...argv];
     // Node gives children a socket as stdin; programs that open /dev/stdin (wg syncconf, install) need a file there.
     const viaFile = options.stdin !== undefined && argv.includes('/dev/stdin');

@@ -115,7 +115,7 @@ export class SshHost implements Host {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
     if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
-    if (options.change) this.echo(displayArgv(argv, secrets));
+    if (options.change) this.echo(options.display ?? displayArgv(argv, secrets));
     const env = Object.entries(options.env ?? {});
     const full = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...argv] : argv;
     const r = await this.exec(this.commandLine(full), options.stdin, options.timeoutMs);
@@ -128,7 +128,7 @@ export class SshHost implements Host {
   async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
     if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
-    for (const c of commands) if (c.options?.change) this.echo(displayArgv(c.argv, c.options.secrets ?? []));
+    for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
       commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
       !!options.stopOnError,
@@ -159,12 +159,21 @@ export class SshHost implements Host {
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
     this.primed.delete(path);
-    const mode = options.mode.toString(8).padStart(4, '0');
-    this.echo(`write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`);
-    const r = await this.exec(this.commandLine(['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode]), content);
+    const { argv, options: o } = this.writeCommand(path, content, options);
+    this.echo(o!.display!);
+    const r = await this.exec(this.commandLine([...argv]), content);
     this.checkSudo(r);
     if (r.exitCode !== 0) throw new CommandError(['write', path], r.exitCode, r.stderr);
     this.primed.set(path, content);
+  }
+
+  /** The atomic write as one command (content on stdin), so the engine can batch a plan's writes with its commands. */
+  writeCommand(path: string, content: string, options: WriteOptions): Command {
+    const mode = options.mode.toString(8).padStart(4, '0');
+    return {
+      argv: ['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode],
+      options: { stdin: content, change: true, display: `write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`, secrets: options.secret ? [content] : [] },
+    };
   }
 
   /** Removes a remote file; no error when it is already gone. */
