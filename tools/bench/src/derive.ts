@@ -34,6 +34,9 @@ export interface GoalVerdict {
   /** "≥ 0.97", "≤ 60 ms". */
   target: string;
   value?: number;
+  /** Range of the per-run ratios, when the runs pair up. */
+  min?: number;
+  max?: number;
   met?: boolean;
   /** How far from the target, in the unit of the target (ratio points or ms); positive when missed. */
   missBy?: number;
@@ -55,7 +58,8 @@ function minGoal(goal: GoalId, subject: string, r: Ratio, target: number, limit:
   const base: GoalVerdict = { goal, subject, target: `≥ ${target}` };
   if (r.value === undefined) return { ...base, reason: r.reason ?? 'not measured' };
   const met = r.value >= target;
-  return { ...base, value: r.value, met, ...(met ? {} : { missBy: target - r.value, limit: limit(target - r.value) }) };
+  const range = r.min !== undefined && r.max !== undefined ? { min: r.min, max: r.max } : {};
+  return { ...base, value: r.value, ...range, met, ...(met ? {} : { missBy: target - r.value, limit: limit(target - r.value) }) };
 }
 
 /** Every egress/tunnel throughput ratio checked against the ≥ 0.97 goal. */
@@ -88,12 +92,11 @@ export function throughputGoals(res: BenchResults): GoalVerdict[] {
 
 function limitText(p: PathId, test: string): string {
   const what: Partial<Record<PathId, string>> = {
-    'run-as': "per packet, run-as adds a 'meta skuid' mark, one policy-rule lookup and SNAT",
-    exec: 'exec adds a bind() per socket (LD_PRELOAD) and a source-address rule lookup per packet',
-    run: "per packet, run adds a 'socket cgroupv2' match, the mark, one policy-rule lookup and SNAT",
+    'run-as': "what run-as adds per packet: a 'meta skuid' mark, one policy-rule lookup and SNAT",
+    exec: 'what exec adds: a bind() per socket (LD_PRELOAD) and a source-address rule lookup per packet',
+    run: "what run adds per packet: a 'socket cgroupv2' match, the mark, one policy-rule lookup and SNAT",
   };
-  const base = `${what[p] ?? ''}; the tunnel itself (wireguard-go in user space, sharing 2 cores with both iperf3 ends) bounds every tunnel figure`;
-  return test.startsWith('udp') ? `${base}; at full-rate UDP the loss in wireguard-go dominates` : base;
+  return `${what[p] ?? ''}${test.startsWith('udp') ? '; at full-rate UDP the loss in wireguard-go dominates the figure' : ''}`;
 }
 
 /** The forwards goal: conn/s and throughput with the large count over the small one, ≥ 0.95. */
@@ -109,7 +112,7 @@ export function forwardGoals(res: BenchResults): GoalVerdict[] {
         const parts = [`${(miss * 100).toFixed(1)} points below the goal`];
         if (noise !== undefined) parts.push(`the ${f.small}-forward baseline itself spreads ${noise.toFixed(1)}% run to run`);
         if (rules !== undefined) parts.push(`one rule per forward reaches ${rules.toFixed(2)} of the baseline`);
-        parts.push('each connection also crosses wireguard-go and two network namespaces, which dominates the per-connection cost');
+        parts.push('each connection also crosses wireguard-go twice and three network namespaces, which is most of its cost');
         return parts.join('; ');
       }),
     );
