@@ -104,6 +104,11 @@ describe('renderReport', () => {
   });
   it('says what limits the figures, from the measured ratios', () => {
     const text = readingSection(fixture);
+    expect(text).toContain(
+      '- **Throughput against the 0.97 goal:** 2 of 3 egress/tunnel ratios meet it at the median; 1 misses it, 0 of it with runs that reach it. ' +
+        'The tunnel baseline alone varies 0–2% between its own runs; tcp-up exec/tunnel misses by more than that, so that is a cost this run did resolve. ' +
+        'Latency is steadier: egress p50 over the tunnel\'s is 1.20–1.20 across run-as, exec, run (section 2).',
+    );
     expect(text).toContain('The plain tunnel route reaches 33% of the direct path (TCP up / down)');
     expect(text).not.toContain('ssh -D + proxychains moves TCP'); // slower than the tunnel in the fixture
     expect(text).toContain('the plain tunnel route loses 2% of the datagrams');
