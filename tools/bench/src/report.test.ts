@@ -116,6 +116,16 @@ describe('renderReport', () => {
     fast.dataplane.throughput['tcp-up']!.alternative = measured('Mbit/s', [4000, 4100, 3900]);
     expect(readingSection(fast)).toContain('ssh -D + proxychains moves TCP at 4.0× the tunnel here');
   });
+  it('warns about other work on the machine only from the load before the run', () => {
+    const busy = structuredClone(fixture);
+    busy.machine.loadStart = 9.7;
+    busy.machine.loadEnd = 1;
+    expect(readingSection(busy)).toContain('a load average of 9.7 on 2 cores when this run started');
+    busy.machine.loadStart = 1.2;
+    busy.machine.loadEnd = 4.5;
+    expect(readingSection(busy)).not.toContain('busy with other work');
+    expect(renderReport(busy, links)).toContain('| load average (1 min), start → end | 1.2 → 4.5 |');
+  });
   it('adds the interactive ssh -D row and explains the -N latency floor when it is much lower', () => {
     const nd = structuredClone(fixture);
     nd.latency.p50.alternative = measured('ms', [44, 43, 45]);

@@ -162,10 +162,11 @@ export function readingSection(res: BenchResults): string {
     );
   }
   const m = res.machine;
-  const load = Math.max(m.loadStart ?? 0, m.loadEnd ?? 0);
+  // Only the load before the run counts as other work: the lab itself keeps both cores busy while it measures.
+  const load = m.loadStart ?? 0;
   if (load > m.cores) {
     lines.push(
-      `- **The machine was busy with other work:** a load average of up to ${load.toFixed(1)} on ${m.cores} cores during this run. ` +
+      `- **The machine was busy with other work:** a load average of ${load.toFixed(1)} on ${m.cores} cores when this run started. ` +
         'Absolute figures are lower and run-to-run spreads wider than on an idle machine; the ratios pair runs taken back to back to cancel most of it, ' +
         'and a ratio whose min–max range straddles the goal is not a clear miss.',
     );

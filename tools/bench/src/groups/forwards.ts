@@ -56,8 +56,8 @@ export async function measureForwards(lab: Lab, cfg: BenchConfig, egress: Egress
     `A TCP service in the client (one line, then close) and an iperf3 server in the client sit behind the last two of the generated forwards ` +
     `(public ports ${FORWARD_BASE} and up on the VPS → the client's tunnel address). From the \`internet\` host: ${cfg.forwardConnections.toLocaleString('en-US')} sequential connections ` +
     `(connect + first byte, after ${LATENCY_WARMUP} uncounted) give conn/s, and iperf3 \`-t ${cfg.iperfSeconds}\` gives Mbit/s, per run. ` +
-    `Order: ${cfg.runs} runs with ${cfg.forwardsSmall} forwards; ${cfg.runs} with ${cfg.forwardsLarge.toLocaleString('en-US')} (set by one \`provision\` with the full --forward list, egress's bulk path); ` +
-    `then ${cfg.forwardsSmall} forwards again, each run followed by one with the "one nft rule each" table loaded, so the ${cfg.forwardsSmall}-forward figure has ${2 * cfg.runs} runs from before and after. ` +
+    `After one uncounted warm-up, each of ${cfg.runs} rounds measures ${cfg.forwardsSmall} forwards, then the same with the "one nft rule each" table loaded, ` +
+    `then ${cfg.forwardsLarge.toLocaleString('en-US')} forwards (set by one \`provision\` with the full --forward list, egress's bulk path, timed each round), so ratios pair runs of the same round. ` +
     `"one nft rule each": egress keeps its ${cfg.forwardsSmall} forwards and a test-only table \`ip ${RULES_TABLE}\`, hooked just before egress's (priority dstnat - 10), ` +
     `holds ${cfg.forwardsLarge.toLocaleString('en-US')} forwards as one \`iifname … tcp dport N dnat to …\` rule each with the measured ports last; it is deleted after each run. ` +
     'NAT rules run for the first packet of a connection only, so the difference shows in conn/s, not in Mbit/s.';
@@ -106,20 +106,17 @@ export async function measureForwards(lab: Lab, cfg: BenchConfig, egress: Egress
       log(`forwards ${setup} run ${run}: ${cps.get(setup)?.at(-1)?.toFixed(0) ?? errs.get(`cps/${setup}`)} conn/s, ${mbps.get(setup)?.at(-1)?.toFixed(0) ?? errs.get(`tput/${setup}`)} Mbit/s`);
     };
 
-    // A: the small set.
+    // Warm-up (not counted): the forward path's first connections and first bulk transfer.
     await applyForwards(lab, small);
-    for (let run = 1; run <= cfg.runs; run++) await measureOnce('egress-small', cfg.forwardsSmall, run);
-    // B: the large set, applied in one provision run.
-    const applied = await applyForwards(lab, large);
-    base.applyLarge = measured('s', [applied.ms / 1000], undefined, `one \`egress-server provision\` run whose --forward set grows from ${cfg.forwardsSmall} to ${cfg.forwardsLarge} (SSH connect, reading the VPS, one nft -f)`);
-    log(`applied ${cfg.forwardsLarge} forwards in ${(applied.ms / 1000).toFixed(2)} s`);
-    for (let run = 1; run <= cfg.runs; run++) await measureOnce('egress-large', cfg.forwardsLarge, run);
-    // C: the small set again (drift check), each run paired with the same forwards as one nft rule each.
-    await applyForwards(lab, small);
+    await connectLoop(lab, 'internet', [], { host: lab.addr.vpsV4, port: FORWARD_BASE + cfg.forwardsSmall - 2 }, 50).catch(() => undefined);
+    await lab.exec('internet', iperfArgv({ server: lab.addr.vpsV4, port: FORWARD_BASE + cfg.forwardsSmall - 1, seconds: 1 }), { timeoutMs: 30_000 });
+    // Each round: the small set, the same with 10,000 one-rule-each forwards in front, then the large set; so the three are compared run by run.
     const table = rulesTable(ruleForwards(cfg.forwardsSmall, cfg.forwardsLarge), 'eth0', egress.address4);
     const loads: number[] = [];
+    const applies: number[] = [];
     for (let run = 1; run <= cfg.runs; run++) {
-      await measureOnce('egress-small', cfg.forwardsSmall, cfg.runs + run);
+      if (run > 1) await applyForwards(lab, small);
+      await measureOnce('egress-small', cfg.forwardsSmall, run);
       const loaded = await timed(() => must(lab, 'vps', ['nft', '-f', '-'], { stdin: table, timeoutMs: 120_000 }));
       loads.push(loaded.ms / 1000);
       try {
@@ -127,7 +124,12 @@ export async function measureForwards(lab: Lab, cfg: BenchConfig, egress: Egress
       } finally {
         await lab.exec('vps', ['nft', 'delete', 'table', 'ip', RULES_TABLE]);
       }
+      const applied = await applyForwards(lab, large);
+      applies.push(applied.ms / 1000);
+      log(`applied ${cfg.forwardsLarge} forwards in ${(applied.ms / 1000).toFixed(2)} s`);
+      await measureOnce('egress-large', cfg.forwardsLarge, run);
     }
+    base.applyLarge = measured('s', applies, undefined, `one \`egress-server provision\` run whose --forward set grows from ${cfg.forwardsSmall} to ${cfg.forwardsLarge} (SSH connect, reading the VPS, one nft -f)`);
     base.applyRules = measured('s', loads);
     for (const s of FORWARD_SETUPS) {
       const c = cps.get(s) ?? [];
