@@ -14,10 +14,10 @@ export interface OutputOptions {
 const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const;
 export type Style = keyof typeof CODES;
 
-/** Whether to color a stream: a TTY, not CI, no NO_COLOR (FORCE_COLOR wins). */
+/** Whether to color a stream: never with NO_COLOR or in CI; else FORCE_COLOR, else only on a TTY. */
 export function colorEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.FORCE_COLOR && env.FORCE_COLOR !== '0') return true;
-  if (env.NO_COLOR !== undefined || env.CI) return false;
+  if (env.NO_COLOR !== undefined || (env.CI && env.CI !== 'false' && env.CI !== '0')) return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
   return !!stream.isTTY;
 }
 

@@ -1,13 +1,13 @@
 // Small helpers around the lab: run-or-throw with a readable reason, timing, waiting for a port, asset paths.
 import { fileURLToPath } from 'node:url';
-import type { Lab, LabHostName, LabProcess } from '@egress/lab';
+import { hostPath, type Lab, type LabHostName, type LabProcess } from '@egress/lab';
 
 /** A command that failed inside a lab host; its message is short enough for an "n/a: …" reason. */
 export class StepError extends Error {}
 
-/** Absolute path of a file in tools/bench/assets (lab hosts see the repository at the same path). */
+/** Path, inside lab hosts, of a file in tools/bench/assets (hosts see the repository at HOST_REPO_DIR). */
 export function assetPath(name: string): string {
-  return fileURLToPath(new URL(`../assets/${name}`, import.meta.url));
+  return hostPath(fileURLToPath(new URL(`../assets/${name}`, import.meta.url)));
 }
 
 /** First meaningful line of a command's error output, trimmed to one line. */

@@ -1,6 +1,7 @@
 // Starts the long-lived process that holds one lab host's network, mount and UTS namespaces.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { HOST_REPO_DIR, REPO_DIR } from './paths.js';
 import { nsOf } from './procs.js';
 
 /** Identity of a running host: the holder's PID and the namespaces it keeps alive. */
@@ -12,10 +13,11 @@ export interface HostIdentity {
 }
 
 // Runs inside fresh net+mount+uts namespaces: private views of every path egress (or a test) writes, then sleeps.
-// $1 = base dir (gets a private tmpfs holding the overlay upper dirs), $2 = hostname, $3… = sysctl assignments (net.* only).
+// $1 = base dir (gets a private tmpfs holding the overlay upper dirs), $2 = hostname, $3 = the repository (bound at
+// HOST_REPO_DIR before /tmp, /home and /run are hidden), $4… = sysctl assignments (net.* only).
 const HOLDER_SCRIPT = String.raw`
 set -eu
-base=$1; name=$2; shift 2
+base=$1; name=$2; repo=$3; hostrepo=${HOST_REPO_DIR}; shift 3
 for kv in "$@"; do k=$(echo "$kv" | cut -d= -f1); v=$(echo "$kv" | cut -d= -f2-); echo "$v" > "/proc/sys/$(echo "$k" | tr . /)"; done
 ip link set lo up
 mount -t tmpfs -o mode=0700 "lab-$name" "$base"
@@ -25,6 +27,7 @@ for d in etc root var usr opt srv; do
   mkdir -p "$base/$u.upper" "$base/$u.work"
   mount -t overlay "lab-$name-$u" -o "lowerdir=/$d,upperdir=$base/$u.upper,workdir=$base/$u.work" "/$d"
 done
+mkdir -p "$hostrepo" && mount --bind "$repo" "$hostrepo"
 mount -t tmpfs -o mode=0755 "lab-$name-run" /run
 mkdir -p /run/wireguard /run/egress /run/sshd /run/lock /run/user
 chmod 1777 /run/lock
@@ -50,7 +53,7 @@ export function startHolder(dir: string, hostname: string, sysctls: readonly str
   return new Promise((resolve, reject) => {
     const child = spawn(
       'unshare',
-      ['--net', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', HOLDER_SCRIPT, 'holder', base, hostname, ...sysctls],
+      ['--net', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', HOLDER_SCRIPT, 'holder', base, hostname, REPO_DIR, ...sysctls],
       { cwd: '/', detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

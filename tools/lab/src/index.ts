@@ -4,6 +4,7 @@ export { Lab, type DnsQuery, type LabExecOptions, type LabProbeArgs, type LabPro
 export { startLab, attachLab, downStaleLab, sweepStaleLabs, LAB_NAME, type StartLabOptions } from './start.js';
 export { withLab } from './with-lab.js';
 export { labCgroupParent } from './cgroups.js';
+export { hostPath, HOST_REPO_DIR } from './paths.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
 export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync 
 import { LAB_ADDR, LAB_HOSTS, type LabAddresses, type LabHostName } from './addresses.js';
 import { labCgroupParent, removeLabCgroups } from './cgroups.js';
 import type { HostIdentity } from './holder.js';
-import { HOST_PROBE_PATH, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
+import { HOST_PROBE_PATH, hostPath, labDir, LABS_ROOT, REPO_DIR } from './paths.js';
 import { killNamespaces, killNamespacesSync, nsOf } from './procs.js';
 import { run, TIMEOUT_EXIT, type RunResult } from './run.js';
 
@@ -68,8 +68,8 @@ const PASSTHROUGH_ENV = ['TERM', 'NO_COLOR', 'CI', 'LANG'];
 /** The lab as tests and the CLI see it (tools/lab/README.md documents hosts and addresses). */
 export class Lab {
   readonly addr: LabAddresses = LAB_ADDR;
-  readonly egressClientArgv: string[] = [process.execPath, `${REPO_DIR}/packages/client/dist/bin.js`];
-  readonly egressServerArgv: string[] = [process.execPath, `${REPO_DIR}/packages/server/dist/bin.js`];
+  readonly egressClientArgv: string[] = [process.execPath, hostPath(`${REPO_DIR}/packages/client/dist/bin.js`)];
+  readonly egressServerArgv: string[] = [process.execPath, hostPath(`${REPO_DIR}/packages/server/dist/bin.js`)];
   readonly dir: string;
   private readonly users = new Map<string, { uid: number; gid: number; home: string }>();
   private readonly processes = new Set<LabProcess>();

@@ -10,6 +10,17 @@ export const LAB_PACKAGE_DIR = resolve(here, '..');
 /** The monorepo root. */
 export const REPO_DIR = resolve(LAB_PACKAGE_DIR, '../..');
 
+/**
+ * Where every host sees the repository (a bind mount): the clone may live where hosts cannot reach it as is — under
+ * /tmp or /home (private tmpfs in hosts) or /root (0700, closed to appuser).
+ */
+export const HOST_REPO_DIR = '/usr/local/lib/egress-lab/repo';
+
+/** The path inside a lab host of a file of the repository (other paths are returned unchanged). */
+export function hostPath(path: string): string {
+  return path === REPO_DIR || path.startsWith(`${REPO_DIR}/`) ? `${HOST_REPO_DIR}${path.slice(REPO_DIR.length)}` : path;
+}
+
 /** Absolute path of a script in tools/lab/assets. */
 export function assetPath(name: string): string {
   return resolve(LAB_PACKAGE_DIR, 'assets', name);

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { LAB_ADDR, LAB_USERS, LAB_ZONE, LAB_ZONE_RECORDS } from './addresses.js';
 import type { Lab } from './lab.js';
-import { assetPath } from './paths.js';
+import { assetPath, hostPath } from './paths.js';
 import { sleep } from './procs.js';
 import { runOk } from './run.js';
 
@@ -10,11 +10,11 @@ import { runOk } from './run.js';
 export async function startInternetServices(lab: Lab): Promise<void> {
   const whoami = lab.startDaemon(
     'internet',
-    [process.execPath, assetPath('whoami.mjs'), String(LAB_ADDR.whoamiPort), LAB_ADDR.whoamiV4, LAB_ADDR.whoamiV6],
+    [process.execPath, hostPath(assetPath('whoami.mjs')), String(LAB_ADDR.whoamiPort), LAB_ADDR.whoamiV4, LAB_ADDR.whoamiV6],
     'whoami',
   );
   const zone = JSON.stringify({ zone: LAB_ZONE, records: LAB_ZONE_RECORDS });
-  const dns = lab.startDaemon('internet', [process.execPath, assetPath('dns.mjs'), zone, LAB_ADDR.dnsV4, LAB_ADDR.dnsV6], 'dns');
+  const dns = lab.startDaemon('internet', [process.execPath, hostPath(assetPath('dns.mjs')), zone, LAB_ADDR.dnsV4, LAB_ADDR.dnsV6], 'dns');
   await Promise.all([waitForLine(whoami.stderrFile, /READY/, 'whoami'), waitForLine(dns.stderrFile, /READY/, 'dns')]);
 }
 
