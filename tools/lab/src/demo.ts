@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run demo`: the whole egress story on one machine, in the lab, with the real CLIs and real addresses.
-import { existsSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { LAB_ADDR } from './addresses.js';
 import { classifyStep, LineSplitter, type StepOutcome } from './demo-steps.js';
@@ -89,7 +89,7 @@ export async function runDemo(name = 'demo'): Promise<number> {
     say('  The client takes the bundle and sends every connection of appuser through the tunnel (kill switch on).');
     let enrolled = false;
     if (!provisioned) {
-      const clientBuilt = existsSync(lab.egressClientArgv[1]!);
+      const clientBuilt = await builtInHost(lab, lab.egressClientArgv);
       say(yellow(`  skipped: it needs the bundle from step 2${clientBuilt ? '' : ', and egress-client is not built yet either'}.`));
       record({ n: 3, title: 'enroll the client', outcome: clientBuilt ? 'skipped' : 'not-built', note: 'needs step 2' });
     } else {
@@ -152,11 +152,16 @@ export async function runDemo(name = 'demo'): Promise<number> {
   return steps.some((s) => s.outcome === 'failed') ? 1 : 0;
 }
 
+/** Whether a CLI's entry point exists as the client host sees it (hosts see the repository at HOST_REPO_DIR). */
+async function builtInHost(lab: Lab, argv: readonly string[]): Promise<boolean> {
+  return (await lab.exec('client', ['test', '-f', argv[1]!])).exitCode === 0;
+}
+
 /** Runs an egress CLI inside the client host, streaming its output (its [#] lines) indented; classifies the result. */
 async function runCli(lab: Lab, which: 'server' | 'client', args: string[]): Promise<StepOutcome> {
   const argv = which === 'server' ? lab.egressServerArgv : lab.egressClientArgv;
   const cli = which === 'server' ? 'egress-server' : 'egress-client';
-  const built = existsSync(argv[1]!);
+  const built = await builtInHost(lab, argv);
   say(dim(`  $ ${cli} ${args.join(' ')}`));
   if (!built) {
     say(yellow(`  not built yet: ${argv[1]} does not exist (the ${cli} issue has not landed).`));
