@@ -1,5 +1,4 @@
 // Sets egress up in the lab with the real CLIs (provision the VPS, enroll the client), timing each step.
-import { existsSync } from 'node:fs';
 import type { Lab } from '@egress/lab';
 import { must, reasonOf, StepError, timed } from './lab-run.js';
 import { measured, unavailable, type Figure } from './results.js';
@@ -27,10 +26,11 @@ const BUNDLE = '/tmp/egress-bench.bundle.json';
 // Its own peer (and so egress and cgroup) name, so the bench's lab never shares a cgroup path with a test lab's 'client'.
 const PEER = 'bench';
 
-/** Why a CLI cannot be used, or undefined when its bin is built. */
-export function missingCli(lab: Lab, which: 'server' | 'client'): string | undefined {
+/** Why a CLI cannot be used, or undefined when its bin is built (checked as the client host sees the repository). */
+export async function missingCli(lab: Lab, which: 'server' | 'client'): Promise<string | undefined> {
   const bin = (which === 'server' ? lab.egressServerArgv : lab.egressClientArgv)[1]!;
-  return existsSync(bin) ? undefined : `egress-${which} is not built (${bin.replace(/^.*\/packages\//, 'packages/')} missing)`;
+  const r = await lab.exec('client', ['test', '-f', bin]);
+  return r.exitCode === 0 ? undefined : `egress-${which} is not built (${bin.replace(/^.*\/packages\//, 'packages/')} missing)`;
 }
 
 /** Parses the one JSON document a CLI prints with --json. */
@@ -56,9 +56,10 @@ export async function runProvision(lab: Lab, forwards: readonly string[] = []): 
 
 /** Provisions the lab VPS twice (first run, no-change re-run) and enrolls the client with `--user appuser`. */
 export async function setupEgress(lab: Lab, log: (l: string) => void): Promise<{ setup: EgressSetup | { reason: string }; figures: SetupFigures }> {
-  const server = missingCli(lab, 'server');
+  const server = await missingCli(lab, 'server');
+  const client = await missingCli(lab, 'client');
   const na = unavailable(server ?? 'not run');
-  const figures: SetupFigures = { provisionFirst: na, provisionRerun: na, roundTripsFirst: na, roundTripsRerun: na, enroll: unavailable(missingCli(lab, 'client') ?? server ?? 'not run') };
+  const figures: SetupFigures = { provisionFirst: na, provisionRerun: na, roundTripsFirst: na, roundTripsRerun: na, enroll: unavailable(client ?? server ?? 'not run') };
   if (server) return { setup: { reason: server }, figures };
   const rt = (n: number | undefined) => (n === undefined ? unavailable('provision --json reported no roundTrips') : measured('count', [n]));
   try {
@@ -76,7 +77,6 @@ export async function setupEgress(lab: Lab, log: (l: string) => void): Promise<{
     figures.enroll = unavailable(reason);
     return { setup: { reason }, figures };
   }
-  const client = missingCli(lab, 'client');
   if (client) return { setup: { reason: client }, figures };
   try {
     const enroll = await timed(() => must(lab, 'client', [...lab.egressClientArgv, 'enroll', BUNDLE, '--user', 'appuser'], { timeoutMs: 180_000 }));

@@ -16,7 +16,7 @@ export interface StartupFigures {
 
 /** Times `egress-client run-as appuser -- /bin/true` against `setpriv … /bin/true` (and `node -e 0`) inside the client host. */
 export async function measureStartup(lab: Lab, cfg: BenchConfig, enrolled: string | undefined, log: (l: string) => void): Promise<StartupFigures> {
-  const why = missingCli(lab, 'client') ?? enrolled;
+  const why = (await missingCli(lab, 'client')) ?? enrolled;
   if (why) return { runAsStartup: unavailable(why), setprivStartup: unavailable(why), runAsAdded: unavailable(why), nodeStartup: unavailable(why) };
   const runAs = [...lab.egressClientArgv, 'run-as', 'appuser', '--', '/bin/true'];
   const setpriv = ['setpriv', '--reuid', 'appuser', '--regid', 'appuser', '--init-groups', '/bin/true'];
