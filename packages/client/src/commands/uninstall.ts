@@ -1,11 +1,14 @@
 // `egress-client uninstall [EGRESS]`: remove everything of the egress (or all) and nothing else.
 import { PermissionError } from '@egress/core/errors';
-import { clientKeyPath } from '@egress/core/render/client-paths';
+import type { Host } from '@egress/core/host/host';
+import type { ClientState } from '@egress/core/model/client';
+import { SafeName } from '@egress/core/model/primitives';
+import { CLIENT_PATHS, EGRESS_DIR, clientKeyPath, egressCgroupPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
 import { removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { removeCreatedDirs } from '../state/created-dirs.js';
+import { readCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 
 /** `egress-client uninstall [EGRESS]`. */
@@ -14,6 +17,11 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   if (!ctx.isRoot) throw new PermissionError('uninstall must run as root', { hint: `sudo egress-client uninstall${name ? ` ${name}` : ''}` });
   const host = await ctx.host();
   const before = await loadClientState(host);
+  if (!before.egresses.some((e) => name === undefined || e.name === name)) {
+    // Nothing (or not that one) enrolled: an uninstall killed after its last state change may have left the rest.
+    const finished = await finishInterrupted(host, before, name, ctx);
+    if (finished) return finished;
+  }
   const targets = selectEgresses(before, name, 'uninstall').map((e) => e.name);
   const after = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
   ctx.output.step(`Removing ${targets.join(', ')}`);
@@ -30,5 +38,29 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   for (const l of leftovers) ctx.output.warn(l);
   ctx.output.result(`removed egress ${targets.join(', ')}${after.egresses.length ? ` (still enrolled: ${after.egresses.map((e) => e.name).join(', ')})` : ''}`);
   ctx.output.document({ command: 'uninstall', removed: targets, remaining: after.egresses.map((e) => e.name), steps, leftovers });
+  return exitCode(0);
+}
+
+/** Key files in /etc/egress whose egress is not enrolled (left by an uninstall killed after its state change). */
+async function orphanKeys(host: Host, state: ClientState): Promise<string[]> {
+  const r = await host.run(['find', EGRESS_DIR, '-maxdepth', '1', '-type', 'f', '-name', '*.key']);
+  const names = r.stdout.split('\n').filter(Boolean).map((p) => p.slice(EGRESS_DIR.length + 1, -'.key'.length));
+  return names.filter((n) => SafeName.safeParse(n).success && !state.egresses.some((e) => e.name === n));
+}
+
+/** Finishes what an interrupted run left (the engine's pending record, key files, cgroups, created dirs); undefined when nothing was left. */
+async function finishInterrupted(host: Host, state: ClientState, name: string | undefined, ctx: CommandContext): Promise<ExitStatus | undefined> {
+  const journal = await host.readFile(CLIENT_PATHS.journal);
+  const keys = (await orphanKeys(host, state)).filter((n) => name === undefined || n === name);
+  const dirs = state.egresses.length === 0 ? await readCreatedDirs(host) : [];
+  const cgroups = name !== undefined && (await host.run(['test', '-d', `/sys/fs/cgroup/${egressCgroupPath(name)}`])).exitCode === 0 ? [name] : [];
+  if (journal === undefined && !keys.length && !dirs.length && !cgroups.length) return undefined;
+  ctx.output.step('Finishing an interrupted run');
+  const { steps } = await applyClient(host, { before: state, after: state, output: ctx.output });
+  for (const n of keys) await host.removeFile(clientKeyPath(n));
+  for (const n of new Set([...keys, ...cgroups])) await removeEgressCgroup(host, n);
+  if (state.egresses.length === 0) await removeCreatedDirs(host);
+  ctx.output.result(`nothing enrolled${name ? ` as '${name}'` : ''}; removed what an interrupted run left (${[...steps, ...keys.map((k) => `key ${k}`)].length + dirs.length} item(s))`);
+  ctx.output.document({ command: 'uninstall', removed: [], remaining: state.egresses.map((e) => e.name), steps, leftovers: [], finished: keys });
   return exitCode(0);
 }

@@ -2,7 +2,7 @@
 import { ApplyError, CommandError, EgressError } from '../errors.js';
 import { displayArgv, maskSecrets, type Command, type Host, type RunResult } from '../host/host.js';
 import type { Output } from '../output.js';
-import { formatJournal, journalIsEmpty, normalizeNftListing, sha256, type Journal } from './journal.js';
+import { formatJournal, journalIsEmpty, normalizeNftListing, pendingOf, readJournal, sha256, withPending, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
 import { readState, type CurrentState } from './read-state.js';
 import { rollback } from './rollback.js';
@@ -45,9 +45,10 @@ function finalJournal(start: Journal, after: CurrentState, desired: HostState): 
   return j;
 }
 
-/** The journal written before the first change: original values of sysctls about to change. */
-function startJournal(before: CurrentState, desired: HostState): Journal {
+/** The journal written before the first change: original values of sysctls about to change, and what this run owns. */
+function startJournal(before: CurrentState, desired: HostState, ownership: Ownership): Journal {
   const j: Journal = structuredClone(before.journal);
+  j.pending = pendingOf(ownership);
   for (const s of desired.sysctls) if (!(s.key in j.sysctls)) j.sysctls[s.key] = before.sysctls.get(s.key) ?? null;
   for (const l of desired.links) j.links[l.name] = l.configPath;
   j.files = [...new Set([...j.files, ...desired.files.map((f) => f.path)])];
@@ -61,8 +62,10 @@ export function formatPlan(steps: Step[]): string {
 }
 
 /** Converges the host to `desired` for what `ownership` covers; a second call with the same desired state changes nothing. */
-export async function apply(host: Host, desired: HostState, ownership: Ownership, options: ApplyOptions = {}): Promise<ApplyResult> {
-  assertOwned(desired, ownership);
+export async function apply(host: Host, desired: HostState, given: Ownership, options: ApplyOptions = {}): Promise<ApplyResult> {
+  assertOwned(desired, given);
+  // What a run killed half-way had started to own is owned by this one too, so it converges (and teardown removes it).
+  const ownership = withPending(given, (await readJournal(host, given.journalPath).catch(() => undefined))?.pending);
   const out = options.output;
   const before = await readState(host, desired, ownership);
   const { steps, notes } = plan(before, desired, ownership);
@@ -72,10 +75,13 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     return { steps, changed: 0, dryRun: true, notes };
   }
   const journalExisted = !!before.journalFound;
-  const journal = startJournal(before, desired);
+  const journal = startJournal(before, desired, ownership);
+  // The journal as it is on the host once the steps start (the final one is written only when it differs).
+  let onHost = before.journal;
   if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) {
     try {
       await writeJournal(host, ownership.journalPath, journal, journalExisted);
+      onHost = journal;
     } catch (error) {
       const { restored, problems } = await rollback(host, desired, ownership, before, [], undefined);
       throw new ApplyError(
@@ -95,7 +101,7 @@ export async function apply(host: Host, desired: HostState, ownership: Ownership
     if (!left.length) {
       const final = finalJournal(journal, after, desired);
       const removedByStep = steps.some((s) => s.do.some((a) => a.kind === 'remove' && a.path === ownership.journalPath));
-      const needed = journalIsEmpty(final) ? !removedByStep && (journalExisted || steps.length > 0) : formatJournal(final) !== formatJournal(before.journal);
+      const needed = journalIsEmpty(final) ? !removedByStep && (journalExisted || steps.length > 0) : formatJournal(final) !== formatJournal(onHost);
       if (needed) {
         try {
           await writeJournal(host, ownership.journalPath, final, journalExisted || steps.length > 0);

@@ -152,21 +152,22 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     const d = delta(initial, host.dump());
     // Nothing else of the host changed: its main table, eth0, its other sysctls.
     expect(d.filter((l) => l.startsWith('- '))).toEqual(['- sysctl net.ipv4.conf.all.src_valid_mark = 0']);
+    // Fence before opening: prohibit rules, then the lookups, then the nft table; the tunnel, then its routes, last.
     expect(host.changes()).toEqual([
       'write /etc/egress/engine.json',
+      'ip -4 rule add priority 5201 fwmark 0x100/0xff00 prohibit',
+      'ip -6 rule add priority 5201 fwmark 0x100/0xff00 prohibit',
+      'ip -4 rule add priority 5200 fwmark 0x100/0xff00 lookup 51820',
+      'ip -6 rule add priority 5200 fwmark 0x100/0xff00 lookup 51820',
+      'nft -f -',
       'write /etc/egress/egress0.key',
       'write /etc/systemd/system/egress.service',
       'write /etc/wireguard/egress0.conf',
       'wg-quick up /etc/wireguard/egress0.conf',
       'sysctl -q -w net.ipv4.conf.all.src_valid_mark=1',
       'sysctl -q -w net.ipv4.conf.egress0.rp_filter=2',
-      'nft -f -',
       'ip -4 route replace default dev egress0 table 51820',
       'ip -6 route replace default dev egress0 table 51820',
-      'ip -4 rule add priority 5200 fwmark 0x100/0xff00 lookup 51820',
-      'ip -4 rule add priority 5201 fwmark 0x100/0xff00 prohibit',
-      'ip -6 rule add priority 5200 fwmark 0x100/0xff00 lookup 51820',
-      'ip -6 rule add priority 5201 fwmark 0x100/0xff00 prohibit',
       'systemctl daemon-reload',
       'systemctl enable egress.service',
       'write /etc/egress/engine.json',
@@ -184,11 +185,11 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     const host = freshHost();
     const r = await apply(host, STATES.iface!, OWN);
     expect(r.steps.map((s) => s.title)).toEqual([
-      'set net.ipv4.conf.all.src_valid_mark = 1 (was 0)',
+      'add rule 5205: uidrange 1001-1001 lookup 51820',
       'create nft table inet egress',
+      'set net.ipv4.conf.all.src_valid_mark = 1 (was 0)',
       'add route default via 192.0.2.254 dev eth0 table 51820',
       'add route unreachable 198.51.100.0/24 table 51820',
-      'add rule 5205: uidrange 1001-1001 lookup 51820',
     ]);
     const d = delta(initial, host.dump()).filter((l) => l.startsWith('+ rule') || l.startsWith('+ route'));
     expect(d).toEqual(['+ rule 4 pref 5205 uidrange 1001-1001 lookup 51820', '+ route 4 table 51820 unicast default via 192.0.2.254 dev eth0 metric 0', '+ route 4 table 51820 unreachable 198.51.100.0/24 metric 0']);
@@ -200,7 +201,8 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     host.calls.length = 0;
     let r = await apply(host, STATES.wgTwoPeers!, OWN);
     expect(r.steps.map((s) => s.title)).toEqual(['update /etc/wireguard/egress0.conf (0600, 297 bytes)', 'update peers of egress0 (wg syncconf)']);
-    expect(host.changes()).toEqual(['write /etc/wireguard/egress0.conf', 'wg syncconf egress0 /dev/stdin']);
+    // The journal records what the run owns before its first change (pending) and drops it once converged.
+    expect(host.changes()).toEqual(['write /etc/egress/engine.json', 'write /etc/wireguard/egress0.conf', 'wg syncconf egress0 /dev/stdin', 'write /etc/egress/engine.json']);
     const syncInput = host.calls.find((c) => c.argv[1] === 'syncconf')!.stdin!;
     expect(syncInput).not.toMatch(/Address|PostUp/);
     // syncconf replaces the whole device config: the key set by PostUp is carried over, never echoed.
@@ -226,14 +228,14 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     r = await apply(host, STATES.wgRetuned!, OWN);
     // Back to 10.77.0.2 without MTU: a restart, after which the interface's routes and sysctls are new.
     expect(r.steps.map((s) => s.title)).toEqual([
+      'add IPv6 rule 5201: fwmark 0x100/0xff00 prohibit',
+      'add IPv6 rule 5200: fwmark 0x100/0xff00 lookup 51820',
+      'replace nft table inet egress',
       'update /etc/wireguard/egress0.conf (0640, 203 bytes)',
       'restart egress0 (addresses or MTU changed)',
       'set net.ipv4.conf.egress0.rp_filter = 1',
-      'replace nft table inet egress',
       'add route default dev egress0 metric 10 table 51820',
       'add IPv6 route default dev egress0 table 51820',
-      'add IPv6 rule 5200: fwmark 0x100/0xff00 lookup 51820',
-      'add IPv6 rule 5201: fwmark 0x100/0xff00 prohibit',
     ]);
     expect(host.dump()).toContain('route 4 table 51820 unicast default dev egress0 metric 10');
     expect(host.dump()).not.toContain('route 4 table 51820 unicast default dev egress0 metric 0');
@@ -324,7 +326,8 @@ describe('engine on FakeHost: desired state in, exact host state out', () => {
     expect(r.steps).toHaveLength(14);
     expect(host.changes()).toEqual([]);
     const text = formatPlan(r.steps);
-    expect(text).toContain('1. create /etc/egress/egress0.key (0600, secret, 45 bytes)');
+    expect(text).toContain('1. add rule 5201: fwmark 0x100/0xff00 prohibit');
+    expect(text).toContain('6. create /etc/egress/egress0.key (0600, secret, 45 bytes)');
     expect(text).toContain('write /etc/egress/egress0.key mode 0600 (secret, 45 bytes)');
     expect(text).not.toContain(CLIENT_KEY);
     expect(lines.join('\n')).not.toContain(CLIENT_KEY);
@@ -441,7 +444,8 @@ describe('engine rollback on FakeHost: a failure at any change restores the host
   it('reports when the previous state could not be restored', async () => {
     const host = freshHost();
     await apply(host, STATES.iface!, OWN);
-    host.failOn('ip -4 rule add priority 5200', { stderr: 'first failure' });
+    // The routes come last of the adds (the path opens last): fail the boot unit after them, so their undo runs.
+    host.failOn('systemctl enable', { stderr: 'first failure' });
     host.failOn('ip -4 route replace default via 192.0.2.254', { stderr: 'undo failure' });
     host.failOn('ip -4 route replace default via 192.0.2.254', { nth: 2, stderr: 'repair failure' });
     const err = (await apply(host, STATES.wg!, OWN).catch((e: unknown) => e)) as ApplyError;
@@ -490,7 +494,7 @@ describe('round trips: a plan goes to a batching host in one runMany', () => {
     expect(first.changed).toBe(3);
     const withChanges = host.batches.filter((b) => b.length > 0);
     expect(withChanges).toHaveLength(1);
-    expect(withChanges[0]!.map((c) => c.split(' ')[0])).toEqual(['sysctl', 'nft', 'ip']);
+    expect(withChanges[0]!.map((c) => c.split(' ')[0])).toEqual(['ip', 'nft', 'sysctl']);
     host.batches.length = 0;
     const second = await apply(host, { ...emptyHostState(), nft: [{ family: 'inet', name: 'egress', ruleset: nft('meta mark set mark and 0xffff00ff or 0x100') }], sysctls: [{ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' }], rules: [{ family: 4, priority: 5200, fwmark: 0x100, fwmask: 0xff00, action: 'prohibit' }] }, OWN);
     expect(second.changed).toBe(0);

@@ -142,13 +142,14 @@ describe('engine on the real kernel (network namespace)', () => {
 
     const moved = await apply(host, desired('b'), own);
     expect(moved.steps.map((s) => s.title)).toEqual([
+      'replace nft table inet egress',
       `update ${join(dir, 'egress', 'state.json')} (0600, secret, 16 bytes)`,
       'set net.ipv4.conf.d0.rp_filter = 1 (was 2)',
-      'replace nft table inet egress',
       'add route 198.51.100.0/24 via 10.99.0.2 dev d0 metric 7 table 51820',
       'add IPv6 route prohibit 2001:db8:2::/64 table 51820',
-      'delete IPv6 rule 5201: fwmark 0x100/0xff00 unreachable',
+      // The path closes before the fence opens: routes go first, the unreachable rule last.
       'delete route 198.51.100.0/24 via 10.99.0.2 dev d0 metric 5 table 51820',
+      'delete IPv6 rule 5201: fwmark 0x100/0xff00 unreachable',
     ]);
     expect((await apply(host, desired('b'), own)).changed).toBe(0);
 

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Host } from '../host/host.js';
 import { parseJsonWith } from '../model/parse.js';
+import type { Ownership } from './types.js';
 
 export const Journal = z.object({
   version: z.literal(1),
@@ -14,6 +15,18 @@ export const Journal = z.object({
   links: z.record(z.string(), z.string()).default({}),
   /** Files the engine wrote (removed on teardown even when only their directory is listed as owned). */
   files: z.array(z.string()).default([]),
+  /**
+   * What the run in progress owns (written before its first change, dropped once it converged): a run killed half-way
+   * leaves rules, routes, links or files the saved state may not name yet; the next run owns them too and converges.
+   */
+  pending: z
+    .object({
+      rulePriorities: z.array(z.tuple([z.number().int(), z.number().int()])),
+      routeTables: z.array(z.number().int()),
+      links: z.array(z.string()),
+      files: z.array(z.string()),
+    })
+    .optional(),
 });
 export type Journal = z.infer<typeof Journal>;
 
@@ -24,7 +37,7 @@ export function emptyJournal(): Journal {
 
 /** Whether the journal records nothing (then its file is removed). */
 export function journalIsEmpty(j: Journal): boolean {
-  return !Object.keys(j.sysctls).length && !Object.keys(j.nft).length && !Object.keys(j.links).length && !j.files.length;
+  return !Object.keys(j.sysctls).length && !Object.keys(j.nft).length && !Object.keys(j.links).length && !j.files.length && !j.pending;
 }
 
 /** Reads the journal; an empty one when the file does not exist. */
@@ -37,7 +50,17 @@ export async function readJournal(host: Host, path: string): Promise<Journal> {
 /** Serializes a journal (stable key order). */
 export function formatJournal(j: Journal): string {
   const sort = <T>(r: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
-  return `${JSON.stringify({ version: 1, sysctls: sort(j.sysctls), nft: sort(j.nft), links: sort(j.links), files: [...new Set(j.files)].sort() }, null, 2)}\n`;
+  const pending = j.pending
+    ? {
+        pending: {
+          rulePriorities: [...j.pending.rulePriorities].sort((a, b) => a[0] - b[0]),
+          routeTables: [...new Set(j.pending.routeTables)].sort((a, b) => a - b),
+          links: [...new Set(j.pending.links)].sort(),
+          files: [...new Set(j.pending.files)].sort(),
+        },
+      }
+    : {};
+  return `${JSON.stringify({ version: 1, sysctls: sort(j.sysctls), nft: sort(j.nft), links: sort(j.links), files: [...new Set(j.files)].sort(), ...pending }, null, 2)}\n`;
 }
 
 /** sha256 hex of a text. */
@@ -59,4 +82,23 @@ export function normalizeNftListing(text: string): string {
     )
     .filter((l) => l.length > 0)
     .join('\n');
+}
+
+/** The ownership of a run plus what an interrupted earlier run recorded as pending (the next run converges it). */
+export function withPending(ownership: Ownership, pending: Journal['pending']): Ownership {
+  if (!pending) return ownership;
+  const key = (r: [number, number]): string => `${r[0]}-${r[1]}`;
+  const ranges = new Map([...ownership.rulePriorities, ...pending.rulePriorities].map((r) => [key(r), r] as const));
+  return {
+    ...ownership,
+    rulePriorities: [...ranges.values()],
+    routeTables: [...new Set([...ownership.routeTables, ...pending.routeTables])],
+    links: [...new Set([...ownership.links, ...pending.links])],
+    files: [...new Set([...ownership.files, ...pending.files])],
+  };
+}
+
+/** The pending record of a run owning `ownership`. */
+export function pendingOf(ownership: Ownership): NonNullable<Journal['pending']> {
+  return { rulePriorities: ownership.rulePriorities.map(([a, b]) => [a, b]), routeTables: [...ownership.routeTables], links: [...ownership.links], files: [...ownership.files] };
 }

@@ -1,4 +1,4 @@
-// plan(current, desired, ownership) -> steps: pure; ensures in order files, links, sysctls, nft, routes, rules, units; removals in reverse.
+// plan(current, desired, ownership) -> steps: pure; fence first, path last on the way in; path first, fence last on the way out.
 import { ValidationError } from '../errors.js';
 import { journalIsEmpty } from './journal.js';
 import { planFileRemovals, planFileWrites } from './plan-files.js';
@@ -63,6 +63,67 @@ export function journalEndsEmpty(desired: HostState): boolean {
   return desired.nft.length === 0 && desired.sysctls.length === 0 && desired.links.length === 0 && desired.files.length === 0;
 }
 
+/** The steps of a plan, by group, before they are put in order. */
+export interface PlanGroups {
+  fenceRules: Step[];
+  sysctls: Step[];
+  nft: Step[];
+  files: Step[];
+  links: Step[];
+  routes: Step[];
+  units: Step[];
+  removeRoutes: Step[];
+  removeLinks: Step[];
+  removeNft: Step[];
+  restoreSysctls: Step[];
+  removeRules: Step[];
+  removeFiles: Step[];
+}
+
+/** A rule that ends the lookup (prohibit/unreachable/blackhole): the fence itself, not a way in. */
+function terminalRule(s: Step): boolean {
+  return s.do.some((a) => a.kind === 'run' && a.argv[0] === 'ip' && a.argv.some((w) => w === 'prohibit' || w === 'unreachable' || w === 'blackhole'));
+}
+
+/**
+ * THE ORDER RULE ("fence before opening, path before fence"). Every add comes before every delete (a host is never
+ * left with nothing), and a crash between any two steps leaves selected traffic refused or in the tunnel:
+ *
+ * adds:    1. ip rules — terminal ones (prohibit/unreachable) first, then the lookups into the egress table (an
+ *             empty table falls through to the prohibit below it)
+ *          2. nft table (marks, DNS redirect, kill switch): marks only ever steer into rules already there
+ *          3. files — the state file says "enrolled" only once 1–2 hold; the wg-quick config before its link
+ *          4. links (the tunnel comes up; nothing is routed into it yet)
+ *          5. sysctls (src_valid_mark; per-interface ones need their interface to exist)
+ *          6. routes in the egress table: the path opens last
+ *          7. units (boot)
+ * deletes: 1. routes (the path closes first)   2. links (tunnel down)   3. nft table (marks, kill switch)
+ *          4. sysctl restores   5. ip rules — lookups first, terminal ones last (the fence goes last)
+ *          6. files (the state file last of all; the engine's journal after it)
+ *
+ * A run killed between steps leaves a host that the next run converges from: whatever a half-done run owned is
+ * recorded in the journal before its first change (see `pending` in journal.ts).
+ */
+export function orderSteps(g: PlanGroups): Step[] {
+  const fenceFirst = [...g.fenceRules.filter(terminalRule), ...g.fenceRules.filter((s) => !terminalRule(s))];
+  const fenceLast = [...g.removeRules.filter((s) => !terminalRule(s)), ...g.removeRules.filter(terminalRule)];
+  return [
+    ...fenceFirst,
+    ...g.nft,
+    ...g.files,
+    ...g.links,
+    ...g.sysctls,
+    ...g.routes,
+    ...g.units,
+    ...g.removeRoutes,
+    ...g.removeLinks,
+    ...g.removeNft,
+    ...g.restoreSysctls,
+    ...fenceLast,
+    ...g.removeFiles,
+  ];
+}
+
 /** Computes the steps that take `current` to `desired` (pure). */
 export function plan(current: CurrentState, desired: HostState, ownership: Ownership, options: PlanOptions = {}): Plan {
   assertOwned(desired, ownership);
@@ -74,20 +135,25 @@ export function plan(current: CurrentState, desired: HostState, ownership: Owner
   const routes = planRoutes(current, desired);
   const units = planUnits(current, desired, ownership);
   const journalGoesAway = journalEndsEmpty(desired) && (current.files.has(ownership.journalPath) || !journalIsEmpty(current.journal));
-  const steps = [
-    ...writes,
-    ...linkUps,
-    ...planSysctlSets(current, desired),
-    ...planNftLoads(current, desired, options.verify),
-    ...routes.replaces,
-    ...rules.adds,
-    ...units.steps,
-    ...rules.deletes,
-    ...routes.deletes,
-    ...planNftDeletes(current, desired, ownership),
-    ...planSysctlRestores(current, desired),
-    ...planLinkDowns(current, desired, ownership),
-    ...planFileRemovals(current, desired, ownership, journalGoesAway),
-  ];
+  const groups: PlanGroups = {
+    fenceRules: rules.adds,
+    sysctls: planSysctlSets(current, desired),
+    nft: planNftLoads(current, desired, options.verify),
+    files: writes,
+    links: linkUps,
+    routes: routes.replaces,
+    units: units.steps,
+    removeRoutes: routes.deletes,
+    removeLinks: planLinkDowns(current, desired, ownership),
+    removeNft: planNftDeletes(current, desired, ownership),
+    restoreSysctls: planSysctlRestores(current, desired),
+    removeRules: rules.deletes,
+    removeFiles: planFileRemovals(current, desired, ownership, journalGoesAway),
+  };
+  // Any change makes apply write the journal first (what the run owns): a teardown then removes it again.
+  if (!journalGoesAway && journalEndsEmpty(desired) && Object.values(groups).some((g) => g.length)) {
+    groups.removeFiles = planFileRemovals(current, desired, ownership, true);
+  }
+  const steps = orderSteps(groups);
   return { steps, notes: units.notes };
 }
