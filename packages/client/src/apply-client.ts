@@ -4,6 +4,7 @@ import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import type { Output } from '@egress/core/output';
 import { clientOwnership, renderClient } from '@egress/core/render/client';
+import { ensureCgroupFences } from './cgroup.js';
 
 export interface ApplyClientOptions {
   before: ClientState;
@@ -35,6 +36,8 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const systemd = await systemdRuns(host);
   const desired = renderClient(o.after, { down: o.down ?? [], ...(systemd ? { bootCommand: bootCommand() } : {}) });
   const ownership = clientOwnership(o.before, o.after);
+  // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
+  if (!o.dryRun) await ensureCgroupFences(host, o.after);
   const engine = await import('@egress/core/engine/apply');
   const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
   return { steps: result.steps.map((s: { title: string }) => s.title), notes: result.notes ?? [] };

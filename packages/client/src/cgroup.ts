@@ -1,5 +1,7 @@
 // The egress's cgroup v2 directory (`egress/<name>` under /sys/fs/cgroup), selected by `socket cgroupv2` in nft.
 import type { Host } from '@egress/core/host/host';
+import type { ClientState } from '@egress/core/model/client';
+import { attachCgroupBpf, detachCgroupBpf } from './cgroup-bpf.js';
 import { cgroupParent, egressCgroupPath } from '@egress/core/render/client-paths';
 
 /** Where nft resolves `socket cgroupv2` paths. */
@@ -21,6 +23,8 @@ export async function ensureEgressCgroup(host: Host, egress: string): Promise<vo
 export async function removeEgressCgroup(host: Host, egress: string): Promise<boolean> {
   const dir = `${CGROUP_ROOT}/${egressCgroupPath(egress)}`;
   if ((await host.run(['test', '-d', dir])).exitCode !== 0) return true;
+  // Its programs go with it; detached first so a group that cannot go yet (processes left) keeps none.
+  await detachCgroupBpf(host, egress);
   // Sub-groups made by `run` first (deepest first), then the egress's own directory.
   const sub = await host.run(['find', dir, '-mindepth', '1', '-depth', '-type', 'd']);
   for (const d of sub.stdout.split('\n').filter(Boolean)) await host.run(['rmdir', '--', d], { change: true });
@@ -29,4 +33,14 @@ export async function removeEgressCgroup(host: Host, egress: string): Promise<bo
   const parts = cgroupParent().split('/');
   for (let i = parts.length; i > 0; i--) await host.run(['rmdir', '--', `${CGROUP_ROOT}/${parts.slice(0, i).join('/')}`]);
   return r.exitCode === 0;
+}
+
+/** Creates the cgroup of every egress of `state` that selects by cgroup and attaches its BPF fence (idempotent). */
+export async function ensureCgroupFences(host: Host, state: ClientState): Promise<void> {
+  const wanted = state.egresses.filter((e) => e.selectors.cgroups.length);
+  if (!wanted.length || !(await cgroup2Usable(host))) return;
+  for (const e of wanted) {
+    await ensureEgressCgroup(host, e.name);
+    await attachCgroupBpf(host, e);
+  }
 }

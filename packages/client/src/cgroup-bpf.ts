@@ -1,0 +1,75 @@
+// The cgroup BPF fence of an egress (native/cgroup-bpf.c): marks every socket created in the egress's cgroup and
+// refuses its DNS to loopback resolvers, so cgroup selection holds without the nft table (`nft flush ruleset`).
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EgressError, ValidationError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
+import { egressCgroupPath } from '@egress/core/render/client-paths';
+
+/** Where nft and the loader resolve cgroup paths (also in cgroup.ts; kept here so this module has no cycle). */
+const ROOT = '/sys/fs/cgroup';
+
+/** Absolute path the package's build step writes the loader to: <package>/build/egress-cgroup-bpf. */
+export function cgroupBpfLoaderPath(): string {
+  return fileURLToPath(new URL('../build/egress-cgroup-bpf', import.meta.url));
+}
+
+/** The loader, or a user error saying how to build it. */
+export function locateCgroupBpfLoader(path: string = cgroupBpfLoaderPath()): string {
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new EgressError('E_BPF_LOADER_MISSING', `the cgroup BPF loader is not built: ${path} is missing or not executable`, {
+      hint: 'build it with `npm run build -w @egress/client` (needs gcc and the kernel headers: apt-get install gcc libc6-dev linux-libc-dev)',
+    });
+  }
+  return path;
+}
+
+/** The egress's own cgroup directory: the only place egress attaches programs (never a root or shared cgroup). */
+export function egressCgroupDir(egress: string): string {
+  return `${ROOT}/${egressCgroupPath(egress)}`;
+}
+
+/** The argv that attaches the fence (mark bit MARK within MASK) to the egress's cgroup; refuses bad input before anything runs. */
+export function bpfAttachArgv(loader: string, dir: string, mark: number, mask: number): string[] {
+  checkDir(dir);
+  const u32 = (n: number) => Number.isInteger(n) && n > 0 && n <= 0xffffffff;
+  if (!u32(mark)) throw new ValidationError(`mark: expected a non-zero 32-bit number, got ${mark}`, [{ path: 'mark', message: 'bad mark' }]);
+  if (!u32(mask)) throw new ValidationError(`markMask: expected a non-zero 32-bit number, got ${mask}`, [{ path: 'markMask', message: 'bad mask' }]);
+  if ((mark & ~mask) >>> 0) throw new ValidationError(`mark: 0x${mark.toString(16)} has bits outside the mask 0x${mask.toString(16)}`, [{ path: 'mark', message: 'outside mask' }]);
+  return [loader, 'attach', dir, `0x${mark.toString(16).padStart(8, '0')}`, `0x${mask.toString(16).padStart(8, '0')}`];
+}
+
+/** The argv that detaches egress's programs from the egress's cgroup. */
+export function bpfDetachArgv(loader: string, dir: string): string[] {
+  checkDir(dir);
+  return [loader, 'detach', dir];
+}
+
+function checkDir(dir: string): void {
+  const below = dir.startsWith(`${ROOT}/`) ? dir.slice(ROOT.length + 1).split('/') : [];
+  // <root>/<parent…>/<name>: never the root, never a first-level (shared) cgroup, never a relative step.
+  if (below.length < 2 || below.some((p) => p === '' || p === '.' || p === '..')) {
+    throw new ValidationError(`cgroup: expected an egress cgroup ${ROOT}/<parent>/<name>, got '${dir}'`, [{ path: 'cgroup', message: 'not an egress cgroup' }]);
+  }
+}
+
+/** Attaches (idempotently) the fence to the egress's cgroup; the loader echoes `[#] bpf attach …` for each program. */
+export async function attachCgroupBpf(host: Host, egress: { name: string; mark: number; markMask: number }): Promise<void> {
+  const argv = bpfAttachArgv(locateCgroupBpfLoader(), egressCgroupDir(egress.name), egress.mark, egress.markMask);
+  await host.run(argv, { check: true });
+}
+
+/** Detaches egress's programs from the egress's cgroup (removing the cgroup detaches them too). */
+export async function detachCgroupBpf(host: Host, egress: string): Promise<void> {
+  const dir = egressCgroupDir(egress);
+  if ((await host.run(['test', '-d', dir])).exitCode !== 0) return;
+  await host.run(bpfDetachArgv(locateCgroupBpfLoader(), dir), { check: true });
+}
+
+/** The programs egress attached to the egress's cgroup, as `attach-point name` lines. */
+export async function queryCgroupBpf(host: Host, egress: string): Promise<string[]> {
+  const r = await host.run([locateCgroupBpfLoader(), 'query', egressCgroupDir(egress)], { check: true });
+  return r.stdout.split('\n').filter(Boolean);
+}
