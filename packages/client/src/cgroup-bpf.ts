@@ -58,14 +58,23 @@ function checkDir(dir: string): void {
 /** Attaches (idempotently) the fence to the egress's cgroup; the loader echoes `[#] bpf attach …` for each program. */
 export async function attachCgroupBpf(host: Host, egress: { name: string; mark: number; markMask: number }): Promise<void> {
   const argv = bpfAttachArgv(locateCgroupBpfLoader(), egressCgroupDir(egress.name), egress.mark, egress.markMask);
-  await host.run(argv, { check: true });
+  // Echoed as a change only when something is missing (a second `up` changes nothing and says nothing).
+  const have = await queryCgroupBpf(host, egress.name);
+  if (expectedPrograms(egress.mark).every((p) => have.includes(p)) && have.length === expectedPrograms(egress.mark).length) return;
+  await host.run(argv, { check: true, change: true });
+}
+
+/** The programs `attach` leaves on an egress cgroup, as `query` lists them. */
+export function expectedPrograms(mark: number): string[] {
+  return [`sock_create egmark_${mark.toString(16).padStart(8, '0')}`, 'connect4 egdns_c4', 'connect6 egdns_c6', 'sendmsg4 egdns_s4', 'sendmsg6 egdns_s6'];
 }
 
 /** Detaches egress's programs from the egress's cgroup (removing the cgroup detaches them too). */
 export async function detachCgroupBpf(host: Host, egress: string): Promise<void> {
   const dir = egressCgroupDir(egress);
   if ((await host.run(['test', '-d', dir])).exitCode !== 0) return;
-  await host.run(bpfDetachArgv(locateCgroupBpfLoader(), dir), { check: true });
+  if (!(await queryCgroupBpf(host, egress)).length) return;
+  await host.run(bpfDetachArgv(locateCgroupBpfLoader(), dir), { check: true, change: true });
 }
 
 /** The programs egress attached to the egress's cgroup, as `attach-point name` lines. */

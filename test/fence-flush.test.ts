@@ -1,0 +1,179 @@
+// Fail closed without nftables: apps started by `run-as` (uid rules), `run` (cgroup: the BPF mark set at socket
+// creation) and `exec` (the shim binds the tunnel address) keep sending TCP and UDP, IPv4 and IPv6, while
+// `nft flush ruleset` removes egress's table — no daemon runs. Captures on both uplinks count the selected apps'
+// packets that leave directly (must be 0), and DNS aimed at a local stub on 127.0.0.53 (which forwards by the
+// normal route, like systemd-resolved) is counted per app. Then, with the table still flushed, detaching the BPF
+// programs shows that the BPF mark is what carries `run`: its traffic leaves directly until `up` re-attaches it.
+import { randomBytes } from 'node:crypto';
+import { labCgroupParent, startLab, type Lab, type LabProcess } from '@egress/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, enroll, provision } from './client-helpers.js';
+
+const NAME = `ff-${randomBytes(3).toString('hex')}`;
+const SUDO_OTHERUSER = { SUDO_UID: '1002', SUDO_GID: '1002', SUDO_USER: 'otheruser' };
+const STUB = `import dgram from 'node:dgram';
+const s = dgram.createSocket('udp4');
+s.on('message', (msg, from) => {
+  const up = dgram.createSocket('udp4');
+  up.on('message', (answer) => { s.send(answer, from.port, from.address); up.close(); });
+  up.send(msg, 53, process.argv[2]);
+  setTimeout(() => { try { up.close(); } catch {} }, 3000);
+});
+s.bind(53, '127.0.0.53', () => console.log('stub listening'));
+`;
+let lab: Lab;
+let loader: string;
+const group = () => `/sys/fs/cgroup/${labCgroupParent(lab.name)}/${NAME}`;
+
+beforeAll(async () => {
+  lab = await startLab({ name: 'fence-flush' });
+  await provision(lab, []);
+  await enroll(lab, ['--name', NAME]);
+  // The loader sits next to the CLI the lab hosts run: <repo>/packages/client/{dist/bin.js,build/egress-cgroup-bpf}.
+  loader = lab.egressClientArgv[1]!.replace(/\/dist\/bin\.js$/, '/build/egress-cgroup-bpf');
+  await lab.writeFile('client', '/tmp/fence-stub.mjs', STUB);
+}, 240_000);
+
+afterAll(async () => {
+  // The egress's cgroup lives in the machine's hierarchy: uninstall removes it (and its programs) before the lab goes.
+  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
+  await lab?.down();
+});
+
+/** A shell loop: TCP and UDP over IPv4 and IPv6 to whoami, then DNS to the stub; one `TAG what result` line each. */
+function loop(tag: string): string {
+  const probe = (host: string, proto: string) => `r=$(${process.execPath} ${lab.probeArgv()[1]} ${host} ${lab.addr.whoamiPort} ${proto} 1500 2>&1 | tail -n 1); echo "${tag} ${proto}${host.includes(':') ? '6' : '4'} $r"`;
+  return [
+    'while :; do',
+    probe(lab.addr.whoamiV4, 'tcp'),
+    probe(lab.addr.whoamiV4, 'udp'),
+    probe(lab.addr.whoamiV6, 'tcp'),
+    probe(lab.addr.whoamiV6, 'udp'),
+    `dig +time=1 +tries=1 @127.0.0.53 A ${tag}.flush.egress.test >/dev/null 2>&1; echo "${tag} dns exit $?"`,
+    'sleep 0.2; done',
+  ].join('\n');
+}
+
+function results(p: LabProcess, tag: string, from = 0): string[] {
+  return p.output().slice(from).split('\n').filter((l) => l.startsWith(`${tag} `));
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('fail closed without nftables (no daemon)', () => {
+  it('nft flush ruleset: 0 packets of run-as, run and exec apps leave by eth0 or wlan0; they go through the tunnel or are refused', async () => {
+    const bpf = await lab.exec('client', [loader, 'query', group()], { check: true });
+    expect(bpf.stdout.split('\n').filter(Boolean)).toEqual([
+      `sock_create egmark_${(await stateMark()).toString(16).padStart(8, '0')}`,
+      'connect4 egdns_c4',
+      'connect6 egdns_c6',
+      'sendmsg4 egdns_s4',
+      'sendmsg6 egdns_s6',
+    ]);
+    const stub = lab.spawn('client', [process.execPath, '/tmp/fence-stub.mjs', lab.addr.dnsV4]);
+    await waitFor(() => stub.output().includes('stub listening'), 10_000, 'the local stub on 127.0.0.53');
+    const apps = {
+      runas: lab.spawn('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'sh', '-c', loop('runas')]),
+      run: lab.spawn('client', [...lab.egressClientArgv, 'run', '--egress', NAME, '--', 'sh', '-c', loop('run')], { env: SUDO_OTHERUSER }),
+      exec: lab.spawn('client', [...lab.egressClientArgv, 'exec', '--egress', NAME, '--', 'sh', '-c', loop('exec')], { user: 'otheruser' }),
+    };
+    try {
+      for (const [tag, p] of Object.entries(apps)) {
+        await waitFor(() => results(p, tag).some((l) => l.endsWith(` ${lab.addr.vpsV4}`)), 40_000, `${tag} to reach whoami through the VPS:\n${p.output().slice(-600)}`);
+      }
+      // Control: the captures see direct traffic to whoami (root's own probe, before the flush).
+      const control = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4}`);
+      expect(await lab.probe('client', { udp: true })).toBe(lab.addr.clientV4);
+      expect((await control.stop()).length).toBeGreaterThan(0);
+
+      const filter = `host ${lab.addr.whoamiV4} or host ${lab.addr.whoamiV6} or port 53`;
+      const caps = { eth0: await lab.capture('client', 'eth0', filter), wlan0: await lab.capture('client', 'wlan0', filter) };
+      const marks = Object.fromEntries(Object.entries(apps).map(([t, p]) => [t, p.output().length]));
+      const flush = await lab.exec('client', ['nft', 'flush', 'ruleset']);
+      expect(flush.exitCode, flush.stderr).toBe(0);
+      expect((await lab.exec('client', ['nft', 'list', 'ruleset'])).stdout.trim()).toBe('');
+      // Every app makes at least 3 full rounds (4 probes + 1 DNS each) with no nft table at all.
+      for (const [tag, p] of Object.entries(apps)) {
+        await waitFor(() => results(p, tag, marks[tag]).filter((l) => l.includes(' dns exit ')).length >= 3, 90_000, `3 rounds of ${tag} after the flush`);
+      }
+      const seen = { eth0: await caps.eth0.stop(), wlan0: await caps.wlan0.stop() };
+      const summary: Record<string, Record<string, number>> = {};
+      for (const [tag, p] of Object.entries(apps)) {
+        const after = results(p, tag, marks[tag]);
+        const probes = after.filter((l) => !l.includes(' dns '));
+        summary[tag] = {
+          probes: probes.length,
+          throughTunnel: probes.filter((l) => l.endsWith(` ${lab.addr.vpsV4}`) || l.endsWith(` ${lab.addr.vpsV6}`)).length,
+          refused: probes.filter((l) => /EACCES|EPERM|ENETUNREACH|no answer/.test(l)).length,
+          direct: probes.filter((l) => [lab.addr.clientV4, lab.addr.clientV6, lab.addr.clientWlanV4, lab.addr.clientWlanV6].some((a) => l.endsWith(` ${a}`))).length,
+          dnsTries: after.filter((l) => l.includes(' dns ')).length,
+          dnsLeftByStub: [...seen.eth0, ...seen.wlan0].filter((l) => l.includes(`${tag}.flush.egress.test`)).length,
+        };
+      }
+      const whoamiPackets = [...seen.eth0, ...seen.wlan0].filter((l) => l.includes(lab.addr.whoamiV4) || l.includes(lab.addr.whoamiV6));
+      console.log(`after nft flush ruleset: packets to whoami on eth0+wlan0 = ${whoamiPackets.length}; per app ${JSON.stringify(summary)}`);
+      expect(whoamiPackets).toEqual([]);
+      for (const tag of Object.keys(apps)) {
+        expect(summary[tag]!.direct, tag).toBe(0);
+        expect(summary[tag]!.throughTunnel + summary[tag]!.refused, tag).toBe(summary[tag]!.probes);
+      }
+      // Cgroup selection: the BPF guard refuses DNS to the loopback stub, with or without the table; the shim sends
+      // exec's DNS to the egress's resolver itself. Uid selection has no such layer without the table (a stub query
+      // is forwarded by the stub, a process egress does not select): printed above, see packages/client/README.md.
+      expect(summary.run!.dnsLeftByStub).toBe(0);
+      expect(summary.exec!.dnsLeftByStub).toBe(0);
+    } finally {
+      for (const p of Object.values(apps)) p.kill('SIGTERM');
+      await Promise.all(Object.values(apps).map((p) => p.exited));
+      stub.kill('SIGTERM');
+      await stub.exited;
+    }
+  });
+
+  it('the BPF mark is what carries `run` without the table: detached, a running app leaves directly; `up` attaches it again', async () => {
+    // `run` refuses to start an app while the table is missing; bring it back, start one, then flush again.
+    const up0 = await client(lab, ['up', NAME]);
+    expect(up0.exitCode, up0.stderr).toBe(0);
+    const probe = lab.probeArgv({ udp: true }).join(' ');
+    const app = lab.spawn('client', [...lab.egressClientArgv, 'run', '--egress', NAME, '--', 'sh', '-c', `while :; do ${probe} 1500 2>&1 | tail -n 1; sleep 0.2; done`], { env: SUDO_OTHERUSER });
+    const seenSince = (from: number) => app.output().slice(from).split('\n').filter(Boolean);
+    try {
+      await waitFor(() => seenSince(0).includes(lab.addr.vpsV4), 30_000, `the run app to reach whoami through the VPS:\n${app.output().slice(-400)}`);
+      expect((await lab.exec('client', ['nft', 'flush', 'ruleset'])).exitCode).toBe(0);
+      let at = app.output().length;
+      await waitFor(() => seenSince(at).length >= 3, 30_000, 'three probes after the flush');
+      expect(new Set(seenSince(at).slice(1))).toEqual(new Set([lab.addr.vpsV4]));
+
+      const detach = await lab.exec('client', [loader, 'detach', group()]);
+      expect(detach.exitCode, detach.stderr).toBe(0);
+      expect(detach.stderr).toContain('[#] bpf detach sock_create egmark_');
+      const cap = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4}`);
+      at = app.output().length;
+      await waitFor(() => seenSince(at).filter((l) => l === lab.addr.clientV4).length >= 2, 30_000, `the run app to leave directly without its BPF mark:\n${app.output().slice(-400)}`);
+      const leaked = await cap.stop();
+      console.log(`BPF detached, table flushed: the run app is seen as ${JSON.stringify([...new Set(seenSince(at))])}, ${leaked.length} packets to whoami on eth0`);
+      expect(leaked.length).toBeGreaterThan(0);
+
+      const up = await client(lab, ['up', NAME]);
+      expect(up.exitCode, up.stderr).toBe(0);
+      expect(up.stderr).toMatch(new RegExp(`\\[#\\] \\S*egress-cgroup-bpf attach ${group()} 0x`));
+      at = app.output().length;
+      await waitFor(() => seenSince(at).filter((l) => l === lab.addr.vpsV4).length >= 2, 30_000, 'the run app back through the VPS');
+    } finally {
+      app.kill('SIGTERM');
+      await app.exited;
+    }
+  });
+});
+
+/** The egress's mark from the saved state. */
+async function stateMark(): Promise<number> {
+  const state = JSON.parse((await lab.readFile('client', '/etc/egress/client.json'))!) as { egresses: Array<{ name: string; mark: number }> };
+  return state.egresses.find((e) => e.name === NAME)!.mark;
+}
