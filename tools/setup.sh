@@ -17,7 +17,7 @@ PACKAGES=(
   tcpdump                        # kill-switch tests count packets on uplinks
   iputils-ping dnsutils socat    # lab diagnostics
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
-  gcc libc6-dev make             # builds the LD_PRELOAD shim and the static test probe
+  gcc libc6-dev linux-libc-dev make   # builds the LD_PRELOAD shim, the cgroup BPF loader (linux/bpf.h) and the static test probe
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
 )
 names=()

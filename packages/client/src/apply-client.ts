@@ -5,6 +5,7 @@ import type { ClientState } from '@egress/core/model/client';
 import type { Output } from '@egress/core/output';
 import { clientOwnership, renderClient } from '@egress/core/render/client';
 import { ensureCgroupFences } from './cgroup.js';
+import { removeStaleTemps } from './state/stale-temps.js';
 
 export interface ApplyClientOptions {
   before: ClientState;
@@ -37,7 +38,10 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const desired = renderClient(o.after, { down: o.down ?? [], ...(systemd ? { bootCommand: bootCommand() } : {}) });
   const ownership = clientOwnership(o.before, o.after);
   // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
-  if (!o.dryRun) await ensureCgroupFences(host, o.after);
+  if (!o.dryRun) {
+    await ensureCgroupFences(host, o.after);
+    await removeStaleTemps(host);
+  }
   const engine = await import('@egress/core/engine/apply');
   const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
   return { steps: result.steps.map((s: { title: string }) => s.title), notes: result.notes ?? [] };

@@ -9,6 +9,7 @@ import { removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { readCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
+import { staleTemps } from '../state/stale-temps.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 
 /** `egress-client uninstall [EGRESS]`. */
@@ -54,7 +55,8 @@ async function finishInterrupted(host: Host, state: ClientState, name: string | 
   const keys = (await orphanKeys(host, state)).filter((n) => name === undefined || n === name);
   const dirs = state.egresses.length === 0 ? await readCreatedDirs(host) : [];
   const cgroups = name !== undefined && (await host.run(['test', '-d', `/sys/fs/cgroup/${egressCgroupPath(name)}`])).exitCode === 0 ? [name] : [];
-  if (journal === undefined && !keys.length && !dirs.length && !cgroups.length) return undefined;
+  const temps = await staleTemps(host);
+  if (journal === undefined && !keys.length && !dirs.length && !cgroups.length && !temps.length) return undefined;
   ctx.output.step('Finishing an interrupted run');
   const { steps } = await applyClient(host, { before: state, after: state, output: ctx.output });
   for (const n of keys) await host.removeFile(clientKeyPath(n));

@@ -132,12 +132,12 @@ describe('the order rule: fence before opening, path before fence', () => {
     expect(kinds(host.changes())).toEqual(['fence+', 'lookup+', 'nft+', 'state+', 'link+', 'route+']);
   });
 
-  it('removes: routes, the tunnel, the nft table, lookup rules, prohibit rules (the fence last), then the state file', async () => {
+  it('removes: routes, the tunnel, the nft table, the state file, lookup rules, prohibit rules (the fence last)', async () => {
     const host = new FakeHost({ machine: defaultMachine() });
     await apply(host, egress(7100, 7100, 'egress0'), own(7100, 7100, 'egress0'));
     host.calls.length = 0;
     await teardown(host, own(7100, 7100, 'egress0'));
-    expect(kinds(host.changes())).toEqual(['route-', 'link-', 'nft-', 'lookup-', 'fence-', 'state-']);
+    expect(kinds(host.changes())).toEqual(['route-', 'link-', 'nft-', 'state-', 'lookup-', 'fence-']);
   });
 
   it('orderSteps keeps every add before every delete and puts terminal rules first on the way in, last on the way out', () => {
@@ -155,9 +155,9 @@ describe('the order rule: fence before opening, path before fence', () => {
       removeNft: [st('nft-')],
       restoreSysctls: [st('sysctl-')],
       removeRules: [st('unreachable-', ['ip', '-6', 'rule', 'del', 'unreachable']), st('lookup-', ['ip', '-6', 'rule', 'del', 'lookup', '1'])],
-      removeFiles: [st('file-')],
+      removeFiles: [{ ...st('dir-'), resource: 'dir' }, { ...st('file-'), resource: 'file' }],
     };
-    expect(orderSteps(g).map((s) => s.title)).toEqual(['prohibit+', 'lookup+', 'nft+', 'file+', 'link+', 'sysctl+', 'route+', 'unit+', 'route-', 'link-', 'nft-', 'sysctl-', 'lookup-', 'unreachable-', 'file-']);
+    expect(orderSteps(g).map((s) => s.title)).toEqual(['prohibit+', 'lookup+', 'nft+', 'file+', 'link+', 'sysctl+', 'route+', 'unit+', 'route-', 'link-', 'nft-', 'sysctl-', 'file-', 'lookup-', 'unreachable-', 'dir-']);
   });
 
   it('a run killed after any change of an add leaves selected traffic fenced; the next run converges, then 0 steps', async () => {
@@ -196,11 +196,13 @@ describe('the order rule: fence before opening, path before fence', () => {
       const dying = new DyingHost(structuredClone(enrolled), k);
       await teardown(dying, own(7100, 7100, 'egress0')).catch(() => undefined);
       const v = view(dying, 7100, 7100);
-      // A path (route, tunnel) or a mark (nft) never exists without the fence; the state file outlives the fence
-      // only in the last steps of a removal, when there is no path left to leak through.
-      expect({ k, pathWithoutFence: (v.route || v.link || v.nft) && !(v.prohibit4 && v.prohibit6) }).toEqual({ k, pathWithoutFence: false });
+      // The state file, a path (route, tunnel) or a mark (nft) never exists without the fence.
+      expect({ k, fenced: fenced(v) }, JSON.stringify(v)).toEqual({ k, fenced: true });
+      // Once the state file is gone the re-run knows nothing of the egress (the client's uninstall then owns only
+      // what no egress names): the journal's pending record is what lets it remove the rest.
       const host = new FakeHost({ machine: dying.machine });
-      await teardown(host, own(7100, 7100, 'egress0'));
+      const known = v.state ? own(7100, 7100, 'egress0') : { ...own(7100, 7100, 'egress0'), rulePriorities: [], routeTables: [], links: [], files: ['/etc/egress'] };
+      await teardown(host, known);
       expect(dumpOf(host), `kill after ${k}: re-run teardown`).toBe(initial);
     }
   });

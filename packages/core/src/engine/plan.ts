@@ -98,8 +98,9 @@ function terminalRule(s: Step): boolean {
  *          6. routes in the egress table: the path opens last
  *          7. units (boot)
  * deletes: 1. routes (the path closes first)   2. links (tunnel down)   3. nft table (marks, kill switch)
- *          4. sysctl restores   5. ip rules — lookups first, terminal ones last (the fence goes last)
- *          6. files (the state file last of all; the engine's journal after it)
+ *          4. sysctl restores   5. files — the state file stops saying "enrolled" while the fence still holds
+ *          6. ip rules — lookups first, terminal ones last (the fence goes last)
+ *          7. directories (with the engine's journal, which names what the fence's removal still owns)
  *
  * A run killed between steps leaves a host that the next run converges from: whatever a half-done run owned is
  * recorded in the journal before its first change (see `pending` in journal.ts).
@@ -119,8 +120,9 @@ export function orderSteps(g: PlanGroups): Step[] {
     ...g.removeLinks,
     ...g.removeNft,
     ...g.restoreSysctls,
+    ...g.removeFiles.filter((s) => s.resource !== 'dir'),
     ...fenceLast,
-    ...g.removeFiles,
+    ...g.removeFiles.filter((s) => s.resource === 'dir'),
   ];
 }
 

@@ -24,9 +24,15 @@ export function formatMode(mode: number): string {
   return mode.toString(8).padStart(4, '0');
 }
 
-/** A temp name next to `path` (same directory, so rename is atomic). */
+/** A temp name next to `path` (same directory, so rename is atomic); it names the writer's pid, so one left by a killed run can be told apart. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.egress-${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.egress-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** The pid in a temp name made by tempPathFor, or undefined for any other name. */
+export function tempWriterPid(name: string): number | undefined {
+  const m = /^\..+\.egress-(\d+)-[0-9a-f]{12}\.tmp$/.exec(basename(name));
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Writes stdin content to a private temp file (dir 0700, file 0600) that is removed right after the command. */
