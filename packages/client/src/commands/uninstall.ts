@@ -3,9 +3,9 @@ import { PermissionError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import { SafeName } from '@egress/core/model/primitives';
-import { CLIENT_PATHS, EGRESS_DIR, clientKeyPath, egressCgroupPath } from '@egress/core/render/client-paths';
+import { CLIENT_PATHS, EGRESS_DIR, cgroupParent, clientKeyPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
-import { removeEgressCgroup } from '../cgroup.js';
+import { CGROUP_ROOT, removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { readCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
@@ -29,8 +29,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const { steps } = await applyClient(host, { before, after, output: ctx.output });
   const leftovers: string[] = [];
   for (const t of targets) {
-    await host.removeFile(clientKeyPath(t));
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);
+    await host.removeFile(clientKeyPath(t));
   }
   if (after.egresses.length === 0) {
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
@@ -49,12 +49,20 @@ async function orphanKeys(host: Host, state: ClientState): Promise<string[]> {
   return names.filter((n) => SafeName.safeParse(n).success && !state.egresses.some((e) => e.name === n));
 }
 
+/** Egress cgroups (children of egress's cgroup parent) whose egress is not enrolled. */
+async function orphanCgroups(host: Host, state: ClientState): Promise<string[]> {
+  const parent = `${CGROUP_ROOT}/${cgroupParent()}`;
+  const r = await host.run(['find', parent, '-mindepth', '1', '-maxdepth', '1', '-type', 'd']);
+  const names = r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean).map((p) => p.slice(parent.length + 1)) : [];
+  return names.filter((n) => SafeName.safeParse(n).success && !state.egresses.some((e) => e.name === n));
+}
+
 /** Finishes what an interrupted run left (the engine's pending record, key files, cgroups, created dirs); undefined when nothing was left. */
 async function finishInterrupted(host: Host, state: ClientState, name: string | undefined, ctx: CommandContext): Promise<ExitStatus | undefined> {
   const journal = await host.readFile(CLIENT_PATHS.journal);
   const keys = (await orphanKeys(host, state)).filter((n) => name === undefined || n === name);
   const dirs = state.egresses.length === 0 ? await readCreatedDirs(host) : [];
-  const cgroups = name !== undefined && (await host.run(['test', '-d', `/sys/fs/cgroup/${egressCgroupPath(name)}`])).exitCode === 0 ? [name] : [];
+  const cgroups = (await orphanCgroups(host, state)).filter((n) => name === undefined || n === name);
   const temps = await staleTemps(host);
   if (journal === undefined && !keys.length && !dirs.length && !cgroups.length && !temps.length) return undefined;
   ctx.output.step('Finishing an interrupted run');
