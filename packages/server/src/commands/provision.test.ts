@@ -113,7 +113,8 @@ describe('provision on a fake Debian VPS without wireguard-tools and nftables', 
     const before = host.calls.length;
     const report = await provision('root@vps', { name: 'laptop', forward: ['8080', '9000/udp'], out }, quiet(), opener);
     const changes = host.calls.slice(before).filter((c) => c.change).map((c) => c.argv.join(' '));
-    expect(changes).toEqual(['write /etc/egress/server.json', 'write /etc/egress/server.nft', 'nft -f -', 'write /etc/egress/server.journal.json']);
+    // The engine's order: the journal records what the run owns first, the firewall before the files, the journal last.
+    expect(changes).toEqual(['write /etc/egress/server.journal.json', 'nft -f -', 'write /etc/egress/server.json', 'write /etc/egress/server.nft', 'write /etc/egress/server.journal.json']);
     expect(report.forwards).toEqual(['8080/tcp:8080', '9000/udp:9000']);
     expect(Bundle.parse(JSON.parse(readFileSync(out, 'utf8'))).forwards.map((f) => f.publicPort)).toEqual([8080, 9000]);
   });
