@@ -161,6 +161,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
   });
 
   it('uninstall killed after each [#] line: appuser never leaves directly while anything of the egress is left; a re-run leaves the host as before', async () => {
+    expect((await client(lab, ENROLL())).exitCode).toBe(0);
     const n = await changeLines(['uninstall']);
     await expectClean('after the discovery uninstall');
     const points = [...everyOther(n, 2), { ms: 300 }];

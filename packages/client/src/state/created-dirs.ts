@@ -36,12 +36,20 @@ export async function readCreatedDirs(host: Host): Promise<string[]> {
   }
 }
 
-/** Removes the record and the recorded directories that are empty (deepest first); others are left alone. */
+/**
+ * Removes the recorded directories that are empty (deepest first; others are left alone) and the record — the
+ * record goes last (just before its own directory), so a run killed half-way leaves it for the next run to finish.
+ */
 export async function removeCreatedDirs(host: Host): Promise<void> {
   const dirs = await readCreatedDirs(host);
-  await host.removeFile(CREATED_DIRS_PATH);
+  let recordGone = false;
   for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
+    if (d === EGRESS_DIR) {
+      await host.removeFile(CREATED_DIRS_PATH);
+      recordGone = true;
+    }
     if ((await host.run(['test', '-d', d])).exitCode !== 0) continue;
     await host.run(['rmdir', '--ignore-fail-on-non-empty', '--', d], { change: true });
   }
+  if (!recordGone) await host.removeFile(CREATED_DIRS_PATH);
 }
