@@ -120,10 +120,23 @@ AllowedIPs = 0.0.0.0/0, ::/0
 });
 
 const V4_NFT = `table inet egress {
+	set fwd4_main {
+		type ipv4_addr . inet_proto . inet_service . inet_service
+		size 65535
+		flags dynamic,timeout
+		timeout 3m
+	}
+
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
 		iifname "egress0" ip daddr 127.0.0.0/8 drop comment "main: no loopback destinations from the egress"
 		iifname "egress0" ct state new ct mark set ct mark | 0x01000000 comment "main: connections arriving from the tunnel"
+		iifname "egress0" ct direction original meta l4proto { tcp, udp } update @fwd4_main { ip saddr . meta l4proto . th sport . th dport } comment "main: flows from the tunnel (IPv4)"
+	}
+
+	chain output_reply {
+		type route hook output priority raw; policy accept;
+		meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport . th sport @fwd4_main ip saddr set 10.77.0.2 meta mark set meta mark | 0x01000000 comment "main: replies to flows from the tunnel leave by it (IPv4)"
 	}
 
 	chain output_mark {
@@ -174,7 +187,11 @@ describe('renderClientNft', () => {
     );
     expect(text).toContain('\t\toifname "egress0" ip6 saddr != fd7a:77::2 snat ip6 to fd7a:77::2 comment "main: source safety net"\n');
     expect(text).not.toContain('no IPv6 on this egress');
-    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1);
+    expect(text).toContain('\tset fwd6_main {\n\t\ttype ipv6_addr . inet_proto . inet_service . inet_service\n');
+    expect(text).toContain(
+      '\t\tmeta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport . th sport @fwd6_main ip6 saddr set fd7a:77::2 meta mark set meta mark | 0x01000000 comment "main: replies to flows from the tunnel leave by it (IPv6)"\n',
+    );
+    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1 + 9);
   });
 
   it('renders several egresses in one table, each with its own masked mark, keeping other bits', () => {
@@ -183,6 +200,8 @@ describe('renderClientNft', () => {
     expect(text).toContain('\t\tmeta skuid 1002 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user worker"\n');
     expect(text).toContain('\t\tmeta skuid 1003 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user builder"\n');
     expect(text).toContain('\t\tiifname "egress1" ct state new ct mark set ct mark & 0xfffff2ff | 0x00000200 comment "work: connections arriving from the tunnel"\n');
+    expect(text).toContain('@fwd4_work ip saddr set 10.88.0.5 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: replies to flows from the tunnel leave by it (IPv4)"\n');
+    expect(text).not.toContain('fwd4_wifi');
     expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 oifname != "lo" oifname != "egress1" drop comment "work: kill switch"\n');
     expect(text).toContain('\t\tmeta skuid 1003 oifname != "lo" oifname != "egress1" reject with icmpx admin-prohibited comment "work: kill switch for builder"\n');
     // work has no shim source and no DNS server: no source mark, no DNAT, but local stubs are still refused

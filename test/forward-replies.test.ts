@@ -1,0 +1,115 @@
+// Port forwards answer through the tunnel whatever the service bound (0.0.0.0, ::, the tunnel address), TCP and UDP,
+// IPv4 and IPv6, owned by root or another user, including a forward added after enrollment; tcpdump on the client's
+// uplinks sees none of it, and every service sees the real remote address.
+import { startLab, type Lab } from '@egress/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, enroll, provision } from './client-helpers.js';
+
+let lab: Lab;
+const TUNNEL4 = '10.77.0.2';
+
+/** A service that answers `TAG <the remote address it saw>`; UDP replies go out by an unconnected socket (sendto). */
+const SERVICE = `
+const [proto, host, port, tag] = process.argv.slice(1);
+const seen = (a) => a.replace(/^::ffff:/, '');
+if (proto === 'udp') {
+  const s = require('dgram').createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+  s.on('message', (m, r) => s.send(tag + ' ' + seen(r.address), r.port, r.address));
+  s.bind(Number(port), host, () => console.log('ready'));
+} else {
+  require('net').createServer({}, (c) => c.end(tag + ' ' + seen(c.remoteAddress))).listen({ port: Number(port), host, ipv6Only: false }, () => console.log('ready'));
+}`;
+
+/** Asks VPS:port from the internet host; retries while the tunnel handshake settles; prints the answer or nothing. */
+const ASK = `
+const [proto, addr, port] = process.argv.slice(1);
+const tries = 40;
+const once = () => new Promise((res) => {
+  const t = setTimeout(() => { done(''); }, 500);
+  let done = (v) => { clearTimeout(t); done = () => {}; res(v); };
+  if (proto === 'udp') {
+    const s = require('dgram').createSocket(addr.includes(':') ? 'udp6' : 'udp4');
+    s.on('message', (m) => { s.close(); done(m.toString()); });
+    s.send('hello', Number(port), addr);
+    setTimeout(() => { try { s.close(); } catch {} }, 600);
+  } else {
+    let got = '';
+    const c = require('net').connect(Number(port), addr);
+    c.on('data', (d) => { got += d; });
+    c.on('end', () => done(got));
+    c.on('error', () => done(''));
+    setTimeout(() => c.destroy(), 600);
+  }
+});
+(async () => { for (let i = 0; i < tries; i++) { const v = await once(); if (v) { console.log(v); return; } } })();`;
+
+interface Service { proto: 'udp' | 'tcp'; host: string; port: number; user?: string }
+
+const services: Service[] = [
+  { proto: 'udp', host: '0.0.0.0', port: 9101 },
+  { proto: 'udp', host: '::', port: 9102, user: 'otheruser' },
+  { proto: 'udp', host: TUNNEL4, port: 9103, user: 'otheruser' },
+  { proto: 'tcp', host: '0.0.0.0', port: 9101, user: 'otheruser' },
+  { proto: 'tcp', host: '::', port: 9102 },
+  { proto: 'tcp', host: TUNNEL4, port: 9103 },
+];
+const LATER: Service = { proto: 'udp', host: '0.0.0.0', port: 9104, user: 'otheruser' };
+
+const tag = (s: Service) => `${s.proto}-${s.host}-${s.user ?? 'root'}`;
+
+async function serve(s: Service) {
+  const p = lab.spawn('client', [process.execPath, '-e', SERVICE, s.proto, s.host, String(s.port), tag(s)], s.user ? { user: s.user } : {});
+  for (let i = 0; i < 200 && !p.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(p.output(), tag(s)).toContain('ready');
+  return p;
+}
+
+async function ask(proto: string, addr: string, port: number): Promise<string> {
+  const r = await lab.exec('internet', [process.execPath, '-e', ASK, proto, addr, String(port)], { timeoutMs: 60_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+beforeAll(async () => {
+  lab = await startLab({ name: 'forward-replies' });
+  await provision(lab, ['--forward', '9101-9103/udp', '--forward', '9101-9103/tcp']);
+  await enroll(lab);
+}, 240_000);
+
+afterAll(async () => {
+  await lab?.down();
+});
+
+describe('replies of forwarded services (lab)', () => {
+  it('answers TCP and UDP services bound to 0.0.0.0, :: and the tunnel address, v4 and v6, root or not; none of it on the uplinks', async () => {
+    const filter = 'port 9101 or port 9102 or port 9103 or port 9104';
+    const caps = [await lab.capture('client', 'eth0', filter), await lab.capture('client', 'wlan0', filter)];
+    const procs = [];
+    try {
+      for (const s of services) procs.push(await serve(s));
+      for (const s of services) {
+        expect(await ask(s.proto, lab.addr.vpsV4, s.port), `${tag(s)} over IPv4`).toBe(`${tag(s)} ${lab.addr.vpsGwV4}`);
+        if (s.host === '::') expect(await ask(s.proto, lab.addr.vpsV6, s.port), `${tag(s)} over IPv6`).toBe(`${tag(s)} ${lab.addr.vpsGwV6}`);
+      }
+    } finally {
+      for (const p of procs) p.kill('SIGTERM');
+      const seen = (await Promise.all(caps.map((c) => c.stop()))).flat();
+      expect(seen).toEqual([]);
+    }
+  });
+
+  it('answers a forward added after enrollment, with nothing to run on the client', async () => {
+    const add = await lab.exec('client', [...lab.egressServerArgv, 'forward', 'add', lab.ssh.target, '-i', lab.ssh.identity, `${LATER.port}/udp`], { timeoutMs: 120_000 });
+    expect(add.exitCode, add.stderr).toBe(0);
+    const caps = [await lab.capture('client', 'eth0', `port ${LATER.port}`), await lab.capture('client', 'wlan0', `port ${LATER.port}`)];
+    const p = await serve(LATER);
+    try {
+      expect(await ask('udp', lab.addr.vpsV4, LATER.port)).toBe(`${tag(LATER)} ${lab.addr.vpsGwV4}`);
+    } finally {
+      p.kill('SIGTERM');
+      expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
+    }
+    const doctor = await client(lab, ['doctor', '--json']);
+    expect(JSON.parse(doctor.stdout).egresses[0].checks.find((c: { name: string }) => c.name === 'nft table')).toMatchObject({ ok: true });
+  });
+});
