@@ -4,44 +4,10 @@
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, enroll, provision } from './client-helpers.js';
+import { askFromInternet, serveOnClient } from './forward-helpers.js';
 
 let lab: Lab;
 const TUNNEL4 = '10.77.0.2';
-
-/** A service that answers `TAG <the remote address it saw>`; UDP replies go out by an unconnected socket (sendto). */
-const SERVICE = `
-const [proto, host, port, tag] = process.argv.slice(1);
-const seen = (a) => a.replace(/^::ffff:/, '');
-if (proto === 'udp') {
-  const s = require('dgram').createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
-  s.on('message', (m, r) => s.send(tag + ' ' + seen(r.address), r.port, r.address));
-  s.bind(Number(port), host, () => console.log('ready'));
-} else {
-  require('net').createServer({}, (c) => c.end(tag + ' ' + seen(c.remoteAddress))).listen({ port: Number(port), host, ipv6Only: false }, () => console.log('ready'));
-}`;
-
-/** Asks VPS:port from the internet host; retries while the tunnel handshake settles; prints the answer or nothing. */
-const ASK = `
-const [proto, addr, port] = process.argv.slice(1);
-const tries = 40;
-const once = () => new Promise((res) => {
-  const t = setTimeout(() => { done(''); }, 500);
-  let done = (v) => { clearTimeout(t); done = () => {}; res(v); };
-  if (proto === 'udp') {
-    const s = require('dgram').createSocket(addr.includes(':') ? 'udp6' : 'udp4');
-    s.on('message', (m) => { s.close(); done(m.toString()); });
-    s.send('hello', Number(port), addr);
-    setTimeout(() => { try { s.close(); } catch {} }, 600);
-  } else {
-    let got = '';
-    const c = require('net').connect(Number(port), addr);
-    c.on('data', (d) => { got += d; });
-    c.on('end', () => done(got));
-    c.on('error', () => done(''));
-    setTimeout(() => c.destroy(), 600);
-  }
-});
-(async () => { for (let i = 0; i < tries; i++) { const v = await once(); if (v) { console.log(v); return; } } })();`;
 
 interface Service { proto: 'udp' | 'tcp'; host: string; port: number; user?: string }
 
@@ -57,18 +23,8 @@ const LATER: Service = { proto: 'udp', host: '0.0.0.0', port: 9104, user: 'other
 
 const tag = (s: Service) => `${s.proto}-${s.host}-${s.user ?? 'root'}`;
 
-async function serve(s: Service) {
-  const p = lab.spawn('client', [process.execPath, '-e', SERVICE, s.proto, s.host, String(s.port), tag(s)], s.user ? { user: s.user } : {});
-  for (let i = 0; i < 200 && !p.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
-  expect(p.output(), tag(s)).toContain('ready');
-  return p;
-}
-
-async function ask(proto: string, addr: string, port: number): Promise<string> {
-  const r = await lab.exec('internet', [process.execPath, '-e', ASK, proto, addr, String(port)], { timeoutMs: 60_000 });
-  expect(r.exitCode, r.stderr).toBe(0);
-  return r.stdout.trim();
-}
+const serve = (s: Service) => serveOnClient(lab, { ...s, tag: tag(s) });
+const ask = (proto: string, addr: string, port: number) => askFromInternet(lab, proto, addr, port);
 
 beforeAll(async () => {
   lab = await startLab({ name: 'forward-replies' });

@@ -1,6 +1,7 @@
 // The client's one nftables table `inet egress`: selection marks, connmark, DNS redirect, kill switch, SNAT safety net.
 import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
+import type { PortForward } from '../model/forward.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -38,6 +39,7 @@ interface Chains {
   sets: string[];
   prerouting: string[];
   reply: string[];
+  lanNat: string[];
   mark: string[];
   dns: string[];
   filter: string[];
@@ -53,6 +55,7 @@ function egressRules(e: Egress, c: Chains): void {
   c.prerouting.push(`iifname ${iface} ip daddr 127.0.0.0/8 drop${comment(e, 'no loopback destinations from the egress')}`);
   if (tunnel) c.prerouting.push(`iifname ${iface} ct state new ${setMasked('ct mark', e)}${comment(e, 'connections arriving from the tunnel')}`);
   if (tunnel) forwardReplies(e, c);
+  if (e.kind === 'wireguard') lanForwards(e, c);
 
   if (tunnel) c.mark.push(`${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies to connections from the tunnel')}`);
   for (const u of e.selectors.users) c.mark.push(`meta skuid ${u.uid} ${setMasked('meta mark', e)}${comment(e, `user ${u.name}`)}`);
@@ -122,6 +125,28 @@ function forwardReplies(e: Egress, c: Chains): void {
   }
 }
 
+/** The forwards of an egress that go on to a host behind the client (its LAN). */
+export function lanForwardsOf(e: Egress): PortForward[] {
+  return e.kind === 'wireguard' ? e.wireguard.forwards.filter((f) => f.targetHost !== undefined) : [];
+}
+
+/**
+ * Forwards to a LAN host: the VPS sends them to the tunnel address and target port; the client DNATs them on to the
+ * host (same port). The host's replies (it routes them back through the client) get the egress's bit back from the
+ * conntrack mark before routing, so they leave by the tunnel (kill switch included), never by another interface.
+ */
+function lanForwards(e: Egress, c: Chains): void {
+  const lan = lanForwardsOf(e);
+  if (lan.length === 0) return;
+  const iface = q(e.interface);
+  for (const f of lan) {
+    const last = f.targetPort + ((f.publicPortEnd ?? f.publicPort) - f.publicPort);
+    const ports = last === f.targetPort ? `${f.targetPort}` : `${f.targetPort}-${last}`;
+    c.lanNat.push(`iifname ${iface} meta nfproto ipv4 ${f.proto} dport ${ports} dnat ip to ${f.targetHost}${comment(e, `forward ${ports}/${f.proto} to ${f.targetHost}`)}`);
+  }
+  c.prerouting.push(`iifname != ${iface} ct direction reply ${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies from LAN hosts leave by the tunnel')}`);
+}
+
 function chain(name: string, head: string, rules: string[]): string {
   return [`\tchain ${name} {`, `\t\t${head}`, ...rules.map((r) => `\t\t${r}`), '\t}'].join('\n');
 }
@@ -132,11 +157,12 @@ function chain(name: string, head: string, rules: string[]): string {
  */
 export function renderClientNft(state: ClientState): string | undefined {
   if (state.egresses.length === 0) return undefined;
-  const c: Chains = { sets: [], prerouting: [], reply: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
+  const c: Chains = { sets: [], prerouting: [], reply: [], lanNat: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
   for (const e of state.egresses) egressRules(e, c);
   const chains = [
     ...c.sets,
     chain('prerouting', 'type filter hook prerouting priority mangle; policy accept;', c.prerouting),
+    c.lanNat.length ? chain('prerouting_nat', 'type nat hook prerouting priority dstnat; policy accept;', c.lanNat) : undefined,
     c.reply.length ? chain('output_reply', 'type route hook output priority raw; policy accept;', c.reply) : undefined,
     chain('output_mark', 'type route hook output priority mangle; policy accept;', c.mark),
     c.dns.length ? chain('output_dns', 'type nat hook output priority -100; policy accept;', c.dns) : undefined,

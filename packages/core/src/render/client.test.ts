@@ -71,6 +71,14 @@ const wifi: EgressInput = {
 const v4only = ClientState.parse({ version: 1, egresses: [mainV4] });
 const dual = ClientState.parse({ version: 1, egresses: [mainDual] });
 const several = ClientState.parse({ version: 1, egresses: [mainDual, work, wifi] });
+const lanFwd = ClientState.parse({
+  version: 1,
+  egresses: [{ ...mainV4, wireguard: wg({ forwards: [
+    { proto: 'tcp', publicPort: 8443, peer: 'main', targetPort: 443, targetHost: '203.0.113.200', via: 'lan0' },
+    { proto: 'udp', publicPort: 7000, publicPortEnd: 7002, peer: 'main', targetPort: 7100, targetHost: '203.0.113.201', via: 'lan0' },
+    { proto: 'tcp', publicPort: 8080, peer: 'main', targetPort: 8080 },
+  ] }) }],
+});
 const wgOf = (s: ClientState, i = 0) => {
   const e = s.egresses[i]!;
   if (e.kind !== 'wireguard') throw new Error('not wireguard');
@@ -175,6 +183,20 @@ const V4_NFT = `table inet egress {
 `;
 
 describe('renderClientNft', () => {
+  it('renders forwards to LAN hosts: DNAT on to the host, replies from the LAN marked back into the tunnel', () => {
+    const text = renderClientNft(lanFwd)!;
+    expect(text).toContain('\tchain prerouting_nat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n'
+      + '\t\tiifname "egress0" meta nfproto ipv4 tcp dport 443 dnat ip to 203.0.113.200 comment "main: forward 443/tcp to 203.0.113.200"\n'
+      + '\t\tiifname "egress0" meta nfproto ipv4 udp dport 7100-7102 dnat ip to 203.0.113.201 comment "main: forward 7100-7102/udp to 203.0.113.201"\n\t}\n');
+    expect(text).toContain('\t\tiifname != "egress0" ct direction reply ct mark & 0x01000000 == 0x01000000 meta mark set meta mark | 0x01000000 comment "main: replies from LAN hosts leave by the tunnel"\n');
+    expect(text).not.toContain('8080 dnat');
+    expect(renderClientNft(v4only)).not.toContain('prerouting_nat');
+    const hs = renderClient(lanFwd);
+    expect(hs.sysctls).toEqual(expect.arrayContaining([{ key: 'net.ipv4.conf.lan0.forwarding', value: '1' }, { key: 'net.ipv4.conf.lan0.rp_filter', value: '2' }]));
+    expect(renderClientWgConfig(wgOf(lanFwd))).toContain('PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1 net.ipv4.conf.%i.forwarding=1\n');
+    expect(renderClient(v4only).sysctls.map((x) => x.key)).not.toContain('net.ipv4.conf.lan0.forwarding');
+  });
+
   it('renders the v4-only table: marks, connmark, DNS, IPv6 refusal, kill switch (uid reject, final-interface drop), SNAT safety net', () => {
     expect(renderClientNft(v4only)).toBe(V4_NFT);
   });
@@ -359,7 +381,7 @@ function loadAndList(ruleset: string, cgroups: string[]): string {
 
 describe('nft accepts every rendered table and lists it back unchanged', () => {
   it.runIf(canRunNft)('checks, loads and lists v4-only, dual-stack and several-egress tables in a throwaway netns', () => {
-    for (const s of [v4only, dual, several]) {
+    for (const s of [v4only, dual, several, lanFwd]) {
       const text = renderClientNft(s)!;
       expect(loadAndList(text, ['egress/main'])).toBe(text);
     }
