@@ -10,6 +10,8 @@ import type { CommandContext, Invocation } from '../cli.js';
 import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
 import { ensureTunnelForwarding, withLanInterfaces } from '../forwards/lan-route.js';
+import { detectResolverDaemons } from '../dns-view/daemons.js';
+import { daemonWarning } from '../dns-view/report.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
@@ -141,6 +143,8 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const changed = steps.length > 0 || !keyUnchanged || !sameJson(before, finalAfter);
   const handshake = await waitForHandshake(host, egress.interface, ctx.handshakeTimeoutMs);
   if (!handshake) out.warn(`no WireGuard handshake with ${egress.wireguard.endpoint} yet; check that the VPS is reachable (egress-client doctor ${name})`);
+  const daemons = daemonWarning(detectResolverDaemons(), userName);
+  if (daemons) out.warn(daemons);
   const lines = changed ? [`enrolled egress ${name}`, ...describeEgress(egress), `run an app through it: egress-client run-as ${userName} -- CMD`] : [`egress ${name} is already enrolled for ${userName} with this bundle: nothing changed`];
   out.result(lines.join('\n'));
   out.document({ changed, handshake, egress: summary(egress), steps });
