@@ -171,7 +171,8 @@ async function nameLookupChecks(host: Host, e: Egress, user: { name: string; uid
       : fail(`name lookups (${user.name})`, `${user.name}'s own processes: ${findings.join('; ')} (apps started by run-as/run/run --isolate get a view without it)`, bypassFixes(daemons).join('; ')),
   );
   const view = dnsViewPrefix(e.name, e.dns);
-  const hidden = [...daemons.nscdSockets, ...(daemons.resolvedSocket ? [daemons.resolvedSocket] : [])];
+  // What would answer a lookup: nscd (hosts cache on), resolved only where nss-resolve ('resolve') asks it.
+  const hidden = [...daemons.nscdSockets, ...(daemons.resolvedSocket && daemons.hosts.includes('resolve') ? [daemons.resolvedSocket] : [])];
   const script = [...hidden.map((p) => `if [ -S '${p}' ]; then echo "visible: ${p}"; exit 90; fi`), `if grep -qE '^[[:space:]]*hosts:.*[[:space:]](resolve|mdns[a-z0-9_]*)([[:space:]]|$)' /etc/nsswitch.conf; then echo 'nsswitch.conf still has resolve/mdns'; exit 91; fi`, `getent ahosts ${LOOKUP_PROBE} >/dev/null; r=$?; [ $r -eq 0 ] || [ $r -eq 2 ] || { echo "getent exit $r"; exit 92; }`].join('\n');
   const r = await host.run([...view, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', '/bin/sh', '-c', script]);
   out.push(
