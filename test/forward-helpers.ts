@@ -3,13 +3,17 @@
 import type { Lab } from '@egress/lab';
 import { expect } from 'vitest';
 
-/** `node -e SERVICE PROTO HOST PORT TAG`: answers `TAG <remote address>`; UDP replies by an unconnected socket (sendto). */
+/** `node -e SERVICE PROTO HOST PORT TAG`: answers `TAG <remote address>`; UDP replies by an unconnected socket (sendto), after REPLY_DELAY_MS. */
 export const SERVICE = `
 const [proto, host, port, tag] = process.argv.slice(1);
 const seen = (a) => a.replace(/^::ffff:/, '');
 if (proto === 'udp') {
   const s = require('dgram').createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
-  s.on('message', (m, r) => s.send(tag + ' ' + seen(r.address), r.port, r.address));
+  const delay = Number(process.env.REPLY_DELAY_MS || 0);
+  s.on('message', (m, r) => {
+    console.log('got');
+    setTimeout(() => s.send(tag + ' ' + seen(r.address), r.port, r.address, (err) => console.log('sent ' + (err ? err.code : 'ok'))), delay);
+  });
   s.bind(Number(port), host, () => console.log('ready'));
 } else {
   require('net').createServer({}, (c) => c.end(tag + ' ' + seen(c.remoteAddress))).listen({ port: Number(port), host, ipv6Only: false }, () => console.log('ready'));
@@ -35,18 +39,20 @@ const once = () => new Promise((res) => {
     setTimeout(() => c.destroy(), 600);
   }
 });
-(async () => { for (let i = 0; i < 40; i++) { const v = await once(); if (v) { console.log(v); return; } } })();`;
+const tries = Number(process.env.TRIES || 40);
+(async () => { for (let i = 0; i < tries; i++) { const v = await once(); if (v) { console.log(v); return; } } })();`;
 
 /** Asks ADDR:PORT from the internet host; returns the answer ('' when none came). */
-export async function askFromInternet(lab: Lab, proto: string, addr: string, port: number): Promise<string> {
-  const r = await lab.exec('internet', [process.execPath, '-e', ASK, proto, addr, String(port)], { timeoutMs: 60_000 });
+export async function askFromInternet(lab: Lab, proto: string, addr: string, port: number, tries = 40): Promise<string> {
+  const r = await lab.exec('internet', [process.execPath, '-e', ASK, proto, addr, String(port)], { timeoutMs: 60_000, env: { TRIES: String(tries) } });
   expect(r.exitCode, r.stderr).toBe(0);
   return r.stdout.trim();
 }
 
 /** Starts SERVICE in the client (behind `prefix`, e.g. nsenter into a LAN namespace) and waits until it listens. */
-export async function serveOnClient(lab: Lab, s: { proto: string; host: string; port: number; tag: string; user?: string; prefix?: string[] }) {
-  const p = lab.spawn('client', [...(s.prefix ?? []), process.execPath, '-e', SERVICE, s.proto, s.host, String(s.port), s.tag], s.user ? { user: s.user } : {});
+export async function serveOnClient(lab: Lab, s: { proto: string; host: string; port: number; tag: string; user?: string; prefix?: string[]; replyDelayMs?: number }) {
+  const env = s.replyDelayMs ? { REPLY_DELAY_MS: String(s.replyDelayMs) } : undefined;
+  const p = lab.spawn('client', [...(s.prefix ?? []), process.execPath, '-e', SERVICE, s.proto, s.host, String(s.port), s.tag], { ...(s.user ? { user: s.user } : {}), ...(env ? { env } : {}) });
   for (let i = 0; i < 200 && !p.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
   expect(p.output(), s.tag).toContain('ready');
   return p;

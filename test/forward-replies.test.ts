@@ -68,4 +68,23 @@ describe('replies of forwarded services (lab)', () => {
     const doctor = await client(lab, ['doctor', '--json']);
     expect(JSON.parse(doctor.stdout).egresses[0].checks.find((c: { name: string }) => c.name === 'nft table')).toMatchObject({ ok: true });
   });
+
+  it('kill switch: a reply sent after the tunnel went down never leaves by another interface', async () => {
+    const caps = [await lab.capture('client', 'eth0', 'port 9103'), await lab.capture('client', 'wlan0', 'port 9103')];
+    const p = await serveOnClient(lab, { proto: 'udp', host: '0.0.0.0', port: 9103, tag: 'late', replyDelayMs: 3000 });
+    try {
+      const asked = askFromInternet(lab, 'udp', lab.addr.vpsV4, 9103, 1);
+      for (let i = 0; i < 400 && !p.output().includes('got'); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(p.output()).toContain('got');
+      const down = await client(lab, ['down']);
+      expect(down.exitCode, down.stderr).toBe(0);
+      for (let i = 0; i < 400 && !p.output().includes('sent'); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(p.output()).toMatch(/sent (EACCES|ENETUNREACH|EPERM)/); // refused by the prohibit route or the nft drop
+      expect(await asked).toBe('');
+    } finally {
+      p.kill('SIGTERM');
+      expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
+      expect((await client(lab, ['up'])).exitCode).toBe(0);
+    }
+  });
 });
