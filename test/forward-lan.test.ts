@@ -66,6 +66,13 @@ describe('forwards to a host on the client\'s LAN (lab)', () => {
       expect(fwd.exitCode, fwd.stderr).toBe(0);
       expect(await ask('udp', 9444)).toBe(`lan-udp ${lab.addr.vpsGwV4}`);
       expect((await client(lab, ['forward', 'add', `9444/udp:${LAN_HOST}:9444`])).stdout).toContain('nothing changed');
+      const listed = JSON.parse((await client(lab, ['forward', 'list', '--json'])).stdout);
+      expect(listed.forwards.map((f: { targetHost?: string; targetPort: number; via?: string }) => `${f.targetHost ?? ''}:${f.targetPort}:${f.via ?? ''}`).sort()).toEqual([`${LAN_HOST}:9443:lan0`, `${LAN_HOST}:9444:lan0`, ':8080:']);
+      const removed = await client(lab, ['forward', 'remove', `9444/udp:${LAN_HOST}:9444`]);
+      expect(removed.exitCode, removed.stderr).toBe(0);
+      expect(await askFromInternet(lab, 'udp', lab.addr.vpsV4, 9444, 3)).toBe('');
+      expect((await client(lab, ['forward', 'add', `9444/udp:${LAN_HOST}:9444`])).exitCode).toBe(0);
+      expect(await ask('udp', 9444)).toBe(`lan-udp ${lab.addr.vpsGwV4}`);
     } finally {
       svc.kill('SIGTERM');
       expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
