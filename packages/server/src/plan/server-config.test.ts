@@ -1,6 +1,7 @@
 // Planning the server config: SPEC edge cases with the SSH/WireGuard guards, reruns, subnet changes, DNS families.
 import { describe, expect, it } from 'vitest';
 import type { VpsFacts } from '../remote/facts.js';
+import { clientStep } from '../commands/forward.js';
 import { checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
 
 const KEY_S = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
@@ -65,6 +66,13 @@ describe('LAN forwards', () => {
     expect(() => checkForwardLoops(parseForwards(['443/tcp:198.51.100.2:443'], 'p', guard), around)).toThrow('198.51.100.2 is an address of the VPS itself');
     expect(() => checkForwardLoops(parseForwards(['443/tcp:192.168.1.10:443', '8080'], 'p', guard), around)).not.toThrow();
   });
+  it('says what to run on the client for a LAN forward, and nothing for a forward to the client itself', () => {
+    const [lan, own] = parseForwards(['443/tcp:192.168.1.10:443', '8080'], 'laptop', guard);
+    expect(clientStep('add', lan!)).toBe("\nthe client forwards it on to 192.168.1.10: on the client (peer 'laptop') run\n  sudo egress-client forward add 443/tcp:192.168.1.10:443");
+    expect(clientStep('remove', lan!)).toContain('sudo egress-client forward remove 443/tcp:192.168.1.10:443');
+    expect(clientStep('add', own!)).toBe('');
+  });
+
   it('refuses a LAN forward landing on a client port another forward of the peer uses', () => {
     const existing = parseForwards(['8080/tcp:443'], 'p', guard);
     expect(() => checkForwardClashes({ forwards: existing }, parseForwards(['9443/tcp:192.168.1.10:443'], 'p', guard), 'SPEC', true)).toThrow(
