@@ -78,7 +78,9 @@ describe('forwards to a host on the client\'s LAN (lab)', () => {
       expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
     }
     const doctor = await client(lab, ['doctor', '--json']);
-    expect(JSON.parse(doctor.stdout).egresses[0].checks.filter((c: { ok: boolean }) => !c.ok).map((c: { name: string }) => c.name)).not.toContain('nft table');
+    const checks = JSON.parse(doctor.stdout).egresses[0].checks as Array<{ name: string; ok: boolean; detail: string }>;
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(checks.find((c) => c.name === 'LAN forwards')).toMatchObject({ ok: true, detail: `9443/tcp:${LAN_HOST}:9443 via lan0, 9444/udp:${LAN_HOST}:9444 via lan0` });
   });
 
   it('refuses targets that would loop, on the VPS side and on the client, changing nothing', async () => {

@@ -5,7 +5,8 @@ import type { ClientState, Egress } from '@egress/core/model/client';
 import { normalizeNftListing } from '@egress/core/engine/journal';
 import { clientKeyPath, clientWgConfigPath, publicFactsPath } from '@egress/core/render/client-paths';
 import { publicFactsOf } from '@egress/core/render/client';
-import { renderClientNft } from '@egress/core/render/client-nft';
+import { lanForwardsOf, renderClientNft } from '@egress/core/render/client-nft';
+import { formatForwardSpec } from '@egress/core/model/forward';
 import { renderClientRoutes, renderClientRules } from '@egress/core/render/client-routing';
 import { clientTunnelAddresses, renderClientWgConfig } from '@egress/core/render/client-wg';
 import { bypassFindings, bypassFixes, detectResolverDaemons } from '../dns-view/daemons.js';
@@ -95,6 +96,17 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const [validMark, rp, localnet] = sysctlKeysOf(e).map((k) => live.sysctls.get(k));
   const sysBad = [validMark !== '1' ? `src_valid_mark=${validMark ?? '?'} (want 1)` : '', link && rp !== '2' ? `${e.interface} rp_filter=${rp ?? '?'} (want 2)` : '', link && localnet !== '1' ? `${e.interface} route_localnet=${localnet ?? '?'} (want 1)` : ''].filter(Boolean);
   checks.push(sysBad.length === 0 ? pass('sysctls', 'src_valid_mark=1, loose rp_filter and route_localnet on the egress') : fail('sysctls', sysBad.join(', '), up));
+  const lan = lanForwardsOf(e);
+  if (lan.length && link?.up) {
+    const keys = [...new Set([`net.ipv4.conf.${e.interface}.forwarding`, ...lan.map((f) => `net.ipv4.conf.${f.via ?? '?'}.forwarding`)])];
+    const bad: string[] = [];
+    for (const k of keys) {
+      const r = await host.run(['sysctl', '-n', k]);
+      if (r.exitCode !== 0 || r.stdout.trim() !== '1') bad.push(`${k}=${r.exitCode === 0 ? r.stdout.trim() : 'missing'}`);
+    }
+    const specs = lan.map((f) => `${formatForwardSpec(f)} via ${f.via ?? '?'}`).join(', ');
+    checks.push(bad.length === 0 ? pass('LAN forwards', specs) : fail('LAN forwards', `${bad.join(', ')} (want 1): ${specs} cannot pass`, up));
+  }
 
   // Where the kernel sends selected DNS once redirected: out of the egress, never another interface.
   if (link?.up) {
