@@ -23,7 +23,7 @@ export async function enroll(lab: Lab, extra: string[] = []): Promise<{ stdout: 
 }
 
 /**
- * What uninstall must leave as it was: the nft ruleset, ip rules, every routing table, the interface sysctls and
+ * What uninstall must leave as it was: the nft ruleset (without set elements), ip rules, every routing table, the interface sysctls and
  * /etc (paths, modes, file sizes).
  */
 export async function clientSnapshot(lab: Lab): Promise<Record<string, string>> {
@@ -33,7 +33,7 @@ export async function clientSnapshot(lab: Lab): Promise<Record<string, string>> 
     return r.stdout;
   };
   return {
-    nft: await run('nft list ruleset'),
+    nft: await run('nft -t list ruleset'), // -t: without the elements traffic adds to dynamic sets
     rules: await run('ip -4 rule; ip -6 rule'),
     routes: await run('ip -4 route show table all; ip -6 route show table all'),
     sysctls: await run("sysctl -a -r '^net\\.ipv[46]\\.(conf\\.|ip_forward)' 2>/dev/null | sort"),

@@ -51,14 +51,18 @@ async function uplinkStory(lab: Lab, cli: string[], before: string): Promise<voi
     [['--interface', 'wlan0', '--gateway', '192.0.2.1'], /^error: --gateway: gateway '192.0.2.1' is not on-link on 'wlan0': it is outside the interface's networks \(192\.0\.2\.128\/25\); expected an address in 192\.0\.2\.128\/25$/m],
     [['--interface', 'wlan0', '--gateway', '192.0.2.255'], /not on-link on 'wlan0': it is the broadcast address of 192\.0\.2\.128\/25/],
     [['--interface', 'wlan0', '--dns', '127.0.0.53'], /^error: --dns: '127\.0\.0\.53' is a resolver on this machine/m],
-    [['--interface', 'wlan0'], /^error: --dns: no resolver found for 'wlan0' \(no DHCP lease naming one\)$/m],
+    [['--interface', 'wlan0'], /^error: --dns: no resolver found for 'wlan0' \(tried: DHCP lease, .*nmcli device show wlan0, \/etc\/resolv\.conf; /m],
   ];
+  // Only a local stub in /etc/resolv.conf, no lease: no resolver (test/interface-resolver.test.ts takes the real one).
+  const resolvConf = (await lab.readFile('client', '/etc/resolv.conf'))!;
+  await lab.writeFile('client', '/etc/resolv.conf', 'nameserver 127.0.0.53\n', '0644');
   for (const [flags, message] of refusals) {
     const r = await lab.exec('client', [...cli, 'enroll', ...flags, '--user', 'appuser', '--name', NAME]);
     expect(r.exitCode, `${flags.join(' ')}: ${r.stderr}`).not.toBe(0);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/\[#\]/); // nothing was echoed as a change
   }
+  await lab.writeFile('client', '/etc/resolv.conf', resolvConf, '0644');
   expect(await networkSnapshot(lab)).toBe(before);
 
   const enroll = await lab.exec('client', [...cli, 'enroll', '--interface', 'wlan0', '--user', 'appuser', '--name', NAME, '--dns', lab.addr.dnsV4]);

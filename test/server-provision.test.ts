@@ -56,7 +56,7 @@ describe('egress-server provision (lab, real SSH)', () => {
   it('refuses bad input with a clear message and changes nothing', async () => {
     await sh(lab, 'vps', 'ip route add 10.99.0.0/24 dev eth0');
     const cases: Array<[string[], RegExp, number]> = [
-      [['--forward', '80/sctp'], /--forward: expected PUBLIC\[-PUBLIC_END\]\[\/tcp\|\/udp\]\[:TARGET_PORT\].*got '80\/sctp'/, 2],
+      [['--forward', '80/sctp'], /--forward: expected PUBLIC\[-PUBLIC_END\]\[\/tcp\|\/udp\]\[:\[LAN_HOST:\]TARGET_PORT\].*got '80\/sctp'/, 2],
       [['--forward', '0'], /--forward: '0': publicPort: expected a port 1-65535/, 2],
       [['--forward', '70000'], /--forward: '70000': publicPort: expected a port 1-65535/, 2],
       [['--forward', '8080', '--forward', '8000-8100/tcp'], /'8000-8100\/tcp' claims a public port already given by '8080\/tcp:8080'/, 1],

@@ -98,6 +98,17 @@ ${ALLOCATION_HELP}`,
     passThrough: true,
   },
   {
+    name: 'forward',
+    args: ['<action>', '[spec]'],
+    summary: 'add, remove or list the forwards this client passes on to hosts on its LAN (add|remove|list)',
+    details: `A forward to a LAN host (egress-server forward add HOST 443/tcp:192.168.1.10:443) arrives on the
+tunnel and is passed on to that host, which must route its replies back through this client (its
+gateway); the host sees the real remote address and the replies leave by the tunnel. Run the same SPEC
+here after egress-server forward add|remove (enroll learns the forwards of a bundle by itself).
+Targets that would loop (this client, the tunnel subnet, a host not on a directly connected LAN) are refused.`,
+    options: [{ flags: '--egress <name>', description: 'tunnel egress the forward arrives on (default: the only one)' }, JSON_OPT],
+  },
+  {
     name: 'run',
     args: ['<cmd...>'],
     summary: "run one application in the egress's cgroup (root), or alone in a network namespace (--isolate)",

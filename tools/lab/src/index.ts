@@ -8,3 +8,4 @@ export { hostPath, HOST_REPO_DIR } from './paths.js';
 export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
 export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';
+export { cachedDebs, installDebs, installedVersion, DEB_CACHE } from './debs.js';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { EgressError, PermissionError, ValidationError } from '@egress/core/errors';
 import { egressCgroupPath } from '@egress/core/render/client-paths';
 import { type Output } from '@egress/core/output';
+import { dnsViewPrefix } from '../dns-view/view.js';
 import { runChild } from './child-run.js';
 import { findCgroup2Mount } from './cgroup-mount.js';
 import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
@@ -117,7 +118,8 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
   process.on('SIGTERM', onStop);
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${user.uid}${user.name ? ` (${user.name})` : ''} in cgroup ${dir}`);
   try {
-    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
+    const view = dnsViewPrefix(facts.name, facts.dns);
+    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...view, ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
   } finally {
     try {
       await removeRunGroup(dir, () => stop, opts.output);

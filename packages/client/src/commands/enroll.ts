@@ -9,6 +9,9 @@ import { cgroup2Usable, ensureEgressCgroup, removeEgressCgroup } from '../cgroup
 import type { CommandContext, Invocation } from '../cli.js';
 import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
+import { ensureTunnelForwarding, withLanInterfaces } from '../forwards/lan-route.js';
+import { detectResolverDaemons } from '../dns-view/daemons.js';
+import { daemonWarning } from '../dns-view/report.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
@@ -96,6 +99,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   // --dns wins; without it a re-enroll keeps the resolvers the egress has (an earlier --dns is remembered).
   const dns = o.dns !== undefined ? [o.dns] : existing?.dns;
   const egress = egressFromBundle(loaded.bundle, { name, allocation, users, ...(dns ? { dns } : {}), cgroup2 });
+  egress.wireguard.forwards = await withLanInterfaces(host, egress, before.egresses, 'bundle.forwards');
   const after = checkState({ ...before, egresses: existing ? before.egresses.map((e) => (e.name === name ? egress : e)) : [...before.egresses, egress] });
   const keyText = `${loaded.privateKey}\n`;
   const keyUnchanged = (await host.readFile(clientKeyPath(name))) === keyText;
@@ -135,9 +139,12 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
     // A new key for a running tunnel: wg-quick's PostUp only runs at up, so load it now (from the file, not argv).
     await host.run(['wg', 'set', egress.interface, 'private-key', clientKeyPath(name)], { check: true, change: true });
   }
+  await ensureTunnelForwarding(host, egress);
   const changed = steps.length > 0 || !keyUnchanged || !sameJson(before, finalAfter);
   const handshake = await waitForHandshake(host, egress.interface, ctx.handshakeTimeoutMs);
   if (!handshake) out.warn(`no WireGuard handshake with ${egress.wireguard.endpoint} yet; check that the VPS is reachable (egress-client doctor ${name})`);
+  const daemons = daemonWarning(detectResolverDaemons(), userName);
+  if (daemons) out.warn(daemons);
   const lines = changed ? [`enrolled egress ${name}`, ...describeEgress(egress), `run an app through it: egress-client run-as ${userName} -- CMD`] : [`egress ${name} is already enrolled for ${userName} with this bundle: nothing changed`];
   out.result(lines.join('\n'));
   out.document({ changed, handshake, egress: summary(egress), steps });

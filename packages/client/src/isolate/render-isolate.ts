@@ -60,18 +60,5 @@ export function renderResolvConf(dns: readonly string[], v6: boolean): string {
   return ['# Written by egress-client run --isolate: resolvers of the egress, reached through it.', ...servers.map((d) => `nameserver ${d}`), ''].join('\n');
 }
 
-/**
- * The namespace's nsswitch.conf when the host's sends host lookups to a local service (systemd-resolved, mDNS) whose
- * queries would leave by the normal route: `hosts: files dns`. Undefined when the host's already does only that.
- */
-export function renderNsswitch(hostNsswitch: string | undefined): string | undefined {
-  if (hostNsswitch === undefined) return undefined;
-  const lines = hostNsswitch.split('\n');
-  const i = lines.findIndex((l) => /^\s*hosts\s*:/.test(l));
-  if (i < 0) return undefined;
-  const sources = lines[i]!.replace(/^\s*hosts\s*:/, '').replace(/#.*/, '').trim().split(/\s+/);
-  const kept = sources.filter((s) => s === 'files' || s === 'dns');
-  if (kept.length === sources.length) return undefined;
-  lines[i] = 'hosts: files dns';
-  return `${lines.join('\n').replace(/\n*$/, '')}\n`;
-}
+/** The namespace's nsswitch.conf: the same `hosts: files dns` view launched apps get (see dns-view). */
+export { renderNsswitch } from '../dns-view/nsswitch.js';

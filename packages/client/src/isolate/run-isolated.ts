@@ -4,6 +4,7 @@ import type { Host } from '@egress/core/host/host';
 import type { Egress } from '@egress/core/model/client';
 import type { Output } from '@egress/core/output';
 import { existsSync } from 'node:fs';
+import { dnsViewPrefix } from '../dns-view/view.js';
 import { z } from 'zod';
 import { envForUser, invokingUser, type RunUser } from '../app-exec/invoking-user.js';
 import { runChild } from '../app-exec/child-run.js';
@@ -67,9 +68,9 @@ export async function egressForIsolate(host: Host, name: string | undefined): Pr
 }
 
 /** argv that runs `command` inside namespace `ns` as `user` (ip netns exec bind-mounts /etc/netns/NS/resolv.conf). */
-export function isolatedArgv(ns: string, user: RunUser, command: readonly string[]): string[] {
+export function isolatedArgv(ns: string, user: RunUser, command: readonly string[], view: readonly string[] = []): string[] {
   const drop = user.uid === 0 ? [] : ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, ...(user.name ? ['--init-groups'] : ['--clear-groups']), '--'];
-  return ['netns', 'exec', ns, ...drop, ...command];
+  return ['netns', 'exec', ns, ...view, ...drop, ...command];
 }
 
 /** Runs the app isolated and returns its exit code (128+N when signal N ended it); the namespace is gone when this returns. */
@@ -108,7 +109,9 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<number> {
     await setupIsolation(host, { names, egress, addrs });
     output.info(`isolated in ${names.ns}: ${addrs.ns4}${addrs.ns6 ? ` ${addrs.ns6}` : ''} via ${egress.name} (${egress.interface})`);
     const env = envForUser(user, o.env ?? process.env, 0, existsSync);
-    return await runChild('ip', isolatedArgv(names.ns, user, o.command), { env });
+    // ip netns exec binds /etc/netns/NS/{resolv,nsswitch}.conf; nscd's and resolved's sockets are hidden here.
+    const view = dnsViewPrefix(egress.name, egress.dns, { etcHandled: true });
+    return await runChild('ip', isolatedArgv(names.ns, user, o.command, view), { env });
   } finally {
     await teardownIsolation(host, pid);
   }

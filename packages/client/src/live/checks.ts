@@ -5,9 +5,12 @@ import type { ClientState, Egress } from '@egress/core/model/client';
 import { normalizeNftListing } from '@egress/core/engine/journal';
 import { clientKeyPath, clientWgConfigPath, publicFactsPath } from '@egress/core/render/client-paths';
 import { publicFactsOf } from '@egress/core/render/client';
-import { renderClientNft } from '@egress/core/render/client-nft';
+import { lanForwardsOf, renderClientNft } from '@egress/core/render/client-nft';
+import { formatForwardSpec } from '@egress/core/model/forward';
 import { renderClientRoutes, renderClientRules } from '@egress/core/render/client-routing';
 import { clientTunnelAddresses, renderClientWgConfig } from '@egress/core/render/client-wg';
+import { bypassFindings, bypassFixes, detectResolverDaemons } from '../dns-view/daemons.js';
+import { dnsViewPrefix } from '../dns-view/view.js';
 import { lookupUser } from '../users.js';
 import { egressStatus, sysctlKeysOf } from './egress-status.js';
 import { hasRoute, hasRule, type LiveClient } from './read-live.js';
@@ -93,6 +96,17 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const [validMark, rp, localnet] = sysctlKeysOf(e).map((k) => live.sysctls.get(k));
   const sysBad = [validMark !== '1' ? `src_valid_mark=${validMark ?? '?'} (want 1)` : '', link && rp !== '2' ? `${e.interface} rp_filter=${rp ?? '?'} (want 2)` : '', link && localnet !== '1' ? `${e.interface} route_localnet=${localnet ?? '?'} (want 1)` : ''].filter(Boolean);
   checks.push(sysBad.length === 0 ? pass('sysctls', 'src_valid_mark=1, loose rp_filter and route_localnet on the egress') : fail('sysctls', sysBad.join(', '), up));
+  const lan = lanForwardsOf(e);
+  if (lan.length && link?.up) {
+    const keys = [...new Set([`net.ipv4.conf.${e.interface}.forwarding`, ...lan.map((f) => `net.ipv4.conf.${f.via ?? '?'}.forwarding`)])];
+    const bad: string[] = [];
+    for (const k of keys) {
+      const r = await host.run(['sysctl', '-n', k]);
+      if (r.exitCode !== 0 || r.stdout.trim() !== '1') bad.push(`${k}=${r.exitCode === 0 ? r.stdout.trim() : 'missing'}`);
+    }
+    const specs = lan.map((f) => `${formatForwardSpec(f)} via ${f.via ?? '?'}`).join(', ');
+    checks.push(bad.length === 0 ? pass('LAN forwards', specs) : fail('LAN forwards', `${bad.join(', ')} (want 1): ${specs} cannot pass`, up));
+  }
 
   // Where the kernel sends selected DNS once redirected: out of the egress, never another interface.
   if (link?.up) {
@@ -146,6 +160,37 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
       if (!e.dns.length) checks.push(d.answered ? fail(`DNS ${d.server} (${u.name})`, 'answered although no egress resolver is set: it may have left locally', `egress-client enroll BUNDLE --user ${u.name} --name ${e.name} --dns IP`) : pass(`DNS ${d.server} (${u.name})`, `refused (${d.error}): no egress resolver set`));
       else checks.push(d.answered ? pass(`DNS ${d.server} (${u.name})`, via) : fail(`DNS ${d.server} (${u.name})`, `no answer (${d.error})`, `check that ${e.dns.join(', ')} answers from the VPS (egress-server status), or enroll with --dns IP`));
     }
+    checks.push(...(await nameLookupChecks(host, e, entry)));
   }
   return checks;
+}
+
+/** A name getaddrinfo sends to DNS (NXDOMAIN is fine: the point is the path the lookup takes). */
+const LOOKUP_PROBE = 'egress-doctor-probe.invalid';
+
+/**
+ * Name lookups the way apps make them (getaddrinfo through NSS): a local daemon (nscd, systemd-resolved through
+ * nss-resolve, mDNS) would answer the user's own processes and send the query by the normal route — FAIL with what
+ * to do; and getent run as the user in the view launchers give apps must find none of them.
+ */
+async function nameLookupChecks(host: Host, e: Egress, user: { name: string; uid: number; gid: number }): Promise<Check[]> {
+  const out: Check[] = [];
+  const daemons = detectResolverDaemons();
+  const findings = bypassFindings(daemons);
+  out.push(
+    findings.length === 0
+      ? pass(`name lookups (${user.name})`, `getaddrinfo goes to DNS (hosts: ${daemons.hosts.join(' ') || '?'}); no nscd or systemd-resolved socket answers it`)
+      : fail(`name lookups (${user.name})`, `${user.name}'s own processes: ${findings.join('; ')} (apps started by run-as/run/run --isolate get a view without it)`, bypassFixes(daemons).join('; ')),
+  );
+  const view = dnsViewPrefix(e.name, e.dns);
+  // What would answer a lookup: nscd (hosts cache on), resolved only where nss-resolve ('resolve') asks it.
+  const hidden = [...daemons.nscdSockets, ...(daemons.resolvedSocket && daemons.hosts.includes('resolve') ? [daemons.resolvedSocket] : [])];
+  const script = [...hidden.map((p) => `if [ -S '${p}' ]; then echo "visible: ${p}"; exit 90; fi`), `if grep -qE '^[[:space:]]*hosts:.*[[:space:]](resolve|mdns[a-z0-9_]*)([[:space:]]|$)' /etc/nsswitch.conf; then echo 'nsswitch.conf still has resolve/mdns'; exit 91; fi`, `getent ahosts ${LOOKUP_PROBE} >/dev/null; r=$?; [ $r -eq 0 ] || [ $r -eq 2 ] || { echo "getent exit $r"; exit 92; }`].join('\n');
+  const r = await host.run([...view, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', '/bin/sh', '-c', script]);
+  out.push(
+    r.exitCode === 0
+      ? pass(`launched apps' lookups (${user.name})`, view.length ? `run-as/run view: ${hidden.length ? `${hidden.join(', ')} hidden, ` : ''}hosts: files dns, resolvers ${e.dns.join(', ')}` : 'no view needed: nothing local answers lookups')
+      : fail(`launched apps' lookups (${user.name})`, `in the view run-as gives apps: ${(r.stdout + r.stderr).trim() || `exit ${r.exitCode}`}`, 'report this: the view must hide every local resolver daemon'),
+  );
+  return out;
 }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { PermissionError, ValidationError, NotFoundError } from '@egress/core/errors';
 import type { Invocation } from '../cli.js';
 import type { ExitStatus } from '../exit-status.js';
+import { dnsViewPrefix } from '../dns-view/view.js';
 import { boundEgressOf, requireUp } from './bound-egress.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
 
@@ -65,5 +66,8 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   if (!user) throw new NotFoundError(`run-as: user '${userName}' does not exist`, { hint: `egress-client enroll BUNDLE --user ${userName} --create-user` });
   const egress = boundEgressOf(user);
   requireUp(egress, user.name);
-  return spawnForwarding(setprivArgv(user, inv.rest), appEnvironment(process.env, user));
+  // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), the app
+  // starts in a mount namespace whose `hosts:` resolves through the egress's DNS; otherwise no extra step.
+  const view = dnsViewPrefix(egress.name, egress.dns);
+  return spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
 }

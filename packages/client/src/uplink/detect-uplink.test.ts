@@ -26,6 +26,8 @@ interface Scene {
   files?: Record<string, string>;
   dirs?: Record<string, string[]>;
   dhcpcd?: string;
+  resolvectl?: string;
+  nmcli?: string;
 }
 
 /** A host that answers the read-only commands detectUplink runs from canned iproute2 output; records every argv. */
@@ -51,6 +53,8 @@ function scriptedHost(scene: Scene): Host & { calls: string[][] } {
         return d ? ok(d.map((f) => `${f}\n`).join('')) : { exitCode: 2, stdout: '', stderr: 'No such file or directory\n' };
       }
       if (argv[0] === 'dhcpcd') return scene.dhcpcd ? ok(scene.dhcpcd) : { exitCode: 127, stdout: '', stderr: 'not found' };
+      if (a === 'resolvectl dns wlan0') return scene.resolvectl ? ok(scene.resolvectl) : { exitCode: 127, stdout: '', stderr: 'not found' };
+      if (a === 'nmcli -t -g IP4.DNS,IP6.DNS device show wlan0') return scene.nmcli ? ok(scene.nmcli) : { exitCode: 127, stdout: '', stderr: 'not found' };
       throw new Error(`unexpected command: ${a}`);
     },
     async readFile(path) {
@@ -178,7 +182,30 @@ describe('detectUplink', () => {
     expect(noGw.message).toMatch(/^--gateway: no gateway found for 'wlan0'/);
     expect(noGw.hint).toBe('pass --gateway IP with the router of wlan0, an address in 192.0.2.128/25');
     const noDns = await refusal({}, { interface: 'wlan0', gateways: ['192.0.2.129'] });
-    expect(noDns.message).toBe("--dns: no resolver found for 'wlan0' (no DHCP lease naming one)");
+    expect(noDns.message).toBe(
+      "--dns: no resolver found for 'wlan0' (tried: DHCP lease, resolvectl dns wlan0, /run/systemd/resolve/netif/3, /run/systemd/netif/links/3, nmcli device show wlan0, /etc/resolv.conf; local stubs such as 127.0.0.53 do not count)",
+    );
+    const stubOnly = await refusal({ files: { '/etc/resolv.conf': 'nameserver 127.0.0.53\noptions edns0\n' } }, { interface: 'wlan0', gateways: ['192.0.2.129'] });
+    expect(stubOnly.message).toMatch(/^--dns: no resolver found for 'wlan0' \(tried: .*\/etc\/resolv\.conf;/);
+  });
+
+  it('finds resolvers without a lease: systemd-resolved, networkd, NetworkManager, then /etc/resolv.conf, in that order', async () => {
+    const conf = '# static\nnameserver 127.0.0.53\nnameserver 198.51.100.53\nnameserver 2001:db8::53\nsearch example.org\n';
+    const only = (scene: Scene) => detectUplink(scriptedHost(scene), { interface: 'wlan0', gateways: ['192.0.2.129'] });
+    const fromConf = await only({ files: { '/etc/resolv.conf': conf } });
+    expect([fromConf.dns, fromConf.sources.dns]).toEqual([['198.51.100.53'], '/etc/resolv.conf']);
+    const withV6 = await only({ files: { '/etc/resolv.conf': conf }, defaults6: [{ dst: 'default', gateway: '2001:db8:3::1', dev: 'wlan0', metric: 600, flags: [] }] });
+    expect(withV6.dns).toEqual(['198.51.100.53', '2001:db8::53']);
+    const nm = await only({ files: { '/etc/resolv.conf': conf }, nmcli: '192.0.2.140 | 192.0.2.141\n' });
+    expect([nm.dns, nm.sources.dns]).toEqual([['192.0.2.140', '192.0.2.141'], 'nmcli device show wlan0']);
+    const networkd = await only({ files: { '/etc/resolv.conf': conf, '/run/systemd/netif/links/3': 'ADMIN_STATE=configured\nDNS=192.0.2.150\n' }, nmcli: '192.0.2.140\n' });
+    expect([networkd.dns, networkd.sources.dns]).toEqual([['192.0.2.150'], '/run/systemd/netif/links/3']);
+    const resolved = await only({ files: { '/etc/resolv.conf': conf, '/run/systemd/resolve/netif/3': 'LLMNR=yes\nSERVERS=192.0.2.160#dns.example\n' }, nmcli: '192.0.2.140\n' });
+    expect([resolved.dns, resolved.sources.dns]).toEqual([['192.0.2.160'], '/run/systemd/resolve/netif/3']);
+    const ctl = await only({ files: { '/etc/resolv.conf': conf }, resolvectl: 'Link 3 (wlan0): 192.0.2.170 fe80::1%3 127.0.0.53\n', nmcli: '192.0.2.140\n' });
+    expect([ctl.dns, ctl.sources.dns]).toEqual([['192.0.2.170'], 'resolvectl dns wlan0']);
+    const given = await detectUplink(scriptedHost({ files: { '/etc/resolv.conf': conf } }), { interface: 'wlan0', gateways: ['192.0.2.129'], dns: ['192.0.2.180'] });
+    expect([given.dns, given.sources.dns]).toEqual([['192.0.2.180'], '--dns']);
   });
 
   it('refuses a local stub resolver, bad addresses and two gateways of one family', async () => {

@@ -6,6 +6,7 @@ import { IfaceName, IpAddr, Ipv4 } from '@egress/core/model/primitives';
 import ipaddr from 'ipaddr.js';
 import { findLease, type LeaseFacts } from './dhcp-lease.js';
 import { networkOf, offLinkReason } from './on-link.js';
+import { findResolvers, type ResolverSearch } from './resolver-sources.js';
 import { readInterface, type InterfaceFacts } from './read-interface.js';
 
 /** What the user asked for. */
@@ -107,17 +108,21 @@ function pickV6(facts: InterfaceFacts, given: string | undefined): Pick<UplinkPl
   return out;
 }
 
-/** Picks resolvers: --dns, else the DHCP lease's; refuses local stubs and IPv6 resolvers the uplink cannot reach. */
-function pickDns(facts: InterfaceFacts, given: readonly string[], lease: LeaseFacts | undefined, v6: boolean): { dns: string[]; source: string } {
+/** Picks resolvers: --dns, else the first source of `search` that names one; refuses local stubs and IPv6 resolvers the uplink cannot reach. */
+function pickDns(facts: InterfaceFacts, given: readonly string[], search: ResolverSearch | undefined, v6: boolean): { dns: string[]; source: string } {
   for (const d of given) {
     parseWith(IpAddr, d, '--dns');
     if (isLocalResolver(d)) refuse('--dns', d, `'${d}' is a resolver on this machine, whose queries would not leave by '${facts.name}'; expected a resolver reached through '${facts.name}'`);
     if (family(d) === 6 && !v6) refuse('--dns', d, `'${d}' is an IPv6 resolver but IPv6 through '${facts.name}' is refused; expected an IPv4 resolver`);
   }
   if (given.length > 0) return { dns: [...given], source: '--dns' };
-  const fromLease = (lease?.dns ?? []).filter((d) => !isLocalResolver(d) && (family(d) === 4 || v6));
-  if (fromLease.length > 0) return { dns: fromLease, source: lease!.source };
-  return refuse('--dns', '', `no resolver found for '${facts.name}' (no DHCP lease naming one)`, `pass --dns IP with a resolver reachable through ${facts.name}`);
+  if (search?.found) return search.found;
+  return refuse(
+    '--dns',
+    '',
+    `no resolver found for '${facts.name}' (tried: ${(search?.tried ?? []).join(', ')}; local stubs such as 127.0.0.53 do not count)`,
+    `pass --dns IP with a resolver reachable through ${facts.name}`,
+  );
 }
 
 /** The `--address` the user chose, when it is one of IF's IPv4 addresses. */
@@ -142,7 +147,9 @@ export async function detectUplink(host: Host, request: UplinkRequest): Promise<
   const lease = needLease ? await findLease(host, name, facts.ifindex) : undefined;
   const g4 = pickGateway4(facts, gateways.v4, lease);
   const v6 = pickV6(facts, gateways.v6);
-  const dns = pickDns(facts, request.dns ?? [], lease, v6.address6 !== undefined);
+  const usable = (d: string) => !isLocalResolver(d) && (family(d) === 4 || v6.address6 !== undefined);
+  const search = (request.dns ?? []).length > 0 ? undefined : await findResolvers(host, name, facts.ifindex, lease, usable);
+  const dns = pickDns(facts, request.dns ?? [], search, v6.address6 !== undefined);
   const plan: UplinkPlan = {
     interface: name,
     ifindex: facts.ifindex,

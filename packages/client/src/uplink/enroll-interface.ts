@@ -14,6 +14,8 @@ import { checkState, loadClientState } from '../state/store.js';
 import { checkUserName, createSystemUser, lookupUser } from '../users.js';
 import { detectUplink, type UplinkPlan } from './detect-uplink.js';
 import { defaultEgressName, egressFromUplink, listFlag } from './egress-from-uplink.js';
+import { detectResolverDaemons } from '../dns-view/daemons.js';
+import { daemonWarning } from '../dns-view/report.js';
 
 interface Options {
   interface?: string;
@@ -95,6 +97,8 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
     throw err;
   }
   const changed = steps.length > 0 || JSON.stringify(before) !== JSON.stringify(finalAfter);
+  const daemons = daemonWarning(detectResolverDaemons(), userName);
+  if (daemons) out.warn(daemons);
   out.result(
     (changed
       ? [`enrolled egress ${name}`, ...describeEgress(egress), ...describeUplink(plan), `run an app through it: egress-client run-as ${userName} -- CMD`]

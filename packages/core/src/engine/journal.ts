@@ -68,10 +68,33 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Normalizes `nft list table` output: drops counters' values, handles, timeouts and blank lines. */
+/** Drops the `elements = { … }` of sets the kernel fills itself (`flags dynamic`): they are traffic, not configuration. */
+function withoutDynamicElements(lines: string[]): string[] {
+  const out: string[] = [];
+  let inSet = false;
+  let dynamic = false;
+  let skipping = false;
+  for (const line of lines) {
+    const t = line.trim();
+    if (skipping) {
+      if (t.endsWith('}')) skipping = false;
+      continue;
+    }
+    if (/^set \S+ \{$/.test(t)) [inSet, dynamic] = [true, false];
+    else if (inSet && t === '}') inSet = false;
+    else if (inSet && /^flags .*\bdynamic\b/.test(t)) dynamic = true;
+    else if (inSet && dynamic && t.startsWith('elements = {')) {
+      skipping = !t.endsWith('}');
+      continue;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+/** Normalizes `nft list table` output: drops counters' values, handles, timeouts, dynamic set elements and blank lines. */
 export function normalizeNftListing(text: string): string {
-  return text
-    .split('\n')
+  return withoutDynamicElements(text.split('\n'))
     .map((l) =>
       l
         .replace(/\bcounter packets \d+ bytes \d+/g, 'counter')

@@ -72,6 +72,16 @@ describe('plan', () => {
     expect(plan(current({ nft: new Map([['inet egress', LISTING]]), journal }), { ...desired, nft: [{ family: 'inet', name: 'egress', ruleset: TABLE.replace('priority 0', 'priority 10') }] }, OWN).steps).toHaveLength(1);
   });
 
+  it('compares listings without the elements the kernel adds to dynamic sets, keeping static ones', () => {
+    const set = (extra: string[]) => ['table inet egress {', '\tset fwd4_main {', '\t\ttype ipv4_addr . inet_service', '\t\tsize 65535', '\t\tflags dynamic,timeout', '\t\ttimeout 3m', ...extra, '\t}', '\tset fixed {', '\t\ttype ipv4_addr', '\t\telements = { 192.0.2.1 }', '\t}', '}', ''].join('\n');
+    const one = set(['\t\telements = { 198.51.100.1 . 4000 expires 2m53s268ms }']);
+    const many = set(['\t\telements = { 198.51.100.1 . 4000 expires 2m53s268ms, 198.51.100.7 . 4001 expires 1m,', '\t\t\t     198.51.100.9 . 4002 expires 10s }']);
+    expect(normalizeNftListing(one)).toBe(normalizeNftListing(set([])));
+    expect(normalizeNftListing(many)).toBe(normalizeNftListing(set([])));
+    expect(normalizeNftListing(set([]))).toContain('elements = { 192.0.2.1 }');
+    expect(normalizeNftListing(set([])).replace('192.0.2.1', '192.0.2.9')).not.toBe(normalizeNftListing(set([])));
+  });
+
   it('sets sysctls that differ and restores journaled originals that are no longer wanted', () => {
     const cur = current({
       sysctls: new Map([

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError, quoteValue } from '../errors.js';
 import { Bundle } from './bundle.js';
 import { ClientState, Egress, PublicEgressFacts } from './client.js';
-import { PortForward, parseForwardSpec } from './forward.js';
+import { PortForward, formatForwardSpec, parseForwardSpec } from './forward.js';
 import { parseJsonWith, parseWith } from './parse.js';
 import { ServerConfig } from './server.js';
 
@@ -266,17 +266,25 @@ describe('parseForwardSpec: SPEC strings', () => {
     ['8080/udp', { proto: 'udp', publicPort: 8080, peer: 'laptop', targetPort: 8080 }],
     ['8080/tcp:80', { proto: 'tcp', publicPort: 8080, peer: 'laptop', targetPort: 80 }],
     ['6000-6010/udp:7000', { proto: 'udp', publicPort: 6000, publicPortEnd: 6010, peer: 'laptop', targetPort: 7000 }],
+    ['443/tcp:192.168.1.10:443', { proto: 'tcp', publicPort: 443, peer: 'laptop', targetPort: 443, targetHost: '192.168.1.10' }],
+    ['5000-5002/udp:203.0.113.200:6000', { proto: 'udp', publicPort: 5000, publicPortEnd: 5002, peer: 'laptop', targetPort: 6000, targetHost: '203.0.113.200' }],
   ];
+  it('formats a LAN forward back to the same SPEC', () => expect(formatForwardSpec(parseForwardSpec('443/tcp:192.168.1.10:8443', 'laptop'))).toBe('443/tcp:192.168.1.10:8443'));
   for (const [spec, want] of good) it(`parses '${spec}'`, () => expect(parseForwardSpec(spec, 'laptop')).toEqual(want));
 
   const bad: Array<[string, string]> = [
-    ['http', "--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:TARGET_PORT] like 8080/tcp:80 or 6000-6010/udp, got 'http'"],
-    ['8080/icmp', "--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:TARGET_PORT] like 8080/tcp:80 or 6000-6010/udp, got '8080/icmp'"],
+    ['http', "--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:[LAN_HOST:]TARGET_PORT] like 8080/tcp:80, 6000-6010/udp or 443/tcp:192.168.1.10:443, got 'http'"],
+    ['8080/icmp', "--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:[LAN_HOST:]TARGET_PORT] like 8080/tcp:80, 6000-6010/udp or 443/tcp:192.168.1.10:443, got '8080/icmp'"],
     ['0', "--forward: '0': publicPort: expected a port 1-65535"],
     ['70000/tcp', "--forward: '70000/tcp': publicPort: expected a port 1-65535"],
     ['8080:0', "--forward: '8080:0': targetPort: expected a port 1-65535"],
     ['6010-6000', "--forward: '6010-6000': publicPortEnd: expected the end of a port range above its start"],
     ['65530-65535:65534', "--forward: '65530-65535:65534': targetPort: expected the target range to end at or below port 65535"],
+    ['443/tcp:127.0.0.1:443', "--forward: '443/tcp:127.0.0.1:443': targetHost: '127.0.0.1' is a loopback address, which would not reach a host behind the client"],
+    ['443/tcp:0.0.0.0:443', "targetHost: '0.0.0.0' is a unspecified address"],
+    ['443/tcp:224.0.0.1:443', "targetHost: '224.0.0.1' is a multicast address"],
+    ['443/tcp:[2001:db8::5]:443', "targetHost: '2001:db8::5' is an IPv6 address; LAN hosts are IPv4 only for now"],
+    ['443/tcp:999.1.1.1:443', "--forward: '443/tcp:999.1.1.1:443': targetHost: expected an IPv4 or IPv6 address"],
   ];
   for (const [spec, message] of bad) {
     it(`refuses '${spec}'`, () => {

@@ -1,6 +1,7 @@
 // The client's one nftables table `inet egress`: selection marks, connmark, DNS redirect, kill switch, SNAT safety net.
 import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
+import type { PortForward } from '../model/forward.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -35,7 +36,10 @@ function dnsOf(e: Egress, kind: 'ipv4' | 'ipv6'): string | undefined {
 }
 
 interface Chains {
+  sets: string[];
   prerouting: string[];
+  reply: string[];
+  lanNat: string[];
   mark: string[];
   dns: string[];
   filter: string[];
@@ -50,6 +54,8 @@ function egressRules(e: Egress, c: Chains): void {
 
   c.prerouting.push(`iifname ${iface} ip daddr 127.0.0.0/8 drop${comment(e, 'no loopback destinations from the egress')}`);
   if (tunnel) c.prerouting.push(`iifname ${iface} ct state new ${setMasked('ct mark', e)}${comment(e, 'connections arriving from the tunnel')}`);
+  if (tunnel) forwardReplies(e, c);
+  if (e.kind === 'wireguard') lanForwards(e, c);
 
   if (tunnel) c.mark.push(`${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies to connections from the tunnel')}`);
   for (const u of e.selectors.users) c.mark.push(`meta skuid ${u.uid} ${setMasked('meta mark', e)}${comment(e, `user ${u.name}`)}`);
@@ -84,6 +90,63 @@ function egressRules(e: Egress, c: Chains): void {
   if (e.address6) c.snat.push(`${only}oifname ${iface} ip6 saddr != ${e.address6} snat ip6 to ${e.address6}${comment(e, 'source safety net')}`);
 }
 
+/** Set of (remote address, protocol, remote port, local port) of flows that came in through a tunnel. */
+export function forwardPeerSet(e: Egress, fam: 4 | 6): string {
+  return `fwd${fam}_${e.name}`;
+}
+
+/** How long a flow from the tunnel stays in its set after its last packet in (each packet in refreshes it). */
+export const FORWARD_PEER_TIMEOUT = '3m';
+
+/**
+ * Replies of port-forwarded services leave through the tunnel whatever the service bound. An unconnected UDP socket
+ * bound to 0.0.0.0 or :: takes its reply's source address from a main-table route lookup (the uplink's address), so
+ * the reply matches no connection from the tunnel and the connmark cannot apply. Prerouting records every flow that
+ * arrives from the tunnel (remote address and port, local port); a route chain at raw priority, before conntrack,
+ * gives outgoing packets of such a flow the tunnel address and the egress mark, so conntrack sees the reply of the
+ * tunnel connection and routing sends it into the egress table (kill switch included). No forward list is needed.
+ */
+function forwardReplies(e: Egress, c: Chains): void {
+  const iface = q(e.interface);
+  for (const [fam, addr] of [[4, e.address4], [6, e.address6]] as const) {
+    if (!addr) continue;
+    const set = forwardPeerSet(e, fam);
+    const ip = fam === 4 ? 'ip' : 'ip6';
+    c.sets.push([
+      `\tset ${set} {`,
+      `\t\ttype ${fam === 4 ? 'ipv4_addr' : 'ipv6_addr'} . inet_proto . inet_service . inet_service`,
+      '\t\tsize 65535',
+      '\t\tflags dynamic,timeout',
+      `\t\ttimeout ${FORWARD_PEER_TIMEOUT}`,
+      '\t}',
+    ].join('\n'));
+    c.prerouting.push(`iifname ${iface} ct direction original meta l4proto { tcp, udp } update @${set} { ${ip} saddr . meta l4proto . th sport . th dport }${comment(e, `flows from the tunnel (IPv${fam})`)}`);
+    c.reply.push(`meta l4proto { tcp, udp } ${ip} daddr . meta l4proto . th dport . th sport @${set} ${ip} saddr set ${addr} ${setMasked('meta mark', e)}${comment(e, `replies to flows from the tunnel leave by it (IPv${fam})`)}`);
+  }
+}
+
+/** The forwards of an egress that go on to a host behind the client (its LAN). */
+export function lanForwardsOf(e: Egress): PortForward[] {
+  return e.kind === 'wireguard' ? e.wireguard.forwards.filter((f) => f.targetHost !== undefined) : [];
+}
+
+/**
+ * Forwards to a LAN host: the VPS sends them to the tunnel address and target port; the client DNATs them on to the
+ * host (same port). The host's replies (it routes them back through the client) get the egress's bit back from the
+ * conntrack mark before routing, so they leave by the tunnel (kill switch included), never by another interface.
+ */
+function lanForwards(e: Egress, c: Chains): void {
+  const lan = lanForwardsOf(e);
+  if (lan.length === 0) return;
+  const iface = q(e.interface);
+  for (const f of lan) {
+    const last = f.targetPort + ((f.publicPortEnd ?? f.publicPort) - f.publicPort);
+    const ports = last === f.targetPort ? `${f.targetPort}` : `${f.targetPort}-${last}`;
+    c.lanNat.push(`iifname ${iface} meta nfproto ipv4 ${f.proto} dport ${ports} dnat ip to ${f.targetHost}${comment(e, `forward ${ports}/${f.proto} to ${f.targetHost}`)}`);
+  }
+  c.prerouting.push(`iifname != ${iface} ct direction reply ${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies from LAN hosts leave by the tunnel')}`);
+}
+
 function chain(name: string, head: string, rules: string[]): string {
   return [`\tchain ${name} {`, `\t\t${head}`, ...rules.map((r) => `\t\t${r}`), '\t}'].join('\n');
 }
@@ -94,10 +157,13 @@ function chain(name: string, head: string, rules: string[]): string {
  */
 export function renderClientNft(state: ClientState): string | undefined {
   if (state.egresses.length === 0) return undefined;
-  const c: Chains = { prerouting: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
+  const c: Chains = { sets: [], prerouting: [], reply: [], lanNat: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
   for (const e of state.egresses) egressRules(e, c);
   const chains = [
+    ...c.sets,
     chain('prerouting', 'type filter hook prerouting priority mangle; policy accept;', c.prerouting),
+    c.lanNat.length ? chain('prerouting_nat', 'type nat hook prerouting priority dstnat; policy accept;', c.lanNat) : undefined,
+    c.reply.length ? chain('output_reply', 'type route hook output priority raw; policy accept;', c.reply) : undefined,
     chain('output_mark', 'type route hook output priority mangle; policy accept;', c.mark),
     c.dns.length ? chain('output_dns', 'type nat hook output priority -100; policy accept;', c.dns) : undefined,
     chain('output_filter', 'type filter hook output priority filter; policy accept;', c.filter),

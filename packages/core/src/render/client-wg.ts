@@ -29,7 +29,7 @@ export function renderClientWgConfig(e: WireguardEgress): string {
     `MTU = ${e.wireguard.mtu}`,
     'Table = off',
     `PostUp = wg set %i private-key ${clientKeyPath(e.name)}`,
-    'PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1',
+    `PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1${e.wireguard.forwards.some((f) => f.targetHost) ? ' net.ipv4.conf.%i.forwarding=1' : ''}`,
     '',
     '[Peer]',
     `PublicKey = ${e.wireguard.serverPublicKey}`,

@@ -71,6 +71,14 @@ const wifi: EgressInput = {
 const v4only = ClientState.parse({ version: 1, egresses: [mainV4] });
 const dual = ClientState.parse({ version: 1, egresses: [mainDual] });
 const several = ClientState.parse({ version: 1, egresses: [mainDual, work, wifi] });
+const lanFwd = ClientState.parse({
+  version: 1,
+  egresses: [{ ...mainV4, wireguard: wg({ forwards: [
+    { proto: 'tcp', publicPort: 8443, peer: 'main', targetPort: 443, targetHost: '203.0.113.200', via: 'lan0' },
+    { proto: 'udp', publicPort: 7000, publicPortEnd: 7002, peer: 'main', targetPort: 7100, targetHost: '203.0.113.201', via: 'lan0' },
+    { proto: 'tcp', publicPort: 8080, peer: 'main', targetPort: 8080 },
+  ] }) }],
+});
 const wgOf = (s: ClientState, i = 0) => {
   const e = s.egresses[i]!;
   if (e.kind !== 'wireguard') throw new Error('not wireguard');
@@ -120,10 +128,23 @@ AllowedIPs = 0.0.0.0/0, ::/0
 });
 
 const V4_NFT = `table inet egress {
+	set fwd4_main {
+		type ipv4_addr . inet_proto . inet_service . inet_service
+		size 65535
+		flags dynamic,timeout
+		timeout 3m
+	}
+
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
 		iifname "egress0" ip daddr 127.0.0.0/8 drop comment "main: no loopback destinations from the egress"
 		iifname "egress0" ct state new ct mark set ct mark | 0x01000000 comment "main: connections arriving from the tunnel"
+		iifname "egress0" ct direction original meta l4proto { tcp, udp } update @fwd4_main { ip saddr . meta l4proto . th sport . th dport } comment "main: flows from the tunnel (IPv4)"
+	}
+
+	chain output_reply {
+		type route hook output priority raw; policy accept;
+		meta l4proto { tcp, udp } ip daddr . meta l4proto . th dport . th sport @fwd4_main ip saddr set 10.77.0.2 meta mark set meta mark | 0x01000000 comment "main: replies to flows from the tunnel leave by it (IPv4)"
 	}
 
 	chain output_mark {
@@ -162,6 +183,20 @@ const V4_NFT = `table inet egress {
 `;
 
 describe('renderClientNft', () => {
+  it('renders forwards to LAN hosts: DNAT on to the host, replies from the LAN marked back into the tunnel', () => {
+    const text = renderClientNft(lanFwd)!;
+    expect(text).toContain('\tchain prerouting_nat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n'
+      + '\t\tiifname "egress0" meta nfproto ipv4 tcp dport 443 dnat ip to 203.0.113.200 comment "main: forward 443/tcp to 203.0.113.200"\n'
+      + '\t\tiifname "egress0" meta nfproto ipv4 udp dport 7100-7102 dnat ip to 203.0.113.201 comment "main: forward 7100-7102/udp to 203.0.113.201"\n\t}\n');
+    expect(text).toContain('\t\tiifname != "egress0" ct direction reply ct mark & 0x01000000 == 0x01000000 meta mark set meta mark | 0x01000000 comment "main: replies from LAN hosts leave by the tunnel"\n');
+    expect(text).not.toContain('8080 dnat');
+    expect(renderClientNft(v4only)).not.toContain('prerouting_nat');
+    const hs = renderClient(lanFwd);
+    expect(hs.sysctls).toEqual(expect.arrayContaining([{ key: 'net.ipv4.conf.lan0.forwarding', value: '1' }, { key: 'net.ipv4.conf.lan0.rp_filter', value: '2' }]));
+    expect(renderClientWgConfig(wgOf(lanFwd))).toContain('PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1 net.ipv4.conf.%i.forwarding=1\n');
+    expect(renderClient(v4only).sysctls.map((x) => x.key)).not.toContain('net.ipv4.conf.lan0.forwarding');
+  });
+
   it('renders the v4-only table: marks, connmark, DNS, IPv6 refusal, kill switch (uid reject, final-interface drop), SNAT safety net', () => {
     expect(renderClientNft(v4only)).toBe(V4_NFT);
   });
@@ -174,7 +209,11 @@ describe('renderClientNft', () => {
     );
     expect(text).toContain('\t\toifname "egress0" ip6 saddr != fd7a:77::2 snat ip6 to fd7a:77::2 comment "main: source safety net"\n');
     expect(text).not.toContain('no IPv6 on this egress');
-    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1);
+    expect(text).toContain('\tset fwd6_main {\n\t\ttype ipv6_addr . inet_proto . inet_service . inet_service\n');
+    expect(text).toContain(
+      '\t\tmeta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport . th sport @fwd6_main ip6 saddr set fd7a:77::2 meta mark set meta mark | 0x01000000 comment "main: replies to flows from the tunnel leave by it (IPv6)"\n',
+    );
+    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1 + 9);
   });
 
   it('renders several egresses in one table, each with its own masked mark, keeping other bits', () => {
@@ -183,6 +222,8 @@ describe('renderClientNft', () => {
     expect(text).toContain('\t\tmeta skuid 1002 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user worker"\n');
     expect(text).toContain('\t\tmeta skuid 1003 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: user builder"\n');
     expect(text).toContain('\t\tiifname "egress1" ct state new ct mark set ct mark & 0xfffff2ff | 0x00000200 comment "work: connections arriving from the tunnel"\n');
+    expect(text).toContain('@fwd4_work ip saddr set 10.88.0.5 meta mark set meta mark & 0xfffff2ff | 0x00000200 comment "work: replies to flows from the tunnel leave by it (IPv4)"\n');
+    expect(text).not.toContain('fwd4_wifi');
     expect(text).toContain('\t\tmeta mark & 0x00000f00 == 0x00000200 oifname != "lo" oifname != "egress1" drop comment "work: kill switch"\n');
     expect(text).toContain('\t\tmeta skuid 1003 oifname != "lo" oifname != "egress1" reject with icmpx admin-prohibited comment "work: kill switch for builder"\n');
     // work has no shim source and no DNS server: no source mark, no DNAT, but local stubs are still refused
@@ -340,7 +381,7 @@ function loadAndList(ruleset: string, cgroups: string[]): string {
 
 describe('nft accepts every rendered table and lists it back unchanged', () => {
   it.runIf(canRunNft)('checks, loads and lists v4-only, dual-stack and several-egress tables in a throwaway netns', () => {
-    for (const s of [v4only, dual, several]) {
+    for (const s of [v4only, dual, several, lanFwd]) {
       const text = renderClientNft(s)!;
       expect(loadAndList(text, ['egress/main'])).toBe(text);
     }

@@ -1,7 +1,7 @@
 // The client's whole desired state: wg-quick configs, the `inet egress` table, rules, routes, sysctls, files, boot unit.
 import type { FileSpec, HostState, Ownership, UnitSpec, WireguardLinkSpec } from '../engine/types.js';
 import type { ClientState, Egress, PublicEgressFacts } from '../model/client.js';
-import { CLIENT_NFT_TABLE, renderClientNft } from './client-nft.js';
+import { CLIENT_NFT_TABLE, lanForwardsOf, renderClientNft } from './client-nft.js';
 import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
 import { renderClientRoutes, renderClientRules } from './client-routing.js';
 import { clientTunnelAddresses, renderClientWgConfig } from './client-wg.js';
@@ -79,6 +79,9 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
     hs.rules.push(...renderClientRules(e));
     if (!down.has(e.name)) hs.routes.push(...renderClientRoutes(e));
   }
+  // LAN forwards: the LAN interface forwards the hosts' replies (loose rp_filter: their route back is the tunnel's).
+  const lanIfs = [...new Set(state.egresses.flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];
+  for (const via of lanIfs) hs.sysctls.push({ key: `net.ipv4.conf.${via}.forwarding`, value: '1' }, { key: `net.ipv4.conf.${via}.rp_filter`, value: '2' });
   hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state)! });
   hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
   if (options.bootCommand) {

@@ -28,7 +28,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--listen-port <N>', key: 'listenPort', kind: 'port', description: 'WireGuard UDP port on the VPS', defaultText: '51820', commands: ['provision'] },
   { flags: '--public-interface <IF>', key: 'publicInterface', kind: 'string', description: 'interface the VPS reaches the internet by (default: the one of the default route)', commands: ['provision'] },
   { flags: '--dns <IP>', key: 'dns', kind: 'list', description: 'resolver clients use through the tunnel (repeatable; default: the VPS upstream resolvers)', commands: ['provision'] },
-  { flags: '--forward <SPEC>', key: 'forward', kind: 'list', description: 'public port(s) forwarded to the client, PUBLIC[-END][/tcp|/udp][:TARGET] (repeatable; the full set for this client)', commands: ['provision'] },
+  { flags: '--forward <SPEC>', key: 'forward', kind: 'list', description: 'public port(s) forwarded to the client (or on to a host on its LAN), PUBLIC[-END][/tcp|/udp][:[LAN_HOST:]TARGET] (repeatable; the full set for this client)', commands: ['provision'] },
   { flags: '--out <BUNDLE>', key: 'out', kind: 'string', description: 'where to write the enrollment bundle (mode 0600)', defaultText: './egress-<name>.bundle.json', commands: ['provision', 'peer add'] },
   { flags: '--dry-run', key: 'dryRun', kind: 'boolean', description: 'connect, read the VPS and print the exact plan without changing anything', commands: ['provision'] },
   { flags: '--public-key <KEY>', key: 'publicKey', kind: 'string', description: "enroll a client that keeps its own private key (the bundle then carries none)", commands: ['peer add'] },

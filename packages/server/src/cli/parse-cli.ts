@@ -32,7 +32,7 @@ const DESCRIPTIONS: Record<CommandName, { args: string; text: string }> = {
   'peer add': { args: '<[user@]host> <NAME>', text: 'enroll another client: next free address, bundle written locally' },
   'peer remove': { args: '<[user@]host> <NAME>', text: 'remove a client, free its address and its forwards' },
   'peer list': { args: '<[user@]host>', text: 'list the clients' },
-  'forward add': { args: '<[user@]host> <SPEC>', text: 'forward a public port (PUBLIC[-END][/tcp|/udp][:TARGET]) to a client' },
+  'forward add': { args: '<[user@]host> <SPEC>', text: 'forward a public port (PUBLIC[-END][/tcp|/udp][:[LAN_HOST:]TARGET]) to a client or a host on its LAN' },
   'forward remove': { args: '<[user@]host> <SPEC>', text: 'stop forwarding a public port' },
   'forward list': { args: '<[user@]host>', text: 'list port forwards' },
   status: { args: '<[user@]host>', text: 'show interface, peers and handshakes, forwards, nft table, forwarding and boot unit' },
@@ -66,7 +66,7 @@ export function buildProgram(onRun: (parsed: ParsedCli) => void, write: (text: s
     .showHelpAfterError(false)
     .addHelpText(
       'after',
-      '\nSPEC is PUBLIC[-PUBLIC_END][/tcp|/udp][:TARGET_PORT]; tcp when omitted; a range maps onto a range of the same size.\nThe bundle (./egress-<name>.bundle.json by default, mode 0600) is read by `egress-client enroll`.',
+      '\nSPEC is PUBLIC[-PUBLIC_END][/tcp|/udp][:[LAN_HOST:]TARGET_PORT]; tcp when omitted; a range maps onto a range of the same size.\nWith LAN_HOST (e.g. 443/tcp:192.168.1.10:443) the client passes it on to that host on its LAN; for one added later, run the printed egress-client command on the client.\nThe bundle (./egress-<name>.bundle.json by default, mode 0600) is read by `egress-client enroll`.',
     );
   const groups = new Map<string, Command>();
   for (const name of Object.keys(DESCRIPTIONS) as CommandName[]) {

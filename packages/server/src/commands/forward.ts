@@ -1,7 +1,7 @@
 // egress-server forward add|remove|list: edit the server's forwards and apply the difference in one nft -f.
-import { NotFoundError, formatForwardSpec, parseForwardSpec, type Output, type ServerConfig } from '@egress/core';
+import { NotFoundError, formatForwardSpec, parseForwardSpec, type Output, type PortForward, type ServerConfig } from '@egress/core';
 import type { CliOptions } from '../cli/parse-cli.js';
-import { checkForwardClashes, parseForwards, requirePeer } from '../plan/server-config.js';
+import { checkForwardClashes, checkForwardLoops, parseForwards, requirePeer } from '../plan/server-config.js';
 import { converge, requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
@@ -19,6 +19,15 @@ function choosePeer(config: ServerConfig, requested: string | undefined): string
   throw new NotFoundError(`--peer: expected the peer the forward goes to (peers: ${config.peers.map((p) => p.name).join(', ') || 'none'})`);
 }
 
+/**
+ * A forward to a LAN host needs the client too (it forwards on to the host), and this machine cannot reach the
+ * client: say exactly what to run there. A forward to the client itself needs nothing on the client.
+ */
+export function clientStep(action: 'add' | 'remove', f: PortForward): string {
+  if (!f.targetHost) return '';
+  return `\nthe client forwards it on to ${f.targetHost}: on the client (peer '${f.peer}') run\n  sudo egress-client forward ${action} ${formatForwardSpec(f)}`;
+}
+
 /** Runs `forward add|remove|list`. */
 export async function forwardCommand(action: 'add' | 'remove' | 'list', targetText: string, spec: string | undefined, options: CliOptions, output: Output, open: SessionOpener): Promise<ForwardReport> {
   if (action !== 'list') parseForwardSpec(spec ?? '', 'check', 'SPEC');
@@ -29,10 +38,11 @@ export async function forwardCommand(action: 'add' | 'remove' | 'list', targetTe
     if (action === 'add') {
       const peer = choosePeer(config, options.peer);
       const [f] = parseForwards([spec!], peer, { sshPort: session.target.port, listenPort: config.listenPort }, 'SPEC');
+      checkForwardLoops([f!], { subnets: [config.subnet4, config.subnet6], vpsAddresses: facts.addresses.map((a) => a.address) }, 'SPEC');
       checkForwardClashes(config, [f!], 'SPEC', true);
       next = { ...config, forwards: [...config.forwards, f!] };
       changed = (await converge(host, facts, next, config, output)).changed;
-      output.result(`forwarding ${formatForwardSpec(f!)} to ${peer}`);
+      output.result(`forwarding ${formatForwardSpec(f!)} to ${peer}${clientStep('add', f!)}`);
     } else if (action === 'remove') {
       const wanted = parseForwardSpec(spec!, options.peer ?? 'any', 'SPEC');
       const explicitTarget = /:\d+$/.test(spec!.trim());
@@ -42,7 +52,7 @@ export async function forwardCommand(action: 'add' | 'remove' | 'list', targetTe
       if (!match) throw new NotFoundError(`SPEC: no forward ${spec} on ${host.name} (forwards: ${config.forwards.map(formatForwardSpec).join(', ') || 'none'}); nothing was changed`);
       next = { ...config, forwards: config.forwards.filter((f) => f !== match) };
       changed = (await converge(host, facts, next, config, output)).changed;
-      output.result(`removed forward ${formatForwardSpec(match)} (was to ${match.peer})`);
+      output.result(`removed forward ${formatForwardSpec(match)} (was to ${match.peer})${clientStep('remove', match)}`);
     }
     const forwards = next.forwards.filter((f) => action !== 'list' || !options.peer || f.peer === options.peer).map((f) => ({ spec: formatForwardSpec(f), peer: f.peer }));
     if (action === 'list') output.result(forwards.length ? forwards.map((f) => `${f.spec.padEnd(24)} -> ${f.peer}`).join('\n') : 'no forwards');

@@ -1,7 +1,8 @@
 // Planning the server config: SPEC edge cases with the SSH/WireGuard guards, reruns, subnet changes, DNS families.
 import { describe, expect, it } from 'vitest';
 import type { VpsFacts } from '../remote/facts.js';
-import { parseForwards, planServerConfig } from './server-config.js';
+import { clientStep } from '../commands/forward.js';
+import { checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
 
 const KEY_S = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
 const KEY_C = 'zrWgoz+XWrmY13w7SqNsDGYYWM83XZOaM9I/WgRY8xo=';
@@ -38,7 +39,7 @@ describe('parseForwards', () => {
   });
 
   it('refuses bad specs naming the field and what is allowed', () => {
-    expect(() => parseForwards(['8080/TCP'], 'p', guard)).toThrow("--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:TARGET_PORT] like 8080/tcp:80 or 6000-6010/udp, got '8080/TCP'");
+    expect(() => parseForwards(['8080/TCP'], 'p', guard)).toThrow("--forward: expected PUBLIC[-PUBLIC_END][/tcp|/udp][:[LAN_HOST:]TARGET_PORT] like 8080/tcp:80, 6000-6010/udp or 443/tcp:192.168.1.10:443, got '8080/TCP'");
     expect(() => parseForwards(['65530-65535:65534'], 'p', guard)).toThrow("--forward: '65530-65535:65534': targetPort: expected the target range to end at or below port 65535");
     expect(() => parseForwards(['100-100'], 'p', guard)).toThrow('publicPortEnd: expected the end of a port range above its start');
     expect(() => parseForwards(['8080:0'], 'p', guard)).toThrow("--forward: '8080:0': targetPort: expected a port 1-65535");
@@ -54,6 +55,30 @@ describe('parseForwards', () => {
   it('refuses overlapping public ports of the same protocol', () => {
     expect(() => parseForwards(['8000-8100', '8080/tcp:80'], 'p', guard)).toThrow("'8080/tcp:80' claims a public port already given by '8000-8100/tcp:8000'");
     expect(parseForwards(['53/udp', '53/tcp'], 'p', guard)).toHaveLength(2);
+  });
+});
+
+describe('LAN forwards', () => {
+  const guard = { sshPort: 22, listenPort: 51820 };
+  it('refuses LAN hosts inside a tunnel subnet or on the VPS, and accepts a LAN address', () => {
+    const around = { subnets: ['10.77.0.0/24', 'fd7a:77::/64', undefined], vpsAddresses: ['198.51.100.2'] };
+    expect(() => checkForwardLoops(parseForwards(['443/tcp:10.77.0.2:443'], 'p', guard), around)).toThrow("--forward: '443/tcp:10.77.0.2:443': 10.77.0.2 is inside the tunnel subnet 10.77.0.0/24, so the forward would loop");
+    expect(() => checkForwardLoops(parseForwards(['443/tcp:198.51.100.2:443'], 'p', guard), around)).toThrow('198.51.100.2 is an address of the VPS itself');
+    expect(() => checkForwardLoops(parseForwards(['443/tcp:192.168.1.10:443', '8080'], 'p', guard), around)).not.toThrow();
+  });
+  it('says what to run on the client for a LAN forward, and nothing for a forward to the client itself', () => {
+    const [lan, own] = parseForwards(['443/tcp:192.168.1.10:443', '8080'], 'laptop', guard);
+    expect(clientStep('add', lan!)).toBe("\nthe client forwards it on to 192.168.1.10: on the client (peer 'laptop') run\n  sudo egress-client forward add 443/tcp:192.168.1.10:443");
+    expect(clientStep('remove', lan!)).toContain('sudo egress-client forward remove 443/tcp:192.168.1.10:443');
+    expect(clientStep('add', own!)).toBe('');
+  });
+
+  it('refuses a LAN forward landing on a client port another forward of the peer uses', () => {
+    const existing = parseForwards(['8080/tcp:443'], 'p', guard);
+    expect(() => checkForwardClashes({ forwards: existing }, parseForwards(['9443/tcp:192.168.1.10:443'], 'p', guard), 'SPEC', true)).toThrow(
+      "SPEC: 9443/tcp:192.168.1.10:443 lands on the same port of peer 'p' as 8080/tcp:443, and one of them goes to a LAN host",
+    );
+    expect(() => checkForwardClashes({ forwards: existing }, parseForwards(['9443/udp:192.168.1.10:443', '9444/tcp:192.168.1.10:444'], 'p', guard), 'SPEC', true)).not.toThrow();
   });
 });
 

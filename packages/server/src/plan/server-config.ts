@@ -1,6 +1,6 @@
 // Turns VPS facts, flags and the existing state into the desired ServerConfig (pure: tested without a VPS).
 import ipaddr from 'ipaddr.js';
-import { ConflictError, NotFoundError, ServerConfig, ValidationError, forwardsOverlap, formatForwardSpec, parseForwardSpec, parseWith, type Peer, type PortForward } from '@egress/core';
+import { ConflictError, NotFoundError, ServerConfig, ValidationError, forwardsOverlap, formatForwardSpec, parseForwardSpec, parseWith, targetsOverlap, type Peer, type PortForward } from '@egress/core';
 import type { VpsFacts } from '../remote/facts.js';
 import { DEFAULT_SUBNET6, DEFAULT_SUBNETS4, chooseSubnet, hostAt, nextPeerIndex, occupiedPrefixes } from './addresses.js';
 
@@ -46,11 +46,31 @@ export function parseForwards(specs: readonly string[], peer: string, guard: { s
   return out;
 }
 
-/** Checks new forwards against other peers' forwards. */
+/** Checks new forwards against other peers' forwards, and LAN forwards against the ports the client already uses for others. */
 export function checkForwardClashes(config: Pick<ServerConfig, 'forwards'>, added: readonly PortForward[], field = '--forward', includeSamePeer = false): void {
   for (const f of added) {
     const clash = config.forwards.find((o) => (includeSamePeer || o.peer !== f.peer) && forwardsOverlap(o, f));
     if (clash) throw new ConflictError(`${field}: ${formatForwardSpec(f)} is already forwarded to peer '${clash.peer}' (${formatForwardSpec(clash)}); nothing was changed`);
+    const shared = [...config.forwards, ...added].find((o) => o !== f && (o.targetHost || f.targetHost) && targetsOverlap(o, f) && !forwardsOverlap(o, f));
+    if (shared) throw new ConflictError(`${field}: ${formatForwardSpec(f)} lands on the same port of peer '${f.peer}' as ${formatForwardSpec(shared)}, and one of them goes to a LAN host; nothing was changed`, { hint: 'give one of them another target port' });
+  }
+}
+
+/**
+ * Refuses LAN targets that would loop: inside the tunnel subnets (the client itself, the VPS, another peer) or one
+ * of the VPS's own addresses.
+ */
+export function checkForwardLoops(forwards: readonly PortForward[], around: { subnets: readonly (string | undefined)[]; vpsAddresses: readonly string[] }, field = '--forward'): void {
+  for (const f of forwards) {
+    if (!f.targetHost) continue;
+    const host = ipaddr.process(f.targetHost);
+    const subnet = around.subnets.find((c): c is string => {
+      if (!c) return false;
+      const [net, len] = ipaddr.parseCIDR(c);
+      return net.kind() === host.kind() && host.match(net, len);
+    });
+    const why = subnet ? `is inside the tunnel subnet ${subnet}` : around.vpsAddresses.includes(f.targetHost) ? 'is an address of the VPS itself' : undefined;
+    if (why) throw new ValidationError(`${field}: '${formatForwardSpec(f)}': ${f.targetHost} ${why}, so the forward would loop; expected the LAN address of a host behind the client`, [{ path: field, message: `loop (got '${f.targetHost}')` }]);
   }
 }
 
@@ -154,7 +174,8 @@ export function planServerConfig(
     base.peers = [...base.peers, peer];
   }
   const forwards = parseForwards(input.forwards, input.name, { sshPort: input.sshPort, listenPort });
-  checkForwardClashes(base, forwards);
+  checkForwardLoops(forwards, { subnets: [base.subnet4, base.subnet6], vpsAddresses: facts.addresses.map((a) => a.address) });
+  checkForwardClashes({ forwards: base.forwards.filter((f) => f.peer !== input.name) }, forwards);
   const mine = (list: readonly PortForward[]) => list.filter((f) => f.peer === input.name).map(formatForwardSpec).sort().join(' ');
   if (mine(base.forwards) !== mine(forwards)) base.forwards = [...base.forwards.filter((f) => f.peer !== input.name), ...forwards];
   return { config: parseWith(ServerConfig, base, 'server'), peerIsNew };
