@@ -141,7 +141,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     }
     console.log(`enroll: ${n} [#] lines; killed at ${killed.filter((k) => k.startsWith('enroll')).length} of ${points.length} points`);
     expect(killed.filter((k) => k.startsWith('enroll')).length).toBeGreaterThanOrEqual(points.length - 1);
-  });
+  }, 600_000);
 
   it('up killed after each [#] line (from down): appuser is refused or tunnelled; the re-run converges', async () => {
     expect((await client(lab, ENROLL())).exitCode).toBe(0);
@@ -158,7 +158,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     }
     console.log(`up: ${n} [#] lines; killed at ${killed.filter((k) => k.startsWith('up')).length} of ${points.length} points`);
     expect(killed.filter((k) => k.startsWith('up')).length).toBeGreaterThanOrEqual(n - 1);
-  });
+  }, 600_000);
 
   it('uninstall killed after each [#] line: appuser never leaves directly while anything of the egress is left; a re-run leaves the host as before', async () => {
     expect((await client(lab, ENROLL())).exitCode).toBe(0);
@@ -175,7 +175,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     }
     console.log(`uninstall: ${n} [#] lines; killed at ${killed.filter((k) => k.startsWith('uninstall')).length} of ${points.length} points`);
     expect(killed.filter((k) => k.startsWith('uninstall')).length).toBeGreaterThanOrEqual(points.length - 1);
-  });
+  }, 600_000);
 
   it('the captures on eth0 and wlan0 saw 0 packets to whoami during the whole sequence', async () => {
     const seen = (await Promise.all(caps.map((c) => c.stop()))).flat();

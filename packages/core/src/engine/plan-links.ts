@@ -20,10 +20,10 @@ function normAddresses(list: string[]): string[] {
   return list.map((a) => normalizePrefix(a, a.includes(':') ? 6 : 4));
 }
 
-/** What has to happen to a link that exists: nothing, a live sync of peers, or a restart (addresses/MTU). */
+/** What has to happen to a link that exists: nothing, a live sync of peers, or a restart (addresses/MTU, or left down half-way). */
 export function linkChange(current: CurrentState, l: WireguardLinkSpec, configChanged: boolean): 'none' | 'sync' | 'restart' {
   const cur = current.links.get(l.name)!;
-  if (!sameSet(normAddresses(cur.addresses), normAddresses(l.addresses)) || (l.mtu !== undefined && cur.mtu !== l.mtu) || !cur.wg) return 'restart';
+  if (!sameSet(normAddresses(cur.addresses), normAddresses(l.addresses)) || (l.mtu !== undefined && cur.mtu !== l.mtu) || !cur.wg || cur.up === false) return 'restart';
   if (configChanged || !sameSet(cur.wg.peers, l.peers) || (l.listenPort !== undefined && cur.wg.listenPort !== l.listenPort)) return 'sync';
   return 'none';
 }
@@ -40,7 +40,7 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
     if (change === 'restart') {
       steps.push({
         resource: 'link',
-        title: `restart ${l.name} (addresses or MTU changed)`,
+        title: `restart ${l.name} (${current.links.get(l.name)!.up === false ? 'it is down' : 'addresses or MTU changed'})`,
         recreates: l.name,
         do: [down(l.name, l.configPath), up(l.configPath)],
         undo: [],

@@ -207,6 +207,18 @@ describe('the order rule: fence before opening, path before fence', () => {
     }
   });
 
+  it('a tunnel left created but down (wg-quick killed half-way) is restarted before its routes are added', async () => {
+    const host = new FakeHost({ machine: defaultMachine() });
+    await apply(host, egress(7100, 7100, 'egress0'), own(7100, 7100, 'egress0'));
+    await host.run(['ip', '-4', 'route', 'del', 'default', 'dev', 'egress0', 'table', '7100']);
+    await host.run(['ip', '-6', 'route', 'del', 'default', 'dev', 'egress0', 'table', '7100']);
+    await host.run(['ip', 'link', 'set', 'dev', 'egress0', 'down']);
+    const r = await apply(host, egress(7100, 7100, 'egress0'), own(7100, 7100, 'egress0'));
+    expect(r.steps.map((s) => s.title)).toEqual(['restart egress0 (it is down)', 'add route default dev egress0 table 7100', 'add IPv6 route default dev egress0 table 7100']);
+    expect(host.machine.links.get('egress0')!.down).toBeUndefined();
+    expect((await apply(host, egress(7100, 7100, 'egress0'), own(7100, 7100, 'egress0'))).changed).toBe(0);
+  });
+
   it('the journal records what a run owns (pending) before its first change and drops it once converged', async () => {
     const host = new FakeHost({ machine: defaultMachine() });
     const seen: string[] = [];

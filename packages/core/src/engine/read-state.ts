@@ -20,6 +20,8 @@ export interface CurrentLink {
   name: string;
   mtu: number;
   addresses: string[];
+  /** Administratively up (a wg-quick killed half-way leaves the link created but down). */
+  up?: boolean;
   /** Present when `wg show NAME dump` answers. */
   wg?: { listenPort: number; peers: string[] };
 }
@@ -54,7 +56,7 @@ function pathsOf(desired: HostState, ownership: Ownership, journal: Journal): st
   return [...new Set([...desired.files.map((f) => f.path), ...ownership.files, ...journal.files])].sort();
 }
 
-const LinkJson = z.array(z.object({ ifname: z.string(), mtu: z.number() }).loose());
+const LinkJson = z.array(z.object({ ifname: z.string(), mtu: z.number(), flags: z.array(z.string()).optional() }).loose());
 const AddrJson = z.array(z.object({ addr_info: z.array(z.object({ local: z.string(), prefixlen: z.number(), scope: z.string().optional() }).loose()).default([]) }).loose());
 
 function expect(r: RunResult | undefined, c: Command): RunResult {
@@ -192,7 +194,7 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
       const addrRun = res(addrAt[k]!);
       const addrs = addrRun.exitCode === 0 ? parseJsonWith(AddrJson, addrRun.stdout || '[]', `ip -j addr show dev ${name}`) : [];
       const addresses = addrs.flatMap((a) => a.addr_info.filter((i) => i.scope !== 'link').map((i) => `${i.local}/${i.prefixlen}`)).sort();
-      const link: CurrentLink = { name, mtu: l.mtu, addresses };
+      const link: CurrentLink = { name, mtu: l.mtu, addresses, up: l.flags === undefined || l.flags.includes('UP') };
       const wgRun = res(wgAt[k]!);
       if (wgRun.exitCode === 0) link.wg = parseWgDump(wgRun.stdout);
       links.set(name, link);

@@ -221,7 +221,8 @@ function kernelOrder(a: RouteSpec, b: RouteSpec): number {
 function linkJson(m: FakeMachine, name: string): Record<string, unknown> {
   const l = m.links.get(name)!;
   const index = [...m.links.keys()].indexOf(name) + 1;
-  const flags = l.kind === 'loopback' ? ['LOOPBACK', 'UP', 'LOWER_UP'] : l.kind === 'wireguard' ? ['POINTOPOINT', 'NOARP', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'];
+  const all = l.kind === 'loopback' ? ['LOOPBACK', 'UP', 'LOWER_UP'] : l.kind === 'wireguard' ? ['POINTOPOINT', 'NOARP', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'];
+  const flags = l.down ? all.filter((f) => f !== 'UP' && f !== 'LOWER_UP') : all;
   const out: Record<string, unknown> = { ifindex: index, ifname: name, flags, mtu: l.mtu, qdisc: 'noqueue', operstate: l.kind === 'ether' ? 'UP' : 'UNKNOWN', linkmode: 'DEFAULT', group: 'default', txqlen: 1000 };
   out.link_type = l.kind === 'loopback' ? 'loopback' : l.kind === 'wireguard' ? 'none' : 'ether';
   return out;
@@ -246,7 +247,12 @@ function ipLink(m: FakeMachine, words: string[], json: boolean): RunResult {
     removeLink(m, dev);
     return ok();
   }
-  if (verb === 'set') return dev && m.links.has(dev) ? ok() : fail(`Cannot find device "${dev ?? ''}"`, 1);
+  if (verb === 'set') {
+    if (!dev || !m.links.has(dev)) return fail(`Cannot find device "${dev ?? ''}"`, 1);
+    if (words.includes('down')) m.links.get(dev)!.down = true;
+    if (words.includes('up')) delete m.links.get(dev)!.down;
+    return ok();
+  }
   return fail(`Command "${verb}" is unknown, try "ip link help".`, 255);
 }
 

@@ -17,6 +17,8 @@ export interface FakeLink {
   kind: 'loopback' | 'ether' | 'wireguard';
   mtu: number;
   addresses: string[];
+  /** Set down (`ip link set dev X down`, or a wg-quick killed half-way). */
+  down?: boolean;
   wg?: { privateKey?: string; publicKey?: string; listenPort?: number; peers: FakeWgPeer[] };
 }
 
