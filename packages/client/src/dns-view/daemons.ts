@@ -16,6 +16,18 @@ export interface ResolverDaemons {
   resolvedSocket?: string;
   /** Sources of /etc/nsswitch.conf's hosts line. */
   hosts: string[];
+  /** Loopback nameservers of /etc/resolv.conf (a local stub such as systemd-resolved's 127.0.0.53). */
+  loopbackResolvers: string[];
+}
+
+/** The loopback `nameserver` lines of a resolv.conf (127.0.0.0/8, ::1): a stub that forwards queries as itself. */
+export function loopbackNameservers(resolvConf: string | undefined): string[] {
+  const out: string[] = [];
+  for (const line of (resolvConf ?? '').split('\n')) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line.replace(/[#;].*/, ''));
+    if (m && (/^127\./.test(m[1]!) || m[1] === '::1')) out.push(m[1]!);
+  }
+  return out;
 }
 
 function socketPath(path: string): string | undefined {
@@ -46,7 +58,8 @@ export function detectResolverDaemons(root = ''): ResolverDaemons {
   const sockets = nscdCachesHosts(readText(`${root}/etc/nscd.conf`)) ? NSCD_SOCKETS.map((p) => socketPath(`${root}${p}`)) : [];
   const nscdSockets = [...new Set(sockets.filter((p): p is string => p !== undefined))];
   const resolvedSocket = socketPath(`${root}${RESOLVED_VARLINK}`);
-  return { nscdSockets, ...(resolvedSocket ? { resolvedSocket } : {}), hosts: hostsSources(nsswitch) };
+  const loopbackResolvers = loopbackNameservers(readText(`${root}/etc/resolv.conf`));
+  return { nscdSockets, ...(resolvedSocket ? { resolvedSocket } : {}), hosts: hostsSources(nsswitch), loopbackResolvers };
 }
 
 /** One sentence per way a lookup would bypass the egress; [] when none. */

@@ -58,9 +58,25 @@ describe('dns view', () => {
     const f = await fakeRoot('hosts: files dns\n', []);
     try {
       const d = detectResolverDaemons(f.root);
-      expect(d).toEqual({ nscdSockets: [], hosts: ['files', 'dns'] });
+      expect(d).toEqual({ nscdSockets: [], hosts: ['files', 'dns'], loopbackResolvers: [] });
       expect(planDnsView('main', ['203.0.113.53'], d, 'hosts: files dns\n')).toBeUndefined();
       expect(daemonWarning(d, 'appuser')).toBeUndefined();
+    } finally {
+      f.close();
+    }
+  });
+
+  it('gives apps a view with the egress resolv.conf when resolv.conf names only a loopback stub (no socket, no resolve)', async () => {
+    const f = await fakeRoot('hosts: files dns\n', []);
+    try {
+      writeFileSync(join(f.root, 'etc/resolv.conf'), '# systemd-resolved stub\nnameserver 127.0.0.53\noptions edns0 trust-ad\n');
+      const d = detectResolverDaemons(f.root);
+      expect(d.loopbackResolvers).toEqual(['127.0.0.53']);
+      // Not a bypass for the user's own processes (nft redirects 127.0.0.53), so enroll/doctor stay quiet.
+      expect(bypassFindings(d)).toEqual([]);
+      expect(planDnsView('main', ['203.0.113.53'], d, 'hosts: files dns\n')).toEqual({ binds: [{ from: '/run/egress/dns-view/main/resolv.conf', to: '/etc/resolv.conf' }], hide: [] });
+      // An egress without resolvers has nothing to name: no view.
+      expect(planDnsView('main', [], d, 'hosts: files dns\n')).toBeUndefined();
     } finally {
       f.close();
     }

@@ -24,7 +24,11 @@ export function renderViewResolvConf(egress: string, dns: readonly string[]): st
  * sockets are hidden.
  */
 export function planDnsView(egress: string, dns: readonly string[], daemons: ResolverDaemons, nsswitch: string | undefined, etcHandled = false): DnsViewPlan | undefined {
-  if (bypassFindings(daemons).length === 0) return undefined;
+  // A loopback stub in resolv.conf also gets a view (when the egress has resolvers): the stub would send the app's
+  // queries as itself, which only the nft redirect stops — with the view they go to the egress's resolver directly,
+  // routed by the app's own selection (uid rule, cgroup mark), so they hold even while the nft table is missing.
+  const stubOnly = daemons.loopbackResolvers.length > 0 && dns.length > 0;
+  if (bypassFindings(daemons).length === 0 && !stubOnly) return undefined;
   const hide = [...daemons.nscdSockets, ...(daemons.resolvedSocket ? [daemons.resolvedSocket] : [])];
   const binds: DnsViewPlan['binds'] = [];
   if (!etcHandled) {
