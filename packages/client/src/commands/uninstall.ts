@@ -1,6 +1,6 @@
 // `egress-client uninstall [EGRESS]`: remove everything of the egress (or all) and nothing else.
 import { PermissionError } from '@egress/core/errors';
-import { clientKeyPath } from '@egress/core/render/client-paths';
+import { clientKeyPath, clientPskPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
 import { removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
@@ -21,6 +21,7 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const leftovers: string[] = [];
   for (const t of targets) {
     await host.removeFile(clientKeyPath(t));
+    if (before.egresses.some((e) => e.name === t && e.kind === 'wireguard' && e.wireguard.presharedKey)) await host.removeFile(clientPskPath(t));
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);
   }
   if (after.egresses.length === 0) {

@@ -32,9 +32,25 @@ export function renderClientRules(e: Egress): RuleSpec[] {
   return rules;
 }
 
-/** Renders the routes of one egress's table: a default route out of its interface (per family it has). */
+/** The destinations a wireguard egress with AllowedIPs carries in one family ('default' for /0). */
+function allowedDestinations(allowed: string[], family: 4 | 6): string[] {
+  return allowed.filter((c) => c.includes(':') === (family === 6)).map((c) => (c.endsWith('/0') ? 'default' : c.replace(/\/(32|128)$/, '')));
+}
+
+/**
+ * Renders the routes of one egress's table: a default route out of its interface (per family it has); a wireguard
+ * egress with narrower AllowedIPs gets one route per allowed network, so other destinations find no route here and
+ * fall to the egress's `prohibit` rules (refused, never direct).
+ */
 export function renderClientRoutes(e: Egress): RouteSpec[] {
   const routes: RouteSpec[] = [];
+  if (e.kind === 'wireguard' && e.wireguard.allowedIps) {
+    for (const family of [4, 6] as const) {
+      if (!(family === 4 ? e.address4 : e.address6)) continue;
+      for (const dst of allowedDestinations(e.wireguard.allowedIps, family)) routes.push({ family, table: e.table, dst, dev: e.interface });
+    }
+    return routes;
+  }
   if (e.address4) {
     const via = e.kind === 'interface' ? e.uplink.gateway4 : undefined;
     routes.push({ family: 4, table: e.table, dst: 'default', dev: e.interface, ...(via ? { via } : {}) });
