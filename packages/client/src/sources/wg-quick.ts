@@ -1,6 +1,7 @@
 // Source `wg-quick`: a standard WireGuard config from any server (a VPN provider, a router, wg-easy) → an egress of
 // kind wireguard, its private key (and PresharedKey) copied to 0600 files. The file's shell hooks are never run.
 import { basename } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { ConflictError, ValidationError } from '@egress/core/errors';
 import { publicKeyOf } from '@egress/core/keys';
 import type { Egress } from '@egress/core/model/client';
@@ -14,13 +15,12 @@ import { defaultEgressName } from '../uplink/egress-from-uplink.js';
 type WireguardEgress = Extract<Egress, { kind: 'wireguard' }>;
 
 /** Network form of an address/prefix ("10.66.0.2/24" → "10.66.0.0/24"). */
-async function networkOf(address: string, prefix: number): Promise<string> {
-  const ipaddr = (await import('ipaddr.js')).default;
-  const fn = address.includes(':') ? ipaddr.IPv6.networkAddressFromCIDR : ipaddr.IPv4.networkAddressFromCIDR;
-  return `${fn(`${address}/${prefix}`).toString()}/${prefix}`;
+function networkOf(address: string, prefix: number): string {
+  const cidr = `${address}/${prefix}`;
+  return `${(address.includes(':') ? ipaddr.IPv6.networkAddressFromCIDR(cidr) : ipaddr.IPv4.networkAddressFromCIDR(cidr)).toString()}/${prefix}`;
 }
 
-/** The egress a parsed wg-quick file describes, or a refusal naming the line and key (pure apart from ipaddr import). */
+/** The egress a parsed wg-quick file describes, or a refusal naming the line and key (pure). */
 export async function wgQuickSource(path: string, text: string, o: { name?: string; dns?: string; user: string }): Promise<EnrollSource> {
   const file = basename(path);
   const cfg: WgQuickConfig = parseWgQuick(text, file);
@@ -59,8 +59,8 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
     }
     return cfg.dns[0]?.line ?? 0;
   };
-  const subnet4 = await networkOf(a4.value.address, a4.value.prefix);
-  const subnet6 = a6 ? await networkOf(a6.value.address, a6.value.prefix) : undefined;
+  const subnet4 = networkOf(a4.value.address, a4.value.prefix);
+  const subnet6 = a6 ? networkOf(a6.value.address, a6.value.prefix) : undefined;
   const dnsFlag = o.dns !== undefined;
   // A resolver of a family the egress does not carry could not be reached through it: keep those it can reach.
   const dns = (dnsFlag ? [o.dns!] : dnsServers).filter((d) => (d.includes(':') ? carries6 : true));
