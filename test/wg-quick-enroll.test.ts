@@ -103,6 +103,28 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
     expect(await clientSnapshot(lab)).toEqual(before);
   });
 
+  it('refuses well-formed but wrong files (semantic checks) naming line, key and value; nothing changes', async () => {
+    const good = providerConf();
+    const cases: Array<[string, string, RegExp]> = [
+      [good.replace('Address = 10.99.0.2/32', `Address = ${lab.addr.clientV4}/32`), 'line 5: Address', /'192\.0\.2\.2' is already an address of this host \(eth0\)/],
+      [good.replace('Address = 10.99.0.2/32', 'Address = 192.0.2.77/24'), 'line 5: Address', /overlaps this host's own network 192\.0\.2\.0\/25 on eth0/],
+      [good.replace(`Endpoint = ${lab.addr.vpsV4}:51820`, 'Endpoint = 127.0.0.1:51820'), 'line 12: Endpoint', /the server cannot be reached at a loopback address/],
+      [good.replace(/DNS = .*/, 'DNS = 127.0.0.53'), 'line 6: DNS', /'127\.0\.0\.53' a DNS server cannot be a loopback address/],
+      [good.replace(`PublicKey = ${keys.server.pub}`, `PublicKey = ${keys.client.pub}`), 'line 10: PublicKey', /client's own public key/],
+    ];
+    for (const [text, at, why] of cases) {
+      await lab.writeFile('client', '/root/wrong.conf', text, '0600');
+      const r = await client(lab, ['enroll', '/root/wrong.conf', '--user', 'appuser']);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`wrong.conf ${at}:`);
+      expect(r.stderr).toMatch(why);
+      expect(r.stderr).toContain('nothing was changed');
+      expect(r.stderr).not.toContain(keys.client.priv);
+    }
+    await lab.exec('client', ['rm', '-f', '/root/wrong.conf']);
+    expect(await clientSnapshot(lab)).toEqual(before);
+  });
+
   it('enrolls the provider file: run-as, exec and run are seen with the VPS address (v4 and v6); the file and keys stay private', async () => {
     const original = await lab.readFile('client', CONF);
     const r = await client(lab, ['enroll', CONF, '--user', 'appuser', '--name', NAME]);

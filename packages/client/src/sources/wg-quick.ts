@@ -20,6 +20,13 @@ function networkOf(address: string, prefix: number): string {
   return `${(address.includes(':') ? ipaddr.IPv6.networkAddressFromCIDR(cidr) : ipaddr.IPv4.networkAddressFromCIDR(cidr)).toString()}/${prefix}`;
 }
 
+/** True when `address` lies in `cidr`. */
+function inCidr(address: string, cidr: string): boolean {
+  const a = ipaddr.parse(address);
+  const [net, len] = ipaddr.parseCIDR(cidr);
+  return a.kind() === net.kind() && a.match(net as never, len);
+}
+
 /** The egress a parsed wg-quick file describes, or a refusal naming the line and key (pure). */
 export async function wgQuickSource(path: string, text: string, o: { name?: string; dns?: string; user: string }): Promise<EnrollSource> {
   const file = basename(path);
@@ -85,6 +92,8 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
   if (a6 && !carries6) notes.push(`${file}: IPv6 refused for the selected apps: AllowedIPs carry no IPv6 network`);
   if (!a6 && allowed.some((c) => c.includes(':'))) notes.push(`${file}: IPv6 refused for the selected apps: no IPv6 Address in [Interface]`);
   if (allowedIps) notes.push(`${file}: the tunnel carries only ${allowed.join(', ')}; the selected apps' traffic to other destinations is refused`);
+  const outside = allowedIps ? dns.filter((d) => !allowed.some((c) => inCidr(d, c))) : [];
+  if (outside.length) notes.push(`${file}: DNS server ${outside.join(', ')} is outside AllowedIPs: the selected apps' DNS to it is refused (pass --dns with a resolver inside them)`);
   const secrets = [{ path: clientKeyPath(name), text: `${cfg.privateKey.value}\n` }];
   if (peer.presharedKey) secrets.push({ path: clientPskPath(name), text: `${peer.presharedKey.value}\n` });
 
