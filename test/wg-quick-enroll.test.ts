@@ -164,7 +164,15 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
     expect(s.exitCode, s.stderr).toBe(0);
     expect(s.stdout).toContain(NAME);
     const d = await client(lab, ['doctor', NAME]);
+    expect(d.exitCode, d.stdout + d.stderr).toBe(0);
     expect(d.stdout + d.stderr).toContain('private key');
+    const down = await client(lab, ['down', NAME]);
+    expect(down.exitCode, down.stderr).toBe(0);
+    const refused = await lab.exec('client', lab.probeArgv(), { user: 'appuser', timeoutMs: 15_000 });
+    expect(refused.exitCode).not.toBe(0);
+    const up = await client(lab, ['up', NAME]);
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(await lab.probe('client', { prefix: runAs('appuser') })).toBe(lab.addr.vpsV4);
     expect(d.stdout + d.stderr).not.toContain(keys.client.priv);
   });
 
@@ -206,6 +214,8 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
       expect(p.exitCode, `${argv.join(' ')}: ${p.stdout}`).not.toBe(0);
     }
     expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
+    const d = await client(lab, ['doctor', 'corp']);
+    expect(d.exitCode, d.stdout + d.stderr).toBe(0);
     // Control: root still reaches whoami directly, and the capture would have seen it.
     const ctl = await lab.capture('client', 'eth0', filter);
     expect(await lab.probe('client', {})).toBe(lab.addr.clientV4);
