@@ -66,6 +66,22 @@ describe('enroll FILE.conf', () => {
     expect(dumpMachine(host.machine)).toBe(start);
   });
 
+  it('re-enrolling a file with a new PresharedKey rewrites the 0600 file and loads it into the running tunnel from the file', async () => {
+    await host.writeFile('/root/vpn.conf', conf(), { mode: 0o600 });
+    expect((await cli(['enroll', '/root/vpn.conf', '--user', 'appuser'])).code).toBe(0);
+    host.on('wg', (argv) => (argv[1] === 'set' ? { exitCode: 0, stdout: '', stderr: '' } : undefined)); // FakeHost's wg lacks `set`
+    const psk2 = generateKeyPair().privateKey;
+    await host.writeFile('/root/vpn.conf', conf().replace(psk, psk2), { mode: 0o600 });
+    const calls = host.calls.length;
+    const r = await cli(['enroll', '/root/vpn.conf', '--user', 'appuser']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(host.machine.files.get('/etc/egress/vpn.psk')).toMatchObject({ content: `${psk2}\n`, mode: 0o600 });
+    const argvs = host.calls.slice(calls).map((c) => c.argv.join(' '));
+    expect(argvs).toContain(`wg set egress0 peer ${server.publicKey} preshared-key /etc/egress/vpn.psk`);
+    expect(argvs.some((a) => a.includes(psk2))).toBe(false);
+    expect(r.stdout + r.stderr).not.toContain(psk2);
+  });
+
   it('with narrow IPv4-only AllowedIPs: routes only those networks, refuses IPv6 (no IPv6 address), says so', async () => {
     await host.writeFile('/root/corp.conf', conf({ allowed: '10.0.0.0/8, 192.0.2.0/24' }), { mode: 0o600 });
     const r = await cli(['enroll', '/root/corp.conf', '--user', 'appuser']);
