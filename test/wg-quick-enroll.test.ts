@@ -103,7 +103,7 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
     expect(await clientSnapshot(lab)).toEqual(before);
   });
 
-  it('refuses well-formed but wrong files (semantic checks) naming line, key and value; nothing changes', async () => {
+  it('refuses well-formed but wrong .conf files and bundles (semantic checks) naming field and value; nothing changes', async () => {
     const good = providerConf();
     const cases: Array<[string, string, RegExp]> = [
       [good.replace('Address = 10.99.0.2/32', `Address = ${lab.addr.clientV4}/32`), 'line 5: Address', /'192\.0\.2\.2' is already an address of this host \(eth0\)/],
@@ -121,7 +121,26 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
       expect(r.stderr).toContain('nothing was changed');
       expect(r.stderr).not.toContain(keys.client.priv);
     }
-    await lab.exec('client', ['rm', '-f', '/root/wrong.conf']);
+    // The same checks for an egress bundle.
+    const bundle = (client4: string, subnet4: string, dns: string[]) => JSON.stringify({
+      version: 1, kind: 'egress-bundle', name: 'wrong',
+      server: { endpoint: `${lab.addr.vpsV4}:51820`, publicKey: keys.server.pub, address4: '10.99.0.1' },
+      client: { address4: client4, publicKey: keys.client.pub, privateKey: keys.client.priv },
+      tunnel: { subnet4, mtu: 1420, persistentKeepalive: 25 }, dns, forwards: [],
+    });
+    const bundles: Array<[string, string, RegExp]> = [
+      [bundle('10.99.0.255', '10.99.0.0/24', []), 'bundle.client.address4', /broadcast address of 10\.99\.0\.0\/24/],
+      [bundle('10.99.0.2', '0.0.0.0/0', []), 'bundle.tunnel.subnet4', /whole internet/],
+      [bundle('10.99.0.2', '10.99.0.0/24', ['224.0.0.251']), 'bundle.dns[0]', /a DNS server cannot be a multicast address/],
+    ];
+    for (const [text, field, why] of bundles) {
+      await lab.writeFile('client', '/root/wrong.json', text, '0600');
+      const r = await client(lab, ['enroll', '/root/wrong.json', '--user', 'appuser']);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${field}:`);
+      expect(r.stderr).toMatch(why);
+    }
+    await lab.exec('client', ['rm', '-f', '/root/wrong.conf', '/root/wrong.json']);
     expect(await clientSnapshot(lab)).toEqual(before);
   });
 
