@@ -120,8 +120,9 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   const allocation: Allocation = existing
     ? { interface: existing.interface, mark: existing.mark, markMask: existing.markMask, table: existing.table, priority: existing.priority }
     : allocate(before, await readHostUsage(host));
-  // Semantic checks against this host's own networks (the egress's own interface left out on a re-enroll).
-  assertSemantics(source.facts, source.kind === 'wireguard' ? await readHostNetworks(host, allocation.interface) : { addresses: [], routes: [] }, source.field);
+  // Semantic checks against this host's own networks (the tunnels of enrolled egresses left out).
+  const egressIfaces = [allocation.interface, ...before.egresses.filter((e) => e.kind === 'wireguard').map((e) => e.interface)];
+  assertSemantics(source.facts, source.kind === 'wireguard' ? await readHostNetworks(host, egressIfaces) : { addresses: [], routes: [] }, source.field);
   const cgroup2 = await cgroup2Usable(host);
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
   if (!users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });

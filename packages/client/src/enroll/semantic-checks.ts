@@ -187,11 +187,15 @@ interface RouteJson {
   type?: string;
 }
 
-/** Reads this host's addresses and main-table routes (`ip -j addr`, `ip -j route`), leaving out `ownInterface` and lo. */
-export async function readHostNetworks(host: Host, ownInterface?: string): Promise<HostNetworks> {
+/**
+ * Reads this host's addresses and main-table routes (`ip -j addr`, `ip -j route`), leaving out lo and `egressInterfaces`
+ * (enrolled egresses' own tunnels: several peers of one server share its subnet, and a re-enroll finds its own).
+ */
+export async function readHostNetworks(host: Host, egressInterfaces: readonly string[] = []): Promise<HostNetworks> {
+  const skip = new Set(['lo', ...egressInterfaces]);
   const net: HostNetworks = { addresses: [], routes: [] };
   for (const l of await readJson<AddrJson>(host, ['ip', '-j', 'addr', 'show'])) {
-    if (!l.ifname || l.ifname === ownInterface || l.ifname === 'lo') continue;
+    if (!l.ifname || skip.has(l.ifname)) continue;
     for (const a of l.addr_info ?? []) {
       if (a.local === undefined || a.prefixlen === undefined || !parse(a.local) || a.scope === 'link') continue;
       net.addresses.push({ ifname: l.ifname, address: a.local, prefixlen: a.prefixlen });
@@ -199,7 +203,7 @@ export async function readHostNetworks(host: Host, ownInterface?: string): Promi
   }
   for (const fam of ['-4', '-6']) {
     for (const r of await readJson<RouteJson>(host, ['ip', '-j', fam, 'route', 'show'])) {
-      if (!r.dst || r.dst === 'default' || !r.dev || r.dev === ownInterface || (r.type && r.type !== 'unicast')) continue;
+      if (!r.dst || r.dst === 'default' || !r.dev || skip.has(r.dev) || (r.type && r.type !== 'unicast')) continue;
       const dst = r.dst.includes('/') ? r.dst : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`;
       const n = parseCidr(dst);
       if (!n || n[0].range() === 'linkLocal' || n[0].range() === 'multicast') continue;
