@@ -21,7 +21,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const leftovers: string[] = [];
   for (const t of targets) {
     await host.removeFile(clientKeyPath(t));
-    if (before.egresses.some((e) => e.name === t && e.kind === 'wireguard' && e.wireguard.presharedKey)) await host.removeFile(clientPskPath(t));
+    // A PresharedKey file (also one left by a re-enroll of a file that dropped it).
+    if ((await host.readFile(clientPskPath(t))) !== undefined) await host.removeFile(clientPskPath(t));
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);
   }
   if (after.egresses.length === 0) {

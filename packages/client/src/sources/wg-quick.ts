@@ -5,6 +5,7 @@ import ipaddr from 'ipaddr.js';
 import { ConflictError, ValidationError } from '@egress/core/errors';
 import { publicKeyOf } from '@egress/core/keys';
 import type { Egress } from '@egress/core/model/client';
+import { SafeName } from '@egress/core/model/primitives';
 import { parseWgQuick, type WgQuickConfig } from '@egress/core/model/wg-quick';
 import { clientKeyPath, clientPskPath, egressCgroupPath } from '@egress/core/render/client-paths';
 import { allocatedFields } from '../enroll/egress-from-bundle.js';
@@ -72,6 +73,7 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
   // A resolver of a family the egress does not carry could not be reached through it: keep those it can reach.
   const dns = (dnsFlag ? [o.dns!] : dnsServers).filter((d) => (d.includes(':') ? carries6 : true));
   const name = o.name ?? defaultEgressName(file.replace(/\.conf$/i, ''));
+  if (!SafeName.safeParse(name).success) throw new ValidationError(`--name: the file name gives '${name}', which is not an egress name (1-32 lowercase letters, digits, '_' or '-')`, [{ path: '--name', message: 'bad name' }], { hint: `egress-client enroll ${path} --user ${o.user} --name vpn` });
   const lines: Record<FactField, number> = {
     address4: a4.line,
     address6: a6?.line ?? a4.line,
