@@ -151,6 +151,32 @@ describe('semantic checks let a sane tunnel through', () => {
     expect(c.stdout).toContain('enrolled egress wg0');
   });
 
+  it("a second peer of the same server enrolls beside the first (enrolled egresses' tunnels are not this host's networks)", async () => {
+    await host.writeFile('/root/b.json', bundleOf(base), { mode: 0o600 });
+    expect((await cli(['enroll', '/root/b.json', '--user', 'appuser'])).code).toBe(0);
+    ADDRS.push({ ifname: 'egress0', addr_info: [{ family: 'inet', local: '10.77.0.2', prefixlen: 24, scope: 'global' }] });
+    try {
+      const other = generateKeyPair();
+      const second = JSON.parse(bundleOf({ ...base, address6: undefined, subnet6: undefined, server6: undefined })) as { name: string; client: Record<string, string> };
+      second.name = 'second';
+      second.client = { address4: '10.77.0.3', publicKey: other.publicKey, privateKey: other.privateKey };
+      await host.writeFile('/root/b2.json', JSON.stringify(second), { mode: 0o600 });
+      host.on('getent', (argv) => (['appuser', 'otheruser'].includes(argv.at(-1)!) ? { exitCode: 0, stdout: `${argv.at(-1)}:x:${argv.at(-1) === 'appuser' ? 1001 : 1002}:1002::/home/x:/bin/sh\n`, stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+      const r = await cli(['enroll', '/root/b2.json', '--user', 'otheruser']);
+      expect(r.code, r.stderr).toBe(0);
+      // The same subnet on a non-egress interface is still refused.
+      ADDRS.at(-1)!.ifname = 'wg9';
+      const third = generateKeyPair();
+      await host.writeFile('/root/b3.json', JSON.stringify({ ...second, name: 'third', client: { address4: '10.77.0.4', publicKey: third.publicKey, privateKey: third.privateKey } }), { mode: 0o600 });
+      host.on('getent', (argv) => (argv.at(-1) === 'thirduser' ? { exitCode: 0, stdout: 'thirduser:x:1003:1003::/home/x:/bin/sh\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+      const refused = await cli(['enroll', '/root/b3.json', '--user', 'thirduser']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain("bundle.tunnel.subnet4: '10.77.0.0/24' overlaps this host's own network 10.77.0.0/24 on wg9");
+    } finally {
+      ADDRS.pop();
+    }
+  });
+
   it('--dns replaces a bad resolver and is the field named when it is bad itself', async () => {
     await host.writeFile('/root/b.json', bundleOf(base), { mode: 0o600 });
     const before = dumpMachine(host.machine);
