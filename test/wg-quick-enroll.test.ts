@@ -80,6 +80,7 @@ afterAll(async () => {
   if (lab) {
     await client(lab, ['uninstall', NAME]).catch(() => undefined);
     await client(lab, ['uninstall', 'corp']).catch(() => undefined);
+    await client(lab, ['uninstall', 'corpd']).catch(() => undefined);
   }
   await lab?.down();
 });
@@ -242,6 +243,34 @@ describe('enroll a wg-quick file from a plain WireGuard server (lab)', () => {
     const u = await client(lab, ['uninstall', 'corp']);
     expect(u.exitCode, u.stderr).toBe(0);
     await lab.exec('client', ['rm', '-f', '/root/corp.conf']);
+    expect(await clientSnapshot(lab)).toEqual(before);
+  });
+  it('--outside-allowed direct: AllowedIPs through the tunnel (refused when it dies, 0 packets), other destinations direct, IPv6 refused', async () => {
+    await lab.writeFile('client', '/root/corpd.conf', providerConf({ allowed: `${lab.addr.dnsV4}/32`, dns: lab.addr.dnsV4 }), '0600');
+    const r = await client(lab, ['enroll', '/root/corpd.conf', '--user', 'appuser', '--outside-allowed', 'direct']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`carries only ${lab.addr.dnsV4}/32 (other destinations go direct)`);
+    const doc = await client(lab, ['doctor', 'corpd']);
+    expect(doc.exitCode, doc.stdout + doc.stderr).toBe(0);
+    expect(await digAs('appuser', [`@${lab.addr.dnsV4}`])).toBe(lab.addr.vpsV4);
+    expect(await lab.probe('client', { user: 'appuser' })).toBe(lab.addr.clientV4);
+    const v6 = await lab.exec('client', lab.probeArgv({ v6: true }), { user: 'appuser', timeoutMs: 15_000 });
+    expect(v6.exitCode).not.toBe(0);
+    // The tunnel dies: traffic to AllowedIPs is refused and never leaves by an uplink; the rest still goes direct.
+    await killClientWireguardGo(lab);
+    const caps = [await lab.capture('client', 'eth0', `host ${lab.addr.dnsV4}`), await lab.capture('client', 'wlan0', `host ${lab.addr.dnsV4}`)];
+    for (const args of [[`@${lab.addr.dnsV4}`], ['+tcp', `@${lab.addr.dnsV4}`]]) {
+      const d = await lab.exec('client', ['dig', '+short', '+time=2', '+tries=1', ...args, 'TXT', 'asker.egress.test'], { user: 'appuser', timeoutMs: 15_000 });
+      expect(d.exitCode !== 0 || /timed out|refused|unreachable|not permitted/i.test(d.stdout + d.stderr), `dig ${args.join(' ')} answered with the tunnel dead: ${d.stdout}`).toBe(true);
+    }
+    expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
+    expect(await lab.probe('client', { user: 'appuser' })).toBe(lab.addr.clientV4);
+    const up = await client(lab, ['up', 'corpd']);
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(await digAs('appuser', [`@${lab.addr.dnsV4}`])).toBe(lab.addr.vpsV4);
+    const u = await client(lab, ['uninstall', 'corpd']);
+    expect(u.exitCode, u.stderr).toBe(0);
+    await lab.exec('client', ['rm', '-f', '/root/corpd.conf']);
     expect(await clientSnapshot(lab)).toEqual(before);
   });
 });

@@ -28,8 +28,8 @@ function checkFlags(o: EnrollOptions): { user: string } {
     throw new ValidationError(`--name: expected 1-32 lowercase letters, digits, '_' or '-' starting with a letter or digit, got '${o.name}'`, [{ path: '--name', message: 'bad name' }]);
   }
   if (o.dns !== undefined && !IpAddr.safeParse(o.dns).success) throw new ValidationError(`--dns: expected an IPv4 or IPv6 address, got '${o.dns}'`, [{ path: '--dns', message: 'bad address' }]);
-  if (o.outsideAllowed !== undefined && o.outsideAllowed !== 'refuse') {
-    throw new ValidationError(`--outside-allowed: expected 'refuse', got '${o.outsideAllowed}' (letting selected traffic outside AllowedIPs take the normal route is not supported yet)`, [{ path: '--outside-allowed', message: 'bad value' }]);
+  if (o.outsideAllowed !== undefined && o.outsideAllowed !== 'refuse' && o.outsideAllowed !== 'direct') {
+    throw new ValidationError(`--outside-allowed: expected 'refuse' (the default) or 'direct', got '${o.outsideAllowed}'`, [{ path: '--outside-allowed', message: 'bad value' }]);
   }
   return { user: o.user };
 }
@@ -48,7 +48,8 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const { readSourceFile } = await import('../sources/read-source.js');
   const file = await readSourceFile(host, path);
   return runEnroll(ctx, { user, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) }, async () => {
+    if (file.kind === 'bundle' && o.outsideAllowed === 'direct') throw new ValidationError('--outside-allowed direct: an egress bundle carries everything (no narrower AllowedIPs); it applies to wg-quick files only', [{ path: '--outside-allowed', message: 'with a bundle' }]);
     if (file.kind === 'bundle') return (await import('../sources/bundle.js')).bundleSource(host, path, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }) });
-    return (await import('../sources/wg-quick.js')).wgQuickSource(file.path, file.text, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }) });
+    return (await import('../sources/wg-quick.js')).wgQuickSource(file.path, file.text, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }), ...(o.outsideAllowed === 'direct' ? { outsideDirect: true } : {}) });
   });
 }

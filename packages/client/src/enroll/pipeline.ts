@@ -65,7 +65,7 @@ export interface PipelineOptions {
 
 /** A one-line-per-fact summary of an egress for people. */
 export function describeEgress(e: Egress): string[] {
-  const carried = e.kind === 'wireguard' && e.wireguard.allowedIps && !isEverything(e.wireguard.allowedIps) ? `, carries only ${e.wireguard.allowedIps.join(', ')} (other destinations refused)` : '';
+  const carried = e.kind === 'wireguard' && e.wireguard.allowedIps && !isEverything(e.wireguard.allowedIps) ? `, carries only ${e.wireguard.allowedIps.join(', ')} (other destinations ${e.wireguard.outsideAllowed === 'direct' ? 'go direct' : 'refused'})` : '';
   return [
     `egress ${e.name}: interface ${e.interface}, address ${[e.address4, e.address6].filter(Boolean).join(', ')}${carried}`,
     `  users ${e.selectors.users.map((u) => `${u.name} (uid ${u.uid})`).join(', ') || 'none'}${e.selectors.cgroups.length ? `, cgroup ${e.selectors.cgroups.join(', ')}` : ''}`,

@@ -97,6 +97,22 @@ describe('enroll FILE.conf', () => {
     expect(host.machine.rules.filter((x) => x.family === 6 && x.priority >= 7100 && x.priority <= 7109).every((x) => x.action === 'unreachable')).toBe(true);
   });
 
+  it('--outside-allowed direct: prohibit routes under the allowed networks, no IPv4 prohibit fallback, kept while down', async () => {
+    await host.writeFile('/root/corp.conf', conf({ allowed: '10.0.0.0/8' }), { mode: 0o600 });
+    const r = await cli(['enroll', '/root/corp.conf', '--user', 'appuser', '--outside-allowed', 'direct']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('carries only 10.0.0.0/8 (other destinations go direct)');
+    const state = JSON.parse(host.machine.files.get('/etc/egress/client.json')!.content);
+    expect(state.egresses[0].wireguard.outsideAllowed).toBe('direct');
+    const routes = () => host.machine.routes.filter((x) => x.table === 7100).map((x) => `${x.dst} ${x.type ?? 'unicast'}`).sort();
+    expect(routes()).toEqual(['10.0.0.0/8 prohibit', '10.0.0.0/8 unicast']);
+    expect(host.machine.rules.filter((x) => x.family === 4 && x.action === 'prohibit')).toEqual([]);
+    expect((await cli(['down', 'corp'])).code).toBe(0);
+    expect(routes()).toEqual(['10.0.0.0/8 prohibit']);
+    expect((await cli(['up', 'corp'])).code).toBe(0);
+    expect(routes()).toEqual(['10.0.0.0/8 prohibit', '10.0.0.0/8 unicast']);
+  });
+
   it.each(['PreUp', 'PostUp', 'PreDown', 'PostDown'])('refuses a file with %s, naming it, running nothing and changing nothing', async (hook) => {
     await host.writeFile('/root/hook.conf', conf({ extra: `${hook} = touch /tmp/pwned` }), { mode: 0o600 });
     const before = dumpMachine(host.machine);
@@ -120,6 +136,8 @@ describe('enroll FILE.conf', () => {
     expect(two.stderr).toContain('two.conf line 13: [Peer]: expected one [Peer] section (an egress goes to one server), got 2');
     const d = await cli(['enroll', '/root/t.conf', '--user', 'appuser', '--outside-allowed', 'direct']);
     expect(d.code).not.toBe(0);
-    expect(d.stderr).toContain("--outside-allowed: expected 'refuse', got 'direct'");
+    expect(d.stderr).toContain('t.conf line 14: AllowedIPs: --outside-allowed direct: AllowedIPs = 0.0.0.0/0, ::/0 cover every destination');
+    const bad = await cli(['enroll', '/root/t.conf', '--user', 'appuser', '--outside-allowed', 'sometimes']);
+    expect(bad.stderr).toContain("--outside-allowed: expected 'refuse' (the default) or 'direct', got 'sometimes'");
   });
 });

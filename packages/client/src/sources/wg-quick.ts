@@ -29,7 +29,7 @@ function inCidr(address: string, cidr: string): boolean {
 }
 
 /** The egress a parsed wg-quick file describes, or a refusal naming the line and key (pure). */
-export async function wgQuickSource(path: string, text: string, o: { name?: string; dns?: string; user: string }): Promise<EnrollSource> {
+export async function wgQuickSource(path: string, text: string, o: { name?: string; dns?: string; user: string; outsideDirect?: boolean }): Promise<EnrollSource> {
   const file = basename(path);
   const cfg: WgQuickConfig = parseWgQuick(text, file);
   const at = (line: number, key: string) => `${file} line ${line}: ${key}`;
@@ -93,8 +93,9 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
   if (cfg.searchDomains.length) notes.push(`${file}: DNS search domains ${cfg.searchDomains.join(', ')} ignored (only resolver addresses are used)`);
   if (a6 && !carries6) notes.push(`${file}: IPv6 refused for the selected apps: AllowedIPs carry no IPv6 network`);
   if (!a6 && allowed.some((c) => c.includes(':'))) notes.push(`${file}: IPv6 refused for the selected apps: no IPv6 Address in [Interface]`);
-  if (allowedIps) notes.push(`${file}: the tunnel carries only ${allowed.join(', ')}; the selected apps' traffic to other destinations is refused`);
-  const outside = allowedIps ? dns.filter((d) => !allowed.some((c) => inCidr(d, c))) : [];
+  if (o.outsideDirect && !allowedIps) refuse(peer.allowedIps.line, 'AllowedIPs', `--outside-allowed direct: AllowedIPs = ${allowed.join(', ')} cover every destination; nothing is outside them`);
+  if (allowedIps) notes.push(`${file}: the tunnel carries only ${allowed.join(', ')}; the selected apps' traffic to other destinations ${o.outsideDirect ? 'takes the normal route (--outside-allowed direct)' : 'is refused'}`);
+  const outside = allowedIps && !o.outsideDirect ? dns.filter((d) => !allowed.some((c) => inCidr(d, c))) : [];
   if (outside.length) notes.push(`${file}: DNS server ${outside.join(', ')} is outside AllowedIPs: the selected apps' DNS to it is refused (pass --dns with a resolver inside them)`);
   const secrets = [{ path: clientKeyPath(name), text: `${cfg.privateKey.value}\n` }];
   if (peer.presharedKey) secrets.push({ path: clientPskPath(name), text: `${peer.presharedKey.value}\n` });
@@ -123,6 +124,7 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
         ...(carries6 && subnet6 ? { subnet6 } : {}),
         forwards: [],
         ...(allowedIps ? { allowedIps } : {}),
+        ...(allowedIps && o.outsideDirect ? { outsideAllowed: 'direct' as const } : {}),
         ...(peer.presharedKey ? { presharedKey: true } : {}),
       },
     }),

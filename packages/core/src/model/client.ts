@@ -39,6 +39,11 @@ export const WireguardPath = z
     forwards: z.array(PortForward).default([]),
     /** What the peer carries (wg-quick AllowedIPs); absent = everything. Selected traffic elsewhere is refused. */
     allowedIps: z.array(z.union([Cidr4, Cidr6])).min(1).optional(),
+    /**
+     * With narrower AllowedIPs: 'direct' lets selected traffic to other destinations take the normal route (opt-in,
+     * `--outside-allowed direct`); absent, it is refused. Traffic to AllowedIPs never goes direct either way.
+     */
+    outsideAllowed: z.literal('direct', { message: "expected 'direct' or nothing" }).optional(),
     /** A PresharedKey lives in a 0600 file beside the private key. */
     presharedKey: z.boolean().optional(),
   })

@@ -6,6 +6,14 @@ import type { Egress } from '../model/client.js';
 /** Offsets inside an egress's priority range [priority, priority + 9]. */
 export const RULE_OFFSETS = { fwmark: 0, uid: 1, source: 2, fallbackFwmark: 7, fallbackUid: 8, fallbackSource: 9 } as const;
 
+/** True for a wireguard egress with narrow AllowedIPs whose other destinations go direct (`--outside-allowed direct`). */
+export function outsideDirect(e: Egress): boolean {
+  return e.kind === 'wireguard' && !!e.wireguard.allowedIps && e.wireguard.outsideAllowed === 'direct';
+}
+
+/** Metric of the `prohibit` route under each allowed network of a direct-outside egress (it outlives the tunnel). */
+export const ALLOWED_PROHIBIT_METRIC = 4096;
+
 /** The selectors of one family as rule matches (fwmark, each user, the shim source). */
 function selectors(e: Egress, family: 4 | 6): Array<{ offset: 0 | 1 | 2; match: Partial<RuleSpec> }> {
   const out: Array<{ offset: 0 | 1 | 2; match: Partial<RuleSpec> }> = [{ offset: 0, match: { fwmark: e.mark, fwmask: e.markMask } }];
@@ -26,6 +34,8 @@ export function renderClientRules(e: Egress): RuleSpec[] {
     const hasFamily = family === 4 ? !!e.address4 : !!e.address6;
     const sel = selectors(e, family);
     if (hasFamily) for (const s of sel) rules.push({ family, priority: e.priority + s.offset, ...s.match, table: e.table, action: 'lookup' });
+    // Outside-direct: the egress table's own prohibit routes refuse AllowedIPs; other destinations fall through.
+    if (hasFamily && outsideDirect(e)) continue;
     const action = hasFamily ? 'prohibit' : 'unreachable';
     for (const s of sel) rules.push({ family, priority: e.priority + 7 + s.offset, ...s.match, action });
   }
@@ -47,7 +57,10 @@ export function renderClientRoutes(e: Egress): RouteSpec[] {
   if (e.kind === 'wireguard' && e.wireguard.allowedIps) {
     for (const family of [4, 6] as const) {
       if (!(family === 4 ? e.address4 : e.address6)) continue;
-      for (const dst of allowedDestinations(e.wireguard.allowedIps, family)) routes.push({ family, table: e.table, dst, dev: e.interface });
+      for (const dst of allowedDestinations(e.wireguard.allowedIps, family)) {
+        routes.push({ family, table: e.table, dst, dev: e.interface });
+        if (outsideDirect(e)) routes.push({ family, table: e.table, dst, type: 'prohibit', metric: ALLOWED_PROHIBIT_METRIC });
+      }
     }
     return routes;
   }

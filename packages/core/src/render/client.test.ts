@@ -390,3 +390,52 @@ AllowedIPs = 10.0.0.0/8, 192.0.2.7/32, fd00::/8
     expect(renderClientRules(fromConf).filter((r) => r.family === 6).every((r) => r.action === 'unreachable')).toBe(true);
   });
 });
+
+describe('--outside-allowed direct (narrow AllowedIPs, other destinations take the normal route)', () => {
+  const state = ClientState.parse({
+    version: 1,
+    egresses: [
+      {
+        ...mainV4,
+        name: 'corp',
+        address4: '10.66.0.2',
+        wireguard: { endpoint: '198.51.100.2:51820', serverPublicKey: SERVER_PUB, publicKey: CLIENT_PUB, mtu: 1420, persistentKeepalive: 25, subnet4: '10.66.0.2/32', allowedIps: ['10.0.0.0/8', '192.0.2.7/32'], outsideAllowed: 'direct' },
+      },
+    ],
+  });
+  const e = state.egresses[0]!;
+
+  it('puts a prohibit route under each allowed network (it outlives the tunnel) and no IPv4 prohibit fallback rule; IPv6 stays unreachable', () => {
+    expect(renderClientRoutes(e)).toEqual([
+      { family: 4, table: 7100, dst: '10.0.0.0/8', dev: 'egress0' },
+      { family: 4, table: 7100, dst: '10.0.0.0/8', type: 'prohibit', metric: 4096 },
+      { family: 4, table: 7100, dst: '192.0.2.7', dev: 'egress0' },
+      { family: 4, table: 7100, dst: '192.0.2.7', type: 'prohibit', metric: 4096 },
+    ]);
+    const rules = renderClientRules(e);
+    expect(rules.filter((r) => r.family === 4 && r.action !== 'lookup')).toEqual([]);
+    expect(rules.filter((r) => r.family === 6).length).toBeGreaterThan(0);
+    expect(rules.filter((r) => r.family === 6).every((r) => r.action === 'unreachable')).toBe(true);
+  });
+
+  it('keeps the prohibit routes of a down egress (selected traffic to AllowedIPs is refused, never direct)', () => {
+    expect(renderClient(state, { down: ['corp'] }).routes).toEqual([
+      { family: 4, table: 7100, dst: '10.0.0.0/8', type: 'prohibit', metric: 4096 },
+      { family: 4, table: 7100, dst: '192.0.2.7', type: 'prohibit', metric: 4096 },
+    ]);
+  });
+
+  it('scopes the kill switch to the allowed networks; IPv6 (which the egress lacks) stays refused for marked traffic', () => {
+    const text = renderClientNft(state)!;
+    expect(text).toContain('meta skuid 1001 ip daddr 10.0.0.0/8 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "corp: kill switch for appuser"');
+    expect(text).toContain('meta skuid 1001 ip daddr 192.0.2.7 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "corp: kill switch for appuser"');
+    expect(text).toContain('meta mark & 0x01000000 == 0x01000000 meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited comment "corp: no IPv6 on this egress"');
+    expect(text).toContain('meta mark & 0x01000000 == 0x01000000 ip daddr 10.0.0.0/8 oifname != "lo" oifname != "egress0" drop comment "corp: kill switch"');
+    expect(text).not.toMatch(/meta skuid 1001 oifname != "lo"/);
+  });
+
+  it.runIf(canRunNft)('nft accepts the scoped table and lists it back unchanged', () => {
+    const text = renderClientNft(state)!;
+    expect(loadAndList(text, ['egress/main'])).toBe(text);
+  });
+});

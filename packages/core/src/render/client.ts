@@ -77,7 +77,8 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
       hs.sysctls.push({ key: `net.ipv4.conf.${e.interface}.rp_filter`, value: '2' }, { key: `net.ipv4.conf.${e.interface}.route_localnet`, value: '1' });
     }
     hs.rules.push(...renderClientRules(e));
-    if (!down.has(e.name)) hs.routes.push(...renderClientRoutes(e));
+    // A down egress keeps only its prohibit routes (the kill switch of an outside-direct egress lives there).
+    hs.routes.push(...renderClientRoutes(e).filter((r) => !down.has(e.name) || r.type === 'prohibit'));
   }
   hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state)! });
   hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
