@@ -31,11 +31,19 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'enroll',
     args: ['[bundle]'],
-    summary: 'turn an enrollment bundle (or a local interface: --interface) into a running egress for a user',
+    summary: 'turn an enrollment bundle, a wg-quick file (or a local interface: --interface) into a running egress for a user',
     details: `Validates the bundle, allocates a mark, table and rule priorities, brings the tunnel up with wg-quick
 (Table = off; wireguard-go where the kernel module is missing), applies the client state, saves it to
 /etc/egress (0600) and installs a boot unit when systemd runs. Running it again with the same bundle
 changes nothing.
+
+A standard wg-quick file (a VPN provider's, a router's, wg-easy's) works in place of a bundle, told apart
+by content: its PrivateKey (and PresharedKey) are copied to 0600 files, the file is never changed, and its
+shell hooks (PreUp/PostUp/PreDown/PostDown) are never run: a file with any is refused. Table, FwMark,
+SaveConfig and ListenPort are ignored. AllowedIPs decide what the egress carries; with a narrower set than
+0.0.0.0/0, ::/0 the selected apps' traffic to other destinations is refused (--outside-allowed refuse), or
+with --outside-allowed direct takes the normal route (traffic to AllowedIPs is still never sent direct).
+IPv6 goes through only when both Address and AllowedIPs have it; otherwise it is refused, never direct.
 
 Without a VPS: --interface IF makes an egress that leaves by IF (e.g. wlan0) with IF's address, via IF's
 gateway (from the main table, a DHCP lease, or --gateway IP; comma-separate an IPv4 and an IPv6 one) and
@@ -50,6 +58,7 @@ ${ALLOCATION_HELP}`,
       { flags: '--create-user', description: 'create the user as a system user without a login shell when missing' },
       { flags: '--name <egress>', description: "egress name (default: the bundle's peer name)" },
       { flags: '--dns <ip>', description: "resolver the user's DNS is sent to through the tunnel (default: the bundle's)" },
+      { flags: '--outside-allowed <what>', description: "wg-quick file with narrow AllowedIPs: the selected apps' traffic elsewhere is refused ('refuse', the default) or takes the normal route ('direct')" },
       { flags: '--interface <if>', description: 'no bundle: leave by this local interface (egress of kind interface)' },
       { flags: '--gateway <ip>', description: "with --interface: the interface's router (default: detected)" },
       { flags: '--address <ip>', description: "with --interface: which of its IPv4 addresses to leave with (default: the first)" },

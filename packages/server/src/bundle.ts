@@ -48,11 +48,16 @@ export async function readBundle(path: string): Promise<Bundle | undefined> {
 
 /** Writes a bundle atomically with mode 0600 (also when the file existed with another mode). */
 export async function writeBundle(path: string, bundle: Bundle): Promise<void> {
+  await writePrivateFile(path, `${JSON.stringify(bundle, null, 2)}\n`);
+}
+
+/** Writes `text` to `path` atomically with mode 0600 (a bundle, a wg-quick config: both hold a private key). */
+export async function writePrivateFile(path: string, text: string): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const handle = await open(tmp, 'w', 0o600);
   try {
     await handle.chmod(0o600);
-    await handle.writeFile(`${JSON.stringify(bundle, null, 2)}\n`, 'utf8');
+    await handle.writeFile(text, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();

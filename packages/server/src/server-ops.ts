@@ -142,7 +142,7 @@ export async function withVps<T>(targetText: string, options: CliOptions, output
 }
 
 /** Refuses an --out path whose directory cannot take the bundle, before anything changes on the VPS. */
-export async function assertWritableOut(out: string): Promise<void> {
+export async function assertWritableOut(out: string, flag = '--out'): Promise<void> {
   const { access, constants, stat } = await import('node:fs/promises');
   const { dirname } = await import('node:path');
   const dir = dirname(out);
@@ -150,6 +150,6 @@ export async function assertWritableOut(out: string): Promise<void> {
     await access(dir, constants.W_OK);
     if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
   } catch (err) {
-    throw new ValidationError(`--out: cannot write the bundle to ${out} (${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was changed`, [{ path: '--out', message: 'not writable' }]);
+    throw new ValidationError(`${flag}: cannot write ${flag === '--out' ? 'the bundle' : 'the file'} to ${out} (${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was changed`, [{ path: flag, message: 'not writable' }]);
   }
 }

@@ -1,9 +1,9 @@
 // enroll / down / up / uninstall against core's FakeHost: the real renderer and engine, an in-memory machine.
-import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '@egress/core/keys';
 import { FakeHost, dumpMachine } from '@egress/core/testing';
 import { runCli } from '../cli.js';
+import { runOn, sink } from '../testing/fake-cli.js';
 
 const server = generateKeyPair();
 const me = generateKeyPair();
@@ -18,24 +18,8 @@ const bundle = {
   forwards: [],
 };
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      w.text += String(chunk);
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
 let host: FakeHost;
-async function cli(argv: string[]) {
-  const stdout = sink();
-  const stderr = sink();
-  const status = await runCli(argv, { host, isRoot: true, handshakeTimeoutMs: 0, stdout, stderr });
-  return { code: status.code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (argv: string[]) => runOn(host, argv);
 
 beforeEach(async () => {
   host = new FakeHost();

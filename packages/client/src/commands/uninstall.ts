@@ -3,7 +3,7 @@ import { PermissionError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import { SafeName } from '@egress/core/model/primitives';
-import { CLIENT_PATHS, EGRESS_DIR, cgroupParent, clientKeyPath } from '@egress/core/render/client-paths';
+import { CLIENT_PATHS, EGRESS_DIR, cgroupParent, clientKeyPath, clientPskPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
 import { CGROUP_ROOT, removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
@@ -30,6 +30,9 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const leftovers: string[] = [];
   for (const t of targets) {
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);
+    // A PresharedKey file (also one left by a re-enroll of a file that dropped it); the key goes last (it marks an
+    // unfinished uninstall for the next run).
+    if ((await host.readFile(clientPskPath(t))) !== undefined) await host.removeFile(clientPskPath(t));
     await host.removeFile(clientKeyPath(t));
   }
   if (after.egresses.length === 0) {
@@ -67,7 +70,10 @@ async function finishInterrupted(host: Host, state: ClientState, name: string | 
   if (journal === undefined && !keys.length && !dirs.length && !cgroups.length && !temps.length) return undefined;
   ctx.output.step('Finishing an interrupted run');
   const { steps } = await applyClient(host, { before: state, after: state, output: ctx.output });
-  for (const n of keys) await host.removeFile(clientKeyPath(n));
+  for (const n of keys) {
+    if ((await host.readFile(clientPskPath(n))) !== undefined) await host.removeFile(clientPskPath(n));
+    await host.removeFile(clientKeyPath(n));
+  }
   for (const n of new Set([...keys, ...cgroups])) await removeEgressCgroup(host, n);
   if (state.egresses.length === 0) await removeCreatedDirs(host);
   ctx.output.result(`nothing enrolled${name ? ` as '${name}'` : ''}; removed what an interrupted run left (${[...steps, ...keys.map((k) => `key ${k}`)].length + dirs.length} item(s))`);

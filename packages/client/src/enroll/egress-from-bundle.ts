@@ -14,17 +14,17 @@ export interface EgressChoices {
   cgroup2: boolean;
 }
 
+/** The fields every egress takes from its allocation: name, interface, mark, table, priorities (pure). */
+export function allocatedFields(name: string, a: Allocation): Pick<Egress, 'name' | 'interface' | 'mark' | 'markMask' | 'table' | 'priority'> {
+  return { name, interface: a.interface, mark: a.mark, markMask: a.markMask, table: a.table, priority: a.priority };
+}
+
 /** The egress for `bundle` (pure). */
 export function egressFromBundle(bundle: Bundle, c: EgressChoices): Extract<Egress, { kind: 'wireguard' }> {
   const s = bundle.server;
   return {
-    name: c.name,
+    ...allocatedFields(c.name, c.allocation),
     kind: 'wireguard',
-    interface: c.allocation.interface,
-    mark: c.allocation.mark,
-    markMask: c.allocation.markMask,
-    table: c.allocation.table,
-    priority: c.allocation.priority,
     address4: bundle.client.address4,
     ...(bundle.client.address6 ? { address6: bundle.client.address6 } : {}),
     dns: c.dns ? [...c.dns] : [...bundle.dns],

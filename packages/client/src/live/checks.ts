@@ -14,7 +14,7 @@ import { dnsViewPrefix } from '../dns-view/view.js';
 import { lookupUser } from '../users.js';
 import { egressStatus, sysctlKeysOf } from './egress-status.js';
 import { hasRoute, hasRule, type LiveClient } from './read-live.js';
-import { PROBE_TARGETS, runProbe } from './run-probe.js';
+import { probeTargets, runProbe } from './run-probe.js';
 
 export interface Check {
   name: string;
@@ -135,7 +135,7 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
       continue;
     }
     if (entry.uid !== u.uid) checks.push(fail(`user ${u.name}`, `uid is ${entry.uid} now, the egress selects uid ${u.uid}`, reenroll));
-    const probe = await runProbe(host, entry, { ...PROBE_TARGETS, dns: resolvers, timeoutMs: 3000 });
+    const probe = await runProbe(host, entry, { ...probeTargets(e), dns: resolvers, timeoutMs: 3000 });
     if (!probe.result) {
       checks.push(fail(`live checks as ${u.name}`, probe.error ?? 'probe failed', 'run egress-client doctor as root on the client'));
       continue;

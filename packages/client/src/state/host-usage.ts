@@ -19,7 +19,8 @@ function tableId(t: string | undefined): number | undefined {
   return NAMED_TABLES[t] ?? (/^\d+$/.test(t) ? Number(t) : undefined);
 }
 
-async function readJson<T>(host: Host, argv: string[]): Promise<T[]> {
+/** Runs an `ip -j …` command and returns its JSON array, or [] when it fails or prints something else. */
+export async function readJson<T>(host: Host, argv: string[]): Promise<T[]> {
   const r = await host.run(argv);
   if (r.exitCode !== 0 || !r.stdout.trim()) return [];
   try {

@@ -28,7 +28,8 @@ export const WireguardPath = z
     publicKey: WgKey,
     mtu: Mtu,
     persistentKeepalive: Keepalive,
-    serverAddress4: Ipv4,
+    /** The server's tunnel addresses (a third-party wg-quick file does not say them). */
+    serverAddress4: Ipv4.optional(),
     serverAddress6: Ipv6.optional(),
     subnet4: Cidr4,
     subnet6: Cidr6.optional(),
@@ -36,6 +37,15 @@ export const WireguardPath = z
     publicAddress4: Ipv4.optional(),
     publicAddress6: Ipv6.optional(),
     forwards: z.array(PortForward).default([]),
+    /** What the peer carries (wg-quick AllowedIPs); absent = everything. Selected traffic elsewhere is refused. */
+    allowedIps: z.array(z.union([Cidr4, Cidr6])).min(1).optional(),
+    /**
+     * With narrower AllowedIPs: 'direct' lets selected traffic to other destinations take the normal route (opt-in,
+     * `--outside-allowed direct`); absent, it is refused. Traffic to AllowedIPs never goes direct either way.
+     */
+    outsideAllowed: z.literal('direct', { message: "expected 'direct' or nothing" }).optional(),
+    /** A PresharedKey lives in a 0600 file beside the private key. */
+    presharedKey: z.boolean().optional(),
   })
   .strict();
 export type WireguardPath = z.infer<typeof WireguardPath>;

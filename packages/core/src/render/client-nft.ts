@@ -2,6 +2,7 @@
 import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
 import type { PortForward } from '../model/forward.js';
+import { outsideDirect } from './client-routing.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -33,6 +34,19 @@ function cgroupLevel(path: string): number {
 
 function dnsOf(e: Egress, kind: 'ipv4' | 'ipv6'): string | undefined {
   return e.dns.find((a) => ipaddr.parse(a).kind() === kind);
+}
+
+/** Destination matches (with a trailing space) the kill switch of an outside-direct egress covers, as nft lists them. */
+function killSwitchScopes(allowed: readonly string[], has6: boolean): string[] {
+  const out: string[] = [];
+  for (const c of allowed) {
+    const v6 = c.includes(':');
+    if (v6 && !has6) continue; // the whole family is refused below
+    const shown = c.replace(/\/(32|128)$/, '');
+    out.push(`${v6 ? 'ip6' : 'ip'} daddr ${shown} `);
+  }
+  // A family the egress lacks is refused by its `unreachable` rules and the mark chain's IPv6 reject.
+  return out;
 }
 
 interface Chains {
@@ -78,12 +92,16 @@ function egressRules(e: Egress, c: Chains): void {
   // Output chains see the interface of the route picked before any reroute (mark, DNAT), so the output reject only
   // covers traffic routed by uid from the start; postrouting sees the final interface and drops the rest.
   for (const proto of ['udp', 'tcp']) c.filter.push(`${marked} fib daddr type local ${proto} dport 53 reject${comment(e, 'no DNS to local resolvers')}`);
+  // Outside-direct: the kill switch covers the AllowedIPs (and a family the egress lacks), not other destinations.
+  const scopes = outsideDirect(e) && e.kind === 'wireguard' ? killSwitchScopes(e.wireguard.allowedIps ?? [], !!e.address6) : [''];
   for (const u of e.selectors.users) {
-    c.filter.push(`meta skuid ${u.uid} oifname != "lo" oifname != ${iface} meta l4proto tcp reject with tcp reset${comment(e, `kill switch for ${u.name}`)}`);
-    c.filter.push(`meta skuid ${u.uid} oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
+    for (const to of scopes) {
+      c.filter.push(`meta skuid ${u.uid} ${to}oifname != "lo" oifname != ${iface} meta l4proto tcp reject with tcp reset${comment(e, `kill switch for ${u.name}`)}`);
+      c.filter.push(`meta skuid ${u.uid} ${to}oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
+    }
   }
   if (!e.address6) c.mark.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
-  c.postFilter.push(`${marked} oifname != "lo" oifname != ${iface} drop${comment(e, 'kill switch')}`);
+  for (const to of scopes) c.postFilter.push(`${marked} ${to}oifname != "lo" oifname != ${iface} drop${comment(e, 'kill switch')}`);
 
   const only = tunnel ? '' : `${marked} `;
   if (e.address4) c.snat.push(`${only}oifname ${iface} ip saddr != ${e.address4} snat ip to ${e.address4}${comment(e, 'source safety net')}`);

@@ -21,6 +21,11 @@ export function clientKeyPath(egress: string): string {
   return `${EGRESS_DIR}/${egress}.key`;
 }
 
+/** PresharedKey file of one egress enrolled from a wg-quick file that has one (0600; `wg set … preshared-key FILE`). */
+export function clientPskPath(egress: string): string {
+  return `${EGRESS_DIR}/${egress}.psk`;
+}
+
 /** wg-quick config of one tunnel interface (0600). */
 export function clientWgConfigPath(iface: string): string {
   return `/etc/wireguard/${iface}.conf`;

@@ -1,6 +1,6 @@
 // The wg-quick config of one wireguard egress: no private key inline, `Table = off` (egress owns routing).
 import type { Egress } from '../model/client.js';
-import { clientKeyPath } from './client-paths.js';
+import { clientKeyPath, clientPskPath } from './client-paths.js';
 
 type WireguardEgress = Extract<Egress, { kind: 'wireguard' }>;
 
@@ -29,12 +29,13 @@ export function renderClientWgConfig(e: WireguardEgress): string {
     `MTU = ${e.wireguard.mtu}`,
     'Table = off',
     `PostUp = wg set %i private-key ${clientKeyPath(e.name)}`,
+    ...(e.wireguard.presharedKey ? [`PostUp = wg set %i peer ${e.wireguard.serverPublicKey} preshared-key ${clientPskPath(e.name)}`] : []),
     `PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1${e.wireguard.forwards.some((f) => f.targetHost) ? ' net.ipv4.conf.%i.forwarding=1' : ''}`,
     '',
     '[Peer]',
     `PublicKey = ${e.wireguard.serverPublicKey}`,
     `Endpoint = ${e.wireguard.endpoint}`,
-    'AllowedIPs = 0.0.0.0/0, ::/0',
+    `AllowedIPs = ${(e.wireguard.allowedIps ?? ['0.0.0.0/0', '::/0']).join(', ')}`,
   ];
   if (e.wireguard.persistentKeepalive > 0) lines.push(`PersistentKeepalive = ${e.wireguard.persistentKeepalive}`);
   return `${lines.join('\n')}\n`;

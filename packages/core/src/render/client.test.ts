@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ClientState, type EgressInput } from '../model/client.js';
 import { clientOwnership, renderClient } from './client.js';
 import { renderClientNft } from './client-nft.js';
-import { renderClientRules } from './client-routing.js';
+import { renderClientRoutes, renderClientRules } from './client-routing.js';
 import { renderClientWgConfig } from './client-wg.js';
 
 const SERVER_PUB = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
@@ -389,5 +389,94 @@ describe('nft accepts every rendered table and lists it back unchanged', () => {
 
   it.runIf(!canRunNft && !!process.env.CI)('fails loudly on CI without nft or root', () => {
     throw new Error('nft, unshare and root are required on CI to check rendered client tables');
+  });
+});
+
+describe('an egress enrolled from a wg-quick file (narrow AllowedIPs, PresharedKey, no server tunnel address)', () => {
+  const fromConf = ClientState.parse({
+    version: 1,
+    egresses: [
+      {
+        ...mainV4,
+        name: 'corp',
+        address4: '10.66.0.2',
+        wireguard: { endpoint: 'vpn.example.net:51820', serverPublicKey: SERVER_PUB, publicKey: CLIENT_PUB, mtu: 1380, persistentKeepalive: 0, subnet4: '10.66.0.2/32', allowedIps: ['10.0.0.0/8', '192.0.2.7/32', 'fd00::/8'], presharedKey: true },
+      },
+    ],
+  }).egresses[0] as Extract<ReturnType<typeof ClientState.parse>['egresses'][number], { kind: 'wireguard' }>;
+
+  it('renders AllowedIPs as given and loads the PresharedKey from its 0600 file', () => {
+    expect(renderClientWgConfig(fromConf)).toBe(`# egress 'corp': wg-quick config written by egress-client; do not edit (egress-client enroll rewrites it).
+[Interface]
+Address = 10.66.0.2/32
+MTU = 1380
+Table = off
+PostUp = wg set %i private-key /etc/egress/corp.key
+PostUp = wg set %i peer ${SERVER_PUB} preshared-key /etc/egress/corp.psk
+PostUp = sysctl -q -w net.ipv4.conf.%i.rp_filter=2 net.ipv4.conf.%i.route_localnet=1
+
+[Peer]
+PublicKey = ${SERVER_PUB}
+Endpoint = vpn.example.net:51820
+AllowedIPs = 10.0.0.0/8, 192.0.2.7/32, fd00::/8
+`);
+  });
+
+  it('routes only the allowed IPv4 networks in its table (no default: other destinations fall to prohibit); no IPv6 route without an IPv6 address', () => {
+    expect(renderClientRoutes(fromConf)).toEqual([
+      { family: 4, table: 7100, dst: '10.0.0.0/8', dev: 'egress0' },
+      { family: 4, table: 7100, dst: '192.0.2.7', dev: 'egress0' },
+    ]);
+    expect(renderClientRules(fromConf).filter((r) => r.action === 'prohibit' && r.family === 4).length).toBeGreaterThan(0);
+    expect(renderClientRules(fromConf).filter((r) => r.family === 6).every((r) => r.action === 'unreachable')).toBe(true);
+  });
+});
+
+describe('--outside-allowed direct (narrow AllowedIPs, other destinations take the normal route)', () => {
+  const state = ClientState.parse({
+    version: 1,
+    egresses: [
+      {
+        ...mainV4,
+        name: 'corp',
+        address4: '10.66.0.2',
+        wireguard: { endpoint: '198.51.100.2:51820', serverPublicKey: SERVER_PUB, publicKey: CLIENT_PUB, mtu: 1420, persistentKeepalive: 25, subnet4: '10.66.0.2/32', allowedIps: ['10.0.0.0/8', '192.0.2.7/32'], outsideAllowed: 'direct' },
+      },
+    ],
+  });
+  const e = state.egresses[0]!;
+
+  it('puts a prohibit route under each allowed network (it outlives the tunnel) and no IPv4 prohibit fallback rule; IPv6 stays unreachable', () => {
+    expect(renderClientRoutes(e)).toEqual([
+      { family: 4, table: 7100, dst: '10.0.0.0/8', dev: 'egress0' },
+      { family: 4, table: 7100, dst: '10.0.0.0/8', type: 'prohibit', metric: 4096 },
+      { family: 4, table: 7100, dst: '192.0.2.7', dev: 'egress0' },
+      { family: 4, table: 7100, dst: '192.0.2.7', type: 'prohibit', metric: 4096 },
+    ]);
+    const rules = renderClientRules(e);
+    expect(rules.filter((r) => r.family === 4 && r.action !== 'lookup')).toEqual([]);
+    expect(rules.filter((r) => r.family === 6).length).toBeGreaterThan(0);
+    expect(rules.filter((r) => r.family === 6).every((r) => r.action === 'unreachable')).toBe(true);
+  });
+
+  it('keeps the prohibit routes of a down egress (selected traffic to AllowedIPs is refused, never direct)', () => {
+    expect(renderClient(state, { down: ['corp'] }).routes).toEqual([
+      { family: 4, table: 7100, dst: '10.0.0.0/8', type: 'prohibit', metric: 4096 },
+      { family: 4, table: 7100, dst: '192.0.2.7', type: 'prohibit', metric: 4096 },
+    ]);
+  });
+
+  it('scopes the kill switch to the allowed networks; IPv6 (which the egress lacks) stays refused for marked traffic', () => {
+    const text = renderClientNft(state)!;
+    expect(text).toContain('meta skuid 1001 ip daddr 10.0.0.0/8 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "corp: kill switch for appuser"');
+    expect(text).toContain('meta skuid 1001 ip daddr 192.0.2.7 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "corp: kill switch for appuser"');
+    expect(text).toContain('meta mark & 0x01000000 == 0x01000000 meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited comment "corp: no IPv6 on this egress"');
+    expect(text).toContain('meta mark & 0x01000000 == 0x01000000 ip daddr 10.0.0.0/8 oifname != "lo" oifname != "egress0" drop comment "corp: kill switch"');
+    expect(text).not.toMatch(/meta skuid 1001 oifname != "lo"/);
+  });
+
+  it.runIf(canRunNft)('nft accepts the scoped table and lists it back unchanged', () => {
+    const text = renderClientNft(state)!;
+    expect(loadAndList(text, ['egress/main'])).toBe(text);
   });
 });

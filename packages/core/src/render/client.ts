@@ -77,7 +77,8 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
       hs.sysctls.push({ key: `net.ipv4.conf.${e.interface}.rp_filter`, value: '2' }, { key: `net.ipv4.conf.${e.interface}.route_localnet`, value: '1' });
     }
     hs.rules.push(...renderClientRules(e));
-    if (!down.has(e.name)) hs.routes.push(...renderClientRoutes(e));
+    // A down egress keeps only its prohibit routes (the kill switch of an outside-direct egress lives there).
+    hs.routes.push(...renderClientRoutes(e).filter((r) => !down.has(e.name) || r.type === 'prohibit'));
   }
   // LAN forwards: the LAN interface forwards the hosts' replies (loose rp_filter: their route back is the tunnel's).
   const lanIfs = [...new Set(state.egresses.flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];

@@ -5,3 +5,4 @@ export * from './server-nft.js';
 export * from './server-boot.js';
 export * from './server.js';
 export * from './client.js';
+export * from './peer-wg-quick.js';

@@ -20,6 +20,8 @@ export interface CliOptions {
   out?: string;
   dryRun?: boolean;
   publicKey?: string;
+  wgQuick?: string;
+  qr?: boolean;
   peer?: string;
   purge?: boolean;
 }

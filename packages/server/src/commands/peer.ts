@@ -1,6 +1,6 @@
 // egress-server peer add|remove|list: enroll another client (next free address, bundle written here), or remove one.
-import { SafeName, ValidationError, WgKey, generateKeyPair, parseWith, type Output } from '@egress/core';
-import { defaultBundlePath, makeBundle, writeBundle } from '../bundle.js';
+import { SafeName, ValidationError, WgKey, generateKeyPair, parseWith, renderPeerWgQuick, type Output } from '@egress/core';
+import { defaultBundlePath, makeBundle, writeBundle, writePrivateFile } from '../bundle.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { allocatePeer, requirePeer } from '../plan/server-config.js';
 import { parseWgDump } from '../remote/facts.js';
@@ -21,7 +21,12 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
   const name = action === 'list' ? undefined : parseWith(SafeName, nameArg ?? '', 'NAME');
   const publicKey = options.publicKey !== undefined ? parseWith(WgKey, options.publicKey, '--public-key') : undefined;
   if (publicKey && action !== 'add') throw new ValidationError('--public-key: only `peer add` takes a public key');
+  if ((options.wgQuick !== undefined || options.qr) && action !== 'add') throw new ValidationError('--wg-quick/--qr: only `peer add` writes a wg-quick config');
+  if ((options.wgQuick !== undefined || options.qr) && publicKey) {
+    throw new ValidationError('--wg-quick/--qr: a wg-quick config holds the private key, but with --public-key the client keeps its own; drop one of them', [{ path: '--public-key', message: 'with --wg-quick' }]);
+  }
   if (action === 'add') await assertWritableOut(options.out ?? defaultBundlePath(name!));
+  if (options.wgQuick !== undefined) await assertWritableOut(options.wgQuick, '--wg-quick');
   return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const config = requireState(facts, host.name);
     let next = config;
@@ -35,7 +40,19 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
       changed = (await converge(host, facts, next, config, output)).changed;
       bundle = options.out ?? defaultBundlePath(peer.name);
       await writeBundle(bundle, makeBundle(next, peer, keys.privateKey));
-      output.result(`added peer ${peer.name}; bundle ${bundle}${keys.privateKey ? ' (mode 0600, holds its private key)' : ' (no private key: the client keeps its own)'}`);
+      const lines = [`added peer ${peer.name}; bundle ${bundle}${keys.privateKey ? ' (mode 0600, holds its private key)' : ' (no private key: the client keeps its own)'}`];
+      if (keys.privateKey && (options.wgQuick !== undefined || options.qr)) {
+        const text = renderPeerWgQuick(next, peer, keys.privateKey);
+        if (options.wgQuick !== undefined) {
+          await writePrivateFile(options.wgQuick, text);
+          lines.push(`wg-quick config ${options.wgQuick} (mode 0600, holds its private key): wg-quick up, or import it in any WireGuard app`);
+        }
+        if (options.qr) {
+          const { toString } = await import('qrcode');
+          lines.push(`scan this with the WireGuard app (it holds ${peer.name}'s private key: show it to no one else):`, await toString(text, { type: 'terminal', small: true, errorCorrectionLevel: 'L' }));
+        }
+      }
+      output.result(lines.join('\n'));
     } else if (action === 'remove') {
       const peer = requirePeer(config, name!);
       next = { ...config, peers: config.peers.filter((p) => p.name !== peer.name), forwards: config.forwards.filter((f) => f.peer !== peer.name) };
