@@ -24,7 +24,9 @@ export const ALLOCATION_HELP = `Allocation (each the first value free on this ho
   interface  egress0, egress1, ...
   mark       0x01000000, 0x02000000, ... 0x80000000 (one bit; mask = that bit; other bits are kept)
   table      7100, 7101, ...
-  priorities 7100-7109, 7110-7119, ... (lookup at +0..+2, prohibit fallback at +7..+9)
+  priorities 7100-7109, 7110-7119, ... (lookup at +0..+2, prohibit fallback at +7..+9); when another tool's
+             rule before 7100 would capture selected traffic (Tailscale's 5270 'lookup 52'), the early range
+             1100-1109, 1110-1119, ... up to 1990-1999 instead, so egress's rules win
 Values used by an existing ip rule or routing table are skipped.`;
 
 export const COMMANDS: CommandSpec[] = [

@@ -15,7 +15,7 @@ import { daemonWarning } from '../dns-view/report.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { allocate } from '../state/allocate.js';
+import { allocate, priorityRangeNote } from '../state/allocate.js';
 import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
@@ -52,7 +52,7 @@ export function describeEgress(e: Egress): string[] {
   return [
     `egress ${e.name}: interface ${e.interface}, address ${[e.address4, e.address6].filter(Boolean).join(', ')}`,
     `  users ${e.selectors.users.map((u) => `${u.name} (uid ${u.uid})`).join(', ') || 'none'}${e.selectors.cgroups.length ? `, cgroup ${e.selectors.cgroups.join(', ')}` : ''}`,
-    `  mark ${hexMark(e.mark)}/${hexMark(e.markMask)}, table ${e.table}, rule priorities ${e.priority}-${e.priority + 9}`,
+    `  mark ${hexMark(e.mark)}/${hexMark(e.markMask)}, table ${e.table}, rule priorities ${e.priority}-${e.priority + 9} (${priorityRangeNote(e.priority)})`,
     `  DNS ${e.dns.join(', ') || 'none (DNS to local resolvers is refused)'}, kill switch armed`,
   ];
 }
