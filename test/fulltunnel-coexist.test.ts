@@ -112,6 +112,33 @@ async function bypassStory(lab: Lab, opts: { v6: boolean; expectPriority: RegExp
   await expectRootOnVpn(lab);
 }
 
+/** `run --direct` beside the wg-quick full tunnel: by the normal route (eth0) or --interface wlan0, never the tunnel. */
+async function runDirectStory(lab: Lab): Promise<void> {
+  const cli = lab.egressClientArgv;
+  const before = await snapshot(lab);
+  try {
+    const direct = await lab.exec('client', [...cli, 'run', '--direct', '--', ...lab.probeArgv()], { timeoutMs: 60_000 });
+    expect(direct.exitCode, direct.stderr).toBe(0);
+    expect(direct.stdout.trim()).toBe(lab.addr.clientV4); // the app's stdout is only the app's
+    expect(direct.stderr).toContain('enrolling direct-eth0 (cgroup only, no user bound)');
+    expect(await lab.probe('client', { prefix: [...cli, 'run', '--direct', '--'], v6: true })).toBe(lab.addr.clientV6);
+    expect(await lab.probe('client', { prefix: [...cli, 'run', '--direct', '--interface', 'wlan0', '--'] })).toBe(lab.addr.clientWlanV4);
+    await expectRootOnVpn(lab);
+    expect(await lab.probe('client', { user: 'appuser' })).toBe(lab.addr.vpsV4);
+    // wlan0 down: the direct app fails, nothing of it enters the tunnel.
+    const onVpn = await lab.capture('client', VPN, WHOAMI);
+    await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'down'], { check: true });
+    const down = await lab.exec('client', [...cli, 'run', '--direct', '--interface', 'wlan0', '--', ...lab.probeArgv()], { timeoutMs: 20_000 });
+    expect(down.exitCode, down.stdout).not.toBe(0);
+    expect(await onVpn.stop()).toEqual([]);
+    await reconnectWlan(lab);
+    expect((await lab.exec('client', [...cli, 'up', 'direct-wlan0'])).exitCode).toBe(0);
+  } finally {
+    for (const name of ['direct-eth0', 'direct-wlan0']) await lab.exec('client', [...cli, 'uninstall', name]);
+  }
+  expect(await snapshot(lab)).toBe(before);
+}
+
 describe('beside a full-tunnel VPN (issue 17)', () => {
   it('wg-quick full tunnel, Tailscale rule layout, nftables kill switch: appuser by wlan0, the rest by the VPN', async () => {
     await withLab({ name: 'ft-coexist' }, async (lab) => {
@@ -142,6 +169,7 @@ describe('beside a full-tunnel VPN (issue 17)', () => {
           await lab.exec('client', ['ip', 'rule', 'del', 'priority', '6000'], { check: true });
         },
       });
+      await runDirectStory(lab);
       await lab.exec('client', ['wg-quick', 'down', VPN], { check: true });
 
       // b. Tailscale's layout: its rules at 5210-5270 come before 7100, so allocation picks the early range.

@@ -26,6 +26,8 @@ interface Options {
   createUser?: boolean;
   name?: string;
   dryRun?: boolean;
+  /** Internal (run --direct): an egress selected by its cgroup only, no user bound. */
+  cgroupOnly?: boolean;
 }
 
 /** Where each detected value came from, for the summary. */
@@ -41,8 +43,8 @@ function describeUplink(plan: UplinkPlan): string[] {
 export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
   const o = inv.options as Options;
   if (inv.args[0] !== undefined) throw new ValidationError(`enroll: expected either a bundle or --interface, got both ('${inv.args[0]}' and --interface ${o.interface})`, [{ path: 'bundle', message: 'with --interface' }]);
-  if (!o.user) throw new ValidationError('--user: expected the user whose traffic leaves by the interface, got nothing', [{ path: '--user', message: 'missing' }], { hint: `egress-client enroll --interface ${o.interface} --user appuser` });
-  const userName = checkUserName(o.user);
+  if (!o.user && !o.cgroupOnly) throw new ValidationError('--user: expected the user whose traffic leaves by the interface, got nothing', [{ path: '--user', message: 'missing' }], { hint: `egress-client enroll --interface ${o.interface} --user appuser` });
+  const userName = o.user === undefined ? '' : checkUserName(o.user);
   const name = o.name ?? defaultEgressName(o.interface!);
   if (!SafeName.safeParse(name).success) throw new ValidationError(`--name: expected 1-32 lowercase letters, digits, '_' or '-' starting with a letter or digit, got '${name}'`, [{ path: '--name', message: 'bad name' }]);
   if (!ctx.isRoot && !o.dryRun) throw new PermissionError('enroll must run as root (it configures the network and writes /etc/egress)', { hint: `sudo egress-client enroll --interface ${o.interface} --user ${userName}` });
@@ -56,16 +58,16 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
   if (existing && existing.kind !== 'interface') throw new ConflictError(`--name: egress '${name}' exists and is a ${existing.kind} egress, not an interface one`, { hint: `pick another --name` });
   const sameIface = before.egresses.find((e) => e.name !== name && e.interface === plan.interface);
   if (sameIface) throw new ConflictError(`--interface: egress '${sameIface.name}' already leaves by ${plan.interface}`, { hint: `egress-client enroll --interface ${plan.interface} --user ${userName} --name ${sameIface.name}` });
-  const boundElsewhere = before.egresses.find((e) => e.name !== name && e.selectors.users.some((u) => u.name === userName));
+  const boundElsewhere = !userName ? undefined : before.egresses.find((e) => e.name !== name && e.selectors.users.some((u) => u.name === userName));
   if (boundElsewhere) throw new ConflictError(`--user: '${userName}' is already bound to egress '${boundElsewhere.name}' (a user belongs to at most one egress)`, { hint: `egress-client uninstall ${boundElsewhere.name}, or enroll another user` });
-  let entry = await lookupUser(host, userName);
+  let entry = userName ? await lookupUser(host, userName) : { name: '', uid: -1, gid: -1 };
   if (!entry && !o.createUser) throw new NotFoundError(`--user: user '${userName}' does not exist`, { hint: 'add --create-user to create it as a system user without a login shell' });
   if (entry && entry.uid === 0) throw new ValidationError(`--user: '${userName}' is root (uid 0); egress routes a dedicated user, never root`, [{ path: '--user', message: 'root' }]);
 
   const allocation = existing ?? allocate(before, await readHostUsage(host));
   const cgroup2 = await cgroup2Usable(host);
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
-  if (!users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
+  if (userName && !users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
   const egress = egressFromUplink(plan, { name, allocation, users, cgroup2 });
   const after = checkState({ ...before, egresses: existing ? before.egresses.map((e) => (e.name === name ? egress : e)) : [...before.egresses, egress] });
 
@@ -101,7 +103,7 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
   if (daemons) out.warn(daemons);
   out.result(
     (changed
-      ? [`enrolled egress ${name}`, ...describeEgress(egress), ...describeUplink(plan), `run an app through it: egress-client run-as ${userName} -- CMD`]
+      ? [`enrolled egress ${name}`, ...describeEgress(egress), ...describeUplink(plan), userName ? `run an app through it: egress-client run-as ${userName} -- CMD` : `run an app through it: egress-client run --egress ${name} -- CMD`]
       : [`egress ${name} already leaves by ${plan.interface} for ${userName}: nothing changed`]
     ).join('\n'),
   );
