@@ -125,9 +125,17 @@ async function runDirectStory(lab: Lab): Promise<void> {
     expect(await lab.probe('client', { prefix: [...cli, 'run', '--direct', '--interface', 'wlan0', '--'] })).toBe(lab.addr.clientWlanV4);
     await expectRootOnVpn(lab);
     expect(await lab.probe('client', { user: 'appuser' })).toBe(lab.addr.vpsV4);
-    // wlan0 down: the direct app fails, nothing of it enters the tunnel.
+    // wlan0 goes down while a direct app runs: its connection fails, nothing of it enters the tunnel; a new run is refused.
+    const waitThenProbe = ['sh', '-c', 'echo ready; while [ ! -e /tmp/ft-go ]; do sleep 0.1; done; exec "$@"', 'sh', ...lab.probeArgv()];
+    const app = lab.spawn('client', [...cli, 'run', '--direct', '--interface', 'wlan0', '--', ...waitThenProbe]);
+    for (let i = 0; i < 600 && !app.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(app.output()).toContain('ready');
     const onVpn = await lab.capture('client', VPN, WHOAMI);
     await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'down'], { check: true });
+    await lab.exec('client', ['touch', '/tmp/ft-go'], { check: true });
+    const ended = await app.exited;
+    expect(ended.code, app.output()).not.toBe(0);
+    expect(app.output()).not.toContain(lab.addr.vpsV4);
     const down = await lab.exec('client', [...cli, 'run', '--direct', '--interface', 'wlan0', '--', ...lab.probeArgv()], { timeoutMs: 20_000 });
     expect(down.exitCode, down.stdout).not.toBe(0);
     expect(await onVpn.stop()).toEqual([]);
