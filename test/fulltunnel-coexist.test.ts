@@ -9,6 +9,10 @@ import { withLab, type Lab } from '@egress/lab';
 import { describe, expect, it } from 'vitest';
 
 const NAME = 'ft-bypass';
+// The VPN server leaves with its own address on the VPS, so whoami tells the VPN (…3) from the egress VPS (…2). The
+// IPv6 one is added deprecated (preferred_lft 0): egress-server's masquerade then keeps picking …2 as the source.
+const VPN_V4 = '198.51.100.3';
+const VPN_V6 = '2001:db8:100::3';
 const VPN = 'vpn0';
 const WHOAMI = 'host 203.0.113.10 or host 2001:db8:113::10 or port 53';
 
@@ -38,7 +42,8 @@ async function vpnServer(lab: Lab, clientPub: string): Promise<string> {
   await lab.writeFile('vps', '/etc/wireguard/vpn0.conf', conf, '0600');
   await lab.exec('vps', ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'], { check: true });
   await lab.exec('vps', ['wg-quick', 'up', VPN], { check: true });
-  const nat = 'table inet vpnnat { chain post { type nat hook postrouting priority srcnat; policy accept; oifname "eth0" ip saddr 10.66.0.0/24 masquerade; oifname "eth0" ip6 saddr fd66::/64 masquerade; }\n}\n';
+  await lab.exec('vps', ['ip', '-batch', '-'], { stdin: `address add ${VPN_V4}/24 dev eth0\naddress add ${VPN_V6}/64 dev eth0 nodad preferred_lft 0\n`, check: true });
+  const nat = `table inet vpnnat { chain post { type nat hook postrouting priority srcnat; policy accept; oifname "eth0" ip saddr 10.66.0.0/24 snat ip to ${VPN_V4}; oifname "eth0" ip6 saddr fd66::/64 snat ip6 to ${VPN_V6}; }\n}\n`;
   await lab.exec('vps', ['nft', '-f', '-'], { stdin: nat, check: true });
   return pub;
 }
@@ -56,8 +61,8 @@ async function expectRootOnVpn(lab: Lab): Promise<void> {
     const r = await lab.exec('client', lab.probeArgv(), { timeoutMs: 20_000 });
     if (r.exitCode === 0) break;
   }
-  expect(await lab.probe('client')).toBe(lab.addr.vpsV4);
-  expect(await lab.probe('client', { v6: true })).toBe(lab.addr.vpsV6);
+  expect(await lab.probe('client')).toBe(VPN_V4);
+  expect(await lab.probe('client', { v6: true })).toBe(VPN_V6);
 }
 
 /** The lab's wlan0 after a reconnect (addresses and default routes back). */
@@ -87,7 +92,7 @@ async function bypassStory(lab: Lab, opts: { v6: boolean; expectPriority: RegExp
     if (opts.v6) expect(await lab.probe('client', { prefix: runAs, v6: true })).toBe(lab.addr.clientWlanV6);
     expect(await lab.probe('client', { prefix: [...cli, 'run', '--egress', NAME, '--'] })).toBe(lab.addr.clientWlanV4);
     await expectRootOnVpn(lab);
-    expect(await lab.probe('client', { user: 'otheruser' })).toBe(lab.addr.vpsV4);
+    expect(await lab.probe('client', { user: 'otheruser' })).toBe(VPN_V4);
 
     // wlan0 down: appuser fails, nothing of it enters the VPN tunnel (nor eth0), everyone else stays on the VPN.
     const onVpn = await lab.capture('client', VPN, WHOAMI);
@@ -99,7 +104,7 @@ async function bypassStory(lab: Lab, opts: { v6: boolean; expectPriority: RegExp
     }
     expect(await onVpn.stop()).toEqual([]);
     expect((await onEth.stop()).filter((l) => !/ARP|ICMP6|IP6 fe80/.test(l))).toEqual([]);
-    expect(await lab.probe('client')).toBe(lab.addr.vpsV4);
+    expect(await lab.probe('client')).toBe(VPN_V4);
     await reconnectWlan(lab);
     expect((await lab.exec('client', [...cli, 'up', NAME])).exitCode).toBe(0);
     expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.clientWlanV4);
@@ -124,7 +129,7 @@ async function runDirectStory(lab: Lab): Promise<void> {
     expect(await lab.probe('client', { prefix: [...cli, 'run', '--direct', '--'], v6: true })).toBe(lab.addr.clientV6);
     expect(await lab.probe('client', { prefix: [...cli, 'run', '--direct', '--interface', 'wlan0', '--'] })).toBe(lab.addr.clientWlanV4);
     await expectRootOnVpn(lab);
-    expect(await lab.probe('client', { user: 'appuser' })).toBe(lab.addr.vpsV4);
+    expect(await lab.probe('client', { user: 'appuser' })).toBe(VPN_V4);
     // wlan0 goes down while a direct app runs: its connection fails, nothing of it enters the tunnel; a new run is refused.
     const waitThenProbe = ['sh', '-c', 'echo ready; while [ ! -e /tmp/ft-go ]; do sleep 0.1; done; exec "$@"', 'sh', ...lab.probeArgv()];
     const app = lab.spawn('client', [...cli, 'run', '--direct', '--interface', 'wlan0', '--', ...waitThenProbe]);
@@ -135,7 +140,7 @@ async function runDirectStory(lab: Lab): Promise<void> {
     await lab.exec('client', ['touch', '/tmp/ft-go'], { check: true });
     const ended = await app.exited;
     expect(ended.code, app.output()).not.toBe(0);
-    expect(app.output()).not.toContain(lab.addr.vpsV4);
+    expect(app.output()).not.toContain(VPN_V4);
     const down = await lab.exec('client', [...cli, 'run', '--direct', '--interface', 'wlan0', '--', ...lab.probeArgv()], { timeoutMs: 20_000 });
     expect(down.exitCode, down.stdout).not.toBe(0);
     expect(await onVpn.stop()).toEqual([]);
@@ -145,6 +150,36 @@ async function runDirectStory(lab: Lab): Promise<void> {
     for (const name of ['direct-eth0', 'direct-wlan0']) await lab.exec('client', [...cli, 'uninstall', name]);
   }
   expect(await snapshot(lab)).toBe(before);
+}
+
+/** A tunnel egress (egress-server on the lab VPS) beside the wg-quick full tunnel: appuser by the egress VPS, root by the VPN. */
+async function tunnelEgressStory(lab: Lab): Promise<void> {
+  const cli = lab.egressClientArgv;
+  const runAs = [...cli, 'run-as', 'appuser', '--'];
+  const before = await snapshot(lab);
+  const prov = await lab.exec('client', [...lab.egressServerArgv, 'provision', lab.ssh.target, '-i', lab.ssh.identity, '--out', '/root/ft.bundle.json'], { timeoutMs: 180_000 });
+  expect(prov.exitCode, prov.stderr).toBe(0);
+  try {
+    const enroll = await lab.exec('client', [...cli, 'enroll', '/root/ft.bundle.json', '--user', 'appuser', '--name', 'ft-tunnel'], { timeoutMs: 120_000 });
+    expect(enroll.exitCode, enroll.stderr).toBe(0);
+    expect(await lab.probe('client', { prefix: runAs })).toBe(lab.addr.vpsV4);
+    const v6OnVpn = await lab.capture('client', VPN, WHOAMI);
+    expect(await lab.probe('client', { prefix: runAs, v6: true })).toBe(lab.addr.vpsV6);
+    expect(await v6OnVpn.stop()).toEqual([]);
+    await expectRootOnVpn(lab);
+    expect(await lab.probe('client', { user: 'otheruser' })).toBe(VPN_V4);
+    // The egress's tunnel goes down: appuser fails, nothing of it enters the VPN tunnel.
+    const onVpn = await lab.capture('client', VPN, WHOAMI);
+    await lab.exec('client', ['ip', 'link', 'set', 'egress0', 'down'], { check: true });
+    const r = await lab.exec('client', [...runAs, ...lab.probeArgv()], { timeoutMs: 20_000 });
+    expect(r.exitCode, r.stdout).not.toBe(0);
+    expect(await onVpn.stop()).toEqual([]);
+  } finally {
+    const u = await lab.exec('client', [...cli, 'uninstall', 'ft-tunnel']);
+    expect(u.exitCode, u.stderr).toBe(0);
+  }
+  expect(await snapshot(lab)).toBe(before);
+  await expectRootOnVpn(lab);
 }
 
 describe('beside a full-tunnel VPN (issue 17)', () => {
@@ -178,6 +213,7 @@ describe('beside a full-tunnel VPN (issue 17)', () => {
         },
       });
       await runDirectStory(lab);
+      await tunnelEgressStory(lab);
       await lab.exec('client', ['wg-quick', 'down', VPN], { check: true });
 
       // b. Tailscale's layout: its rules at 5210-5270 come before 7100, so allocation picks the early range.

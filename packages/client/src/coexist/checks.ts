@@ -43,7 +43,7 @@ export async function coexistChecks(host: Host, state: ClientState, e: Egress): 
     });
   }
   const ruleset = await json<unknown>(host, ['nft', '-j', 'list', 'ruleset']);
-  const drops = ruleset ? droppingChains(ruleset, e.interface, e.mark & e.markMask, e.markMask, (family, table) => family === 'inet' && table === 'egress') : [];
+  const drops = ruleset ? droppingChains(ruleset, e.interface, e.mark & e.markMask, e.markMask, (family, table) => family === 'inet' && (table === 'egress' || table.startsWith('egiso_'))) : [];
   if (drops.length === 0) checks.push({ name: 'foreign firewall', ok: true, detail: `no other nftables output chain drops selected traffic out of ${e.interface}` });
   else {
     checks.push({
