@@ -205,7 +205,7 @@ describe('beside a full-tunnel VPN (issue 17)', () => {
           const doc = await lab.exec('client', [...cli, 'doctor', NAME]);
           expect(doc.exitCode).not.toBe(0);
           expect(doc.stdout).toMatch(/FAIL foreign rules: .*IPv4 priority 6000 'not from all fwmark 0xca6c lookup 51820' -> table 51820 \(default dev vpn0\) \(likely wg-quick\)/);
-          expect(doc.stdout).toMatch(/fix: egress-client uninstall ft-bypass && egress-client enroll .* early range 1100-1999/);
+          expect(doc.stdout).toMatch(/fix: egress-client uninstall ft-bypass && egress-client enroll --interface wlan0 --user appuser --name ft-bypass \(a new enroll picks the early range 1100-1999/);
           // It really captures: appuser's traffic is routed into the VPN, where egress's own kill switch refuses it.
           const captured = await lab.exec('client', [...cli, 'run-as', 'appuser', '--', ...lab.probeArgv()], { timeoutMs: 20_000 });
           expect(captured.exitCode).not.toBe(0);

@@ -39,7 +39,7 @@ export async function coexistChecks(host: Host, state: ClientState, e: Egress): 
       detail: `rules of another tool come before egress's ${e.priority}-${e.priority + 9} and capture selected traffic first: ${lines.join('; ')}`,
       fix: stillBefore
         ? `move the other tool's rule after ${ALLOCATION.lastEarlyPriority + 9} (ip rule del priority ${found[0]!.priority} and add it again with a higher priority), then egress-client up ${e.name}`
-        : `egress-client uninstall ${e.name} && egress-client enroll ... --name ${e.name} (a new enroll picks the early range ${early}-${ALLOCATION.lastEarlyPriority + 9}, before these rules)`,
+        : `egress-client uninstall ${e.name} && egress-client enroll ${e.kind === 'interface' ? `--interface ${e.interface}` : 'BUNDLE'} ${e.selectors.users[0] ? `--user ${e.selectors.users[0].name}` : '--user USER'} --name ${e.name} (a new enroll picks the early range ${early}-${ALLOCATION.lastEarlyPriority + 9}, before these rules)`,
     });
   }
   const ruleset = await json<unknown>(host, ['nft', '-j', 'list', 'ruleset']);
