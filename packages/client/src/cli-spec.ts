@@ -24,7 +24,9 @@ export const ALLOCATION_HELP = `Allocation (each the first value free on this ho
   interface  egress0, egress1, ...
   mark       0x01000000, 0x02000000, ... 0x80000000 (one bit; mask = that bit; other bits are kept)
   table      7100, 7101, ...
-  priorities 7100-7109, 7110-7119, ... (lookup at +0..+2, prohibit fallback at +7..+9)
+  priorities 7100-7109, 7110-7119, ... (lookup at +0..+2, prohibit fallback at +7..+9); when another tool's
+             rule before 7100 would capture selected traffic (Tailscale's 5270 'lookup 52'), the early range
+             1100-1109, 1110-1119, ... up to 1990-1999 instead, so egress's rules win
 Values used by an existing ip rule or routing table are skipped.`;
 
 export const COMMANDS: CommandSpec[] = [
@@ -127,11 +129,18 @@ that veth, so it cannot use another interface even by binding or with raw socket
 rules and nft table go when it exits (also when it or egress-client is killed; leftovers of a crash are
 removed at the next start). Trade-off: strongest isolation, but services of the desktop session reached
 over the network namespace (D-Bus on an abstract socket, X11/audio over TCP or abstract sockets,
-localhost servers) are out of reach; plain 'run' (cgroup) keeps them.`,
+localhost servers) are out of reach; plain 'run' (cgroup) keeps them.
+
+--direct [--interface IF] runs the application by the host's normal route (or IF) while a full-tunnel VPN
+(wg-quick 0.0.0.0/0, Tailscale exit node, ...) holds everything else: a shorthand for an interface egress
+(the one leaving by IF, or a cgroup-only egress direct-IF enrolled on first use; remove it with
+'egress-client uninstall direct-IF'). When IF goes down the application fails; it never enters the tunnel.`,
     options: [
       { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
       { flags: '--user <name>', description: 'run the application as this user' },
       { flags: '--isolate', description: 'run it in its own network namespace whose only way out is the egress' },
+      { flags: '--direct', description: "run it by the host's normal route (the main table's default route's interface), outside a full-tunnel VPN: uses the interface egress leaving by it, or enrolls a cgroup-only one named direct-IF" },
+      { flags: '--interface <if>', description: 'with --direct: leave by this interface instead' },
     ],
     passThrough: true,
   },

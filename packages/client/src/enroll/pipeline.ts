@@ -9,7 +9,7 @@ import { cgroup2Usable, ensureEgressCgroup, removeEgressCgroup } from '../cgroup
 import type { CommandContext } from '../cli.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { allocate, type Allocation } from '../state/allocate.js';
+import { allocate, priorityRangeNote, type Allocation } from '../state/allocate.js';
 import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
@@ -61,6 +61,7 @@ export interface EnrollSource {
 
 /** What the pipeline needs from the command line. */
 export interface PipelineOptions {
+  /** The user to bind; '' for an egress selected by its cgroup only (run --direct). */
   user: string;
   createUser?: boolean;
   dryRun?: boolean;
@@ -72,7 +73,7 @@ export function describeEgress(e: Egress): string[] {
   return [
     `egress ${e.name}: interface ${e.interface}, address ${[e.address4, e.address6].filter(Boolean).join(', ')}${carried}`,
     `  users ${e.selectors.users.map((u) => `${u.name} (uid ${u.uid})`).join(', ') || 'none'}${e.selectors.cgroups.length ? `, cgroup ${e.selectors.cgroups.join(', ')}` : ''}`,
-    `  mark ${hexMark(e.mark)}/${hexMark(e.markMask)}, table ${e.table}, rule priorities ${e.priority}-${e.priority + 9}`,
+    `  mark ${hexMark(e.mark)}/${hexMark(e.markMask)}, table ${e.table}, rule priorities ${e.priority}-${e.priority + 9} (${priorityRangeNote(e.priority)})`,
     `  DNS ${e.dns.join(', ') || 'none (DNS to local resolvers is refused)'}, kill switch armed`,
   ];
 }
@@ -113,10 +114,10 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   const name = source.name;
   const existing = before.egresses.find((e) => e.name === name);
   if (existing && existing.kind !== source.kind) throw new ConflictError(`--name: egress '${name}' exists and is a ${existing.kind} egress, not a ${source.kind} one`, { hint: 'pick another --name' });
-  const boundElsewhere = before.egresses.find((e) => e.name !== name && e.selectors.users.some((u) => u.name === userName));
+  const boundElsewhere = !userName ? undefined : before.egresses.find((e) => e.name !== name && e.selectors.users.some((u) => u.name === userName));
   if (boundElsewhere) throw new ConflictError(`--user: '${userName}' is already bound to egress '${boundElsewhere.name}' (a user belongs to at most one egress)`, { hint: `egress-client uninstall ${boundElsewhere.name}, or enroll another user` });
   source.conflicts(before, existing);
-  let entry = await lookupUser(host, userName);
+  let entry = userName ? await lookupUser(host, userName) : { name: '', uid: -1, gid: -1, home: '/', shell: '' };
   if (!entry && !o.createUser) throw new NotFoundError(`--user: user '${userName}' does not exist`, { hint: 'add --create-user to create it as a system user without a login shell' });
   if (entry && entry.uid === 0) throw new ValidationError(`--user: '${userName}' is root (uid 0); egress routes a dedicated user, never root`, [{ path: '--user', message: 'root' }]);
 
@@ -128,7 +129,7 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   assertSemantics(source.facts, source.kind === 'wireguard' ? await readHostNetworks(host, egressIfaces) : { addresses: [], routes: [] }, source.field);
   const cgroup2 = await cgroup2Usable(host);
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
-  if (!users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
+  if (userName && !users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
   const egress = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
   // LAN forwards (443/tcp:192.168.1.10:443) learn the interface their host is on; loops are refused here, before any change.
   if (egress.kind === 'wireguard') egress.wireguard.forwards = await withLanInterfaces(host, egress, before.egresses, 'bundle.forwards');
@@ -183,9 +184,9 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
     if (!handshake) out.warn(`no WireGuard handshake with ${egress.wireguard.endpoint} yet; check that the server is reachable (egress-client doctor ${name})`);
   }
   // nscd / systemd-resolved answering the user's own lookups would send them by the normal route: say so.
-  const daemons = daemonWarning(detectResolverDaemons(), userName);
+  const daemons = userName ? daemonWarning(detectResolverDaemons(), userName) : undefined;
   if (daemons) out.warn(daemons);
-  out.result((changed ? [`enrolled egress ${name}`, ...describeEgress(egress), ...(source.describe ?? []), `run an app through it: egress-client run-as ${userName} -- CMD`] : [source.unchanged(userName)]).join('\n'));
+  out.result((changed ? [`enrolled egress ${name}`, ...describeEgress(egress), ...(source.describe ?? []), userName ? `run an app through it: egress-client run-as ${userName} -- CMD` : `run an app through it: egress-client run --egress ${name} -- CMD`] : [source.unchanged(userName)]).join('\n'));
   out.document({ changed, ...(handshake === undefined ? {} : { handshake }), egress: summary(egress), ...(source.document ?? {}), steps });
   return exitCode(0);
 }

@@ -12,6 +12,7 @@ import { clientTunnelAddresses, renderClientWgConfig } from '@egress/core/render
 import { bypassFindings, bypassFixes, detectResolverDaemons } from '../dns-view/daemons.js';
 import { dnsViewPrefix } from '../dns-view/view.js';
 import { lookupUser } from '../users.js';
+import { coexistChecks } from '../coexist/checks.js';
 import { egressStatus, sysctlKeysOf } from './egress-status.js';
 import { hasRoute, hasRule, type LiveClient } from './read-live.js';
 import { probeTargets, runProbe } from './run-probe.js';
@@ -87,6 +88,7 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const rules = renderClientRules(e);
   const missingRules = rules.filter((r) => !hasRule(live, r));
   checks.push(missingRules.length === 0 ? pass('ip rules', `${rules.length} rules at ${e.priority}-${e.priority + 9}`) : fail('ip rules', `${missingRules.length} of ${rules.length} rules missing (priorities ${[...new Set(missingRules.map((r) => r.priority))].join(', ')})`, up));
+  checks.push(...(await coexistChecks(host, state, e)));
   checks.push(status.killSwitch.armed ? pass('kill switch', 'nft reject and prohibit fallback rules in place') : fail('kill switch', 'NOT armed: selected traffic could leave by another interface', up));
   if (link?.up) {
     const routes = renderClientRoutes(e);

@@ -41,6 +41,6 @@ export async function interfaceSource(host: Host, name: string, o: InterfaceFlag
     describe: describeUplink(plan),
     document: { uplink: plan },
     unchanged: (user) => `egress ${name} already leaves by ${plan.interface} for ${user}: nothing changed`,
-    applying: () => `Routing ${o.user} out of ${plan.interface}`,
+    applying: () => `Routing ${o.user || 'its cgroup'} out of ${plan.interface}`,
   };
 }

@@ -1,6 +1,7 @@
 // Reads which marks, tables, rule priorities and interface names the host already uses, so allocation avoids them.
 import type { Host } from '@egress/core/host/host';
 import type { HostUsage } from './allocate.js';
+import { defaultRoutesByTable, type IpRouteJson, type IpRuleJson } from '../coexist/foreign-rules.js';
 
 interface RuleJson {
   priority?: number;
@@ -33,9 +34,13 @@ export async function readJson<T>(host: Host, argv: string[]): Promise<T[]> {
 
 /** Collects the usage from `ip -j rule`, `ip -j route show table all`, `ip -j link` and /etc/wireguard. */
 export async function readHostUsage(host: Host): Promise<HostUsage> {
-  const usage: HostUsage = { marks: [], tables: new Set(), priorities: new Set(), interfaces: new Set() };
-  for (const fam of ['-4', '-6']) {
-    for (const r of await readJson<RuleJson>(host, ['ip', '-j', fam, 'rule', 'show'])) {
+  const foreign: NonNullable<HostUsage['foreign']> = { rules: { 4: [], 6: [] }, defaults: { 4: new Map(), 6: new Map() } };
+  const usage: HostUsage = { marks: [], tables: new Set(), priorities: new Set(), interfaces: new Set(), foreign };
+  for (const fam of ['-4', '-6'] as const) {
+    const family = fam === '-4' ? 4 : 6;
+    foreign.rules[family] = await readJson<IpRuleJson>(host, ['ip', '-j', fam, 'rule', 'show']);
+    foreign.defaults[family] = defaultRoutesByTable(await readJson<IpRouteJson>(host, ['ip', '-j', fam, 'route', 'show', 'table', 'all']));
+    for (const r of foreign.rules[family] as RuleJson[]) {
       if (typeof r.priority === 'number') usage.priorities.add(r.priority);
       if (r.fwmark !== undefined) usage.marks.push({ mark: Number.parseInt(r.fwmark, 16), mask: r.fwmask === undefined ? 0xffffffff : Number.parseInt(r.fwmask, 16) });
       const t = tableId(r.table);

@@ -17,14 +17,16 @@ interface Options {
   createUser?: boolean;
   name?: string;
   dryRun?: boolean;
+  /** Internal (run --direct): an egress selected by its cgroup only, no user bound. */
+  cgroupOnly?: boolean;
 }
 
 /** `enroll --interface`: checks every flag and the interface before any change, then the shared pipeline applies and saves. */
 export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
   const o = inv.options as Options;
   if (inv.args[0] !== undefined) throw new ValidationError(`enroll: expected either a bundle or --interface, got both ('${inv.args[0]}' and --interface ${o.interface})`, [{ path: 'bundle', message: 'with --interface' }]);
-  if (!o.user) throw new ValidationError('--user: expected the user whose traffic leaves by the interface, got nothing', [{ path: '--user', message: 'missing' }], { hint: `egress-client enroll --interface ${o.interface} --user appuser` });
-  const user = checkUserName(o.user);
+  if (!o.user && !o.cgroupOnly) throw new ValidationError('--user: expected the user whose traffic leaves by the interface, got nothing', [{ path: '--user', message: 'missing' }], { hint: `egress-client enroll --interface ${o.interface} --user appuser` });
+  const user = o.user === undefined ? '' : checkUserName(o.user);
   const name = o.name ?? defaultEgressName(o.interface!);
   if (!SafeName.safeParse(name).success) throw new ValidationError(`--name: expected 1-32 lowercase letters, digits, '_' or '-' starting with a letter or digit, got '${name}'`, [{ path: '--name', message: 'bad name' }]);
   requireRoot(ctx, o.dryRun, `sudo egress-client enroll --interface ${o.interface} --user ${user}`);
