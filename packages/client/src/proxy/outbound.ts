@@ -4,6 +4,7 @@
 import { Resolver } from 'node:dns/promises';
 import dgram from 'node:dgram';
 import net, { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { type PublicEgressFacts } from '@egress/core/model/client';
 
 /** An error the proxy reports to its client (SOCKS reply / HTTP status) with a code like the socket's. */
@@ -51,8 +52,17 @@ export class EgressOutbound {
     return src;
   }
 
+  /** A clear "egress down" before trying: the tunnel address must be on this host (the bind would fail anyway). */
+  assertUp(): void {
+    if (this.opts.allowLoopback) return;
+    const have = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
+    const missing = [this.facts.address4, this.facts.address6].filter((a): a is string => !!a && !have.has(a));
+    if (missing.length > 0) throw new OutboundError('EADDRNOTAVAIL', `egress '${this.facts.name}' is down: its tunnel address ${missing.join(', ')} is not on this host`);
+  }
+
   /** Resolves a name through the egress's DNS servers (socket bound to the tunnel address); IP literals pass through. */
   async resolve(host: string): Promise<ResolvedTarget> {
+    this.assertUp();
     const lit = isIP(host);
     let target: ResolvedTarget;
     if (lit === 4 || lit === 6) {
