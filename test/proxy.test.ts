@@ -135,6 +135,17 @@ describe('egress-client proxy in the lab', () => {
     expect((await curl(['--socks5-hostname', '127.0.0.1:1080', whoamiUrl])).stdout.trim()).toBe(lab.addr.vpsV4);
   });
 
+  it("refuses destinations on the client itself (loopback, its own LAN address): they would not go through the egress", async () => {
+    for (const dest of ['127.0.0.1:22', `${lab.addr.clientV4}:22`, `[${lab.addr.clientV6}]:22`]) {
+      const r = await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', 'http://127.0.0.1:1080', `http://${dest}/`]);
+      expect(r.stdout, dest).toBe('403');
+      const s = await curl(['--socks5', '127.0.0.1:1080', `http://${dest}/`]);
+      expect(s.exitCode, dest).not.toBe(0);
+      // curl prints the SOCKS5 reply code: 2 = connection not allowed by ruleset.
+      expect(s.stderr, dest).toMatch(/Can't complete SOCKS5 connection to .*\(2\)/);
+    }
+  });
+
   it('refuses bad credentials and a group-readable auth file; accepts the right user', async () => {
     await lab.writeFile('client', '/tmp/proxy-users', 'alice:s3cret\n', '0600');
     await lab.exec('client', ['chown', 'otheruser', '/tmp/proxy-users'], { check: true });

@@ -30,6 +30,18 @@ export function forbiddenDestination(address: string): string | undefined {
   return undefined;
 }
 
+/** Every address on this host's interfaces (a destination among them would be delivered locally, not through the egress). */
+let cached: { at: number; set: Set<string> } | undefined;
+function hostAddresses(): Set<string> {
+  // Read at most every 500 ms (getifaddrs per connection shows in connect latency). Safety does not rest on it: while
+  // the egress is down its address is gone and the bind itself fails.
+  const now = Date.now();
+  if (!cached || now - cached.at > 500) {
+    cached = { at: now, set: new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address.replace(/%.*$/, '')))) };
+  }
+  return cached.set;
+}
+
 export class EgressOutbound {
   private readonly resolver: Resolver;
   private readonly servers: string[];
@@ -55,7 +67,7 @@ export class EgressOutbound {
   /** A clear "egress down" before trying: the tunnel address must be on this host (the bind would fail anyway). */
   assertUp(): void {
     if (this.opts.allowLoopback) return;
-    const have = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
+    const have = hostAddresses();
     const missing = [this.facts.address4, this.facts.address6].filter((a): a is string => !!a && !have.has(a));
     if (missing.length > 0) throw new OutboundError('EADDRNOTAVAIL', `egress '${this.facts.name}' is down: its tunnel address ${missing.join(', ')} is not on this host`);
   }
@@ -71,7 +83,7 @@ export class EgressOutbound {
       if (this.servers.length === 0) throw new OutboundError('ENOTFOUND', `egress '${this.facts.name}' has no DNS server reachable through its tunnel to resolve ${host}`);
       target = await this.lookupName(host);
     }
-    const bad = this.opts.allowLoopback ? undefined : forbiddenDestination(target.address);
+    const bad = this.opts.allowLoopback ? undefined : (forbiddenDestination(target.address) ?? (hostAddresses().has(target.address) ? 'an address of this host' : undefined));
     if (bad) throw new OutboundError('E_PROXY_NOT_ALLOWED', `${host} is ${bad}; the proxy does not connect there`);
     this.sourceFor(target.family);
     return target;
@@ -106,6 +118,7 @@ export class EgressOutbound {
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
+        sock.setNoDelay(true);
         sock.removeAllListeners('error');
         resolve(sock);
       });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessList, parseProxyConfig, readAuthFile } from './options.js';
-import { EgressOutbound } from './outbound.js';
+import { EgressOutbound, forbiddenDestination } from './outbound.js';
 import { parseAuthority, ProxyServer } from './server.js';
 import * as S from './socks5.js';
 
@@ -236,6 +236,17 @@ describe('proxy options', () => {
     const ok = accessList(['192.0.2.0/25', '2001:db8:2::/64']);
     expect(['127.0.0.1', '::1', '192.0.2.5', '::ffff:192.0.2.5', '2001:db8:2::9'].every(ok)).toBe(true);
     expect(['192.0.2.130', '198.51.100.1', '2001:db8:3::2', 'garbage'].some(ok)).toBe(false);
+  });
+});
+
+describe('outbound destinations', () => {
+  it('refuse loopback and unspecified destinations, and IPv6 when the tunnel has no IPv6 address', async () => {
+    expect(['127.0.0.1', '127.8.9.10', '0.0.0.0', '::1', '::', '::ffff:127.0.0.1'].map(forbiddenDestination).every(Boolean)).toBe(true);
+    expect(['203.0.113.10', '2001:db8::1', '192.0.2.2'].map(forbiddenDestination).some(Boolean)).toBe(false);
+    const out = new EgressOutbound(facts);
+    await expect(out.resolve('127.0.0.1')).rejects.toMatchObject({ code: 'E_PROXY_NOT_ALLOWED' });
+    await expect(out.resolve('2001:db8::1')).rejects.toThrow(/has no tunnel IPv6 address, so IPv6 destinations are refused/);
+    await expect(out.resolve('whoami.egress.test')).rejects.toThrow(/no DNS server reachable through its tunnel/);
   });
 });
 

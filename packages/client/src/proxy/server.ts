@@ -139,6 +139,8 @@ export class ProxyServer {
     }
     this.track(sock);
     this.stats.connections++;
+    // Handshake replies are small writes the client waits for: never hold them back for Nagle.
+    sock.setNoDelay(true);
     sock.setTimeout(this.handshakeMs, () => sock.destroy());
     sock.once('data', (chunk: Buffer) => {
       if (chunk[0] === S.SOCKS_VERSION) {
