@@ -368,7 +368,9 @@ export function proxySection(res: BenchResults, n: Notes): string {
     '',
     `iperf3 TCP (${x.seconds} s × ${x.runs} run(s)) and ${x.connections.toLocaleString('en-US')} sequential connect-to-first-byte connections (${x.latencyRuns} run(s)) ` +
       'through the same tunnel: as the run-as user, and as root through `proxychains4` to a SOCKS5 server in the client — `egress-client proxy` ' +
-      '(its sockets bound to the tunnel address) or `ssh -D` to the VPS. Ratios are over run-as (throughput goal ≥ 0.9). ' + delta,
+      '(its sockets bound to the tunnel address) or `ssh -D` to the VPS. `ssh -D` does not use the WireGuard tunnel (it reaches the VPS by SSH over the uplink), ' +
+      'so its throughput is not bounded by the tunnel; the proxy and run-as share the tunnel, and every proxied connection adds the SOCKS5 handshake ' +
+      '(client → proxychains → proxy on loopback) to its first byte. Ratios are over run-as (throughput goal ≥ 0.9). ' + delta,
     '',
     table(['path', 'TCP up Mbit/s', 'TCP down Mbit/s', 'p50 ms', 'over run-as: up / down', 'over run-as: p50'], rows),
     '',
