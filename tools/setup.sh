@@ -15,6 +15,7 @@ PACKAGES=(
   openssh-server openssh-client  # the lab's VPS runs a real sshd
   util-linux procps psmisc sudo  # nsenter/unshare/setpriv, sysctl, fuser; sudo for the --sudo provision test
   tcpdump                        # kill-switch tests count packets on uplinks
+  curl                           # the proxy test drives curl --socks5-hostname and -x http://
   iputils-ping dnsutils socat    # lab diagnostics
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
   gcc libc6-dev linux-libc-dev make   # builds the LD_PRELOAD shim, the cgroup BPF loader (linux/bpf.h) and the static test probe

@@ -149,6 +149,8 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
       return (await import('./commands/doctor.js')).doctorCommand(inv, ctx);
     case 'forward':
       return (await import('./commands/forward.js')).forwardCommand(inv, ctx);
+    case 'proxy':
+      return (await import('./proxy/command.js')).proxyCommand(inv, ctx);
     case 'uninstall':
       return (await import('./commands/uninstall.js')).uninstallCommand(inv, ctx);
     default:

@@ -12,6 +12,7 @@ import { setupEgress } from './egress-setup.js';
 import { measureDataplane } from './groups/dataplane.js';
 import { measureForwards } from './groups/forwards.js';
 import { measureLatency } from './groups/latency.js';
+import { measureProxy } from './groups/proxy.js';
 import { measureStartup, readShimConnect } from './groups/control-plane.js';
 import { reasonOf, stop } from './lab-run.js';
 import { gitCommit, machineInfo, toolVersions } from './machine.js';
@@ -65,6 +66,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
       const dataplane = await measureDataplane(lab, cfg, paths, log);
       const latency = await measureLatency(lab, cfg, paths, log, nodelay);
       const forwards = await measureForwards(lab, cfg, setup, log);
+      const proxy = await measureProxy(lab, cfg, paths.find((p) => p.info.id === 'run-as')!, alt, log);
       const startup = await measureStartup(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
       return BenchResults.parse({
         schema: 1,
@@ -78,6 +80,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
         latency,
         forwards,
         controlPlane: { ...figures, ...startup, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
+        proxy,
       });
     } finally {
       for (const p of socks) await stop(p);

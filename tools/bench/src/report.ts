@@ -1,6 +1,6 @@
 // Renders docs/BENCHMARKS.md from a results file (pure: same results in, same text out).
 import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
-import { EGRESS_PATHS, FORWARD_SETUPS, NODELAY_LABEL, PATH_IDS, THROUGHPUT_TESTS } from './results.js';
+import { EGRESS_PATHS, FORWARD_SETUPS, NODELAY_LABEL, PATH_IDS, PROXY_PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 import { goals, ratioOf, throughputGoals, type GoalVerdict, type Ratio } from './derive.js';
 import { LATENCY_WARMUP } from './config.js';
 
@@ -346,12 +346,43 @@ function machineSection(res: BenchResults): string {
   ].join('\n');
 }
 
+const PROXY_LABELS = { 'run-as': 'egress run-as (same tunnel)', proxy: 'egress-client proxy + proxychains4', 'ssh-d': 'ssh -D + proxychains4' } as const;
+
+/** The proxy group: `egress-client proxy` against run-as through the same tunnel and against `ssh -D`. */
+export function proxySection(res: BenchResults, n: Notes): string {
+  const x = res.proxy;
+  if (!x) return '';
+  const rows = PROXY_PATH_IDS.map((p) => [
+    PROXY_LABELS[p],
+    n.fig(x.tcpUp[p]),
+    n.fig(x.tcpDown[p]),
+    n.fig(x.p50[p]),
+    p === 'run-as' ? '' : `${rat(ratioOf(x.tcpUp[p], x.tcpUp['run-as']))} / ${rat(ratioOf(x.tcpDown[p], x.tcpDown['run-as']))}`,
+    p === 'run-as' ? '' : rat(ratioOf(x.p50[p], x.p50['run-as'])),
+  ]);
+  const pr = x.p50.proxy;
+  const ra = x.p50['run-as'];
+  const delta = pr?.status === 'ok' && ra?.status === 'ok' ? `p50 proxy − run-as: ${(pr.median - ra.median).toFixed(3)} ms (goal ≤ +0.2 ms).` : '';
+  return [
+    '## 5. The local proxy (`egress-client proxy`)',
+    '',
+    `iperf3 TCP (${x.seconds} s × ${x.runs} run(s)) and ${x.connections.toLocaleString('en-US')} sequential connect-to-first-byte connections (${x.latencyRuns} run(s)) ` +
+      'through the same tunnel: as the run-as user, and as root through `proxychains4` to a SOCKS5 server in the client — `egress-client proxy` ' +
+      '(its sockets bound to the tunnel address) or `ssh -D` to the VPS. `ssh -D` does not use the WireGuard tunnel (it reaches the VPS by SSH over the uplink), ' +
+      'so its throughput is not bounded by the tunnel; the proxy and run-as share the tunnel, and every proxied connection adds the SOCKS5 handshake ' +
+      '(client → proxychains → proxy on loopback) to its first byte. Ratios are over run-as (throughput goal ≥ 0.9). ' + delta,
+    '',
+    table(['path', 'TCP up Mbit/s', 'TCP down Mbit/s', 'p50 ms', 'over run-as: up / down', 'over run-as: p50'], rows),
+    '',
+  ].join('\n');
+}
+
 /** The whole of docs/BENCHMARKS.md for a run. */
 export function renderReport(res: BenchResults, links: ReportLinks): string {
   const started = res.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   const minutes = (Date.parse(res.finishedAt) - Date.parse(res.startedAt)) / 60_000;
   const notes = new Notes();
-  const sections = [goalsSection, throughputSection, latencySection, forwardsSection, controlSection].map((f) => f(res, notes));
+  const sections = [goalsSection, throughputSection, latencySection, forwardsSection, controlSection, proxySection].map((f) => f(res, notes));
   return [
     '# Benchmarks',
     '',

@@ -86,6 +86,25 @@ export const Forwards = z
   .strict();
 export type Forwards = z.infer<typeof Forwards>;
 
+/** The paths of the proxy group: run-as through the same tunnel, `egress-client proxy`, `ssh -D` (both via proxychains4). */
+export const PROXY_PATH_IDS = ['run-as', 'proxy', 'ssh-d'] as const;
+export const ProxyPathId = z.enum(PROXY_PATH_IDS);
+export type ProxyPathId = z.infer<typeof ProxyPathId>;
+const ProxyFigures = z.partialRecord(ProxyPathId, Figure);
+
+export const ProxyBench = z
+  .object({
+    seconds: z.number(),
+    runs: z.number().int(),
+    latencyRuns: z.number().int(),
+    connections: z.number().int(),
+    tcpUp: ProxyFigures,
+    tcpDown: ProxyFigures,
+    p50: ProxyFigures,
+  })
+  .strict();
+export type ProxyBench = { seconds: number; runs: number; latencyRuns: number; connections: number; tcpUp: Partial<Record<ProxyPathId, Figure>>; tcpDown: Partial<Record<ProxyPathId, Figure>>; p50: Partial<Record<ProxyPathId, Figure>> };
+
 export const ControlPlane = z
   .object({
     provisionFirst: Figure,
@@ -130,6 +149,8 @@ export const BenchResults = z
     latency: Latency,
     forwards: Forwards,
     controlPlane: ControlPlane,
+    /** Absent in results written before the proxy existed. */
+    proxy: ProxyBench.optional(),
   })
   .strict();
 export type BenchResults = z.infer<typeof BenchResults>;

@@ -1,0 +1,39 @@
+// `egress-client proxy`: runs the SOCKS5/HTTP proxy in the foreground until SIGTERM/SIGINT; SIGUSR1 prints its status.
+import type { CommandContext, Invocation } from '../cli.js';
+import { exitCode, type ExitStatus } from '../exit-status.js';
+import { assertEgressUp } from '../app-exec/egress-up.js';
+import { readPublicFacts } from '../app-exec/public-facts.js';
+import { accessList, parseProxyConfig } from './options.js';
+import { EgressOutbound } from './outbound.js';
+import { ProxyServer } from './server.js';
+
+export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
+  const config = parseProxyConfig(inv.options);
+  const facts = await readPublicFacts(config.egress);
+  try {
+    assertEgressUp(facts);
+  } catch (err) {
+    // Not fatal: while the egress is down every request gets a proxy error; it works again once it is up.
+    ctx.output.warn(`${(err as Error).message}; until it is up every request through the proxy fails`);
+  }
+  const server = new ProxyServer({
+    outbound: new EgressOutbound(facts),
+    listen: config.listen,
+    allowed: accessList(config.allow),
+    ...(config.users ? { users: config.users } : {}),
+    log: (line) => ctx.output.info(line),
+  });
+  await server.start();
+  const where = server.snapshot().listening.join(', ');
+  ctx.output.info(`proxy: SOCKS5 and HTTP on ${where} through egress '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')})${config.users ? ', username/password required' : ''}; pid ${process.pid}, SIGUSR1 prints status`);
+  const status = () => ctx.output.info(`proxy status: ${JSON.stringify({ pid: process.pid, egress: facts.name, ...server.snapshot() })}`);
+  process.on('SIGUSR1', status);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  process.off('SIGUSR1', status);
+  await server.close();
+  ctx.output.info(`proxy: stopped on ${signal}; ${JSON.stringify(server.snapshot())}`);
+  return exitCode(0);
+}

@@ -1,0 +1,114 @@
+// Group 5: `egress-client proxy` against run-as through the same tunnel and against `ssh -D`, in the same run: TCP
+// throughput (iperf3 through proxychains4 to each SOCKS5 server) and connect-to-first-byte p50 (connect-loop likewise).
+import type { Lab, LabProcess } from '@egress/lab';
+import { LATENCY_WARMUP, type BenchConfig } from '../config.js';
+import { iperfArgv, IperfServer, parseIperf, retryBusy } from '../iperf.js';
+import { must, reasonOf, stop, waitForOutput } from '../lab-run.js';
+import { connectLoop } from './latency.js';
+import { proxychainsConf, type BenchPath } from '../paths.js';
+import { measured, unavailable, type Figure, type ProxyBench, type ProxyPathId } from '../results.js';
+import { percentile, rotate } from '../stats.js';
+
+const IPERF_PORT = 5202;
+const PROXY_PORT = 1090;
+const PROXY_CONF = '/tmp/egress-bench-proxychains-egress-proxy.conf';
+
+interface Path {
+  id: ProxyPathId;
+  prefix: string[];
+  user?: string;
+  unavailable?: string;
+}
+
+/** Starts `egress-client proxy` in the client on 127.0.0.1:PROXY_PORT and a proxychains config pointing at it. */
+async function startProxy(lab: Lab): Promise<LabProcess> {
+  await must(lab, 'client', ['sh', '-c', `cat > ${PROXY_CONF}`], { stdin: proxychainsConf(PROXY_PORT) });
+  const proc = lab.spawn('client', [...lab.egressClientArgv, 'proxy', '--listen', `127.0.0.1:${PROXY_PORT}`]);
+  try {
+    await waitForOutput(proc, /proxy: SOCKS5 and HTTP on/, 20_000);
+  } catch (e) {
+    await stop(proc);
+    throw new Error(`egress-client proxy did not start: ${reasonOf(e)}; it said: ${proc.output().trim().split('\n').pop() ?? ''}`);
+  }
+  return proc;
+}
+
+/** Measures the three paths, runs interleaved; `runAs` and `sshD` are the bench's existing paths (with their availability). */
+export async function measureProxy(lab: Lab, cfg: BenchConfig, runAs: BenchPath, sshD: BenchPath, log: (l: string) => void): Promise<ProxyBench> {
+  let proxy: LabProcess | undefined;
+  const paths: Path[] = [
+    { id: 'run-as', prefix: runAs.prefix, ...(runAs.user ? { user: runAs.user } : {}), ...(runAs.tcpUnavailable ? { unavailable: runAs.tcpUnavailable } : {}) },
+    { id: 'proxy', prefix: ['proxychains4', '-q', '-f', PROXY_CONF] },
+    { id: 'ssh-d', prefix: sshD.prefix, ...(sshD.tcpUnavailable ? { unavailable: sshD.tcpUnavailable } : {}) },
+  ];
+  const proxyPath = paths[1]!;
+  if (runAs.tcpUnavailable) proxyPath.unavailable = runAs.tcpUnavailable;
+  else {
+    try {
+      proxy = await startProxy(lab);
+      const seen = await lab.probe('client', { prefix: proxyPath.prefix });
+      if (seen !== lab.addr.vpsV4) proxyPath.unavailable = `path check failed: whoami saw ${seen}, expected ${lab.addr.vpsV4}`;
+    } catch (e) {
+      proxyPath.unavailable = reasonOf(e);
+    }
+  }
+  log(`proxy path: ${proxyPath.unavailable ?? 'ok'}`);
+  const tput = new Map<string, number[]>();
+  const p50 = new Map<string, number[]>();
+  const failed = new Map<string, string>();
+  const add = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+  const server = new IperfServer(lab, 'internet', lab.addr.whoamiV4, IPERF_PORT);
+  await server.start();
+  try {
+    for (let run = 0; run < cfg.throughputRuns; run++) {
+      for (const test of ['tcp-up', 'tcp-down'] as const) {
+        for (const p of rotate(paths, run)) {
+          const k = `${test}/${p.id}`;
+          if (p.unavailable || failed.has(k)) continue;
+          const argv = [...p.prefix, ...iperfArgv({ server: lab.addr.whoamiV4, port: IPERF_PORT, seconds: cfg.iperfSeconds, reverse: test === 'tcp-down' })];
+          try {
+            const r = await retryBusy(async () => parseIperf(await must(lab, 'client', argv, { timeoutMs: (cfg.iperfSeconds + 20) * 1000, ...(p.user ? { user: p.user } : {}) })));
+            add(tput, k, r.mbps);
+            log(`proxy group ${test} ${p.id} run ${run + 1}/${cfg.throughputRuns}: ${r.mbps.toFixed(0)} Mbit/s`);
+          } catch (e) {
+            failed.set(k, reasonOf(e));
+            log(`proxy group ${test} ${p.id}: ${reasonOf(e)}`);
+            await server.start();
+          }
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  const target = { host: lab.addr.whoamiV4, port: lab.addr.whoamiPort };
+  try {
+    for (let run = 0; run < cfg.runs; run++) {
+      for (const p of rotate(paths, run)) {
+        const k = `p50/${p.id}`;
+        if (p.unavailable || failed.has(k)) continue;
+        try {
+          const r = await connectLoop(lab, 'client', p.prefix, target, cfg.latencyConnections, { warmup: LATENCY_WARMUP, ...(p.user ? { user: p.user } : {}) });
+          add(p50, k, percentile(r.ms, 50));
+          log(`proxy group latency ${p.id} run ${run + 1}/${cfg.runs}: p50 ${percentile(r.ms, 50).toFixed(3)} ms`);
+        } catch (e) {
+          failed.set(k, reasonOf(e));
+          log(`proxy group latency ${p.id}: ${reasonOf(e)}`);
+        }
+      }
+    }
+  } finally {
+    await stop(proxy);
+  }
+  const figure = (k: string, p: Path, unit: string): Figure => {
+    const na = p.unavailable ?? failed.get(k);
+    return na ? unavailable(na) : measured(unit, (k.startsWith('p50') ? p50 : tput).get(k) ?? []);
+  };
+  const out: ProxyBench = { seconds: cfg.iperfSeconds, runs: cfg.throughputRuns, latencyRuns: cfg.runs, connections: cfg.latencyConnections, tcpUp: {}, tcpDown: {}, p50: {} };
+  for (const p of paths) {
+    out.tcpUp[p.id] = figure(`tcp-up/${p.id}`, p, 'Mbit/s');
+    out.tcpDown[p.id] = figure(`tcp-down/${p.id}`, p, 'Mbit/s');
+    out.p50[p.id] = figure(`p50/${p.id}`, p, 'ms');
+  }
+  return out;
+}

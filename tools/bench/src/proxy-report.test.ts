@@ -1,0 +1,28 @@
+// The proxy group's schema and report section, from the committed fixture plus a proxy block.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { proxySection, Notes, renderReport } from './report.js';
+import { BenchResults, measured, unavailable } from './results.js';
+
+const base = JSON.parse(readFileSync(new URL('./test-fixtures/results.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+
+describe('proxy bench section', () => {
+  it('parses results with and without the proxy block and renders ratios over run-as', () => {
+    expect(BenchResults.parse(base).proxy).toBeUndefined();
+    const res = BenchResults.parse({
+      ...base,
+      proxy: {
+        seconds: 2, runs: 2, latencyRuns: 1, connections: 100,
+        tcpUp: { 'run-as': measured('Mbit/s', [1000, 1000]), proxy: measured('Mbit/s', [900, 950]), 'ssh-d': measured('Mbit/s', [400]) },
+        tcpDown: { 'run-as': measured('Mbit/s', [1000]), proxy: unavailable('proxychains4 missing'), 'ssh-d': measured('Mbit/s', [500]) },
+        p50: { 'run-as': measured('ms', [0.5]), proxy: measured('ms', [0.6]), 'ssh-d': measured('ms', [40]) },
+      },
+    });
+    const text = proxySection(res, new Notes());
+    expect(text).toContain('## 5. The local proxy');
+    expect(text).toMatch(/\| egress-client proxy \+ proxychains4 \| 925 \(900–950\) \| n\/a \[1\] \| 0\.60 \| 0\.93 .*\| 1\.20 \|/);
+    expect(text).toContain('p50 proxy − run-as: 0.100 ms');
+    expect(renderReport(res, { json: 'x.json', charts: {} })).toContain('## 5. The local proxy');
+    expect(renderReport(BenchResults.parse(base), { json: 'x.json', charts: {} })).not.toContain('local proxy');
+  });
+});
