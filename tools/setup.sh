@@ -19,6 +19,8 @@ PACKAGES=(
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
   gcc libc6-dev make             # builds the LD_PRELOAD shim and the static test probe
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
+  debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
+  zstd                           # the machines lab caches its images as .tar.zst
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
@@ -32,5 +34,11 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 echo "setup: installing ${missing[*]}"
+# systemd-container is pinned to the installed systemd's version, so apt never upgrades systemd itself.
+sysver=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)
+args=()
+for p in "${missing[@]}"; do
+  if [ "$p" = systemd-container ] && [ -n "$sysver" ]; then args+=("systemd-container=$sysver"); else args+=("$p"); fi
+done
 apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${args[@]}"
