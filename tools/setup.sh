@@ -20,7 +20,7 @@ PACKAGES=(
   gcc libc6-dev make             # builds the LD_PRELOAD shim and the static test probe
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
   debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
-  zstd                           # the machines lab caches its images as .tar.zst
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
