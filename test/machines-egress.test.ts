@@ -1,4 +1,5 @@
-// egress on real systemd machines (machines lab): a Debian 12 VPS and a Debian 13 client with no Node install the
+// egress on real systemd machines (machines lab), both ways round: a Debian 12 VPS with a Debian 13 client and a
+// Debian 13 VPS with a Debian 12 client, with no Node, install the
 // .deb with the README's command, provision and enroll; the client reboots with a service of the dedicated user that
 // sends from early boot and not one packet of it leaves directly; boot is not held up when the VPS is down; both
 // come back from reboots; an upgrade keeps the client working; uninstall + apt purge leave the client as before.
@@ -8,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAB_ADDR, withMachinesLab, type Machine, type MachinesLab } from '@egress/lab';
+import { LAB_ADDR, withMachinesLab, type Machine, type MachineSuite, type MachinesLab } from '@egress/lab';
 
 const REPO = resolve(import.meta.dirname, '..');
 const OLD = '0.0.9';
@@ -22,7 +23,7 @@ const deb = (v: string): string => `egress_${v}_amd64.deb`;
 beforeAll(async () => {
   debs = mkdtempSync(join(tmpdir(), 'egress-debs-'));
   for (const v of [OLD, NEW]) {
-    await promisify(execFile)(process.execPath, [join(REPO, 'tools/package/build-deb.mjs'), '--arch', 'amd64', '--version', v, '--out', debs], { maxBuffer: 1 << 24 });
+    await promisify(execFile)(process.execPath, [join(REPO, 'tools/package/build-deb.mjs'), '--arch', 'amd64', '--version', v, '--out', debs, '--gzip'], { maxBuffer: 1 << 24 });
   }
 }, 600_000);
 afterAll(() => { if (debs) rmSync(debs, { recursive: true, force: true }); });
@@ -53,6 +54,16 @@ async function until<T>(what: string, f: () => Promise<T | undefined | '' | fals
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** How long each egress unit ran at this boot (start to exit, seconds), as systemd recorded it. */
+async function egressUnitSeconds(m: Machine): Promise<string> {
+  const parts: string[] = [];
+  for (const u of ['egress-client-fence.service', 'egress-client.service']) {
+    const [a, b] = (await m.sh(`systemctl show -p ExecMainStartTimestampMonotonic --value ${u}; systemctl show -p ExecMainExitTimestampMonotonic --value ${u}`)).trim().split('\n').map(Number);
+    parts.push(`${u} ${((b! - a!) / 1e6).toFixed(2)} s`);
+  }
+  return parts.join(', ');
 }
 
 /** Seconds from the manager's start to multi-user.target, as systemd recorded them (monotonic, µs). */
@@ -86,11 +97,16 @@ function whoamiSeen(lab: MachinesLab, sinceMs: number): Array<{ proto: string; f
     .filter((x) => Date.parse(x.at) >= sinceMs);
 }
 
-describe('egress on real systemd machines (Debian 12 VPS, Debian 13 client)', () => {
+const PAIRS: Array<{ lab: string; vps: MachineSuite; client: MachineSuite }> = [
+  { lab: 'megr1', vps: 'bookworm', client: 'trixie' },
+  { lab: 'megr2', vps: 'trixie', client: 'bookworm' },
+];
+
+describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client', (pair) => {
   it('installs from the .deb, provisions, enrolls, boots with no leak, survives reboots and upgrades, and uninstalls cleanly', async () => {
-    await withMachinesLab('megr', async (lab) => {
-      const vps = await lab.add({ name: 'vps', role: 'vps', suite: 'bookworm' });
-      const cli = await lab.add({ name: 'cli', role: 'client', suite: 'trixie' });
+    await withMachinesLab(pair.lab, async (lab) => {
+      const vps = await lab.add({ name: 'vps', role: 'vps', suite: pair.vps });
+      const cli = await lab.add({ name: 'cli', role: 'client', suite: pair.client });
       await Promise.all([vps.boot(), cli.boot()]);
       expect(await vps.waitBooted()).toBe('running');
       expect(await cli.waitBooted()).toBe('running');
@@ -124,10 +140,11 @@ describe('egress on real systemd machines (Debian 12 VPS, Debian 13 client)', ()
       await cli.reboot(async () => { cap = await cli.capture(`port ${LAB_ADDR.whoamiPort} or udp port 51820`); });
       expect(await cli.waitBooted()).toBe('running');
       const bootUp = await bootSeconds(cli);
+      const unitsUp = await egressUnitSeconds(cli);
       await until('appuser\'s early probe through the tunnel', async () => whoamiSeen(lab, t0).some((x) => x.proto === 'udp' && x.from === LAB_ADDR.vpsV4));
       const packets = await cap!.stop();
       const direct = packets.filter((l) => l.includes(`${LAB_ADDR.clientV4}.`) || l.includes(`${LAB_ADDR.clientV6}.`)).filter((l) => l.includes(`.${LAB_ADDR.whoamiPort}:`));
-      console.log(`client reboot: ${packets.length} packets on the uplink, ${direct.length} of appuser's probe sent directly; multi-user.target after ${bootUp.toFixed(2)} s`);
+      console.log(`${pair.vps} VPS, ${pair.client} client: client reboot: ${packets.length} packets on the uplink, ${direct.length} of appuser's probe sent directly; multi-user.target after ${bootUp.toFixed(2)} s`);
       expect(packets.some((l) => l.includes(`${LAB_ADDR.vpsV4}.51820`))).toBe(true); // the capture saw the tunnel
       expect(direct).toEqual([]);
       expect(whoamiSeen(lab, t0).filter((x) => x.from === LAB_ADDR.clientV4 || x.from === LAB_ADDR.clientV6)).toEqual([]);
@@ -137,7 +154,9 @@ describe('egress on real systemd machines (Debian 12 VPS, Debian 13 client)', ()
       await cli.reboot();
       expect(await cli.waitBooted()).toBe('running');
       const bootDown = await bootSeconds(cli);
-      console.log(`client boot to multi-user.target: ${bootUp.toFixed(2)} s with the VPS up, ${bootDown.toFixed(2)} s with it down`);
+      const unitsDown = await egressUnitSeconds(cli);
+      console.log(`${pair.vps} VPS, ${pair.client} client: egress units with the VPS up: ${unitsUp}; with it down: ${unitsDown}`);
+      console.log(`${pair.vps} VPS, ${pair.client} client: client boot to multi-user.target: ${bootUp.toFixed(2)} s with the VPS up, ${bootDown.toFixed(2)} s with it down`);
       expect(await cli.sh('systemctl is-active egress-client.service egress-client-fence.service')).toBe('active\nactive\n');
       expect(await whoamiAsApp(cli)).toBe(''); // fenced: nothing leaves directly while the tunnel has no peer
       await vps.boot();
