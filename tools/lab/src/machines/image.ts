@@ -81,7 +81,7 @@ function configureTree(root: string, suite: MachineSuite): void {
 
 /**
  * Returns the cached image of a suite, building it first when missing (cold build: debootstrap, ~2–3 min).
- * Concurrent callers build in their own temporary directory; the first rename wins.
+ * Concurrent callers wait for the one that builds (a lock directory next to the image).
  */
 export async function ensureImage(suite: MachineSuite): Promise<MachineImage> {
   const cache = machinesCacheDir();
@@ -92,6 +92,28 @@ export async function ensureImage(suite: MachineSuite): Promise<MachineImage> {
     return { suite, dir, bytes };
   }
   mkdirSync(cache, { recursive: true });
+  // One builder at a time (test files run in parallel): the others wait for it and take its image.
+  const lock = `${dir}.lock`;
+  for (;;) {
+    try { mkdirSync(lock); break; } catch { /* held */ }
+    const holder = Number(existsSync(`${lock}/pid`) ? readFileSync(`${lock}/pid`, 'utf8') : 0);
+    if (holder && !pidAlive(holder)) { rmSync(lock, { recursive: true, force: true }); continue; }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  writeFileSync(`${lock}/pid`, String(process.pid));
+  try {
+    if (existsSync(join(dir, 'etc/os-release'))) return { suite, dir, bytes: await duBytes(dir) };
+    return await buildImage(suite, dir, sizeFile);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+async function buildImage(suite: MachineSuite, dir: string, sizeFile: string): Promise<MachineImage> {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   const t0 = Date.now();
