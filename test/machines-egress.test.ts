@@ -115,7 +115,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       const before = await snapshot(cli);
 
       await Promise.all([install(vps, OLD), install(cli, OLD)]);
-      expect(await cli.sh('command -v egress-client egress-server; ls /usr/lib/egress')).toBe('/usr/bin/egress-client\n/usr/bin/egress-server\nbuild\ndist\nnode\n');
+      expect(await cli.sh('command -v egress-client; command -v egress-server; ls /usr/lib/egress')).toBe('/usr/bin/egress-client\n/usr/bin/egress-server\nbuild\ndist\nnode\n');
 
       // provision the VPS from the client over SSH (root by key), then enroll appuser
       const hostPub = readFileSync(join(vps.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
