@@ -20,6 +20,8 @@ PACKAGES=(
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
   gcc libc6-dev linux-libc-dev make   # builds the LD_PRELOAD shim, the cgroup BPF loader (linux/bpf.h) and the static test probe
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
+  debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
@@ -33,5 +35,11 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 echo "setup: installing ${missing[*]}"
+# systemd-container is pinned to the installed systemd's version, so apt never upgrades systemd itself.
+sysver=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)
+args=()
+for p in "${missing[@]}"; do
+  if [ "$p" = systemd-container ] && [ -n "$sysver" ]; then args+=("systemd-container=$sysver"); else args+=("$p"); fi
+done
 apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${args[@]}"

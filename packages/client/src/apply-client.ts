@@ -22,8 +22,13 @@ export interface ApplyClientResult {
   notes: string[];
 }
 
-/** The boot command: this node binary and this package's bin.js, by absolute path. */
-export function bootCommand(): string[] {
+/**
+ * The boot command. Installed from the package, /usr/bin/egress-client says where it is (EGRESS_INSTALLED_BIN), so
+ * units survive upgrades; from a clone, this node binary and this package's bin.js by absolute path.
+ */
+export function bootCommand(env: NodeJS.ProcessEnv = process.env): string[] {
+  const installed = env.EGRESS_INSTALLED_BIN;
+  if (installed && /^\/[A-Za-z0-9/._-]+$/.test(installed)) return [installed];
   return [process.execPath, fileURLToPath(new URL('./bin.js', import.meta.url))];
 }
 

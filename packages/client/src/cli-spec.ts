@@ -68,7 +68,16 @@ ${ALLOCATION_HELP}`,
       JSON_OPT,
     ],
   },
-  { name: 'up', args: ['[egress]'], summary: 'bring an enrolled egress (default: all) up from its saved state', options: [JSON_OPT] },
+  {
+    name: 'up',
+    args: ['[egress]'],
+    summary: 'bring an enrolled egress (default: all) up from its saved state',
+    options: [
+      { flags: '--async', description: 'do not wait for a first handshake (the boot unit: never delays boot)' },
+      { flags: '--fence-only', description: 'load only kernel state with every egress down: kill switch, rules, cgroups (the early boot unit)' },
+      JSON_OPT,
+    ],
+  },
   {
     name: 'down',
     args: ['[egress]'],

@@ -9,3 +9,5 @@ export { preflightProblems, LAB_TOOLS } from './preflight.js';
 export type { RunResult } from './run.js';
 export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';
 export { cachedDebs, installDebs, installedVersion, DEB_CACHE } from './debs.js';
+export { ensureImage, imageKey, imagePackages, machinesCacheDir, SUITE_RELEASE, type MachineImage, type MachineSuite } from './machines/image.js';
+export { Machine, MachinesLab, withMachinesLab, downStaleMachinesLab, ROLE_ADDR, MACHINES_ROOT, type Capture, type MachineRole, type MachineSpec } from './machines/lab.js';

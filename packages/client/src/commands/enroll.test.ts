@@ -48,7 +48,10 @@ describe('enroll on a fake host', () => {
     expect(m.rules.filter((x) => x.priority >= 7100 && x.priority <= 7109)).toHaveLength(8);
     expect(m.sysctls.get('net.ipv4.conf.all.src_valid_mark')).toBe('1');
     expect(m.units.get('egress-client.service')).toMatchObject({ enabled: true });
-    expect(m.files.get('/etc/systemd/system/egress-client.service')!.content).toMatch(/^ExecStart=\/\S+\/node \/\S+\/bin\.js up$/m);
+    // the early unit that arms the kill switch before any network (see core/render/client.ts renderClientFenceUnit)
+    expect(m.units.get('egress-client-fence.service')).toMatchObject({ enabled: true });
+    expect(m.files.get('/etc/systemd/system/egress-client-fence.service')!.content).toMatch(/^Before=network-pre.target egress-client.service$/m);
+    expect(m.files.get('/etc/systemd/system/egress-client.service')!.content).toMatch(/^ExecStart=\/\S+\/node \/\S+\/bin\.js up --async$/m);
   });
 
   it('changes nothing and says so when run again with the same bundle', async () => {

@@ -28,20 +28,25 @@ export async function upDownCommand(inv: Invocation, ctx: CommandContext): Promi
   const state = await loadClientState(host);
   const targets = selectEgresses(state, name, verb).map((e) => e.name);
   const already = await currentlyDown(host, state);
-  const down = verb === 'up' ? already.filter((n) => !targets.includes(n)) : [...new Set([...already, ...targets])];
+  // --fence-only (early boot, before any network): everything down, so only the kill switch, rules and cgroups load.
+  const fenceOnly = verb === 'up' && inv.options.fenceOnly === true;
+  const noWait = fenceOnly || inv.options.async === true;
+  const down = fenceOnly
+    ? state.egresses.map((e) => e.name)
+    : verb === 'up' ? already.filter((n) => !targets.includes(n)) : [...new Set([...already, ...targets])];
   if (verb === 'up' && (await cgroup2Usable(host))) {
     for (const e of state.egresses) if (e.selectors.cgroups.length) await ensureEgressCgroup(host, e.name);
   }
-  ctx.output.step(`${verb === 'up' ? 'Bringing up' : 'Taking down'} ${targets.join(', ')}`);
+  ctx.output.step(fenceOnly ? `Arming the kill switch of ${targets.join(', ')} (fence only)` : `${verb === 'up' ? 'Bringing up' : 'Taking down'} ${targets.join(', ')}`);
   const { steps } = await applyClient(host, { before: state, after: state, down, output: ctx.output });
   const handshakes: Record<string, boolean> = {};
-  if (verb === 'up') {
+  if (verb === 'up' && !noWait) {
     for (const e of state.egresses.filter((x) => targets.includes(x.name) && x.kind === 'wireguard')) {
       handshakes[e.name] = await waitForHandshake(host, e.interface, ctx.handshakeTimeoutMs);
       if (!handshakes[e.name]) ctx.output.warn(`egress ${e.name}: no handshake yet (egress-client doctor ${e.name})`);
     }
   }
-  const what = verb === 'up' ? 'up' : 'down (kill switch armed: selected traffic is refused)';
+  const what = fenceOnly ? 'fenced (kill switch armed; tunnels come up later)' : verb === 'up' ? 'up' : 'down (kill switch armed: selected traffic is refused)';
   ctx.output.result(steps.length ? `${targets.join(', ')}: ${what}` : `${targets.join(', ')}: already ${verb}, nothing changed`);
   ctx.output.document({ command: verb, egresses: targets, changed: steps.length > 0, steps, ...(verb === 'up' ? { handshakes } : {}) });
   return exitCode(0);

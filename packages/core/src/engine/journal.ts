@@ -1,5 +1,6 @@
 // The engine's journal (0600 JSON): original sysctl values, the nft tables it loaded, the wg config of each link it brought up.
 import { createHash } from 'node:crypto';
+import { numericNftPriorities } from '../render/nft-priority.js';
 import { z } from 'zod';
 import type { Host } from '../host/host.js';
 import { parseJsonWith } from '../model/parse.js';
@@ -92,9 +93,12 @@ function withoutDynamicElements(lines: string[]): string[] {
   return out;
 }
 
-/** Normalizes `nft list table` output: drops counters' values, handles, timeouts, dynamic set elements and blank lines. */
+/**
+ * Normalizes `nft list table` output: drops counters' values, handles, timeouts, dynamic set elements and blank lines,
+ * and writes named chain priorities as numbers (nft 1.1.x lists `priority -100` as `priority dstnat`).
+ */
 export function normalizeNftListing(text: string): string {
-  return withoutDynamicElements(text.split('\n'))
+  return withoutDynamicElements(numericNftPriorities(text).split('\n'))
     .map((l) =>
       l
         .replace(/\bcounter packets \d+ bytes \d+/g, 'counter')

@@ -12,6 +12,19 @@ function up(config: string): Action {
   return { kind: 'run', argv: ['wg-quick', 'up', config] };
 }
 
+/** How a link is started, stopped and restarted: through its systemd unit where systemd runs, else wg-quick. */
+interface LinkOps { up: Action[]; down: Action[]; restart: Action[] }
+
+function linkOps(current: CurrentState, name: string, config: string, unit: string | undefined): LinkOps {
+  if (unit && current.systemd) {
+    const reload: Action = { kind: 'run', argv: ['systemctl', 'daemon-reload'] };
+    // `stop` leaves no interface behind; the fallback removes one a plain `wg-quick up` made outside the unit.
+    const stop: Action = { kind: 'run', argv: ['systemctl', 'stop', unit], fallback: ['ip', 'link', 'del', 'dev', name] };
+    return { up: [reload, { kind: 'run', argv: ['systemctl', 'start', unit] }], down: [stop], restart: [reload, { kind: 'run', argv: ['systemctl', 'restart', unit] }] };
+  }
+  return { up: [up(config)], down: [down(name, config)], restart: [down(name, config), up(config)] };
+}
+
 function sameSet(a: string[], b: string[]): boolean {
   return JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 }
@@ -32,8 +45,10 @@ export function linkChange(current: CurrentState, l: WireguardLinkSpec, configCh
 export function planLinkUps(current: CurrentState, desired: HostState, changedFiles: Set<string>): Step[] {
   const steps: Step[] = [];
   for (const l of desired.links) {
+    const ops = linkOps(current, l.name, l.configPath, l.unit);
     if (!current.links.has(l.name)) {
-      steps.push({ resource: 'link', title: `bring up ${l.name} (wg-quick up ${l.configPath})`, recreates: l.name, do: [up(l.configPath)], undo: [down(l.name, l.configPath)] });
+      const how = l.unit && current.systemd ? `systemctl start ${l.unit}` : `wg-quick up ${l.configPath}`;
+      steps.push({ resource: 'link', title: `bring up ${l.name} (${how})`, recreates: l.name, do: ops.up, undo: ops.down });
       continue;
     }
     const change = linkChange(current, l, changedFiles.has(l.configPath));
@@ -42,9 +57,9 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
         resource: 'link',
         title: `restart ${l.name} (${current.links.get(l.name)!.up === false ? 'it is down' : 'addresses or MTU changed'})`,
         recreates: l.name,
-        do: [down(l.name, l.configPath), up(l.configPath)],
+        do: ops.restart,
         undo: [],
-        undoLate: [down(l.name, l.configPath), up(l.configPath)],
+        undoLate: ops.restart,
       });
     } else if (change === 'sync') {
       steps.push({
@@ -59,7 +74,7 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
   return steps;
 }
 
-/** Steps taking down owned links that are not desired. */
+/** Steps taking down owned links that are not desired (`units`: the unit of each link, from the ownership's units). */
 export function planLinkDowns(current: CurrentState, desired: HostState, ownership: Ownership): Step[] {
   const wanted = new Set(desired.links.map((l) => l.name));
   return ownership.links
@@ -67,11 +82,13 @@ export function planLinkDowns(current: CurrentState, desired: HostState, ownersh
     .sort()
     .map((n) => {
       const config = current.journal.links[n];
+      const unit = ownership.units.find((u) => u === `wg-quick@${n}.service`);
+      const ops = linkOps(current, n, config ?? n, unit);
       return {
         resource: 'link' as const,
         title: `take down ${n}`,
-        do: [down(n, config ?? n)],
-        undo: config ? [up(config)] : [],
+        do: ops.down,
+        undo: config ? linkOps(current, n, config, unit).up : [],
       };
     });
 }

@@ -67,6 +67,11 @@ export interface WireguardLinkSpec {
   listenPort?: number;
   /** Link MTU once up (a change needs `wg-quick down` + `up`). */
   mtu?: number;
+  /**
+   * The systemd unit that runs wg-quick for this link (`wg-quick@IF.service`): where systemd runs, the link is
+   * started, restarted and stopped through it, so the unit's state is true (`systemctl restart` works at once).
+   */
+  unit?: string;
 }
 
 /** A systemd unit to enable (boot persistence); skipped where systemd does not run. */

@@ -14,6 +14,9 @@ export const CLIENT_PATHS = {
   /** The boot unit (`egress-client up` after the network is online). */
   unit: '/etc/systemd/system/egress-client.service',
   unitName: 'egress-client.service',
+  /** The early boot unit (`egress-client up --fence-only` before network-pre.target: kill switch, rules, cgroups). */
+  fenceUnit: '/etc/systemd/system/egress-client-fence.service',
+  fenceUnitName: 'egress-client-fence.service',
 } as const;
 
 /** Private key file of one egress (0600; read by `wg set %i private-key FILE`). */

@@ -285,6 +285,7 @@ describe('renderClient', () => {
       ['/etc/egress/public/main.json', '644'],
       ['/etc/wireguard/egress0.conf', '600'],
       ['/etc/systemd/system/egress-client.service', '644'],
+      ['/etc/systemd/system/egress-client-fence.service', '644'],
     ]);
     expect(JSON.parse(st.files[0]!.content)).toEqual(v4only);
     expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'], cgroup: 'egress/main' });
@@ -297,12 +298,30 @@ After=network-online.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js up
+ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js up --async
 
 [Install]
 WantedBy=multi-user.target
 `);
-    expect(st.units).toEqual([{ name: 'egress-client.service', enable: true }]);
+    expect(st.files[4]!.content).toBe(`# Written by egress-client enroll; removed by egress-client uninstall.
+[Unit]
+Description=egress client: kill switch and selection rules before the network
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target egress-client.service
+Wants=network-pre.target
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js up --fence-only
+
+[Install]
+WantedBy=sysinit.target
+`);
+    expect(st.units).toEqual([{ name: 'egress-client.service', enable: true }, { name: 'egress-client-fence.service', enable: true }]);
     expect(st.links).toEqual([{ kind: 'wireguard', name: 'egress0', configPath: '/etc/wireguard/egress0.conf', addresses: ['10.77.0.2/24'], peers: [SERVER_PUB] }]);
     expect(st.routes).toEqual([{ family: 4, table: 7100, dst: 'default', dev: 'egress0' }]);
     expect(st.sysctls).toEqual([{ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' }]);
@@ -341,9 +360,9 @@ WantedBy=multi-user.target
       rulePriorities: [[7100, 7109], [7110, 7119], [7120, 7129]],
       routeTables: [7100, 7101, 7102],
       links: ['egress0', 'egress1'],
-      files: ['/etc/egress/client.json', '/etc/systemd/system/egress-client.service', '/etc/egress/public/main.json', '/etc/wireguard/egress0.conf', '/etc/egress/public/work.json', '/etc/wireguard/egress1.conf', '/etc/egress/public/wifi.json'],
+      files: ['/etc/egress/client.json', '/etc/systemd/system/egress-client.service', '/etc/systemd/system/egress-client-fence.service', '/etc/egress/public/main.json', '/etc/wireguard/egress0.conf', '/etc/egress/public/work.json', '/etc/wireguard/egress1.conf', '/etc/egress/public/wifi.json'],
       journalPath: '/etc/egress/client-journal.json',
-      units: ['egress-client.service'],
+      units: ['egress-client.service', 'egress-client-fence.service'],
     });
   });
 });

@@ -44,10 +44,38 @@ export function renderClientUnit(bootCommand: readonly string[]): string {
     '[Service]',
     'Type=oneshot',
     'RemainAfterExit=yes',
-    `ExecStart=${bootCommand.join(' ')} up`,
+    `ExecStart=${bootCommand.join(' ')} up --async`,
     '',
     '[Install]',
     'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The early boot unit: loads only kernel state (kill switch table, selection rules with their prohibit fallbacks,
+ * egress cgroups) with every egress down, before any network is up, so a dedicated user's traffic never leaves
+ * directly between network-up and the tunnel. No network wait; the tunnel comes up later from egress-client.service.
+ */
+export function renderClientFenceUnit(bootCommand: readonly string[]): string {
+  return [
+    '# Written by egress-client enroll; removed by egress-client uninstall.',
+    '[Unit]',
+    'Description=egress client: kill switch and selection rules before the network',
+    'DefaultDependencies=no',
+    'After=local-fs.target',
+    'Before=network-pre.target egress-client.service',
+    'Wants=network-pre.target',
+    'Conflicts=shutdown.target',
+    'Before=shutdown.target',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=${bootCommand.join(' ')} up --fence-only`,
+    '',
+    '[Install]',
+    'WantedBy=sysinit.target',
     '',
   ].join('\n');
 }
@@ -88,6 +116,8 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
   if (options.bootCommand) {
     files.push({ path: CLIENT_PATHS.unit, content: renderClientUnit(options.bootCommand), mode: 0o644 });
     units.push({ name: CLIENT_PATHS.unitName, enable: true });
+    files.push({ path: CLIENT_PATHS.fenceUnit, content: renderClientFenceUnit(options.bootCommand), mode: 0o644 });
+    units.push({ name: CLIENT_PATHS.fenceUnitName, enable: true });
   }
   return hs;
 }
@@ -104,9 +134,10 @@ export function clientOwnership(...states: ClientState[]): Ownership {
     files: uniq([
       CLIENT_PATHS.state,
       CLIENT_PATHS.unit,
+      CLIENT_PATHS.fenceUnit,
       ...egresses.flatMap((e) => [publicFactsPath(e.name), ...(e.kind === 'wireguard' ? [clientWgConfigPath(e.interface)] : [])]),
     ]),
     journalPath: CLIENT_PATHS.journal,
-    units: [CLIENT_PATHS.unitName],
+    units: [CLIENT_PATHS.unitName, CLIENT_PATHS.fenceUnitName],
   };
 }

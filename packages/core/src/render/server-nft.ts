@@ -2,6 +2,7 @@
 // interface, DNAT of forwards through one map lookup per family and protocol, MSS clamping on the tunnel.
 import type { PortForward } from '../model/forward.js';
 import type { ServerConfig } from '../model/server.js';
+import { numericNftPriorities } from './nft-priority.js';
 
 /** The table egress-server owns on the VPS. */
 export const SERVER_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -85,7 +86,7 @@ export function renderServerNftFile(config: ServerConfig): string {
 
 /** Collapses an nft listing so a rendered table and `nft list table` output compare equal when they mean the same rules. */
 export function normalizeNftText(text: string): string {
-  return text
+  return numericNftPriorities(text)
     .split('\n')
     .filter((l) => !l.trim().startsWith('#'))
     .join('\n')

@@ -288,7 +288,7 @@ describe('renderServer and serverOwnership', () => {
       { key: 'net.ipv6.conf.all.forwarding', value: '1' },
     ]);
     expect(s.links).toEqual([
-      { kind: 'wireguard', name: 'egress0', configPath: '/etc/wireguard/egress0.conf', addresses: ['10.77.0.1/24', 'fd7a:77::1/64'], peers: [LAPTOP_PUB], listenPort: 51820, mtu: 1420 },
+      { kind: 'wireguard', name: 'egress0', configPath: '/etc/wireguard/egress0.conf', addresses: ['10.77.0.1/24', 'fd7a:77::1/64'], peers: [LAPTOP_PUB], listenPort: 51820, mtu: 1420, unit: 'wg-quick@egress0.service' },
     ]);
     expect(s.units).toEqual([{ name: 'wg-quick@egress0.service', enable: true }]);
     expect(s.rules).toEqual([]);

@@ -32,6 +32,7 @@ export function renderServer(config: ServerConfig, options: ServerRenderOptions 
         peers: config.peers.map((p) => p.publicKey),
         listenPort: config.listenPort,
         mtu: config.mtu,
+        unit: paths.unit,
       },
     ],
     units: [{ name: paths.unit, enable: true }],

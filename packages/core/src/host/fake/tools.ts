@@ -195,6 +195,15 @@ export function fakeSystemctl(m: FakeMachine, args: string[]): RunResult {
   if (verb === 'is-enabled') return unit.enabled ? ok('enabled\n') : unitFile ? { exitCode: 1, stdout: 'disabled\n', stderr: '' } : fail(`Failed to get unit file state for ${name}: No such file or directory`);
   if (verb === 'is-active') return unit.active ? ok('active\n') : { exitCode: 3, stdout: 'inactive\n', stderr: '' };
   if (!unitFile && (verb === 'enable' || verb === 'start' || verb === 'restart')) return fail(`Failed to ${verb} unit: Unit file ${name} does not exist.`);
+  // wg-quick@IF.service runs `wg-quick up IF` / `down IF`, as the real template unit does (a failed start fails).
+  const wgIface = /^wg-quick@(.+)\.service$/.exec(name)?.[1];
+  if (wgIface && (verb === 'start' || verb === 'restart' || verb === 'stop')) {
+    if ((verb === 'stop' || verb === 'restart') && unit.active) fakeWgQuick(m, ['down', wgIface]);
+    if (verb !== 'stop') {
+      const r = unit.active && verb === 'start' ? ok() : fakeWgQuick(m, ['up', wgIface]);
+      if (r.exitCode !== 0) return fail(`Job for ${name} failed because the control process exited with error code.\n${r.stderr}`);
+    }
+  }
   if (verb === 'enable') unit.enabled = true;
   else if (verb === 'disable') unit.enabled = false;
   else if (verb === 'start' || verb === 'restart') unit.active = true;
