@@ -147,6 +147,8 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
       return (await import('./commands/status.js')).statusCommand(inv, ctx);
     case 'doctor':
       return (await import('./commands/doctor.js')).doctorCommand(inv, ctx);
+    case 'daemon':
+      return (await import('./commands/daemon.js')).daemonCommand(inv, ctx);
     case 'uninstall':
       return (await import('./commands/uninstall.js')).uninstallCommand(inv, ctx);
     default:
