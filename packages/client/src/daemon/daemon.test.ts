@@ -33,3 +33,15 @@ describe('health bookkeeping', () => {
     expect(supervisorCheck({ ...view, error: 'egresses.0.mark: expected a number' })).toMatchObject({ ok: false });
   });
 });
+
+describe('repair line triggers', () => {
+  it('names deletions and nftables events before link noise, at most 3, without repeats', async () => {
+    const { pickTriggers } = await import('./supervisor.js');
+    const noise = 'ip: 3: wlan0@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500';
+    expect(pickTriggers([noise, noise, 'ip: Deleted 7100: from all fwmark 0x1000000/0x1000000 lookup 7100', 'nft: add table inet x', 'start'])).toEqual([
+      'ip: Deleted 7100: from all fwmark 0x1000000/0x1000000 lookup 7100',
+      'nft: add table inet x',
+      noise,
+    ]);
+  });
+});

@@ -24,6 +24,12 @@ export interface Supervisor {
   stop(): Promise<void>;
 }
 
+/** The triggers worth naming in a repair line: deletions and nftables events first, then the rest; at most 3. */
+export function pickTriggers(all: readonly string[]): string[] {
+  const rank = (t: string): number => (/Deleted|delete|flush/.test(t) ? 0 : t.startsWith('nft:') ? 1 : 2);
+  return [...new Set(all)].sort((a, b) => rank(a) - rank(b)).slice(0, 3);
+}
+
 /** Starts the supervisor on `host`; the kernel state is left as it is when it stops (the kill switch stays armed). */
 export async function startSupervisor(host: Host, o: SupervisorOptions): Promise<Supervisor> {
   const log = o.log;
@@ -40,7 +46,8 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   const lastResolve = new Map<string, number>();
 
   const pass = async (): Promise<void> => {
-    const why = triggers.splice(0).slice(0, 3).join('; ');
+    // Named at the end: events that arrived while the pass ran (the drift itself, often) belong to this repair.
+    const why = (): string => pickTriggers(triggers.splice(0)).join('; ');
     const t0 = performance.now();
     try {
       const r = await reconcilePass(host, problems);
@@ -56,9 +63,10 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       state = r.state;
       const ms = Math.round(performance.now() - t0);
       for (const f of r.followed) log(`uplink changed: ${f}; egress re-applied`);
-      if (r.steps.length) log(`repair in ${ms} ms after [${why}]: ${r.steps.join('; ')}`);
+      if (r.steps.length) log(`repair in ${ms} ms after [${why()}]: ${r.steps.join('; ')}`);
+      else triggers.splice(0);
     } catch (err) {
-      log(`repair failed after [${why}]: ${(err as Error).message} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
+      log(`repair failed after [${why()}]: ${(err as Error).message} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
     }
   };
 
@@ -135,7 +143,8 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   log(`egress-client daemon ${process.pid}: watching nftables, rtnetlink and ${CLIENT_PATHS.state}`);
 
   const watchers: Array<{ stop(): void }> = [];
-  const ours = (line: string): boolean => /egress|table|flush|^delete|rule|route|link|addr|inet|Deleted|^[0-9]+:/i.test(line);
+  // `ip monitor` prints a link's details on indented continuation lines: the first line is the event.
+  const ours = (line: string): boolean => !/^\s/.test(line);
   watchers.push(watchNft((l) => schedule(`nft: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchRtnetlink((l) => ours(l) && schedule(`ip: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
