@@ -19,9 +19,11 @@ export type HealthFile = z.infer<typeof HealthFile>;
 /** What one egress looks like right now (no `since`: the daemon keeps that across checks). */
 export async function checkEgress(host: Host, e: Egress, nowS: number): Promise<Omit<EgressHealth, 'since'>> {
   if (e.kind === 'interface') {
-    const oper = await host.readFile(`/sys/class/net/${e.interface}/operstate`);
-    if (oper === undefined) return { name: e.name, health: 'down', reason: `interface ${e.interface} is missing` };
-    if (oper.trim() === 'down') return { name: e.name, health: 'down', reason: `interface ${e.interface} is down` };
+    // `ip` (not /sys, which may belong to another network namespace) says whether the link is administratively up.
+    const r = await host.run(['ip', '-o', 'link', 'show', 'dev', e.interface]);
+    if (r.exitCode !== 0) return { name: e.name, health: 'down', reason: `interface ${e.interface} is missing` };
+    const flags = /<([^>]*)>/.exec(r.stdout)?.[1]?.split(',') ?? [];
+    if (!flags.includes('UP') || !flags.includes('LOWER_UP')) return { name: e.name, health: 'down', reason: `interface ${e.interface} is down` };
     return { name: e.name, health: 'healthy', reason: `leaving by ${e.interface}` };
   }
   const peers = await wgPeers(host, e.interface);

@@ -15,13 +15,19 @@ export interface PassResult {
   followed: string[];
   /** Why the pass did nothing (invalid state file). */
   refused?: string;
+  /** The engine's failure (the host was restored to what it was); the next event or the backstop retries. */
+  failed?: string;
 }
 
 /** The interface egress as its uplink is now (address, gateway, resolvers), or the same one when it cannot be read. */
 export async function followUplink(host: Host, e: Extract<Egress, { kind: 'interface' }>): Promise<{ egress: Egress; change?: string; problem?: string }> {
   let plan;
   try {
-    plan = await detectUplink(host, { interface: e.interface });
+    // A lease's resolvers win (a new network); without a lease naming one, the resolvers chosen at enroll stay.
+    plan = await detectUplink(host, { interface: e.interface }).catch((err: Error) => {
+      if (!/^--dns:|no resolver found/.test(err.message) || e.dns.length === 0) throw err;
+      return detectUplink(host, { interface: e.interface, dns: e.dns });
+    });
   } catch (err) {
     // Down, no address, no lease: keep what we have; its routes fail with the link and the kill switch refuses meanwhile.
     return { egress: e, problem: (err as Error).message };
@@ -54,6 +60,8 @@ export async function reconcilePass(host: Host, problems: Map<string, string>): 
   if (before.egresses.length === 0) return { state: before, steps: [], followed: [] };
   const followed: string[] = [];
   const egresses: Egress[] = [];
+  // Interface egresses whose uplink is unusable (down, no address): their routes wait, the kill switch refuses.
+  const down: string[] = [];
   for (const e of before.egresses) {
     if (e.kind !== 'interface') {
       egresses.push(e);
@@ -62,11 +70,17 @@ export async function reconcilePass(host: Host, problems: Map<string, string>): 
     const r = await followUplink(host, e);
     egresses.push(r.egress);
     if (r.change) followed.push(r.change);
-    if (r.problem) problems.set(e.name, r.problem);
-    else problems.delete(e.name);
+    if (r.problem) {
+      problems.set(e.name, r.problem);
+      down.push(e.name);
+    } else problems.delete(e.name);
   }
   const after: ClientState = { ...before, egresses };
   const quiet = new Output({ quiet: true });
-  const { steps } = await applyClient(host, { before, after, output: quiet });
-  return { state: after, steps, followed };
+  try {
+    const { steps } = await applyClient(host, { before, after, down, output: quiet });
+    return { state: after, steps, followed };
+  } catch (err) {
+    return { state: before, steps: [], followed: [], failed: (err as Error).message };
+  }
 }

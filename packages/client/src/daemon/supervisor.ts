@@ -62,9 +62,15 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       lastRefusal = undefined;
       state = r.state;
       const ms = Math.round(performance.now() - t0);
+      if (r.failed) {
+        log(`repair failed after [${why()}]: ${r.failed} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
+        await writeHealth();
+        return;
+      }
       for (const f of r.followed) log(`uplink changed: ${f}; egress re-applied`);
       if (r.steps.length) log(`repair in ${ms} ms after [${why()}]: ${r.steps.join('; ')}`);
       else triggers.splice(0);
+      await writeHealth();
     } catch (err) {
       log(`repair failed after [${why()}]: ${(err as Error).message} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
     }
