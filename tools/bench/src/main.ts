@@ -13,6 +13,7 @@ import { measureDataplane } from './groups/dataplane.js';
 import { measureForwards } from './groups/forwards.js';
 import { measureLatency } from './groups/latency.js';
 import { measureStartup, readShimConnect } from './groups/control-plane.js';
+import { measureSupervisor } from './groups/supervisor.js';
 import { reasonOf, stop } from './lab-run.js';
 import { gitCommit, machineInfo, toolVersions } from './machine.js';
 import { checkPaths, definePaths, noDelayPath, SOCKS, startSocks } from './paths.js';
@@ -66,6 +67,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
       const latency = await measureLatency(lab, cfg, paths, log, nodelay);
       const forwards = await measureForwards(lab, cfg, setup, log);
       const startup = await measureStartup(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
+      const supervisor = await measureSupervisor(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
       return BenchResults.parse({
         schema: 1,
         mode: cfg.mode,
@@ -77,7 +79,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
         dataplane,
         latency,
         forwards,
-        controlPlane: { ...figures, ...startup, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
+        controlPlane: { ...figures, ...startup, ...supervisor, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
       });
     } finally {
       for (const p of socks) await stop(p);
