@@ -111,6 +111,19 @@ ${ALLOCATION_HELP}`,
     options: [JSON_OPT],
   },
   {
+    name: 'daemon',
+    args: [],
+    summary: 'supervise enrolled egresses in the foreground: repair drift on nftables/rtnetlink events, follow uplinks, write health',
+    details: `Logs one line per event on stderr. SIGTERM stops it and leaves the kernel state (kill switch) in place.
+Health goes to /run/egress/health.json (status shows it), the pid to /run/egress/daemon.pid (doctor checks it).
+An invalid state file is refused with the field named; the daemon keeps running and waits for it to be fixed.`,
+    options: [
+      { flags: '--debounce-ms <ms>', description: 'quiet time after an event before a repair pass (default 20)' },
+      { flags: '--health-interval-ms <ms>', description: 'handshake/health check period (default 10000)' },
+      { flags: '--backstop-ms <ms>', description: 'slow periodic repair pass, in case an event was missed (default 60000)' },
+    ],
+  },
+  {
     name: 'exec',
     args: ['<cmd...>'],
     summary: 'run one application through an egress (LD_PRELOAD shim; no root needed)',

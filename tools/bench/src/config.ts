@@ -20,12 +20,15 @@ export interface BenchConfig {
   forwardConnections: number;
   /** Runs of `run-as … /bin/true` and `setpriv … /bin/true`. */
   startupRuns: number;
+  /** Drifts repaired per kind (flush, delete table) with the supervisor running; seconds it is watched idle. */
+  repairRuns: number;
+  idleSeconds: number;
 }
 
 /** The configuration for a mode. */
 export function configFor(mode: 'full' | 'smoke'): BenchConfig {
   if (mode === 'smoke') {
-    return { mode, iperfSeconds: 1, throughputRuns: 1, runs: 1, latencyConnections: 50, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 50, startupRuns: 3 };
+    return { mode, iperfSeconds: 1, throughputRuns: 1, runs: 1, latencyConnections: 50, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 50, startupRuns: 3, repairRuns: 3, idleSeconds: 3 };
   }
-  return { mode, iperfSeconds: 2, throughputRuns: 5, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15 };
+  return { mode, iperfSeconds: 2, throughputRuns: 5, runs: 3, latencyConnections: 1000, forwardsSmall: 10, forwardsLarge: 10_000, forwardConnections: 1000, startupRuns: 15, repairRuns: 25, idleSeconds: 20 };
 }

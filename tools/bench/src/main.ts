@@ -14,6 +14,7 @@ import { measureForwards } from './groups/forwards.js';
 import { measureLatency } from './groups/latency.js';
 import { measureProxy } from './groups/proxy.js';
 import { measureStartup, readShimConnect } from './groups/control-plane.js';
+import { measureSupervisor } from './groups/supervisor.js';
 import { reasonOf, stop } from './lab-run.js';
 import { gitCommit, machineInfo, toolVersions } from './machine.js';
 import { checkPaths, definePaths, noDelayPath, SOCKS, startSocks } from './paths.js';
@@ -68,6 +69,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
       const forwards = await measureForwards(lab, cfg, setup, log);
       const proxy = await measureProxy(lab, cfg, paths.find((p) => p.info.id === 'run-as')!, alt, log);
       const startup = await measureStartup(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
+      const supervisor = await measureSupervisor(lab, cfg, 'reason' in setup ? setup.reason : undefined, log);
       return BenchResults.parse({
         schema: 1,
         mode: cfg.mode,
@@ -79,7 +81,7 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
         dataplane,
         latency,
         forwards,
-        controlPlane: { ...figures, ...startup, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
+        controlPlane: { ...figures, ...startup, ...supervisor, shimConnect: readShimConnect(join(RESULTS, 'shim-connect.json')) },
         proxy,
       });
     } finally {

@@ -296,10 +296,14 @@ function controlSection(res: BenchResults, n: Notes): string {
     ['run-as added start-up latency over setpriv', 'ms', n.fig(c.runAsAdded)],
     ...(c.nodeStartup ? [['`node -e 0` (the runtime alone, for comparison)', 'ms', n.fig(c.nodeStartup)]] : []),
     ['shim: added time per `connect()`', 'ns', n.fig(c.shimConnect)],
+    ...(c.repairFlush ? [['supervisor: repair after `nft flush ruleset`', 'ms', n.fig(c.repairFlush)]] : []),
+    ...(c.repairDeleteTable ? [['supervisor: repair after `nft delete table inet egress`', 'ms', n.fig(c.repairDeleteTable)]] : []),
+    ...(c.daemonIdleCpu ? [['supervisor: idle CPU', '%', n.fig(c.daemonIdleCpu)]] : []),
+    ...(c.daemonRss ? [['supervisor: RSS', 'MiB', n.fig(c.daemonRss)]] : []),
   ];
-  const notes = (['shimConnect', 'roundTripsFirst', 'runAsAdded'] as const)
+  const notes = (['shimConnect', 'roundTripsFirst', 'runAsAdded', 'repairFlush', 'daemonIdleCpu'] as const)
     .map((k) => c[k])
-    .filter((f): f is Extract<Figure, { status: 'ok' }> => f.status === 'ok' && !!f.note)
+    .filter((f): f is Extract<Figure, { status: 'ok' }> => !!f && f.status === 'ok' && !!f.note)
     .map((f) => `- ${f.note}`);
   const method =
     'Wall time of the real CLIs run in the lab client (the operator\'s machine here) against the lab VPS over SSH. The lab has no network delay, ' +

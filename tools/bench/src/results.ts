@@ -118,6 +118,11 @@ export const ControlPlane = z
     /** `node -e 0` alone, timed with the two above: what the runtime itself costs. */
     nodeStartup: Figure.optional(),
     shimConnect: Figure,
+    /** The supervisor: repair latency after a flush / table deletion, idle CPU (%) and RSS (MiB). */
+    repairFlush: Figure.optional(),
+    repairDeleteTable: Figure.optional(),
+    daemonIdleCpu: Figure.optional(),
+    daemonRss: Figure.optional(),
   })
   .strict();
 export type ControlPlane = z.infer<typeof ControlPlane>;

@@ -5,6 +5,8 @@ import { exitCode, type ExitStatus } from '../exit-status.js';
 import { checkEgress, type Check } from '../live/checks.js';
 import { readLiveFor } from '../live/egress-status.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
+import { readSupervisor, supervisorCheck } from '../daemon/supervisor-view.js';
+import { systemdRuns } from '../apply-client.js';
 
 /** Formats one check: `ok   name: detail` or `FAIL name: detail` + `fix:`. */
 export function formatCheck(c: Check, style: (s: 'green' | 'red', t: string) => string = (_s, t) => t): string {
@@ -26,7 +28,11 @@ export async function doctorCommand(inv: Invocation, ctx: CommandContext): Promi
   }
   const out = ctx.output;
   out.result(report.map((r) => [`egress ${r.name}: ${r.ok ? 'all checks passed' : `${r.checks.filter((c) => !c.ok).length} failed`}`, ...r.checks.map((c) => `  ${formatCheck(c, (s, t) => out.style(s, t))}`)].join('\n')).join('\n\n'));
-  const ok = report.every((r) => r.ok);
-  out.document({ ok, egresses: report });
+  // Without a supervisor drift stays unrepaired: a failure where systemd runs (the boot unit should run it), a FAIL line elsewhere.
+  const sup = supervisorCheck(await readSupervisor(host));
+  const supCounts = !sup.ok && (await systemdRuns(host));
+  out.result(formatCheck(sup, (s, t) => out.style(s, t)));
+  const ok = report.every((r) => r.ok) && (sup.ok || !supCounts);
+  out.document({ ok, egresses: report, supervisor: sup });
   return exitCode(ok ? 0 : 1);
 }

@@ -4,6 +4,7 @@ import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { egressStatus, formatStatus, readLiveFor } from '../live/egress-status.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
+import { formatHealth, readSupervisor } from '../daemon/supervisor-view.js';
 
 /** `egress-client status`. */
 export async function statusCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
@@ -13,8 +14,9 @@ export async function statusCommand(inv: Invocation, ctx: CommandContext): Promi
   const egresses = selectEgresses(state, inv.args[0], 'status');
   const live = await readLiveFor(host, state);
   const statuses = [];
-  for (const e of egresses) statuses.push(await egressStatus(host, e, live));
-  ctx.output.result(statuses.map(formatStatus).join('\n\n'));
-  ctx.output.document({ egresses: statuses });
+  const sup = await readSupervisor(host);
+  for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live)), health: sup.health[e.name] ?? null });
+  ctx.output.result(statuses.map((s) => `${formatStatus(s)}\n${formatHealth(sup, s.name)}`).join('\n\n'));
+  ctx.output.document({ egresses: statuses, supervisor: { running: sup.running, ...(sup.pid ? { pid: sup.pid } : {}), ...(sup.error ? { error: sup.error } : {}) } });
   return exitCode(0);
 }

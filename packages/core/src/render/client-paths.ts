@@ -11,7 +11,7 @@ export const CLIENT_PATHS = {
   journal: `${EGRESS_DIR}/client-journal.json`,
   /** Directory of the public facts files (0755). */
   publicDir: `${EGRESS_DIR}/public`,
-  /** The boot unit (`egress-client up` after the network is online). */
+  /** The boot unit (`egress-client daemon`, the supervisor). */
   unit: '/etc/systemd/system/egress-client.service',
   unitName: 'egress-client.service',
   /** The early boot unit (`egress-client up --fence-only` before network-pre.target: kill switch, rules, cgroups). */

@@ -291,14 +291,15 @@ describe('renderClient', () => {
     expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'], cgroup: 'egress/main' });
     expect(st.files[3]!.content).toBe(`# Written by egress-client enroll; removed by egress-client uninstall.
 [Unit]
-Description=egress client: bring enrolled egresses up
+Description=egress client supervisor: hold enrolled egresses up and repair drift
 Wants=network-online.target
 After=network-online.target
 
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js up --async
+Type=simple
+ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js daemon
+Restart=on-failure
+RestartSec=2s
 
 [Install]
 WantedBy=multi-user.target

@@ -32,19 +32,20 @@ export function publicFactsOf(e: Egress): PublicEgressFacts {
   };
 }
 
-/** Renders the systemd unit that runs `egress-client up` at boot once the network is online. */
+/** Renders the systemd unit that runs the supervisor (`egress-client daemon`) from boot, restarted when it fails. */
 export function renderClientUnit(bootCommand: readonly string[]): string {
   return [
     '# Written by egress-client enroll; removed by egress-client uninstall.',
     '[Unit]',
-    'Description=egress client: bring enrolled egresses up',
+    'Description=egress client supervisor: hold enrolled egresses up and repair drift',
     'Wants=network-online.target',
     'After=network-online.target',
     '',
     '[Service]',
-    'Type=oneshot',
-    'RemainAfterExit=yes',
-    `ExecStart=${bootCommand.join(' ')} up --async`,
+    'Type=simple',
+    `ExecStart=${bootCommand.join(' ')} daemon`,
+    'Restart=on-failure',
+    'RestartSec=2s',
     '',
     '[Install]',
     'WantedBy=multi-user.target',

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ServerConfig, type ServerConfigInput } from '../model/server.js';
 import { renderServer, serverOwnership } from './server.js';
+import { renderServerGuardScript, renderServerGuardService, renderServerGuardTimer } from './server-guard.js';
 import { forwardMapElements, normalizeNftText, renderServerNft, renderServerNftFile } from './server-nft.js';
 import { firewallAcceptBootCommand, renderServerDropIn, renderServerSysctl } from './server-boot.js';
 import { renderServerWgConfig } from './server-wg.js';
@@ -280,6 +281,9 @@ describe('renderServer and serverOwnership', () => {
       ['/etc/egress/server.nft', '600'],
       ['/etc/sysctl.d/90-egress.conf', '644'],
       ['/etc/systemd/system/wg-quick@egress0.service.d/egress.conf', '644'],
+      ['/etc/egress/server-guard.sh', '755'],
+      ['/etc/systemd/system/egress-server-guard.service', '644'],
+      ['/etc/systemd/system/egress-server-guard.timer', '644'],
     ]);
     expect(JSON.parse(s.files[0]!.content)).toEqual(dual);
     expect(s.nft).toEqual([{ family: 'inet', name: 'egress', ruleset: renderServerNft(dual) }]);
@@ -290,7 +294,10 @@ describe('renderServer and serverOwnership', () => {
     expect(s.links).toEqual([
       { kind: 'wireguard', name: 'egress0', configPath: '/etc/wireguard/egress0.conf', addresses: ['10.77.0.1/24', 'fd7a:77::1/64'], peers: [LAPTOP_PUB], listenPort: 51820, mtu: 1420, unit: 'wg-quick@egress0.service' },
     ]);
-    expect(s.units).toEqual([{ name: 'wg-quick@egress0.service', enable: true }]);
+    expect(s.units).toEqual([
+      { name: 'wg-quick@egress0.service', enable: true },
+      { name: 'egress-server-guard.timer', enable: true },
+    ]);
     expect(s.rules).toEqual([]);
     expect(s.routes).toEqual([]);
   });
@@ -299,7 +306,7 @@ describe('renderServer and serverOwnership', () => {
     const own = serverOwnership(many);
     expect(own.files).toEqual(renderServer(many).files.map((f) => f.path));
     expect(own.files).not.toContain('/etc/egress/server.key');
-    expect(own).toMatchObject({ nftTables: [{ family: 'inet', name: 'egress' }], links: ['wg-vps'], units: ['wg-quick@wg-vps.service'], journalPath: '/etc/egress/server.journal.json' });
+    expect(own).toMatchObject({ nftTables: [{ family: 'inet', name: 'egress' }], links: ['wg-vps'], units: ['wg-quick@wg-vps.service', 'egress-server-guard.timer'], journalPath: '/etc/egress/server.journal.json' });
   });
 
   it('renders the same bytes for the same input', () => {
@@ -333,5 +340,48 @@ describe('nft -c accepts every rendered file', () => {
 
   it.runIf(!(hasNft && isRoot) && !!process.env.CI)('fails loudly on CI without nft or root', () => {
     throw new Error('nft and root are required on CI to check rendered rulesets');
+  });
+});
+
+describe('the VPS guard (timer + plain shell, no Node)', () => {
+  it('renders the script: reload the nft file when the table is missing, reset each sysctl that is wrong', () => {
+    expect(renderServerGuardScript(dual)).toBe(`#!/bin/sh
+# Managed by egress-server: restore the egress nftables table and sysctls when missing (run by egress-server-guard.timer).
+set -u
+rc=0
+if ! nft list table inet egress >/dev/null 2>&1; then
+  if nft -f /etc/egress/server.nft; then echo "egress-guard: table inet egress was missing: reloaded /etc/egress/server.nft"; else echo "egress-guard: reloading /etc/egress/server.nft failed" >&2; rc=1; fi
+fi
+if [ "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null)" != "1" ]; then
+  if sysctl -q -w net.ipv4.ip_forward=1; then echo "egress-guard: net.ipv4.ip_forward was not 1: set"; else rc=1; fi
+fi
+if [ "$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)" != "1" ]; then
+  if sysctl -q -w net.ipv6.conf.all.forwarding=1; then echo "egress-guard: net.ipv6.conf.all.forwarding was not 1: set"; else rc=1; fi
+fi
+exit $rc
+`);
+  });
+  it('renders the oneshot service and the timer exactly', () => {
+    expect(renderServerGuardService()).toBe(`# Managed by egress-server: restore the egress nftables table and sysctls when missing.
+[Unit]
+Description=egress server: restore the egress nftables table and sysctls when missing
+After=nftables.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /etc/egress/server-guard.sh
+`);
+    expect(renderServerGuardTimer()).toBe(`# Managed by egress-server: check the egress nftables table and sysctls periodically.
+[Unit]
+Description=egress server: periodic check of the egress nftables table and sysctls
+
+[Timer]
+OnBootSec=30s
+OnUnitActiveSec=15s
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+`);
   });
 });

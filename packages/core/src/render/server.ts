@@ -4,6 +4,7 @@ import type { ServerConfig } from '../model/server.js';
 import { renderServerDropIn, renderServerSysctl, serverSysctls, type ServerRenderOptions } from './server-boot.js';
 import { SERVER_NFT_TABLE, renderServerNft, renderServerNftFile } from './server-nft.js';
 import { serverPaths } from './server-paths.js';
+import { GUARD_SCRIPT, GUARD_SERVICE, GUARD_TIMER, GUARD_UNIT_DIR, renderServerGuardScript, renderServerGuardService, renderServerGuardTimer } from './server-guard.js';
 import { renderServerWgConfig } from './server-wg.js';
 
 /** Renders everything the VPS keeps: model, wg-quick config, nft table and file, sysctls and their drop-in, the boot unit. */
@@ -18,6 +19,9 @@ export function renderServer(config: ServerConfig, options: ServerRenderOptions 
       { path: paths.nft, content: renderServerNftFile(config), mode: 0o600 },
       { path: paths.sysctl, content: renderServerSysctl(config, options), mode: 0o644 },
       { path: paths.dropIn, content: renderServerDropIn(config, options), mode: 0o644 },
+      { path: GUARD_SCRIPT, content: renderServerGuardScript(config, options), mode: 0o755 },
+      { path: `${GUARD_UNIT_DIR}/${GUARD_SERVICE}`, content: renderServerGuardService(), mode: 0o644 },
+      { path: `${GUARD_UNIT_DIR}/${GUARD_TIMER}`, content: renderServerGuardTimer(), mode: 0o644 },
     ],
     nft: [{ ...SERVER_NFT_TABLE, ruleset: renderServerNft(config) }],
     sysctls: serverSysctls(config, options),
@@ -35,7 +39,10 @@ export function renderServer(config: ServerConfig, options: ServerRenderOptions 
         unit: paths.unit,
       },
     ],
-    units: [{ name: paths.unit, enable: true }],
+    units: [
+      { name: paths.unit, enable: true },
+      { name: GUARD_TIMER, enable: true },
+    ],
   };
 }
 
@@ -50,8 +57,8 @@ export function serverOwnership(config: Pick<ServerConfig, 'interface'>): Owners
     rulePriorities: [],
     routeTables: [],
     links: [config.interface],
-    files: [paths.state, paths.wgConfig, paths.nft, paths.sysctl, paths.dropIn],
+    files: [paths.state, paths.wgConfig, paths.nft, paths.sysctl, paths.dropIn, GUARD_SCRIPT, `${GUARD_UNIT_DIR}/${GUARD_SERVICE}`, `${GUARD_UNIT_DIR}/${GUARD_TIMER}`],
     journalPath: paths.journal,
-    units: [paths.unit],
+    units: [paths.unit, GUARD_TIMER],
   };
 }

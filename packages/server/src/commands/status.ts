@@ -1,5 +1,5 @@
 // egress-server status: interface, listen port, peers with handshake and transfer, forwards, nft table match, forwarding, boot unit.
-import { formatForwardSpec, normalizeNftText, renderServerNft, type Output } from '@egress/core';
+import { forwardMapElements, formatForwardSpec, normalizeNftText, renderServerNft, type Output } from '@egress/core';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { parseWgDump, type VpsFacts } from '../remote/facts.js';
 import { presentAccepts } from '../remote/firewall.js';
@@ -19,6 +19,8 @@ export interface StatusReport {
   ipv6Forwarding: boolean | null;
   bootUnit: { name: string; enabled: string | null; systemd: boolean };
   firewallAccepts: string[];
+  /** What differs from what egress put there (one line each), empty when nothing drifted. */
+  drift: string[];
   healthy: boolean;
   roundTrips: number;
 }
@@ -28,6 +30,25 @@ function ago(seconds: number | null): string {
   if (seconds < 120) return `${seconds}s ago`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
   return `${Math.round(seconds / 3600)}h ago`;
+}
+
+/** The drift of the VPS against its rendered state: table missing or different, sysctls wrong, forwards missing. */
+export function serverDrift(config: ReturnType<typeof requireState>, facts: VpsFacts, present: boolean, matches: boolean): string[] {
+  const out: string[] = [];
+  if (!present) out.push('table inet egress is missing (MASQUERADE and every forward are gone)');
+  else if (!matches) out.push('table inet egress differs from the rendered one');
+  for (const [key, want] of [['net.ipv4.ip_forward', '1'], ...(config.subnet6 ? [['net.ipv6.conf.all.forwarding', '1']] : [])] as const) {
+    const got = facts.sysctls[key];
+    if (got !== want) out.push(`${key} is ${got ?? 'unknown'}, expected ${want}`);
+  }
+  const live = present ? normalizeNftText(facts.nftTableText!) : '';
+  const missing = config.forwards.filter((f) => {
+    const families: Array<4 | 6> = config.subnet6 ? [4, 6] : [4];
+    const wanted = families.flatMap((fam) => forwardMapElements({ ...config, forwards: [f] }, fam, f.proto));
+    return wanted.some((el) => !live.includes(normalizeNftText(el)));
+  });
+  if (missing.length) out.push(`forwards missing: ${missing.map((f) => formatForwardSpec(f)).join(', ')}`);
+  return out;
 }
 
 /** Builds the status document from facts (pure; `now` in seconds). */
@@ -69,8 +90,9 @@ export function buildStatus(hostName: string, facts: VpsFacts, nowSeconds: numbe
     bootUnit: { name: unitName, enabled: facts.unitEnabled ?? null, systemd: facts.systemd },
     firewallAccepts: presentAccepts(facts.iptables).map((a) => `${a.tool} ${a.chain} ${a.rule.join(' ')}`),
   };
+  const drift = serverDrift(config, facts, present, matches);
   const healthy = up && matches && ipForward && v6 !== false && dump.listenPort === config.listenPort && (!facts.systemd || facts.unitEnabled === 'enabled');
-  return { ...report, healthy };
+  return { ...report, drift, healthy };
 }
 
 /** Formats the status for people. */
@@ -81,6 +103,7 @@ export function formatStatus(s: Omit<StatusReport, 'roundTrips'>): string {
     `  interface ${s.interface}: ${s.up ? 'up' : 'DOWN'}, listen port ${s.listenPort.live ?? '-'} (configured ${s.listenPort.configured}), endpoint ${s.endpoint}`,
     `  nft table inet egress: ${s.nft.present ? (s.nft.matchesRendered ? 'present, matches' : 'present, DIFFERS from rendered') : 'MISSING'}`,
     `  ip_forward: ${mark(s.ipForward)}${s.ipv6Forwarding === null ? '' : `, ipv6 forwarding: ${mark(s.ipv6Forwarding)}`}`,
+    ...(s.drift.length ? ['  drift:', ...s.drift.map((d) => `    ${d}`)] : ['  drift: none']),
     `  boot unit ${s.bootUnit.name}: ${s.bootUnit.systemd ? (s.bootUnit.enabled ?? 'unknown') : 'systemd not running'}`,
     `  peers (${s.peers.length}):`,
     ...s.peers.map((p) => `    ${p.name.padEnd(16)} ${[p.address4, p.address6].filter(Boolean).join(', ').padEnd(30)} handshake ${ago(p.handshakeAgoSeconds)}, rx ${p.rxBytes} B, tx ${p.txBytes} B`),
