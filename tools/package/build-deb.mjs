@@ -96,6 +96,13 @@ function buildShim(arch, outFile) {
   sh(ARCHES[arch].cc.replace(/gcc$/, 'strip'), ['--strip-unneeded', outFile]);
 }
 
+/** The cgroup BPF loader (packages/client/native): the mark at socket creation and the DNS guard of `run`'s cgroups. */
+function buildCgroupBpf(arch, outFile) {
+  mkdirSync(dirname(outFile), { recursive: true });
+  sh(ARCHES[arch].cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-o', outFile, join(repo, 'packages/client/native/cgroup-bpf.c')]);
+  sh(ARCHES[arch].cc.replace(/gcc$/, 'strip'), ['--strip-unneeded', outFile]);
+}
+
 function duKiB(dir) {
   let total = 0;
   const walk = (d) => { for (const e of readdirSync(d, { withFileTypes: true })) { const p = join(d, e.name); if (e.isDirectory()) walk(p); else total += statSync(p).size; } };
@@ -126,6 +133,8 @@ for (const arch of o.arches) {
   writeFileSync(join(lib, 'dist/package.json'), '{ "type": "module" }\n');
   // locate-shim.ts finds the shim at ../build/libegress-shim.so from the running file (dist/).
   buildShim(arch, join(lib, 'build/libegress-shim.so'));
+  // cgroup-bpf.ts finds the loader at ../build/egress-cgroup-bpf from the running file (dist/), like the shim.
+  buildCgroupBpf(arch, join(lib, 'build/egress-cgroup-bpf'));
   for (const name of ['egress-client', 'egress-server']) {
     writeFileSync(join(root, 'usr/bin', name), wrapper(name), { mode: 0o755 });
   }

@@ -51,7 +51,7 @@ describe('enroll on a fake host', () => {
     // the early unit that arms the kill switch before any network (see core/render/client.ts renderClientFenceUnit)
     expect(m.units.get('egress-client-fence.service')).toMatchObject({ enabled: true });
     expect(m.files.get('/etc/systemd/system/egress-client-fence.service')!.content).toMatch(/^Before=network-pre.target egress-client.service$/m);
-    expect(m.files.get('/etc/systemd/system/egress-client.service')!.content).toMatch(/^ExecStart=\/\S+\/node \/\S+\/bin\.js up --async$/m);
+    expect(m.files.get('/etc/systemd/system/egress-client.service')!.content).toMatch(/^ExecStart=\/\S+\/node \/\S+\/bin\.js daemon$/m);
   });
 
   it('changes nothing and says so when run again with the same bundle', async () => {

@@ -102,7 +102,9 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
       const configPath = clientWgConfigPath(e.interface);
       files.push({ path: configPath, content: renderClientWgConfig(e), mode: 0o600 });
       if (!down.has(e.name)) links.push({ kind: 'wireguard', name: e.interface, configPath, addresses: clientTunnelAddresses(e), peers: [e.wireguard.serverPublicKey] });
-    } else {
+    } else if (!down.has(e.name)) {
+      // The path's sysctls, not the fence's: a down egress (the early boot unit's `up --fence-only`, an uplink that is
+      // gone) leaves them out, so the fence never depends on an interface that may not exist yet.
       hs.sysctls.push({ key: `net.ipv4.conf.${e.interface}.rp_filter`, value: '2' }, { key: `net.ipv4.conf.${e.interface}.route_localnet`, value: '1' });
     }
     hs.rules.push(...renderClientRules(e));
@@ -110,7 +112,7 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
     hs.routes.push(...renderClientRoutes(e).filter((r) => !down.has(e.name) || r.type === 'prohibit'));
   }
   // LAN forwards: the LAN interface forwards the hosts' replies (loose rp_filter: their route back is the tunnel's).
-  const lanIfs = [...new Set(state.egresses.flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];
+  const lanIfs = [...new Set(state.egresses.filter((e) => !down.has(e.name)).flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];
   for (const via of lanIfs) hs.sysctls.push({ key: `net.ipv4.conf.${via}.forwarding`, value: '1' }, { key: `net.ipv4.conf.${via}.rp_filter`, value: '2' });
   hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state)! });
   hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
