@@ -30,6 +30,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--dns <IP>', key: 'dns', kind: 'list', description: 'resolver clients use through the tunnel (repeatable; default: the VPS upstream resolvers)', commands: ['provision'] },
   { flags: '--forward <SPEC>', key: 'forward', kind: 'list', description: 'public port(s) forwarded to the client, PUBLIC[-END][/tcp|/udp][:TARGET] (repeatable; the full set for this client)', commands: ['provision'] },
   { flags: '--out <BUNDLE>', key: 'out', kind: 'string', description: 'where to write the enrollment bundle (mode 0600)', defaultText: './egress-<name>.bundle.json', commands: ['provision', 'peer add'] },
+  { flags: '--force', key: 'force', kind: 'boolean', description: 'let --out replace an existing regular file you own (never a device, directory or symlink)', commands: ['provision', 'peer add'] },
   { flags: '--dry-run', key: 'dryRun', kind: 'boolean', description: 'connect, read the VPS and print the exact plan without changing anything', commands: ['provision'] },
   { flags: '--public-key <KEY>', key: 'publicKey', kind: 'string', description: "enroll a client that keeps its own private key (the bundle then carries none)", commands: ['peer add'] },
   { flags: '--peer <NAME>', key: 'peer', kind: 'string', description: 'peer the forward goes to (default: the only peer)', commands: ['forward add', 'forward remove', 'forward list'] },

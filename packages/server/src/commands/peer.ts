@@ -1,10 +1,11 @@
 // egress-server peer add|remove|list: enroll another client (next free address, bundle written here), or remove one.
 import { SafeName, ValidationError, WgKey, generateKeyPair, parseWith, type Output } from '@egress/core';
-import { defaultBundlePath, makeBundle, writeBundle } from '../bundle.js';
+import { defaultBundlePath } from '../bundle.js';
+import { checkOut, pendingPath, readPendingKey, writeOutBundle, writePendingKey } from '../bundle-out.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { allocatePeer, requirePeer } from '../plan/server-config.js';
 import { parseWgDump } from '../remote/facts.js';
-import { assertWritableOut, converge, requireState, withVps } from '../server-ops.js';
+import { converge, requireState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 export interface PeerReport {
@@ -21,21 +22,35 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
   const name = action === 'list' ? undefined : parseWith(SafeName, nameArg ?? '', 'NAME');
   const publicKey = options.publicKey !== undefined ? parseWith(WgKey, options.publicKey, '--public-key') : undefined;
   if (publicKey && action !== 'add') throw new ValidationError('--public-key: only `peer add` takes a public key');
-  if (action === 'add') await assertWritableOut(options.out ?? defaultBundlePath(name!));
+  const out = action === 'add' ? (options.out ?? defaultBundlePath(name!)) : '';
+  const force = !!options.force;
+  // --out is checked before the VPS is touched: never a device, directory, symlink or someone else's file.
+  if (action === 'add') await checkOut(out, name!, force);
   return withVps(targetText, options, output, open, async ({ host, facts }) => {
     const config = requireState(facts, host.name);
     let next = config;
     let bundle: string | null = null;
     let changed = 0;
     if (action === 'add') {
-      const keys = publicKey ? { publicKey, privateKey: undefined } : generateKeyPair();
-      const peer = allocatePeer(config, name!, keys.publicKey);
-      next = { ...config, peers: [...config.peers, peer] };
-      output.step(`Adding peer ${peer.name} (${[peer.address4, peer.address6].filter(Boolean).join(', ')})`);
-      changed = (await converge(host, facts, next, config, output)).changed;
-      bundle = options.out ?? defaultBundlePath(peer.name);
-      await writeBundle(bundle, makeBundle(next, peer, keys.privateKey));
-      output.result(`added peer ${peer.name}; bundle ${bundle}${keys.privateKey ? ' (mode 0600, holds its private key)' : ' (no private key: the client keeps its own)'}`);
+      const pending = publicKey ? undefined : await readPendingKey(out, name!);
+      const half = config.peers.find((p) => p.name === name);
+      if (half && (half.publicKey === pending?.publicKey || (publicKey && half.publicKey === publicKey))) {
+        // An earlier `peer add` was interrupted after the VPS learned the peer: finish it with the kept key.
+        await writeOutBundle(out, config, half, pending?.privateKey, force);
+        output.result(`finished an interrupted peer add: peer ${half.name} exists; bundle ${out}${pending ? ` (with the key kept in ${pendingPath(out)}, mode 0600)` : ''}`);
+        bundle = out;
+      } else {
+        const keys = publicKey ? { publicKey, privateKey: undefined } : (pending ?? generateKeyPair());
+        const peer = allocatePeer(config, name!, keys.publicKey);
+        next = { ...config, peers: [...config.peers, peer] };
+        // Before the VPS learns the peer: killed after this, a re-run finds the key here and finishes the bundle.
+        if (keys.privateKey && !pending) await writePendingKey(out, { kind: 'egress-pending-key', name: peer.name, publicKey: keys.publicKey, privateKey: keys.privateKey });
+        output.step(`Adding peer ${peer.name} (${[peer.address4, peer.address6].filter(Boolean).join(', ')})`);
+        changed = (await converge(host, facts, next, config, output)).changed;
+        bundle = out;
+        await writeOutBundle(out, next, peer, keys.privateKey, force);
+        output.result(`added peer ${peer.name}; bundle ${bundle}${keys.privateKey ? ' (mode 0600, holds its private key)' : ' (no private key: the client keeps its own)'}`);
+      }
     } else if (action === 'remove') {
       const peer = requirePeer(config, name!);
       next = { ...config, peers: config.peers.filter((p) => p.name !== peer.name), forwards: config.forwards.filter((f) => f.peer !== peer.name) };
