@@ -9,6 +9,7 @@ import { cgroup2Usable, ensureEgressCgroup, removeEgressCgroup } from '../cgroup
 import type { CommandContext, Invocation } from '../cli.js';
 import { loadBundle } from '../enroll/bundle.js';
 import { egressFromBundle } from '../enroll/egress-from-bundle.js';
+import { checkBundleFlags, checkDedicatedUser, checkReplace } from '../enroll/guards.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
 import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
@@ -26,6 +27,8 @@ interface EnrollOptions {
   dns?: string;
   dryRun?: boolean;
   json?: boolean;
+  replace?: boolean;
+  allowSystemUser?: boolean;
 }
 
 /** Checks the flags before anything is read or changed. */
@@ -59,6 +62,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   if (inv.options.interface !== undefined) return (await import('../uplink/enroll-interface.js')).enrollInterfaceCommand(inv, ctx);
   const o = inv.options as EnrollOptions;
   const { user: userName } = checkFlags(o);
+  checkBundleFlags(inv.options);
   const bundlePath = inv.args[0];
   if (bundlePath === undefined) throw new ValidationError('enroll: expected a bundle file or --interface IF, got neither', [{ path: 'bundle', message: 'missing' }], { hint: 'egress-client enroll BUNDLE --user USER' });
   if (!ctx.isRoot && !o.dryRun) throw new PermissionError('enroll must run as root (it configures the network and writes /etc/egress)', { hint: `sudo egress-client enroll ${bundlePath} --user ${userName}` });
@@ -80,6 +84,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   let entry = await lookupUser(host, userName);
   if (!entry && !o.createUser) throw new NotFoundError(`--user: user '${userName}' does not exist`, { hint: `add --create-user to create it as a system user without a login shell` });
   if (entry && entry.uid === 0) throw new ValidationError(`--user: '${userName}' is root (uid 0); egress routes a dedicated user, never root`, [{ path: '--user', message: 'root' }]);
+  if (entry) checkDedicatedUser(entry, before.egresses.some((e) => e.selectors.users.some((u) => u.name === userName)), !!o.allowSystemUser);
   if (existing && existing.kind !== 'wireguard') throw new ConflictError(`--name: egress '${name}' exists and is not a WireGuard egress`);
   if (!existing && before.egresses.some((e) => e.kind === 'wireguard' && e.wireguard.publicKey === loaded.bundle.client.publicKey)) {
     const other = before.egresses.find((e) => e.kind === 'wireguard' && e.wireguard.publicKey === loaded.bundle.client.publicKey)!;
@@ -96,6 +101,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   // --dns wins; without it a re-enroll keeps the resolvers the egress has (an earlier --dns is remembered).
   const dns = o.dns !== undefined ? [o.dns] : existing?.dns;
   const egress = egressFromBundle(loaded.bundle, { name, allocation, users, ...(dns ? { dns } : {}), cgroup2 });
+  checkReplace(existing, egress, !!o.replace, bundlePath, userName);
   const after = checkState({ ...before, egresses: existing ? before.egresses.map((e) => (e.name === name ? egress : e)) : [...before.egresses, egress] });
   const keyText = `${loaded.privateKey}\n`;
   const keyUnchanged = (await host.readFile(clientKeyPath(name))) === keyText;

@@ -11,7 +11,7 @@ const user = { name: 'appuser', uid: 1001, gid: 1002, home: '/home/appuser', she
 
 describe('run-as', () => {
   it('parses passwd lines', () => {
-    expect(parsePasswdLine('appuser:x:1001:1002:App:/home/appuser:/bin/bash')).toEqual(user);
+    expect(parsePasswdLine('appuser:x:1001:1002:App:/home/appuser:/bin/bash')).toEqual({ ...user, gecos: 'App' });
     expect(parsePasswdLine('broken:x:uid:1')).toBeUndefined();
   });
 

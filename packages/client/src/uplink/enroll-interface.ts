@@ -14,6 +14,7 @@ import { checkState, loadClientState } from '../state/store.js';
 import { checkUserName, createSystemUser, lookupUser } from '../users.js';
 import { detectUplink, type UplinkPlan } from './detect-uplink.js';
 import { defaultEgressName, egressFromUplink, listFlag } from './egress-from-uplink.js';
+import { checkDedicatedUser } from '../enroll/guards.js';
 
 interface Options {
   interface?: string;
@@ -59,6 +60,7 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
   let entry = await lookupUser(host, userName);
   if (!entry && !o.createUser) throw new NotFoundError(`--user: user '${userName}' does not exist`, { hint: 'add --create-user to create it as a system user without a login shell' });
   if (entry && entry.uid === 0) throw new ValidationError(`--user: '${userName}' is root (uid 0); egress routes a dedicated user, never root`, [{ path: '--user', message: 'root' }]);
+  if (entry) checkDedicatedUser(entry, before.egresses.some((e) => e.selectors.users.some((u) => u.name === userName)), inv.options.allowSystemUser === true);
 
   const allocation = existing ?? allocate(before, await readHostUsage(host));
   const cgroup2 = await cgroup2Usable(host);
