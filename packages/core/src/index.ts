@@ -11,3 +11,4 @@ export * from './engine/index.js';
 export * from './address.js';
 export * from './nft-check.js';
 export * from './fs/user-file.js';
+export * from './lock/flock.js';

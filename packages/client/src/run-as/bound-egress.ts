@@ -7,10 +7,14 @@ export interface BoundEgress {
   name: string;
   interface: string;
   kind: string;
+  priority: number;
+  table: number;
+  address4?: string;
+  address6?: string;
 }
 
 interface SavedState {
-  egresses?: Array<{ name: string; interface: string; kind: string; selectors?: { users?: Array<{ name: string; uid: number }> } }>;
+  egresses?: Array<{ name: string; interface: string; kind: string; priority: number; table: number; address4?: string; address6?: string; selectors?: { users?: Array<{ name: string; uid: number }> } }>;
 }
 
 /** Reads the saved client state (root only); throws a user error with the fix when it is missing. */
@@ -35,7 +39,7 @@ function readState(path: string): SavedState {
 export function boundEgressOf(user: { name: string; uid: number }, path: string = CLIENT_PATHS.state): BoundEgress {
   const state = readState(path);
   for (const e of state.egresses ?? []) {
-    if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind };
+    if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind, priority: e.priority, table: e.table, ...(e.address4 ? { address4: e.address4 } : {}), ...(e.address6 ? { address6: e.address6 } : {}) };
   }
   const names = (state.egresses ?? []).map((e) => e.name);
   throw new NotFoundError(`user '${user.name}' is not bound to an egress${names.length ? ` (enrolled: ${names.join(', ')})` : ''}`, {

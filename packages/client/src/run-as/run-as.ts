@@ -5,6 +5,7 @@ import type { Invocation } from '../cli.js';
 import type { ExitStatus } from '../exit-status.js';
 import { quoteArgv } from '@egress/core/shell-quote';
 import { boundEgressOf, requireUp } from './bound-egress.js';
+import { requireFence } from './fence-check.js';
 import { checkRunAsUser } from './user-hints.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
 
@@ -69,5 +70,6 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   if (user.uid === 0) throw new ValidationError(`run-as: USER: '${userName}' is uid 0 (root); egress never routes root, and run-as only starts apps as a user bound to an egress`, [{ path: 'user', message: 'root' }], { hint: 'enroll a dedicated user: egress-client enroll BUNDLE --user NEWNAME --create-user' });
   const egress = boundEgressOf(user);
   requireUp(egress, user.name);
+  await requireFence(egress, user);
   return spawnForwarding(setprivArgv(user, inv.rest), appEnvironment(process.env, user));
 }
