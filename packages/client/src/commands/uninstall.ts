@@ -26,6 +26,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   if (after.egresses.length === 0) {
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
+    // What `run --isolate` left beside its runs (netns directories egress created, /run/egress/isolate).
+    leftovers.push(...(await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host)));
   }
   for (const l of leftovers) ctx.output.warn(l);
   ctx.output.result(`removed egress ${targets.join(', ')}${after.egresses.length ? ` (still enrolled: ${after.egresses.map((e) => e.name).join(', ')})` : ''}`);

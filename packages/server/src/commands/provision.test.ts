@@ -314,3 +314,17 @@ describe('provision flags that cannot work are refused with field, value and rea
     });
   }
 });
+
+describe('deprovision cleanup order', () => {
+  it('removes the unit drop-in directory even without a provision record, and drops the record only after the directories', async () => {
+    const { cleanupCommands } = await import('./deprovision.js');
+    const facts = { iptables: { v4: undefined, v6: undefined }, nftJson: undefined, distro: 'debian' } as unknown as Parameters<typeof cleanupCommands>[0];
+    const noRecord = cleanupCommands(facts, 'egress0', false).map((c) => c.argv.join(' '));
+    expect(noRecord.filter((l) => l.includes('egress-rmdir')).map((l) => l.split(' ').pop())).toEqual(['/etc/systemd/system/wg-quick@egress0.service.d']);
+    const withRecord = cleanupCommands({ ...facts, provisionText: JSON.stringify({ version: 1, createdDirs: ['/etc/egress', '/etc/wireguard'] }) } as typeof facts, 'egress0', false).map((c) => c.argv.join(' '));
+    const at = (s: string) => withRecord.findIndex((l) => l.endsWith(s));
+    expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/systemd/system/wg-quick@egress0.service.d'));
+    expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/wireguard'));
+    expect(at('/etc/egress')).toBeGreaterThan(at('/etc/egress/provision.json'));
+  });
+});
