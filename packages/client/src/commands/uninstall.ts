@@ -14,6 +14,16 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   if (!ctx.isRoot) throw new PermissionError('uninstall must run as root', { hint: `sudo egress-client uninstall${name ? ` ${name}` : ''}` });
   const host = await ctx.host();
   const before = await loadClientState(host);
+  if (name === undefined && before.egresses.length === 0) {
+    // Nothing enrolled (e.g. another uninstall just finished): still finish what an interrupted one left, and succeed.
+    await applyClient(host, { before, after: before, output: ctx.output });
+    await removeCreatedDirs(host);
+    const stays = await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host);
+    for (const l of stays) ctx.output.warn(l);
+    ctx.output.result('no egress is enrolled; nothing to remove');
+    ctx.output.document({ command: 'uninstall', removed: [], remaining: [], steps: [], leftovers: stays });
+    return exitCode(0);
+  }
   const targets = selectEgresses(before, name, 'uninstall').map((e) => e.name);
   const after = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
   ctx.output.step(`Removing ${targets.join(', ')}`);

@@ -33,10 +33,24 @@ export interface HeldLock {
 export function describeHolder(path: string): string {
   try {
     const h = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    process.kill(h.pid, 0); // a dead writer's name (it was killed) is not the holder's
     return `pid ${h.pid} (${h.command}, since ${h.since})`;
-  } catch {
-    return 'another process (its name is not written yet)';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPERM') return describeHolder(path);
+    return UNKNOWN_HOLDER;
   }
+}
+
+const UNKNOWN_HOLDER = 'another process (its name is not written yet)';
+
+/** The holder's name; a holder that just took the lock writes it within milliseconds, so wait briefly for it. */
+async function holderName(path: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const h = describeHolder(path);
+    if (h !== UNKNOWN_HOLDER) return h;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return UNKNOWN_HOLDER;
 }
 
 const BUSY = 75;
@@ -77,7 +91,7 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
   mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
   let attempt = await tryFlock(options.path, 0);
   if (!attempt.held) {
-    const holder = describeHolder(options.path);
+    const holder = await holderName(options.path);
     if (options.waitMs <= 0) throw new ConflictError(`${options.command}: refused, ${holder} is changing the same thing (lock ${options.path})`, { hint: 'wait for it to finish, then run this again' });
     options.onWait?.(holder);
     attempt = await tryFlock(options.path, Math.max(1, Math.ceil(options.waitMs / 1000)));
@@ -95,6 +109,12 @@ export async function acquireLock(options: LockOptions): Promise<HeldLock> {
     release: () =>
       (released ??= new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        // Forget our name before the kernel lets the next holder in, so nobody is told a finished holder's name.
+        try {
+          writeFileSync(options.path, '');
+        } catch {
+          // the name stays; describeHolder checks that its pid lives
+        }
         child.once('exit', () => resolve());
         child.stdin.end();
       })),
