@@ -121,8 +121,9 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     };
     try {
       const inv = parsed.invocation;
-      // Changes on this machine take the one change lock (an injected test host has no machine to lock).
-      if (!options.host && CHANGING_COMMANDS.has(inv.command) && !inv.options.dryRun) {
+      // Changes on this machine take the one change lock (an injected test host has no machine to lock; a caller
+      // who is not root is refused by the command itself, before anything changes).
+      if (!options.host && ctx.isRoot && CHANGING_COMMANDS.has(inv.command) && !inv.options.dryRun) {
         return await withChangeLock(inv.command, output, () => dispatch(inv, ctx));
       }
       return await dispatch(inv, ctx);
