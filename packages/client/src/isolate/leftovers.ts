@@ -7,8 +7,8 @@ import { ISOLATE_RUN_DIR } from './names.js';
 import { listRecordPids } from './record.js';
 import { sweepIsolations } from './sweep.js';
 
-/** The list of directories egress created for isolated runs (one path a line). */
-export const CREATED_NETNS_DIRS = `${ISOLATE_RUN_DIR}/created-dirs`;
+/** The list of directories egress created for isolated runs (one path a line; beside the runs' records, not among them). */
+export const CREATED_NETNS_DIRS = '/run/egress/isolate-created-dirs';
 
 /** Directories `ip netns add` and the per-namespace /etc files need. */
 export const NETNS_DIRS = ['/etc/netns', '/run/netns'] as const;
@@ -29,7 +29,8 @@ export async function noteNetnsDirs(host: Host): Promise<void> {
  * itself) and /run/egress/isolate. Returns what stays and why.
  */
 export async function removeIsolateLeftovers(host: Host): Promise<string[]> {
-  if ((await host.run(['test', '-d', ISOLATE_RUN_DIR])).exitCode !== 0) return [];
+  const [runDir, list] = await Promise.all([host.run(['test', '-d', ISOLATE_RUN_DIR]), host.run(['test', '-e', CREATED_NETNS_DIRS])]);
+  if (runDir.exitCode !== 0 && list.exitCode !== 0) return [];
   await sweepIsolations(host);
   const live = await listRecordPids(host);
   if (live.length) return [`isolated runs are still alive (pids ${live.join(', ')}); ${ISOLATE_RUN_DIR} stays`];
@@ -46,6 +47,7 @@ export async function removeIsolateLeftovers(host: Host): Promise<string[]> {
     const rm = await host.run(['rmdir', '--', d], { change: true });
     if (rm.exitCode !== 0) stays.push(`${d}: ${rm.stderr.trim()}`);
   }
-  await host.run(['rm', '-rf', '--', ISOLATE_RUN_DIR], { change: true });
+  if (runDir.exitCode === 0) await host.run(['rm', '-rf', '--', ISOLATE_RUN_DIR], { change: true });
+  await host.removeFile(CREATED_NETNS_DIRS);
   return stays;
 }
