@@ -101,7 +101,7 @@ describe('concurrent changes (lab)', () => {
     const bad = runs.filter((r) => r.exitCode !== 0 || r.stdout.trim().split('\n').pop() !== lab.addr.vpsV4);
     expect(bad.map((r) => `${r.exitCode}: ${r.stderr.split('\n').filter((l) => !l.startsWith('[#')).join(' ')}`)).toEqual([]);
     expect((await client(lab, ['uninstall'])).exitCode).toBe(0);
-    expect(await sh('for d in /etc/netns /run/netns /run/egress/isolate; do [ -e $d ] && echo $d; done; true')).toBe('');
+    expect(await sh('for d in /etc/netns /run/netns /run/egress/isolate /run/egress/isolate-created-dirs; do [ -e $d ] && echo $d; done; true')).toBe('');
     expect(await clientSnapshot(lab)).toEqual(before);
   }, 600_000);
 });

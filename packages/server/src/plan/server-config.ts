@@ -81,7 +81,7 @@ export function splitSubnets(subnets: readonly string[]): { v4?: string; v6?: st
     }
     const len = Number(s.split('/')[1]);
     const range = ipaddr.parse(s.split('/')[0]!).range();
-    if (['loopback', 'linkLocal', 'unspecified', 'multicast', 'broadcast', 'reserved', 'ipv4Mapped'].includes(range)) {
+    if (['loopback', 'linkLocal', 'unspecified', 'multicast', 'broadcast', 'ipv4Mapped'].includes(range)) {
       throw new ValidationError(`--subnet: '${s}' is a ${range} range, which cannot carry a tunnel; expected a private range (10/8, 172.16/12, 192.168/16, 100.64/10; fd00::/8 for IPv6)`, [{ path: '--subnet', message: range }]);
     }
     if (kind === 'ipv4') {
