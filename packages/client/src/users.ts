@@ -2,6 +2,7 @@
 import { ValidationError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import { UserName } from '@egress/core/model/primitives';
+import { EGRESS_USER_COMMENT } from './enroll/guards.js';
 import { parsePasswdLine, type PasswdEntry } from './run-as/passwd.js';
 
 /** Validates a user name as useradd accepts it. */
@@ -22,7 +23,7 @@ export async function lookupUser(host: Host, name: string): Promise<PasswdEntry 
 
 /** Creates a system user with its own group, a home directory and no login shell. */
 export async function createSystemUser(host: Host, name: string): Promise<PasswdEntry> {
-  await host.run(['useradd', '--system', '--user-group', '--create-home', '--shell', '/usr/sbin/nologin', '--', name], { check: true, change: true });
+  await host.run(['useradd', '--system', '--user-group', '--create-home', '--shell', '/usr/sbin/nologin', '--comment', EGRESS_USER_COMMENT, '--', name], { check: true, change: true });
   const e = await lookupUser(host, name);
   if (!e) throw new ValidationError(`--create-user: useradd reported success but '${name}' is not in the user database`);
   return e;

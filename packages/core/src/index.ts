@@ -10,3 +10,5 @@ export * from './host/local-host.js';
 export * from './engine/index.js';
 export * from './address.js';
 export * from './nft-check.js';
+export * from './fs/user-file.js';
+export * from './lock/flock.js';

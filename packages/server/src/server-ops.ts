@@ -4,7 +4,6 @@ import {
   ApplyError,
   NotFoundError,
   PermissionError,
-  ValidationError,
   ServerConfig,
   apply,
   describeAction,
@@ -138,18 +137,5 @@ export async function withVps<T>(targetText: string, options: CliOptions, output
     return await fn({ session, host: session.host, facts });
   } finally {
     await session.host.close();
-  }
-}
-
-/** Refuses an --out path whose directory cannot take the bundle, before anything changes on the VPS. */
-export async function assertWritableOut(out: string, flag = '--out'): Promise<void> {
-  const { access, constants, stat } = await import('node:fs/promises');
-  const { dirname } = await import('node:path');
-  const dir = dirname(out);
-  try {
-    await access(dir, constants.W_OK);
-    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory');
-  } catch (err) {
-    throw new ValidationError(`${flag}: cannot write ${flag === '--out' ? 'the bundle' : 'the file'} to ${out} (${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was changed`, [{ path: flag, message: 'not writable' }]);
   }
 }

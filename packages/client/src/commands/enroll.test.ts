@@ -141,7 +141,7 @@ describe('enroll on a fake host', () => {
     host.on('getent', (argv) => (made.length && argv.at(-1) === 'svc' ? { exitCode: 0, stdout: 'svc:x:998:998::/home/svc:/usr/sbin/nologin\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
     const r = await cli(['enroll', '/root/b.json', '--user', 'svc', '--create-user', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(made).toEqual(['useradd --system --user-group --create-home --shell /usr/sbin/nologin -- svc']);
+    expect(made).toEqual(['useradd --system --user-group --create-home --shell /usr/sbin/nologin --comment egress app user -- svc']);
     expect(JSON.parse(r.stdout).egress.users).toEqual([{ name: 'svc', uid: 998 }]);
   });
 

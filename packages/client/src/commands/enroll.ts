@@ -2,6 +2,7 @@
 import { ValidationError } from '@egress/core/errors';
 import { IpAddr, SafeName } from '@egress/core/model/primitives';
 import type { CommandContext, Invocation } from '../cli.js';
+import { checkBundleFlags } from '../enroll/guards.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
 import { requireRoot, runEnroll } from '../enroll/pipeline.js';
 import type { ExitStatus } from '../exit-status.js';
@@ -18,6 +19,8 @@ interface EnrollOptions {
   json?: boolean;
   outsideAllowed?: string;
   allowHooks?: boolean;
+  replace?: boolean;
+  allowSystemUser?: boolean;
 }
 
 /** Checks the flags before anything is read or changed. */
@@ -39,6 +42,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   if (inv.options.interface !== undefined) return (await import('../uplink/enroll-interface.js')).enrollInterfaceCommand(inv, ctx);
   const o = inv.options as EnrollOptions;
   const { user } = checkFlags(o);
+  checkBundleFlags(inv.options);
   const path = inv.args[0];
   if (path === undefined) throw new ValidationError('enroll: expected a bundle or wg-quick file, or --interface IF, got neither', [{ path: 'bundle', message: 'missing' }], { hint: 'egress-client enroll BUNDLE --user USER' });
   requireRoot(ctx, o.dryRun, `sudo egress-client enroll ${path} --user ${user}`);
@@ -47,7 +51,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   await checkPrerequisites(host);
   const { readSourceFile } = await import('../sources/read-source.js');
   const file = await readSourceFile(host, path);
-  return runEnroll(ctx, { user, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) }, async () => {
+  return runEnroll(ctx, { user, sourcePath: path, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}), ...(o.replace ? { replace: true } : {}), ...(o.allowSystemUser ? { allowSystemUser: true } : {}) }, async () => {
     if (file.kind === 'bundle' && o.outsideAllowed === 'direct') throw new ValidationError('--outside-allowed direct: an egress bundle carries everything (no narrower AllowedIPs); it applies to wg-quick files only', [{ path: '--outside-allowed', message: 'with a bundle' }]);
     if (file.kind === 'bundle') return (await import('../sources/bundle.js')).bundleSource(host, path, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }) });
     return (await import('../sources/wg-quick.js')).wgQuickSource(file.path, file.text, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }), ...(o.outsideAllowed === 'direct' ? { outsideDirect: true } : {}) });

@@ -9,6 +9,7 @@ import { CGROUP_ROOT, removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { readCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
+import { clearDown } from '../state/down-markers.js';
 import { staleTemps } from '../state/stale-temps.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 
@@ -22,6 +23,14 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     // Nothing (or not that one) enrolled: an uninstall killed after its last state change may have left the rest.
     const finished = await finishInterrupted(host, before, name, ctx);
     if (finished) return finished;
+    if (name === undefined) {
+      // Nothing enrolled (e.g. another uninstall just finished): remove what isolated runs left, and succeed.
+      const stays = await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host);
+      for (const l of stays) ctx.output.warn(l);
+      ctx.output.result('no egress is enrolled; nothing to remove');
+      ctx.output.document({ command: 'uninstall', removed: [], remaining: [], steps: [], leftovers: stays });
+      return exitCode(0);
+    }
   }
   const targets = selectEgresses(before, name, 'uninstall').map((e) => e.name);
   const after = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
@@ -33,11 +42,14 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     // A PresharedKey file (also one left by a re-enroll of a file that dropped it); the key goes last (it marks an
     // unfinished uninstall for the next run).
     if ((await host.readFile(clientPskPath(t))) !== undefined) await host.removeFile(clientPskPath(t));
+    await clearDown(host, t);
     await host.removeFile(clientKeyPath(t));
   }
   if (after.egresses.length === 0) {
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
+    // What `run --isolate` left beside its runs (netns directories egress created, /run/egress/isolate).
+    leftovers.push(...(await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host)));
   }
   for (const l of leftovers) ctx.output.warn(l);
   ctx.output.result(`removed egress ${targets.join(', ')}${after.egresses.length ? ` (still enrolled: ${after.egresses.map((e) => e.name).join(', ')})` : ''}`);

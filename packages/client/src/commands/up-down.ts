@@ -6,6 +6,7 @@ import { applyClient } from '../apply-client.js';
 import { cgroup2Usable, ensureEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
+import { clearDown, markDown } from '../state/down-markers.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 import { waitForHandshake } from '../wg-show.js';
 
@@ -39,6 +40,8 @@ export async function upDownCommand(inv: Invocation, ctx: CommandContext): Promi
   }
   ctx.output.step(fenceOnly ? `Arming the kill switch of ${targets.join(', ')} (fence only)` : `${verb === 'up' ? 'Bringing up' : 'Taking down'} ${targets.join(', ')}`);
   const { steps } = await applyClient(host, { before: state, after: state, down, output: ctx.output });
+  // The supervisor keeps an egress taken down by hand down, and brings it back only after `up`.
+  if (!fenceOnly) for (const t of targets) await (verb === 'down' ? markDown(host, t) : clearDown(host, t));
   const handshakes: Record<string, boolean> = {};
   if (verb === 'up' && !noWait) {
     for (const e of state.egresses.filter((x) => targets.includes(x.name) && x.kind === 'wireguard')) {

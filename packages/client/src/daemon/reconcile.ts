@@ -2,7 +2,10 @@
 import type { Host } from '@egress/core/host/host';
 import type { ClientState, Egress } from '@egress/core/model/client';
 import { Output } from '@egress/core/output';
+import { withLock } from '@egress/core/lock/flock';
 import { applyClient } from '../apply-client.js';
+import { CLIENT_LOCK_PATH } from '../state/change-lock.js';
+import { markedDown } from '../state/down-markers.js';
 import { loadClientState } from '../state/store.js';
 import { detectUplink } from '../uplink/detect-uplink.js';
 
@@ -51,6 +54,12 @@ export async function followUplink(host: Host, e: Extract<Egress, { kind: 'inter
 
 /** Runs one pass: every egress up, interface egresses following their uplink; the engine touches only what egress owns. */
 export async function reconcilePass(host: Host, problems: Map<string, string>): Promise<PassResult> {
+  // The one change lock, held from reading the state to applying it: a pass never interleaves with enroll, up, down
+  // or uninstall (it would re-apply the state it read before their change).
+  return withLock({ path: CLIENT_LOCK_PATH, command: 'egress-client daemon', waitMs: 120_000 }, () => reconcileUnlocked(host, problems));
+}
+
+async function reconcileUnlocked(host: Host, problems: Map<string, string>): Promise<PassResult> {
   let before: ClientState;
   try {
     before = await loadClientState(host);
@@ -75,6 +84,8 @@ export async function reconcilePass(host: Host, problems: Map<string, string>): 
       down.push(e.name);
     } else problems.delete(e.name);
   }
+  // Egresses taken down by `egress-client down` stay down (their kill switch holds) until `egress-client up`.
+  down.push(...(await markedDown(host, before.egresses.map((e) => e.name))).filter((n) => !down.includes(n)));
   const after: ClientState = { ...before, egresses };
   const quiet = new Output({ quiet: true });
   try {

@@ -2,6 +2,8 @@
 import { resolve } from 'node:path';
 import { NotFoundError, ValidationError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
+import { LocalHost } from '@egress/core/host/local-host';
+import { readUserFile } from '@egress/core/fs/user-file';
 import { keysMatch } from '@egress/core/keys';
 import { Bundle } from '@egress/core/model/bundle';
 import { parseJsonWith } from '@egress/core/model/parse';
@@ -19,7 +21,8 @@ export interface LoadedBundle {
 /** Reads the bundle at `path` and refuses it when it is missing, malformed, of another version or tampered with. */
 export async function loadBundle(host: Host, path: string, nameOverride?: string): Promise<LoadedBundle> {
   const abs = resolve(path);
-  const text = await host.readFile(abs);
+  // On this machine: regular files only (no FIFO, device or directory), at most 64 KiB, through the one shared reader.
+  const text = host instanceof LocalHost ? await readUserFile(abs, { field: 'bundle' }) : await host.readFile(abs);
   if (text === undefined) throw new NotFoundError(`bundle: no such file '${path}'`, { hint: 'egress-server provision (or peer add) writes the bundle; copy it to this machine' });
   const bundle = parseJsonWith(Bundle, text, 'bundle');
   const egressName = nameOverride ?? bundle.name;

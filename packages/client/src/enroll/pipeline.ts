@@ -18,6 +18,7 @@ import { waitForHandshake } from '../wg-show.js';
 import { detectResolverDaemons } from '../dns-view/daemons.js';
 import { daemonWarning } from '../dns-view/report.js';
 import { ensureTunnelForwarding, withLanInterfaces } from '../forwards/lan-route.js';
+import { checkDedicatedUser, checkReplace } from './guards.js';
 import { assertSemantics, readHostNetworks, type FactField, type TunnelFacts } from './semantic-checks.js';
 
 /** What the pipeline gives a source to build its egress with. */
@@ -65,6 +66,12 @@ export interface PipelineOptions {
   user: string;
   createUser?: boolean;
   dryRun?: boolean;
+  /** The file enrolled (for hints), when the source is a file. */
+  sourcePath?: string;
+  /** Let another peer's file replace the egress enrolled under the same name. */
+  replace?: boolean;
+  /** Accept a system account (uid < 1000) egress did not create. */
+  allowSystemUser?: boolean;
 }
 
 /** A one-line-per-fact summary of an egress for people. */
@@ -120,6 +127,7 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   let entry = userName ? await lookupUser(host, userName) : { name: '', uid: -1, gid: -1, home: '/', shell: '' };
   if (!entry && !o.createUser) throw new NotFoundError(`--user: user '${userName}' does not exist`, { hint: 'add --create-user to create it as a system user without a login shell' });
   if (entry && entry.uid === 0) throw new ValidationError(`--user: '${userName}' is root (uid 0); egress routes a dedicated user, never root`, [{ path: '--user', message: 'root' }]);
+  if (entry && userName) checkDedicatedUser(entry, before.egresses.some((e) => e.selectors.users.some((u) => u.name === userName)), !!o.allowSystemUser);
 
   const allocation: Allocation = existing
     ? { interface: existing.interface, mark: existing.mark, markMask: existing.markMask, table: existing.table, priority: existing.priority }
@@ -131,6 +139,8 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
   if (userName && !users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
   const egress = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
+  // Another peer's file under an enrolled name replaces it only when asked (--replace).
+  if (egress.kind === 'wireguard') checkReplace(existing, egress, !!o.replace, o.sourcePath ?? 'FILE', userName);
   // LAN forwards (443/tcp:192.168.1.10:443) learn the interface their host is on; loops are refused here, before any change.
   if (egress.kind === 'wireguard') egress.wireguard.forwards = await withLanInterfaces(host, egress, before.egresses, 'bundle.forwards');
   const after = checkState({ ...before, egresses: existing ? before.egresses.map((e) => (e.name === name ? egress : e)) : [...before.egresses, egress] });

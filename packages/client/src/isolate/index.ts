@@ -11,3 +11,4 @@ export * from './teardown.js';
 export * from './sweep.js';
 export * from './reaper.js';
 export * from './run-isolated.js';
+export * from './leftovers.js';

@@ -3,6 +3,7 @@ import type { Host } from '@egress/core/host/host';
 import type { Egress } from '@egress/core/model/client';
 import type { VethAddresses } from './address-plan.js';
 import { addForwardAccepts } from './iptables-accept.js';
+import { noteNetnsDirs } from './leftovers.js';
 import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, type IsolateNames } from './names.js';
 import { renderIsolateNft, renderNsswitch, renderResolvConf } from './render-isolate.js';
@@ -29,6 +30,7 @@ export function sharedKeysFor(egressIface: string, v6: boolean): string[] {
 export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void> {
   const { names: n, egress: e, addrs: a } = s;
   const v6 = a.ns6 !== undefined;
+  await noteNetnsDirs(host);
   await change(host, ['ip', 'netns', 'add', n.ns]);
   await change(host, ['ip', 'link', 'add', n.vethHost, 'type', 'veth', 'peer', 'name', n.vethNs, 'netns', n.ns]);
   const inNs = ['nsenter', `--net=/run/netns/${n.ns}`, '--'];

@@ -9,10 +9,16 @@ export interface BoundEgress {
   kind: string;
   /** The egress's resolvers (its apps' DNS view names them). */
   dns: string[];
+  priority: number;
+  table: number;
+  address4?: string;
+  address6?: string;
+  /** A wg-quick egress whose destinations outside AllowedIPs go direct (its fence has prohibit routes, not rules). */
+  outsideDirect?: boolean;
 }
 
 interface SavedState {
-  egresses?: Array<{ name: string; interface: string; kind: string; dns?: string[]; selectors?: { users?: Array<{ name: string; uid: number }> } }>;
+  egresses?: Array<{ name: string; interface: string; kind: string; dns?: string[]; priority: number; table: number; address4?: string; address6?: string; wireguard?: { outsideAllowed?: string }; selectors?: { users?: Array<{ name: string; uid: number }> } }>;
 }
 
 /** Reads the saved client state (root only); throws a user error with the fix when it is missing. */
@@ -37,7 +43,7 @@ function readState(path: string): SavedState {
 export function boundEgressOf(user: { name: string; uid: number }, path: string = CLIENT_PATHS.state): BoundEgress {
   const state = readState(path);
   for (const e of state.egresses ?? []) {
-    if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind, dns: e.dns ?? [] };
+    if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind, dns: e.dns ?? [], priority: e.priority, table: e.table, ...(e.address4 ? { address4: e.address4 } : {}), ...(e.address6 ? { address6: e.address6 } : {}), ...(e.wireguard?.outsideAllowed === 'direct' ? { outsideDirect: true } : {}) };
   }
   const names = (state.egresses ?? []).map((e) => e.name);
   throw new NotFoundError(`user '${user.name}' is not bound to an egress${names.length ? ` (enrolled: ${names.join(', ')})` : ''}`, {

@@ -7,13 +7,15 @@ export interface PasswdEntry {
   gid: number;
   home: string;
   shell: string;
+  /** The comment field (GECOS). */
+  gecos?: string;
 }
 
 /** Parses one `name:x:uid:gid:gecos:home:shell` line. */
 export function parsePasswdLine(line: string): PasswdEntry | undefined {
   const f = line.trim().split(':');
   if (f.length < 7 || !/^\d+$/.test(f[2]!) || !/^\d+$/.test(f[3]!)) return undefined;
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
+  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]!, gecos: f[4]! };
 }
 
 /** Looks a user up by name (synchronously: run-as needs it before anything else); undefined when unknown. */

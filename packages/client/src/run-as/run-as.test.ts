@@ -11,7 +11,7 @@ const user = { name: 'appuser', uid: 1001, gid: 1002, home: '/home/appuser', she
 
 describe('run-as', () => {
   it('parses passwd lines', () => {
-    expect(parsePasswdLine('appuser:x:1001:1002:App:/home/appuser:/bin/bash')).toEqual(user);
+    expect(parsePasswdLine('appuser:x:1001:1002:App:/home/appuser:/bin/bash')).toEqual({ ...user, gecos: 'App' });
     expect(parsePasswdLine('broken:x:uid:1')).toBeUndefined();
   });
 
@@ -30,8 +30,8 @@ describe('run-as', () => {
   it('finds the egress a user is bound to, by name or uid, and refuses others with the enroll command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'egress-runas-'));
     const state = join(dir, 'client.json');
-    writeFileSync(state, JSON.stringify({ version: 1, egresses: [{ name: 'main', interface: 'egress0', kind: 'wireguard', dns: ['203.0.113.53'], selectors: { users: [{ name: 'appuser', uid: 1001 }] } }] }));
-    expect(boundEgressOf(user, state)).toEqual({ name: 'main', interface: 'egress0', kind: 'wireguard', dns: ['203.0.113.53'] });
+    writeFileSync(state, JSON.stringify({ version: 1, egresses: [{ name: 'main', interface: 'egress0', kind: 'wireguard', dns: ['203.0.113.53'], priority: 7100, table: 7100, address4: '10.77.0.2', selectors: { users: [{ name: 'appuser', uid: 1001 }] } }] }));
+    expect(boundEgressOf(user, state)).toEqual({ name: 'main', interface: 'egress0', kind: 'wireguard', dns: ['203.0.113.53'], priority: 7100, table: 7100, address4: '10.77.0.2' });
     expect(boundEgressOf({ name: 'renamed', uid: 1001 }, state).name).toBe('main');
     expect(() => boundEgressOf({ name: 'otheruser', uid: 1003 }, state)).toThrow("user 'otheruser' is not bound to an egress (enrolled: main)");
     expect(() => boundEgressOf(user, join(dir, 'missing.json'))).toThrow(/no egress is enrolled on this machine/);

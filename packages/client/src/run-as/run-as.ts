@@ -4,7 +4,10 @@ import { PermissionError, ValidationError, NotFoundError } from '@egress/core/er
 import type { Invocation } from '../cli.js';
 import type { ExitStatus } from '../exit-status.js';
 import { dnsViewPrefix } from '../dns-view/view.js';
+import { quoteArgv } from '@egress/core/shell-quote';
 import { boundEgressOf, requireUp } from './bound-egress.js';
+import { requireFence } from './fence-check.js';
+import { checkRunAsUser } from './user-hints.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
 
 /** Environment names that would hand the app some of the caller's privilege. */
@@ -56,18 +59,21 @@ export function spawnForwarding(argv: readonly string[], env: NodeJS.ProcessEnv,
 export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   const [userName] = inv.args;
   if (!userName) throw new ValidationError('run-as: expected USER, got nothing', [{ path: 'user', message: 'missing' }]);
+  checkRunAsUser(userName);
   if (inv.rest.length === 0) {
-    throw new ValidationError(`run-as: expected a command after '${userName} --', got nothing`, [{ path: 'cmd', message: 'missing' }], { hint: `egress-client run-as ${userName} -- CMD [ARGS...]` });
+    throw new ValidationError(`run-as: expected a command after '${userName} --', got nothing`, [{ path: 'cmd', message: 'missing' }], { hint: `egress-client run-as ${quoteArgv([userName])} -- CMD [ARGS...]` });
   }
   if (process.getuid?.() !== 0) {
-    throw new PermissionError('run-as must run as root to switch to the bound user', { hint: `sudo egress-client run-as ${userName} -- ${inv.rest.join(' ')}` });
+    throw new PermissionError('run-as must run as root to switch to the bound user', { hint: `sudo egress-client run-as ${quoteArgv([userName, '--', ...inv.rest])}` });
   }
   const user = getentPasswd(userName);
-  if (!user) throw new NotFoundError(`run-as: user '${userName}' does not exist`, { hint: `egress-client enroll BUNDLE --user ${userName} --create-user` });
+  if (!user) throw new NotFoundError(`run-as: user '${userName}' does not exist`, { hint: `egress-client enroll BUNDLE --user ${quoteArgv([userName])} --create-user` });
+  if (user.uid === 0) throw new ValidationError(`run-as: USER: '${userName}' is uid 0 (root); egress never routes root, and run-as only starts apps as a user bound to an egress`, [{ path: 'user', message: 'root' }], { hint: 'enroll a dedicated user: egress-client enroll BUNDLE --user NEWNAME --create-user' });
   const egress = boundEgressOf(user);
   requireUp(egress, user.name);
-  // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), the app
-  // starts in a mount namespace whose `hosts:` resolves through the egress's DNS; otherwise no extra step.
+  await requireFence(egress, user);
+  // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), or resolv.conf
+  // names a loopback stub, the app starts in a mount namespace whose `hosts:` resolves through the egress's DNS.
   const view = dnsViewPrefix(egress.name, egress.dns);
   return spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
 }

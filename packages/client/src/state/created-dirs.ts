@@ -41,15 +41,14 @@ export async function readCreatedDirs(host: Host): Promise<string[]> {
  * record goes last (just before its own directory), so a run killed half-way leaves it for the next run to finish.
  */
 export async function removeCreatedDirs(host: Host): Promise<void> {
-  const dirs = await readCreatedDirs(host);
-  let recordGone = false;
-  for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
-    if (d === EGRESS_DIR) {
-      await host.removeFile(CREATED_DIRS_PATH);
-      recordGone = true;
-    }
-    if ((await host.run(['test', '-d', d])).exitCode !== 0) continue;
+  const dirs = [...(await readCreatedDirs(host))].sort((a, b) => b.length - a.length);
+  const rmdir = async (d: string): Promise<void> => {
+    if ((await host.run(['test', '-d', d])).exitCode !== 0) return;
     await host.run(['rmdir', '--ignore-fail-on-non-empty', '--', d], { change: true });
-  }
-  if (!recordGone) await host.removeFile(CREATED_DIRS_PATH);
+  };
+  // The record goes after the directories it lists (only its own directory after it), so an uninstall killed
+  // half-way still knows what to remove next time.
+  for (const d of dirs.filter((x) => x !== EGRESS_DIR)) await rmdir(d);
+  await host.removeFile(CREATED_DIRS_PATH);
+  if (dirs.includes(EGRESS_DIR)) await rmdir(EGRESS_DIR);
 }

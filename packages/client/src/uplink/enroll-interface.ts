@@ -39,5 +39,5 @@ export async function enrollInterfaceCommand(inv: Invocation, ctx: CommandContex
     ...(o.address === undefined ? {} : { address: o.address }),
     ...(o.dns === undefined ? {} : { dns: o.dns }),
   });
-  return runEnroll(ctx, { user, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}) }, async () => source);
+  return runEnroll(ctx, { user, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}), ...(inv.options.allowSystemUser === true ? { allowSystemUser: true } : {}) }, async () => source);
 }

@@ -1,6 +1,7 @@
 // One entry point for untrusted input: parse with a schema, or throw a ValidationError naming field, value and rule.
 import type { z } from 'zod';
 import { ValidationError, fromZodError } from '../errors.js';
+import { checkJsonDepth } from '../fs/user-file.js';
 
 /** Parses `input` with `schema`; `what` prefixes field paths ("bundle", "--subnet"). */
 export function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
@@ -12,6 +13,7 @@ export function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: 
 /** Parses a JSON text then validates it; a JSON syntax error names the source. */
 export function parseJsonWith<S extends z.ZodType>(schema: S, text: string, what: string): z.infer<S> {
   let data: unknown;
+  checkJsonDepth(text, what);
   try {
     data = JSON.parse(text);
   } catch (err) {

@@ -30,6 +30,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flags: '--dns <IP>', key: 'dns', kind: 'list', description: 'resolver clients use through the tunnel (repeatable; default: the VPS upstream resolvers)', commands: ['provision'] },
   { flags: '--forward <SPEC>', key: 'forward', kind: 'list', description: 'public port(s) forwarded to the client (or on to a host on its LAN), PUBLIC[-END][/tcp|/udp][:[LAN_HOST:]TARGET] (repeatable; the full set for this client)', commands: ['provision'] },
   { flags: '--out <BUNDLE>', key: 'out', kind: 'string', description: 'where to write the enrollment bundle (mode 0600)', defaultText: './egress-<name>.bundle.json', commands: ['provision', 'peer add'] },
+  { flags: '--force', key: 'force', kind: 'boolean', description: 'let --out replace an existing regular file you own (never a device, directory or symlink)', commands: ['provision', 'peer add'] },
   { flags: '--dry-run', key: 'dryRun', kind: 'boolean', description: 'connect, read the VPS and print the exact plan without changing anything', commands: ['provision'] },
   { flags: '--wg-quick <FILE>', key: 'wgQuick', kind: 'string', description: 'also write a standard wg-quick config (mode 0600) for any WireGuard client, no egress needed on it', commands: ['peer add'] },
   { flags: '--qr', key: 'qr', kind: 'boolean', description: 'print the same wg-quick config as a QR code on the terminal (for a phone\'s WireGuard app)', commands: ['peer add'] },

@@ -18,6 +18,7 @@ export interface CliOptions {
   dns?: string[];
   forward?: string[];
   out?: string;
+  force?: boolean;
   dryRun?: boolean;
   publicKey?: string;
   wgQuick?: string;

@@ -41,7 +41,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     }
     output = new Output({ ...options, json: !!parsed.options.json });
     const open = options.open ?? (await import('../session.js')).openSshSession;
-    const report = await runParsed(parsed, output, open);
+    const { withVpsLock } = await import('../vps-lock.js');
+    const report = await withVpsLock(parsed.command, parsed.target, !!parsed.options.dryRun, output, () => runParsed(parsed, output, open));
     output.document(report);
     return 0;
   } catch (err) {

@@ -18,13 +18,19 @@ export interface DeprovisionReport {
 export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: string, purge: boolean): Command[] {
   const paths = serverPaths({ interface: iface });
   const record = loadRecord(facts);
-  // Only directories provision created, deepest first; rmdir leaves any that hold someone else's files.
-  const dirs = [...record.createdDirs].sort((a, b) => b.length - a.length);
+  // Directories provision created, deepest first, and always the unit drop-in directory named after egress's
+  // interface (an interrupted run may have dropped the record already); rmdir leaves any that hold someone else's files.
+  const dropInDir = paths.dropIn.slice(0, paths.dropIn.lastIndexOf('/'));
+  const dirs = [...new Set([dropInDir, ...record.createdDirs])].sort((a, b) => b.length - a.length);
+  const rmdir = (d: string): Command => ({ argv: ['sh', '-c', '[ ! -d "$1" ] || rmdir --ignore-fail-on-non-empty -- "$1"', 'egress-rmdir', d], options: { change: true } });
   return [
     ...acceptCommands(presentAccepts(facts.iptables), []),
     ...nftRemoveCommands(facts.nftJson),
-    { argv: ['rm', '-f', '--', paths.key, PROVISION_RECORD_PATH], options: { change: true } },
-    ...dirs.map((d) => ({ argv: ['sh', '-c', '[ ! -d "$1" ] || rmdir --ignore-fail-on-non-empty -- "$1"', 'egress-rmdir', d], options: { change: true } })),
+    { argv: ['rm', '-f', '--', paths.key], options: { change: true } },
+    ...dirs.filter((d) => d !== '/etc/egress').map(rmdir),
+    // The record goes last, so a run killed before this point still knows what to remove next time.
+    { argv: ['rm', '-f', '--', PROVISION_RECORD_PATH], options: { change: true } },
+    ...dirs.filter((d) => d === '/etc/egress').map(rmdir),
     ...(purge ? purgeCommands(facts.distro, record.installedPackages) : []),
   ];
 }

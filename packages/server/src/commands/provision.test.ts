@@ -1,11 +1,29 @@
 // provision / deprovision on the in-memory FakeHost: exact install commands, convergence, idempotence, dry run, rollback.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ApplyError, Bundle, Output, generateKeyPair, publicKeyOf, type RunResult } from '@egress/core';
 import { FakeHost } from '@egress/core/testing';
 import type { Session, SessionOpener } from '../session.js';
+import { PendingKey, pendingPath } from '../bundle-out.js';
+
+/** Set to make the next bundle write die as a SIGKILL would: after the VPS was changed, before the bundle exists. */
+const killBeforeBundle = { next: false };
+vi.mock('../bundle-out.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../bundle-out.js')>();
+  return {
+    ...real,
+    writeOutBundle: async (...args: Parameters<typeof real.writeOutBundle>) => {
+      if (killBeforeBundle.next) {
+        killBeforeBundle.next = false;
+        throw new Error('killed');
+      }
+      return real.writeOutBundle(...args);
+    },
+  };
+});
 import { deprovisionCommand } from './deprovision.js';
 import { forwardCommand } from './forward.js';
 import { peerCommand } from './peer.js';
@@ -159,7 +177,7 @@ describe('provision on other fake VPSes', () => {
     expect(report.changes).toContain('create nft table inet egress');
     expect(report.plan).toContain('PostUp = wg set %i private-key /etc/egress/server.key');
     expect(report.plan).toContain('masquerade');
-    await expect(provision('root@vps', { out: '/nonexistent-dir/b.json' }, quiet(), opener)).rejects.toThrow('--out: cannot write the bundle to /nonexistent-dir/b.json (/nonexistent-dir: ENOENT); nothing was changed');
+    await expect(provision('root@vps', { out: '/nonexistent-dir/b.json' }, quiet(), opener)).rejects.toThrow("--out: '/nonexistent-dir/b.json' cannot be written (/nonexistent-dir: ENOENT)");
     expect(kernelDump(host)).toBe(before);
     expect(host.calls.filter((c) => c.change)).toEqual([]);
   });
@@ -207,5 +225,107 @@ describe('provision on other fake VPSes', () => {
     const auto = await provision('root@vps', { out: join(dir, 'z.json') }, quiet(), other.opener);
     expect(auto.peer.address4).toBe('10.78.0.2');
     void host;
+  });
+});
+
+describe('--out is checked before the VPS is touched; an interrupted run never loses the key', () => {
+  const kinds: Array<{ kind: string; make: (p: string) => void; reason: RegExp }> = [
+    { kind: 'character device', make: (p) => execFileSync('mknod', [p, 'c', '1', '3']), reason: /is a character device/ },
+    { kind: 'directory', make: (p) => mkdirSync(p), reason: /is a directory/ },
+    { kind: 'symlink', make: (p) => { writeFileSync(`${p}.target`, 'keep me\n'); symlinkSync(`${p}.target`, p); }, reason: /is a symbolic link/ },
+    { kind: 'FIFO', make: (p) => execFileSync('mkfifo', [p]), reason: /is a FIFO/ },
+    { kind: 'existing file', make: (p) => writeFileSync(p, 'notes\n'), reason: /exists; expected a path where nothing exists yet \(or an existing regular file you own, with --force\)/ },
+  ];
+  for (const c of kinds) {
+    for (const command of ['provision', 'peer add'] as const) {
+      it(`${command} --out <${c.kind}>: refused before connecting, untouched (inode and type)`, async () => {
+        const out = join(dir, `out-${command.replace(' ', '-')}-${c.kind.replace(' ', '-')}`);
+        c.make(out);
+        const before = lstatSync(out);
+        let opened = 0;
+        const opener: SessionOpener = async () => {
+          opened++;
+          throw new Error('must not connect');
+        };
+        const run = command === 'provision' ? provision('root@vps', { out }, quiet(), opener) : peerCommand('add', 'root@vps', 'phone', { out }, quiet(), opener);
+        const err = await run.then(() => undefined, (e: Error) => e);
+        expect(err?.message).toMatch(new RegExp(`^--out: '${out}'`));
+        expect(err?.message).toMatch(c.reason);
+        expect(opened).toBe(0);
+        const after = lstatSync(out);
+        expect([after.ino, after.mode, after.rdev, after.size]).toEqual([before.ino, before.mode, before.rdev, before.size]);
+        expect(existsSync(pendingPath(out))).toBe(false);
+      });
+    }
+  }
+
+  it('--force replaces an existing regular file the user owns (0600), never a device', async () => {
+    const { opener } = fakeVps();
+    const out = join(dir, 'forced.json');
+    writeFileSync(out, 'old\n', { mode: 0o644 });
+    await provision('root@vps', { out, force: true }, quiet(), opener);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(Bundle.parse(JSON.parse(readFileSync(out, 'utf8'))).name).toBe('client');
+  });
+
+  for (const command of ['provision', 'peer add'] as const) {
+    it(`${command} killed after the VPS learned the peer: the re-run writes the bundle with the kept key`, async () => {
+      const { host, opener } = fakeVps();
+      const out = join(dir, `killed-${command.replace(' ', '-')}.json`);
+      const name = command === 'provision' ? 'client' : 'phone';
+      if (command === 'peer add') await provision('root@vps', { out: join(dir, 'killed-first.json') }, quiet(), opener);
+      const run = () => (command === 'provision' ? provision('root@vps', { out }, quiet(), opener) : peerCommand('add', 'root@vps', 'phone', { out }, quiet(), opener));
+      killBeforeBundle.next = true;
+      await expect(run()).rejects.toThrow('killed');
+      expect(existsSync(out)).toBe(false);
+      const pending = PendingKey.parse(JSON.parse(readFileSync(pendingPath(out), 'utf8')));
+      expect(statSync(pendingPath(out)).mode & 0o777).toBe(0o600);
+      const state = JSON.parse(host.machine.files.get('/etc/egress/server.json')!.content) as { peers: Array<{ name: string; publicKey: string }> };
+      expect(state.peers.find((p) => p.name === name)?.publicKey).toBe(pending.publicKey);
+      await run();
+      const bundle = Bundle.parse(JSON.parse(readFileSync(out, 'utf8')));
+      expect(bundle.client.privateKey).toBe(pending.privateKey);
+      expect(publicKeyOf(bundle.client.privateKey!)).toBe(state.peers.find((p) => p.name === name)?.publicKey);
+      expect(existsSync(pendingPath(out))).toBe(false);
+      // And once more: nothing changes, the bundle stays.
+      if (command === 'peer add') await expect(run()).rejects.toThrow("peer 'phone' already exists");
+      else expect((await run()).changed).toBe(0);
+      expect(Bundle.parse(JSON.parse(readFileSync(out, 'utf8'))).client.privateKey).toBe(pending.privateKey);
+    });
+  }
+});
+
+describe('provision flags that cannot work are refused with field, value and reason', () => {
+  const cases: Array<{ flags: Record<string, unknown>; message: RegExp }> = [
+    { flags: { publicInterface: 'lo' }, message: /^--public-interface: 'lo' is the loopback interface, which reaches no other host/ },
+    { flags: { subnet: ['127.0.0.0/8'] }, message: /^--subnet: '127\.0\.0\.0\/8' is a loopback range, which cannot carry a tunnel; expected a private range/ },
+    { flags: { subnet: ['169.254.0.0/16'] }, message: /^--subnet: '169\.254\.0\.0\/16' is a linkLocal range/ },
+    { flags: { subnet: ['fe80::/64'] }, message: /^--subnet: 'fe80::\/64' is a linkLocal range/ },
+    { flags: { subnet: ['::1/128'] }, message: /^--subnet: '::1\/128' is a loopback range/ },
+  ];
+  for (const c of cases) {
+    it(`${JSON.stringify(c.flags)}`, async () => {
+      let opened = 0;
+      const opener: SessionOpener = async () => {
+        opened++;
+        throw new Error('must not connect');
+      };
+      await expect(provision('root@vps', { ...c.flags, out: join(dir, 'never.json') }, quiet(), opener)).rejects.toThrow(c.message);
+      expect(opened).toBe(0);
+    });
+  }
+});
+
+describe('deprovision cleanup order', () => {
+  it('removes the unit drop-in directory even without a provision record, and drops the record only after the directories', async () => {
+    const { cleanupCommands } = await import('./deprovision.js');
+    const facts = { iptables: { v4: undefined, v6: undefined }, nftJson: undefined, distro: 'debian' } as unknown as Parameters<typeof cleanupCommands>[0];
+    const noRecord = cleanupCommands(facts, 'egress0', false).map((c) => c.argv.join(' '));
+    expect(noRecord.filter((l) => l.includes('egress-rmdir')).map((l) => l.split(' ').pop())).toEqual(['/etc/systemd/system/wg-quick@egress0.service.d']);
+    const withRecord = cleanupCommands({ ...facts, provisionText: JSON.stringify({ version: 1, createdDirs: ['/etc/egress', '/etc/wireguard'] }) } as typeof facts, 'egress0', false).map((c) => c.argv.join(' '));
+    const at = (s: string) => withRecord.findIndex((l) => l.endsWith(s));
+    expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/systemd/system/wg-quick@egress0.service.d'));
+    expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/wireguard'));
+    expect(at('/etc/egress')).toBeGreaterThan(at('/etc/egress/provision.json'));
   });
 });

@@ -1,12 +1,13 @@
 // egress-server provision: read the VPS in one exec, install what is missing, generate the server key there,
 // render and converge the server state, write the client bundle. Re-running with the same flags changes nothing.
-import { EgressError, IfaceName, IpAddr, SafeName, ServerConfig, generateKeyPair, parseWith, runAll, serverPaths, type Command, type Host, type Output } from '@egress/core';
-import { defaultBundlePath, makeBundle, readBundle, writeBundle } from '../bundle.js';
+import { EgressError, ValidationError, IfaceName, IpAddr, SafeName, ServerConfig, generateKeyPair, parseWith, runAll, serverPaths, type Command, type Host, type Output } from '@egress/core';
+import { defaultBundlePath, makeBundle } from '../bundle.js';
+import { checkOut, dropPendingKey, pendingPath, readOutBundle, readPendingKey, writeOutBundle, writePendingKey } from '../bundle-out.js';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
 import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
-import { PROVISION_RECORD_PATH, assertWritableOut, converge, loadRecord, loadState, withVps } from '../server-ops.js';
+import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps } from '../server-ops.js';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -16,6 +17,9 @@ export const PENDING_SERVER_KEY = `${'PENDING+SERVER+KEY+GENERATED+ON+THE+VPS'.p
 export function validateProvisionFlags(options: CliOptions): { name: string; dns: string[] } {
   const name = parseWith(SafeName, options.name ?? 'client', '--name');
   if (options.publicInterface !== undefined) parseWith(IfaceName, options.publicInterface, '--public-interface');
+  if (options.publicInterface === 'lo') {
+    throw new ValidationError(`--public-interface: 'lo' is the loopback interface, which reaches no other host; expected the interface of the VPS's default route (e.g. eth0)`, [{ path: '--public-interface', message: 'loopback' }]);
+  }
   const dns = (options.dns ?? []).map((d) => parseWith(IpAddr, d, '--dns'));
   splitSubnets(options.subnet ?? []);
   // Syntax, ranges and duplicates now; the SSH and WireGuard ports are checked once they are known.
@@ -64,12 +68,17 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
 /** Runs provision against one VPS. */
 export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
   const { name, dns } = validateProvisionFlags(options);
-  if (!options.dryRun) await assertWritableOut(options.out ?? defaultBundlePath(name));
+  const out = options.out ?? defaultBundlePath(name);
+  const force = !!options.force;
+  // --out is checked before the VPS is touched: never a device, directory, symlink or someone else's file.
+  if (!options.dryRun) await checkOut(out, name, force);
   return withVps(targetText, options, output, open, async ({ session, host, facts }) => {
     const { target } = session;
     const existing = loadState(facts);
     const peerExists = !!existing?.peers.some((p) => p.name === name);
-    const clientKeys = peerExists ? undefined : generateKeyPair();
+    // A key an interrupted run made (and kept next to --out) is used again, so the VPS and the bundle agree.
+    const pending = await readPendingKey(out, name).catch(() => undefined);
+    const clientKeys = peerExists ? undefined : (pending ?? generateKeyPair());
     const input = {
       targetHost: target.host,
       sshPort: target.port,
@@ -97,7 +106,6 @@ export async function provision(targetText: string, options: CliOptions, output:
     for (const c of nftForwardDropChains(facts.nftJson)) {
       output.info(`nft chain ${c.family} ${c.table} ${c.name} drops forwarded traffic by policy: egress adds accepts for ${config.interface} there (and at boot)`);
     }
-    const out = options.out ?? defaultBundlePath(name);
 
     if (options.dryRun) {
       output.step('Plan (dry run: nothing is changed)');
@@ -112,6 +120,10 @@ export async function provision(targetText: string, options: CliOptions, output:
     }
 
     const changes: string[] = [];
+    if (clientKeys && !pending) {
+      // Before the VPS learns the peer: killed after this, a re-run finds the key here and finishes the bundle.
+      await writePendingKey(out, { kind: 'egress-pending-key', name, publicKey: clientKeys.publicKey, privateKey: clientKeys.privateKey });
+    }
     const newRecord = {
       version: 1 as const,
       installedPackages: [...new Set([...record.installedPackages, ...packages])],
@@ -149,18 +161,21 @@ export async function provision(targetText: string, options: CliOptions, output:
     let bundle: string | null = null;
     const peer = config.peers.find((p) => p.name === name)!;
     if (peerIsNew && clientKeys) {
-      await writeBundle(out, makeBundle(config, peer, clientKeys.privateKey));
+      await writeOutBundle(out, config, peer, clientKeys.privateKey, force);
       bundle = out;
       output.info(`wrote ${out} (mode 0600; it holds the client's private key)`);
     } else {
-      const old = await readBundle(out).catch(() => undefined);
-      if (old && old.client.publicKey === peer.publicKey) {
-        const fresh = makeBundle(config, peer, old.client.privateKey);
-        if (JSON.stringify(fresh) !== JSON.stringify(old)) {
-          await writeBundle(out, fresh);
+      const old = await readOutBundle(out).catch(() => undefined);
+      if (old && old.client.publicKey === peer.publicKey && old.client.privateKey) {
+        if (JSON.stringify(makeBundle(config, peer, old.client.privateKey)) !== JSON.stringify(old)) {
+          await writeOutBundle(out, config, peer, old.client.privateKey, force);
           bundle = out;
           output.info(`updated ${out}`);
-        }
+        } else await dropPendingKey(out);
+      } else if (pending && pending.publicKey === peer.publicKey) {
+        await writeOutBundle(out, config, peer, pending.privateKey, force);
+        bundle = out;
+        output.info(`finished an interrupted provision: wrote ${out} with the key kept in ${pendingPath(out)} (mode 0600)`);
       } else {
         output.info(`peer '${name}' already exists; its key stays where its bundle went (to issue a new bundle: egress-server peer remove, then peer add)`);
       }

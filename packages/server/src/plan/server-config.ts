@@ -100,6 +100,10 @@ export function splitSubnets(subnets: readonly string[]): { v4?: string; v6?: st
       throw new ValidationError(`--subnet: expected a CIDR like 10.77.0.0/24 or fd7a:77::/64, got '${s}'`, [{ path: '--subnet', message: 'bad CIDR' }]);
     }
     const len = Number(s.split('/')[1]);
+    const range = ipaddr.parse(s.split('/')[0]!).range();
+    if (['loopback', 'linkLocal', 'unspecified', 'multicast', 'broadcast', 'ipv4Mapped'].includes(range)) {
+      throw new ValidationError(`--subnet: '${s}' is a ${range} range, which cannot carry a tunnel; expected a private range (10/8, 172.16/12, 192.168/16, 100.64/10; fd00::/8 for IPv6)`, [{ path: '--subnet', message: range }]);
+    }
     if (kind === 'ipv4') {
       if (out.v4) throw new ValidationError(`--subnet: expected at most one IPv4 subnet, got '${out.v4}' and '${s}'`);
       if (len > 29 || len < 8) throw new ValidationError(`--subnet: expected an IPv4 prefix length 8-29, got '${s}'`);

@@ -1,9 +1,9 @@
 // Opens the one ssh2 connection of a run: host key checked against known_hosts, agent and key authentication.
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AuthenticationType, Client, ConnectConfig } from 'ssh2';
-import { SshError } from '@egress/core';
+import { SshError, readUserFile } from '@egress/core';
 import { loadIdentities, promptPassphrase } from './identities.js';
 import { fingerprintOf, keyTypeOfBlob, knownHostName, knownHostsLine, knownKeyTypes, parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 import type { SshTarget } from './target.js';
@@ -64,7 +64,7 @@ function connectError(target: SshTarget, err: Error & { code?: string; level?: s
 export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
   const { default: ssh2 } = await import('ssh2');
   const file = options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts');
-  const knownText = await readFile(file, 'utf8').catch(() => '');
+  const knownText = (await readUserFile(file, { field: '--known-hosts', maxBytes: 16 * 1024 * 1024 })) ?? '';
   const entries = parseKnownHosts(knownText);
   const name = knownHostName(target.host, target.port);
   const identities = await loadIdentities(target.identityFiles, options.explicitIdentity ? [options.explicitIdentity] : [], options.askPassphrase ?? promptPassphrase);

@@ -1,9 +1,8 @@
 // Loads private keys for SSH authentication: ed25519/rsa/ecdsa files, a passphrase prompt on a TTY.
-import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import ssh2 from 'ssh2';
-import { SshError } from '@egress/core';
+import { SshError, ValidationError, readUserFile } from '@egress/core';
 
 /** A private key ready for ssh2, with the file it came from. */
 export interface LoadedIdentity {
@@ -44,8 +43,12 @@ export async function loadIdentities(paths: readonly string[], explicit: readonl
     const required = explicit.includes(path);
     let key: Buffer;
     try {
-      key = await readFile(path);
+      // Regular files only, at most 64 KiB: a FIFO, device or directory given as -i is refused, never read.
+      const text = await readUserFile(path, { field: `-i ${path}` });
+      if (text === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      key = Buffer.from(text);
     } catch (err) {
+      if (required && err instanceof ValidationError) throw err;
       if (required) throw new SshError('E_SSH_AUTH', `-i ${path}: cannot read the identity file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       continue;
     }
