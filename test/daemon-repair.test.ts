@@ -48,8 +48,8 @@ async function waitFor<T>(what: string, ms: number, get: () => T | undefined | P
   }
 }
 
-function startDaemon(): LabProcess {
-  daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
+function startDaemon(...extra: string[]): LabProcess {
+  daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10', ...extra]);
   return daemon;
 }
 
@@ -190,6 +190,45 @@ describe('egress-client daemon (lab)', () => {
     await waitFor('repair after the fix', 20_000, () => /repair in \d+ ms/.test(d.output().slice(fixedAt)));
     await doctorDriftOk();
   });
+
+  it('an egress taken down by hand stays down (drift of its fence is still repaired) until up', async () => {
+    expect((await client(lab, ['down', NAME])).exitCode).toBe(0);
+    const mark = daemon!.output().length;
+    await lab.exec('client', ['nft', 'delete', 'table', 'inet', 'egress'], { check: true });
+    await waitFor('the fence repaired while down', 20_000, () => /repair in \d+ ms/.test(daemon!.output().slice(mark)));
+    await sleep(1500); // a later pass would bring the tunnel back if down were not kept
+    expect((await lab.exec('client', ['ip', 'link', 'show', 'dev', 'egress0'])).exitCode).not.toBe(0);
+    expect((await lab.exec('client', ['nft', 'list', 'table', 'inet', 'egress'])).exitCode).toBe(0);
+    const probe = await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', ...lab.probeArgv()]);
+    expect(probe.stdout.trim()).not.toMatch(new RegExp(`${lab.addr.clientV4.replace(/\./g, '\\.')}$`));
+    expect((await client(lab, ['up', NAME])).exitCode).toBe(0);
+    await waitFor('appuser through the VPS after up', 30_000, async () => (await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', ...lab.probeArgv()])).stdout.trim().endsWith(lab.addr.vpsV4));
+  });
+
+  it('a tunnel whose endpoint is a name is pointed back at the address the name has when its handshake goes stale', async () => {
+    const bad = await client(lab, ['daemon', '--stale-after', '5']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--stale-after');
+    await stopDaemon('SIGTERM');
+    const STATE = '/etc/egress/client.json';
+    const state = JSON.parse((await lab.readFile('client', STATE))!);
+    const e = state.egresses.find((x: { name: string }) => x.name === NAME);
+    const port = e.wireguard.endpoint.split(':').pop();
+    e.wireguard.endpoint = `vps.egress.test:${port}`; // the lab DNS serves vps.egress.test
+    await lab.writeFile('client', STATE, `${JSON.stringify(state, null, 2)}\n`, '0600');
+    const d = startDaemon('--stale-after', '10', '--health-interval-ms', '2000');
+    await waitFor('the daemon to converge on the endpoint by name', 60_000, async () => (await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout.includes(`${lab.addr.vpsV4}:${port}`));
+    const mark = d.output().length;
+    // The VPS's own packets would move the peer back (WireGuard roaming): a table of the test's own drops them until
+    // the daemon has acted, so only the daemon can fix the endpoint.
+    await lab.exec('client', ['nft', '-f', '-'], { stdin: `table inet test_block {\n chain input {\n  type filter hook input priority -10;\n  ip saddr ${lab.addr.vpsV4} udp sport ${port} drop\n }\n}\n`, check: true });
+    await lab.exec('client', ['wg', 'set', 'egress0', 'peer', e.wireguard.serverPublicKey, 'endpoint', `198.51.100.99:${port}`], { check: true });
+    const line = await waitFor('the daemon to resolve the name again', 120_000, () => d.output().slice(mark).split('\n').find((l) => l.includes(`now resolves to ${lab.addr.vpsV4}:${port}`)));
+    console.log(`daemon on a stale handshake: ${line}`);
+    expect((await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout).toContain(`${lab.addr.vpsV4}:${port}`);
+    await lab.exec('client', ['nft', 'delete', 'table', 'inet', 'test_block'], { check: true });
+    await waitFor('appuser through the VPS again', 60_000, async () => (await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', ...lab.probeArgv()])).stdout.trim().endsWith(lab.addr.vpsV4));
+  }, 240_000);
 
   it('SIGTERM stops it cleanly and leaves the kernel state in place', async () => {
     const r = await stopDaemon('SIGTERM');

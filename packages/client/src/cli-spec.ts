@@ -123,6 +123,7 @@ An invalid state file is refused with the field named; the daemon keeps running 
       { flags: '--debounce-ms <ms>', description: 'quiet time after an event before a repair pass (default 20)' },
       { flags: '--health-interval-ms <ms>', description: 'handshake/health check period (default 10000)' },
       { flags: '--backstop-ms <ms>', description: 'slow periodic repair pass, in case an event was missed (default 60000)' },
+      { flags: '--stale-after <s>', description: 'a handshake older than this makes the daemon resolve the endpoint name again (default 180)' },
     ],
   },
   {

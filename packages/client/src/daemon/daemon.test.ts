@@ -7,13 +7,14 @@ import { formatHealth, supervisorCheck } from './supervisor-view.js';
 
 describe('daemon options', () => {
   it('defaults, and takes numbers given as flag strings', () => {
-    expect(parseDaemonOptions({})).toEqual({ debounceMs: 20, healthIntervalMs: 10_000, backstopMs: 60_000 });
+    expect(parseDaemonOptions({})).toEqual({ debounceMs: 20, healthIntervalMs: 10_000, backstopMs: 60_000, staleAfter: 180 });
     expect(parseDaemonOptions({ debounceMs: '5', backstopMs: '2000' })).toMatchObject({ debounceMs: 5, backstopMs: 2000 });
   });
   it('refuses a bad value naming the flag and the value', () => {
     expect(() => parseDaemonOptions({ debounceMs: 'soon' })).toThrow(ValidationError);
     expect(() => parseDaemonOptions({ debounceMs: 'soon' })).toThrow(/--debounce-ms: expected a number of milliseconds, got 'soon'/);
     expect(() => parseDaemonOptions({ backstopMs: '10' })).toThrow(/--backstop-ms: .*1000.*got '10'/);
+    expect(() => parseDaemonOptions({ staleAfter: '5' })).toThrow(/--stale-after: expected at least 10 s, got '5'/);
   });
 });
 

@@ -14,11 +14,17 @@ export const DaemonOptions = z
     debounceMs: Ms(0, 5000).default(20),
     healthIntervalMs: Ms(1000, 3_600_000).default(10_000),
     backstopMs: Ms(1000, 86_400_000).default(60_000),
+    staleAfter: z.coerce
+      .number({ message: 'expected a number of seconds' })
+      .int('expected whole seconds')
+      .min(10, 'expected at least 10 s')
+      .max(86_400, 'expected at most 86400 s')
+      .default(180),
   })
   .strict();
 export type DaemonOptions = z.infer<typeof DaemonOptions>;
 
-const FLAG: Record<string, string> = { debounceMs: '--debounce-ms', healthIntervalMs: '--health-interval-ms', backstopMs: '--backstop-ms' };
+const FLAG: Record<string, string> = { debounceMs: '--debounce-ms', healthIntervalMs: '--health-interval-ms', backstopMs: '--backstop-ms', staleAfter: '--stale-after' };
 
 /** Parses the command's options, or throws a ValidationError naming the flag and the value. */
 export function parseDaemonOptions(raw: Record<string, unknown>): DaemonOptions {

@@ -15,6 +15,8 @@ export interface SupervisorOptions {
   /** Slow backstop pass and health check period. */
   healthIntervalMs: number;
   backstopMs: number;
+  /** A handshake older than this (seconds) makes the daemon resolve the endpoint's name again (default 180). */
+  staleAfter?: number;
   log: (line: string) => void;
 }
 
@@ -122,7 +124,7 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       const peers = await wgPeers(host, e.interface);
       if (!peers) continue;
       const hs = peers[0]?.latestHandshake ?? 0;
-      const stale = hs === 0 ? Date.now() - started > 15_000 : nowS - hs > STALE_HANDSHAKE_S;
+      const stale = hs === 0 ? Date.now() - started > 15_000 : nowS - hs > (o.staleAfter ?? STALE_HANDSHAKE_S);
       if (!stale && !force) continue;
       if (!force && Date.now() - (lastResolve.get(e.name) ?? 0) < 30_000) continue;
       lastResolve.set(e.name, Date.now());
