@@ -1,47 +1,16 @@
 #!/usr/bin/env node
-// Builds build/libegress-shim.so from src/shim.c with the system C compiler ($CC, else cc, gcc or clang).
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, accessSync, constants } from 'node:fs';
-import { delimiter, join, dirname } from 'node:path';
+// Builds build/libegress-shim.so from src/shim.c, src/dns.c and src/dns-raw.c with the system C compiler.
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compileC } from '../../../tools/compile-c.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** Finds an executable by name on PATH (absolute paths are taken as they are). */
-function which(name) {
-  if (name.includes('/')) return canRun(name) ? name : undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && canRun(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-function canRun(path) {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const candidates = process.env.CC ? [process.env.CC] : ['cc', 'gcc', 'clang'];
-const cc = candidates.map(which).find(Boolean);
-if (!cc) {
-  process.stderr.write(
-    `@egress/shim: no C compiler found (looked for ${candidates.join(', ')} on PATH).\n` +
-      'The LD_PRELOAD shim is written in C and built with the system compiler.\n' +
-      'Install one, e.g. `apt-get install gcc libc6-dev` (Debian/Ubuntu) or `dnf install gcc glibc-devel`, or set CC.\n',
-  );
-  process.exit(1);
-}
-
-mkdirSync(join(root, 'build'), { recursive: true });
-const argv = ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-pthread', '-o', join(root, 'build', 'libegress-shim.so'), join(root, 'src', 'shim.c'), join(root, 'src', 'dns.c'), join(root, 'src', 'dns-raw.c'), '-ldl'];
-process.stderr.write(`[#] ${cc} ${argv.join(' ')}\n`);
-const res = spawnSync(cc, argv, { stdio: 'inherit' });
-if (res.error || res.status !== 0) {
-  process.stderr.write(`@egress/shim: compiling src/shim.c, src/dns.c and src/dns-raw.c with ${cc} failed${res.error ? `: ${res.error.message}` : ` (exit ${res.status})`}.\n` +
-    'A C compiler and the C library headers are required (Debian: gcc libc6-dev).\n');
-  process.exit(1);
-}
+compileC({
+  pkg: '@egress/shim',
+  what: 'The LD_PRELOAD shim',
+  out: join(root, 'build', 'libegress-shim.so'),
+  args: ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-pthread'],
+  sources: ['shim.c', 'dns.c', 'dns-raw.c'].map((f) => join(root, 'src', f)),
+  libs: ['-ldl'],
+  packages: 'gcc libc6-dev',
+});
