@@ -111,7 +111,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       expect(await vps.waitBooted()).toBe('running');
       expect(await cli.waitBooted()).toBe('running');
       expect((await cli.exec(['sh', '-c', 'command -v node nodejs'])).stdout).toBe('');
-      await cli.sh('useradd --system --create-home --shell /bin/bash appuser');
+      await cli.sh('useradd --create-home --shell /bin/bash appuser');
       const before = await snapshot(cli);
 
       await Promise.all([install(vps, OLD), install(cli, OLD)]);
