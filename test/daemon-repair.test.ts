@@ -223,7 +223,9 @@ describe('egress-client daemon (lab)', () => {
     // the daemon has acted, so only the daemon can fix the endpoint.
     await lab.exec('client', ['nft', '-f', '-'], { stdin: `table inet test_block {\n chain input {\n  type filter hook input priority -10;\n  ip saddr ${lab.addr.vpsV4} udp sport ${port} drop\n }\n}\n`, check: true });
     await lab.exec('client', ['wg', 'set', 'egress0', 'peer', e.wireguard.serverPublicKey, 'endpoint', `198.51.100.99:${port}`], { check: true });
-    const line = await waitFor('the daemon to resolve the name again', 120_000, () => d.output().slice(mark).split('\n').find((l) => l.includes(`now resolves to ${lab.addr.vpsV4}:${port}`)));
+    const line = await waitFor('the daemon to resolve the name again', 120_000, () => d.output().slice(mark).split('\n').find((l) => l.includes(`now resolves to ${lab.addr.vpsV4}:${port}`))).catch(async (err: Error) => {
+      throw new Error(`${err.message}\ndaemon log since the block:\n${d.output().slice(mark)}\nwg show: ${(await lab.exec('client', ['wg', 'show', 'egress0', 'dump'])).stdout.replace(/\S{43}=/g, 'KEY')}`);
+    });
     console.log(`daemon on a stale handshake: ${line}`);
     expect((await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout).toContain(`${lab.addr.vpsV4}:${port}`);
     await lab.exec('client', ['nft', 'delete', 'table', 'inet', 'test_block'], { check: true });
