@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli.js';
 import { nextBackoff, startProxyRunner } from '../daemon/proxies.js';
 import { sink } from '../testing/fake-cli.js';
-import { addProxy, loadRunning, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
+import { addProxy, dropProxiesOf, loadProxies, loadRunning, saveProxies, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
 
 const cli = async (host: FakeHost, argv: string[], isRoot = true) => {
   const stdout = sink();
@@ -47,6 +47,20 @@ describe('saved proxy entries', () => {
     const two = addProxy(doc, savedProxyFrom({ listen: ['127.0.0.1:1082'], egress: 'c' }));
     expect(withoutEgresses(two, ['a'], 1).proxies.map((p) => p.egress)).toEqual(['c']);
     expect(withoutEgresses(two, ['c'], 0).proxies).toEqual([]);
+  });
+});
+
+describe('uninstall', () => {
+  it('drops the proxies of the removed egress, and the file with the last egress', async () => {
+    const host = new FakeHost();
+    let doc = addProxy({ version: 1, proxies: [] }, savedProxyFrom({ listen: ['127.0.0.1:1080'], egress: 'a' }));
+    doc = addProxy(doc, savedProxyFrom({ listen: ['127.0.0.1:1081'], egress: 'b' }));
+    await saveProxies(host, doc);
+    await dropProxiesOf(host, ['a'], 1);
+    expect((await loadProxies(host)).proxies.map((p) => p.egress)).toEqual(['b']);
+    await host.writeFile(PROXIES_PATH, 'not json', { mode: 0o600 });
+    await dropProxiesOf(host, ['b'], 0);
+    expect(host.machine.files.has(PROXIES_PATH)).toBe(false);
   });
 });
 
