@@ -146,19 +146,24 @@ Targets that would loop (this client, the tunnel subnet, a host not on a directl
   },
   {
     name: 'proxy',
-    args: [],
+    args: ['[action]', '[id]'],
     summary: 'run a local SOCKS5 and HTTP proxy whose every connection leaves through an egress (foreground)',
     details: `One port speaks SOCKS5 (CONNECT, UDP ASSOCIATE; no-auth or username/password) and HTTP (CONNECT and
 http:// requests). Outgoing sockets and DNS queries (to the egress's resolvers) are bound to the tunnel
 address: while the egress is down every request fails with a proxy error, never a direct connection.
 A non-loopback --listen needs --allow; loopback sources are always allowed. --auth-file holds USER:PASSWORD
 lines and must be mode 0600. SIGTERM/SIGINT stop it; SIGUSR1 prints its status (connections, bytes) on stderr.
+--persist (root) checks the same flags, saves them in /etc/egress/proxies.json and returns: the daemon runs
+the proxy and restarts it when it exits; 'proxy list' shows the saved ones (and their pids), 'proxy remove ID'
+removes one (the daemon stops it).
 Example: egress-client proxy --listen 127.0.0.1:1080 --listen [::1]:1080`,
     options: [
       { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
       { flags: '--listen <addr:port...>', description: 'address to listen on, repeatable (default 127.0.0.1:1080; IPv6 as [ADDR]:PORT)' },
       { flags: '--allow <cidr...>', description: 'sources that may connect besides loopback, repeatable (required for a non-loopback --listen)' },
       { flags: '--auth-file <path>', description: 'require username/password: a 0600 file of USER:PASSWORD lines' },
+      { flags: '--persist', description: 'save the proxy for the daemon to run (also after reboots) instead of running it here (root)' },
+      JSON_OPT,
     ],
   },
   {

@@ -4,7 +4,9 @@ import type { ClientState } from '@egress/core/model/client';
 import { CLIENT_PATHS } from '@egress/core/render/client-paths';
 import { checkEgress, HEALTH_PATH, PID_PATH, RUN_DIR, STALE_HANDSHAKE_S, withSince, type EgressHealth, type HealthFile } from './health.js';
 import { watchNft, watchRtnetlink, type MonitorWatcher } from './monitor-watcher.js';
+import { startProxyRunner } from './proxies.js';
 import { reconcilePass } from './reconcile.js';
+import { PROXIES_PATH } from '../proxy/persist.js';
 import { watchResume } from './resume-detector.js';
 import { watchStateFile } from './state-watcher.js';
 import { wgPeers } from '../wg-show.js';
@@ -163,6 +165,11 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       void tick('resume');
     }),
   );
+  // Saved proxies (proxy --persist) run as children; proxies.json is re-read when it changes.
+  const proxies = startProxyRunner(host, log);
+  const reloadProxies = (): void => void proxies.reload().catch((err: Error) => log(`proxies: ${err.message}`));
+  watchers.push(watchStateFile(PROXIES_PATH, reloadProxies, log));
+  reloadProxies();
   const healthTimer = setInterval(() => void tick(), o.healthIntervalMs);
   const backstop = setInterval(() => schedule('periodic check'), o.backstopMs);
 
@@ -183,6 +190,7 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       clearInterval(backstop);
       for (const w of watchers) w.stop();
       await running;
+      await proxies.stop();
       await host.removeFile(PID_PATH);
       log('stopped; kernel state left as it is (kill switch armed)');
       resolveDone();

@@ -1,4 +1,5 @@
 // `egress-client proxy`: runs the SOCKS5/HTTP proxy in the foreground until SIGTERM/SIGINT; SIGUSR1 prints its status.
+import { ValidationError } from '@egress/core/errors';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { assertEgressUp } from '../app-exec/egress-up.js';
@@ -8,6 +9,14 @@ import { EgressOutbound } from './outbound.js';
 import { ProxyServer } from './server.js';
 
 export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
+  const action = inv.args[0];
+  if (action !== undefined || inv.options.persist) {
+    const saved = await import('./persist-command.js');
+    if (action === 'list') return saved.listCommand(inv, ctx);
+    if (action === 'remove') return saved.removeCommand(inv, ctx);
+    if (action !== undefined) throw new ValidationError(`proxy: unknown action '${action}'; expected list or remove (or none: run it, --persist: save it)`, [{ path: 'action', message: `'${action}' is not list or remove` }]);
+    return saved.persistCommand(inv, ctx);
+  }
   const config = parseProxyConfig(inv.options);
   const facts = await readPublicFacts(config.egress);
   try {

@@ -1,0 +1,114 @@
+// The saved proxies (/etc/egress/proxies.json) as child processes of the supervisor: started, restarted with a
+// back-off when they exit, stopped when removed from the file or when the supervisor stops.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Host } from '@egress/core/host/host';
+import { bootCommand } from '../apply-client.js';
+import { loadProxies, proxyArgv, PROXIES_RUN_PATH, type SavedProxy } from '../proxy/persist.js';
+
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+/** A child that ran this long before exiting starts again after the shortest back-off. */
+const HEALTHY_RUN_MS = 60_000;
+
+/** The back-off before the next start: doubled after each quick exit, reset after a long run. */
+export function nextBackoff(previous: number | undefined, ranMs: number): number {
+  if (previous === undefined || ranMs >= HEALTHY_RUN_MS) return BACKOFF_MIN_MS;
+  return Math.min(previous * 2, BACKOFF_MAX_MS);
+}
+
+interface Slot {
+  config: SavedProxy;
+  key: string;
+  child?: ChildProcess;
+  startedAt: number;
+  backoff?: number;
+  timer?: NodeJS.Timeout;
+}
+
+export interface ProxyRunner {
+  /** Re-reads proxies.json and converges the children to it. */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function startProxyRunner(host: Host, log: (line: string) => void, command: string[] = bootCommand()): ProxyRunner {
+  const slots = new Map<string, Slot>();
+  let stopped = false;
+  let lastError: string | undefined;
+
+  const writeRun = async (): Promise<void> => {
+    const pids: Record<string, number> = {};
+    for (const [id, s] of slots) if (s.child?.pid && s.child.exitCode === null && s.child.signalCode === null) pids[id] = s.child.pid;
+    await host.writeFile(PROXIES_RUN_PATH, `${JSON.stringify(pids)}\n`, { mode: 0o644 }).catch((err: Error) => log(`proxies: cannot write ${PROXIES_RUN_PATH}: ${err.message}`));
+  };
+
+  const launch = (s: Slot): void => {
+    s.timer = undefined;
+    if (stopped || slots.get(s.config.id) !== s) return;
+    const [exe, ...pre] = command as [string, ...string[]];
+    const child = spawn(exe, [...pre, ...proxyArgv(s.config)], { stdio: ['ignore', 'inherit', 'inherit'], cwd: '/' });
+    s.child = child;
+    s.startedAt = Date.now();
+    child.on('error', (err) => log(`proxy ${s.config.id}: cannot start: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (s.child === child) s.child = undefined;
+      void writeRun();
+      if (stopped || slots.get(s.config.id) !== s) return;
+      s.backoff = nextBackoff(s.backoff, Date.now() - s.startedAt);
+      log(`proxy ${s.config.id}: exited (${signal ?? `code ${code}`}); restarting in ${s.backoff / 1000} s`);
+      s.timer = setTimeout(() => launch(s), s.backoff);
+    });
+    if (child.pid) log(`proxy ${s.config.id}: started, pid ${child.pid}`);
+    void writeRun();
+  };
+
+  const halt = async (s: Slot): Promise<void> => {
+    if (s.timer) clearTimeout(s.timer);
+    const child = s.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const hard = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(hard);
+  };
+
+  return {
+    async reload() {
+      if (stopped) return;
+      let wanted: SavedProxy[];
+      try {
+        wanted = (await loadProxies(host)).proxies;
+        if (lastError) log('proxies: file accepted again');
+        lastError = undefined;
+      } catch (err) {
+        // An invalid file leaves the running proxies as they are until it is fixed.
+        const msg = (err as Error).message;
+        if (msg !== lastError) log(`proxies: file refused, running proxies kept: ${msg}`);
+        lastError = msg;
+        return;
+      }
+      const want = new Map(wanted.map((p) => [p.id, p]));
+      for (const [id, s] of [...slots]) {
+        const w = want.get(id);
+        if (w && JSON.stringify(w) === s.key) continue;
+        slots.delete(id);
+        await halt(s);
+        log(`proxy ${id}: ${w ? 'changed, restarting' : 'removed, stopped'}`);
+      }
+      for (const p of wanted) {
+        if (slots.has(p.id)) continue;
+        const s: Slot = { config: p, key: JSON.stringify(p), startedAt: 0 };
+        slots.set(p.id, s);
+        launch(s);
+      }
+      await writeRun();
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all([...slots.values()].map(halt));
+      slots.clear();
+      await host.removeFile(PROXIES_RUN_PATH);
+    },
+  };
+}

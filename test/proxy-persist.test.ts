@@ -1,0 +1,103 @@
+// `egress-client proxy --persist` end to end: a saved proxy is run by `egress-client daemon`, curl over SOCKS5 through
+// it is seen with the VPS's address; killing the proxy makes the daemon start it again; `proxy remove` closes the
+// port; a non-loopback listen without --allow is refused with nothing saved.
+import { randomBytes } from 'node:crypto';
+import { startLab, type Lab, type LabProcess } from '@egress/lab';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { client, enroll, provision } from './client-helpers.js';
+
+const NAME = `pp-${randomBytes(3).toString('hex')}`;
+const WEB_PORT = 8080;
+const PORT = 1085;
+const ID = `127.0.0.1-${PORT}`;
+let lab: Lab;
+let daemon: LabProcess | undefined;
+
+const WEB = `const http=require('http');http.createServer((q,r)=>r.end((q.socket.remoteAddress||'').replace(/^::ffff:/,'')+'\\n')).listen({host:process.argv[1],port:${WEB_PORT}},()=>console.log('READY'))`;
+
+async function waitFor<T>(what: string, ms: number, get: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${daemon ? `; daemon output:\n${daemon.output().slice(-3000)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const curl = () => lab.exec('client', ['curl', '-sS', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${PORT}`, `http://whoami.egress.test:${WEB_PORT}/`], { user: 'otheruser', timeoutMs: 30_000 });
+const listening = async () => (await lab.exec('client', ['ss', '-Hltn', `sport = :${PORT}`])).stdout.trim() !== '';
+const listedPid = async (): Promise<number | undefined> => {
+  const r = await client(lab, ['proxy', 'list', '--json']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const doc = JSON.parse(r.stdout) as { proxies: Array<{ id: string; pid: number | null }> };
+  return doc.proxies.find((p) => p.id === ID)?.pid ?? undefined;
+};
+
+beforeAll(async () => {
+  lab = await startLab({ name: 'proxy-persist' });
+  await provision(lab, []);
+  await enroll(lab, ['--name', NAME]);
+  const web = lab.spawn('internet', [process.execPath, '-e', WEB, lab.addr.whoamiV4]);
+  await waitFor('the web server', 20_000, () => web.output().includes('READY'));
+}, 300_000);
+
+afterAll(async () => {
+  if (daemon) {
+    daemon.kill('SIGTERM');
+    await daemon.exited;
+  }
+  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
+  await lab?.down();
+});
+
+describe('egress-client proxy --persist in the lab', () => {
+  it('a non-loopback listen without --allow is refused and nothing is saved', async () => {
+    const r = await client(lab, ['proxy', '--persist', '--egress', NAME, '--listen', `${lab.addr.clientV4}:${PORT}`]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/--listen: .* is not a loopback address; give --allow/);
+    expect(await lab.readFile('client', '/etc/egress/proxies.json')).toBeUndefined();
+  });
+
+  it('the daemon runs the saved proxy; curl through it is seen with the VPS address', async () => {
+    const saved = await client(lab, ['proxy', '--persist', '--egress', NAME, '--listen', `127.0.0.1:${PORT}`]);
+    expect(saved.exitCode, saved.stderr).toBe(0);
+    expect(saved.stdout).toContain(`saved proxy '${ID}'`);
+    const mode = await lab.exec('client', ['stat', '-c', '%a', '/etc/egress/proxies.json']);
+    expect(mode.stdout.trim()).toBe('600');
+    const dup = await client(lab, ['proxy', '--persist', '--egress', NAME, '--listen', `127.0.0.1:${PORT}`]);
+    expect(dup.stderr).toContain(`--listen: 127.0.0.1:${PORT} is already used by saved proxy '${ID}'`);
+
+    daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
+    await waitFor('the proxy to listen', 60_000, async () => (await listening()) && (await listedPid()));
+    const r = await curl();
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(lab.addr.vpsV4);
+  });
+
+  it('a killed proxy is started again by the daemon and works again', async () => {
+    const first = (await listedPid())!;
+    expect(first).toBeGreaterThan(0);
+    expect((await lab.exec('client', ['kill', '-9', String(first)])).exitCode).toBe(0);
+    await waitFor('the restart line', 30_000, () => daemon!.output().includes(`proxy ${ID}: exited (SIGKILL); restarting in`));
+    const second = await waitFor('a new proxy pid', 60_000, async () => {
+      const pid = await listedPid();
+      return pid !== undefined && pid !== first && (await listening()) ? pid : undefined;
+    });
+    console.log(`[proxy-persist] proxy pid ${first} killed, restarted as pid ${second}`);
+    const r = await curl();
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(lab.addr.vpsV4);
+  });
+
+  it('proxy remove: the daemon stops it and the port is closed', async () => {
+    const removed = await client(lab, ['proxy', 'remove', ID]);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    await waitFor('the port to close', 30_000, async () => !(await listening()));
+    expect(daemon!.output()).toContain(`proxy ${ID}: removed, stopped`);
+    const r = await curl();
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stdout).not.toContain(lab.addr.vpsV4);
+    expect(await lab.readFile('client', '/etc/egress/proxies.json')).toBeUndefined();
+  });
+});
