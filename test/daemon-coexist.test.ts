@@ -1,6 +1,6 @@
 // Issue 17, last point: the supervisor keeps egress's rules winning when another tool adds its rules later. appuser's
 // interface egress (wlan0) is enrolled at 7100 with nothing foreign; the daemon runs; then Tailscale's rule layout
-// appears (5210-5270, `lookup 52` with a default route into a "vpn0" dummy): the daemon moves the egress to the early
+// appears (5210-5270, `lookup 52` with a default route into "vpn0", one end of a veth pair): the daemon moves the egress to the early
 // range, appuser is seen with wlan0's address again, and tcpdump on vpn0 sees none of appuser's packets all along
 // (while the rules capture, egress's own kill switch refuses them). Tailscale's rules removed and re-added: no move back.
 import { withLab, type Lab, type LabProcess } from '@egress/lab';
@@ -57,8 +57,8 @@ describe('daemon: egress keeps winning beside a VPN that adds its rules later (i
   it("Tailscale's 5270 lookup 52 appears after enroll: moved to the early range, 0 of appuser's packets on vpn0, no flapping", async () => {
     await withLab({ name: 'daemon-coexist' }, async (lab) => {
       const cli = lab.egressClientArgv;
-      // The other tool's interface and table 52 (a dummy: what is routed into it is seen by tcpdump and goes nowhere).
-      for (const argv of [['link', 'add', VPN, 'type', 'dummy'], ['link', 'set', VPN, 'up'], ['address', 'add', '10.66.0.2/32', 'dev', VPN], ['-4', 'route', 'add', 'default', 'dev', VPN, 'table', '52']]) {
+      // The other tool's interface and table 52 (a veth whose peer answers nothing: what is routed into it is seen by tcpdump).
+      for (const argv of [['link', 'add', VPN, 'type', 'veth', 'peer', 'name', 'vpn0p'], ['link', 'set', 'vpn0p', 'up'], ['link', 'set', VPN, 'up'], ['address', 'add', '10.66.0.2/32', 'dev', VPN], ['-4', 'route', 'add', 'default', 'dev', VPN, 'table', '52']]) {
         await lab.exec('client', ['ip', ...argv], { check: true });
       }
       await lab.exec('client', ['ip', '-6', 'route', 'add', 'default', 'dev', VPN, 'table', '52'], { check: true });
@@ -84,7 +84,17 @@ describe('daemon: egress keeps winning beside a VPN that adds its rules later (i
         let mark = d.output().length;
         await tailscaleRules(lab, 'add');
         await waitFor('the move logged', 30_000, () => MOVED.test(d.output().slice(mark)));
-        console.log(`[daemon-coexist] ${d.output().slice(mark).split('\n').find((l) => MOVED.test(l))}`);
+        const lines = d.output().slice(mark).split('\n');
+        const at = lines.findIndex((l) => MOVED.test(l));
+        console.log(`[daemon-coexist] ${lines[at]}\n[daemon-coexist] ${lines.slice(at + 1).find((l) => /repair in/.test(l))}`);
+        // The engine adds the new range (fence first) before it deletes the old one: no gap in which nothing holds.
+        const steps = lines.slice(at + 1).find((l) => /repair in/.test(l)) ?? '';
+        const parts = steps.split('; ');
+        const lastAdd = parts.map((x) => /add (IPv6 )?rule 11\d\d:/.test(x)).lastIndexOf(true);
+        const firstDelete = parts.findIndex((x) => /delete (IPv6 )?rule 71\d\d:/.test(x));
+        expect(lastAdd, steps).toBeGreaterThan(-1);
+        expect(firstDelete, steps).toBeGreaterThan(lastAdd);
+        expect(parts.filter((x) => /rule (5\d\d\d|32\d\d\d):/.test(x)), 'no step touches the other tool\'s rules').toEqual([]);
         expect(await savedPriority(lab)).toBe(1100);
         const rules = (await lab.exec('client', ['ip', '-4', 'rule'])).stdout;
         expect(rules).not.toMatch(/^710\d:/m);
@@ -117,6 +127,8 @@ describe('daemon: egress keeps winning beside a VPN that adds its rules later (i
         // Every address whoami reported for appuser is wlan0's (never the VPN's 10.66.0.2 or eth0's).
         expect(answers.filter((l) => /^[\d.]+$|^[\da-f:]+:[\da-f:]*$/.test(l.trim()) && l !== lab.addr.clientWlanV4 && l !== lab.addr.clientWlanV6)).toEqual([]);
         expect(seen).toEqual([]);
+        // While Tailscale's rule captured (before the move), appuser was refused by egress's kill switch, never sent.
+        expect(answers.filter((l) => l.startsWith('probe:') && !/ECONNREFUSED|EPERM|EACCES|ENETUNREACH|EHOSTUNREACH/.test(l))).toEqual([]);
         // The capture is real: root (not egress's user) follows lookup 52 into vpn0, where tcpdump sees it.
         const control = await lab.capture('client', VPN, WHOAMI);
         expect((await lab.exec('client', [...lab.probeArgv(), '1500'])).exitCode).not.toBe(0);
