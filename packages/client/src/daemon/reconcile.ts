@@ -8,6 +8,8 @@ import { CLIENT_LOCK_PATH } from '../state/change-lock.js';
 import { markedDown } from '../state/down-markers.js';
 import { loadClientState } from '../state/store.js';
 import { detectUplink } from '../uplink/detect-uplink.js';
+import { readHostUsage } from '../state/host-usage.js';
+import { keepWinning } from './keep-winning.js';
 
 export interface PassResult {
   /** The state the pass converged to (undefined when the saved state is invalid: nothing was touched). */
@@ -16,6 +18,10 @@ export interface PassResult {
   steps: string[];
   /** Uplink changes followed (one text per egress). */
   followed: string[];
+  /** Egresses moved to an early range because another tool's rule would capture their traffic (one line each). */
+  moved?: string[];
+  /** Egresses a foreign rule captures that no free range can beat (left as they are; doctor reports it). */
+  stuck?: string[];
   /** Why the pass did nothing (invalid state file). */
   refused?: string;
   /** The engine's failure (the host was restored to what it was); the next event or the backstop retries. */
@@ -86,12 +92,15 @@ async function reconcileUnlocked(host: Host, problems: Map<string, string>): Pro
   }
   // Egresses taken down by `egress-client down` stay down (their kill switch holds) until `egress-client up`.
   down.push(...(await markedDown(host, before.egresses.map((e) => e.name))).filter((n) => !down.includes(n)));
-  const after: ClientState = { ...before, egresses };
+  // Another tool's rule (Tailscale re-adds 5270 `lookup 52` on every change) now before an egress's range: move the
+  // egress to a free early range; the engine adds the new rules before it removes the old ones (no gap).
+  const win = keepWinning(egresses, await readHostUsage(host));
+  const after: ClientState = { ...before, egresses: win.egresses };
   const quiet = new Output({ quiet: true });
   try {
     const { steps } = await applyClient(host, { before, after, down, output: quiet });
-    return { state: after, steps, followed };
+    return { state: after, steps, followed, moved: win.moved, stuck: win.stuck };
   } catch (err) {
-    return { state: before, steps: [], followed: [], failed: (err as Error).message };
+    return { state: before, steps: [], followed: [], stuck: win.stuck, failed: (err as Error).message };
   }
 }

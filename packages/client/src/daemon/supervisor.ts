@@ -43,6 +43,7 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   let again = false;
   let stopped = false;
   let lastRefusal: string | undefined;
+  let lastStuck = '';
   let state: ClientState | undefined;
   const problems = new Map<string, string>();
   const health = new Map<string, EgressHealth>();
@@ -66,12 +67,17 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       lastRefusal = undefined;
       state = r.state;
       const ms = Math.round(performance.now() - t0);
+      // A foreign rule no free range can beat: said once (not every pass) until it changes.
+      const stuck = (r.stuck ?? []).join('\n');
+      if (stuck && stuck !== lastStuck) for (const l of r.stuck ?? []) log(`foreign rule wins, cannot move: ${l}`);
+      lastStuck = stuck;
       if (r.failed) {
         log(`repair failed after [${why()}]: ${r.failed} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
         await writeHealth();
         return;
       }
       for (const f of r.followed) log(`uplink changed: ${f}; egress re-applied`);
+      for (const m of r.moved ?? []) log(`foreign rule before egress: ${m}`);
       if (r.steps.length) log(`repair in ${ms} ms after [${why()}]: ${r.steps.join('; ')}`);
       else triggers.splice(0);
       await writeHealth();
