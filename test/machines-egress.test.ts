@@ -127,7 +127,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       expect(await vps.waitBooted()).toBe('running');
       await cli.sh('egress-client enroll /root/bundle.json --user appuser', { timeoutMs: 240_000 });
       expect(await cli.sh('grep ^ExecStart /etc/systemd/system/egress-client.service /etc/systemd/system/egress-client-fence.service'))
-        .toMatch(/egress-client.service:ExecStart=\/usr\/bin\/egress-client up[\s\S]*fence.service:ExecStart=\/usr\/bin\/egress-client up --fence-only/);
+        .toMatch(/egress-client.service:ExecStart=\/usr\/bin\/egress-client daemon[\s\S]*fence.service:ExecStart=\/usr\/bin\/egress-client up --fence-only/);
       expect(await cli.waitBooted()).toBe('running');
       expect(await until('appuser through the tunnel', async () => (await whoamiAsApp(cli)) === LAB_ADDR.vpsV4)).toBe(true);
       expect(await cli.sh('whoami >/dev/null; bash -c "exec 3<>/dev/tcp/203.0.113.10/8000; cat <&3"')).toBe(`${LAB_ADDR.clientV4}\n`);
