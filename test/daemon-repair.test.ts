@@ -209,7 +209,7 @@ describe('egress-client daemon (lab)', () => {
     const bad = await client(lab, ['daemon', '--stale-after', '5']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain('--stale-after');
-    await stopDaemon('SIGTERM');
+    if (daemon) await stopDaemon('SIGTERM');
     const STATE = '/etc/egress/client.json';
     const state = JSON.parse((await lab.readFile('client', STATE))!);
     const e = state.egresses.find((x: { name: string }) => x.name === NAME);
@@ -217,17 +217,21 @@ describe('egress-client daemon (lab)', () => {
     e.wireguard.endpoint = `vps.egress.test:${port}`; // the lab DNS serves vps.egress.test
     await lab.writeFile('client', STATE, `${JSON.stringify(state, null, 2)}\n`, '0600');
     const d = startDaemon('--stale-after', '10', '--health-interval-ms', '2000');
-    await waitFor('the daemon to converge on the endpoint by name', 60_000, async () => (await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout.includes(`${lab.addr.vpsV4}:${port}`));
+    // The name has A and AAAA records: either address of the VPS is right.
+    const vpsEndpoints = [`${lab.addr.vpsV4}:${port}`, `[${lab.addr.vpsV6}]:${port}`];
+    const atVps = (text: string): boolean => vpsEndpoints.some((x) => text.includes(x));
+    await waitFor('the daemon to converge on the endpoint by name', 60_000, () => /repair in \d+ ms after \[start\]|health /.test(d.output()));
+    await waitFor('the tunnel at the VPS', 60_000, async () => atVps((await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout));
     const mark = d.output().length;
     // The VPS's own packets would move the peer back (WireGuard roaming): a table of the test's own drops them until
     // the daemon has acted, so only the daemon can fix the endpoint.
-    await lab.exec('client', ['nft', '-f', '-'], { stdin: `table inet test_block {\n chain input {\n  type filter hook input priority -10;\n  ip saddr ${lab.addr.vpsV4} udp sport ${port} drop\n }\n}\n`, check: true });
+    await lab.exec('client', ['nft', '-f', '-'], { stdin: `table inet test_block {\n chain input {\n  type filter hook input priority -10;\n  ip saddr ${lab.addr.vpsV4} udp sport ${port} drop\n  ip6 saddr ${lab.addr.vpsV6} udp sport ${port} drop\n }\n}\n`, check: true });
     await lab.exec('client', ['wg', 'set', 'egress0', 'peer', e.wireguard.serverPublicKey, 'endpoint', `198.51.100.99:${port}`], { check: true });
-    const line = await waitFor('the daemon to resolve the name again', 120_000, () => d.output().slice(mark).split('\n').find((l) => l.includes(`now resolves to ${lab.addr.vpsV4}:${port}`))).catch(async (err: Error) => {
+    const line = await waitFor('the daemon to resolve the name again', 120_000, () => d.output().slice(mark).split('\n').find((l) => vpsEndpoints.some((x) => l.includes(`now resolves to ${x}`)))).catch(async (err: Error) => {
       throw new Error(`${err.message}\ndaemon log since the block:\n${d.output().slice(mark)}\nwg show: ${(await lab.exec('client', ['wg', 'show', 'egress0', 'dump'])).stdout.replace(/\S{43}=/g, 'KEY')}`);
     });
     console.log(`daemon on a stale handshake: ${line}`);
-    expect((await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout).toContain(`${lab.addr.vpsV4}:${port}`);
+    expect(atVps((await lab.exec('client', ['wg', 'show', 'egress0', 'endpoints'])).stdout)).toBe(true);
     await lab.exec('client', ['nft', 'delete', 'table', 'inet', 'test_block'], { check: true });
     await waitFor('appuser through the VPS again', 60_000, async () => (await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', ...lab.probeArgv()])).stdout.trim().endsWith(lab.addr.vpsV4));
   }, 240_000);
