@@ -46,6 +46,15 @@ async function whoamiAsApp(m: Machine): Promise<string> {
   return r.exitCode === 0 ? r.stdout.trim() : '';
 }
 
+/** Waits for the machine to finish booting and fails with the failed units' status and journal unless it is running. */
+async function expectRunning(m: Machine, when: string): Promise<void> {
+  const state = await m.waitBooted();
+  if (state === 'running') return;
+  const failed = await m.failedUnits();
+  const why = await m.exec(['sh', '-c', `for u in ${failed.join(' ')}; do systemctl status --no-pager -l "$u"; journalctl --no-pager -n 40 -u "$u"; done`]);
+  expect.fail(`${when}: the machine is ${state}; failed: ${failed.join(', ')}\n${why.stdout}`);
+}
+
 async function until<T>(what: string, f: () => Promise<T | undefined | '' | false>, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -108,8 +117,8 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       const vps = await lab.add({ name: 'vps', role: 'vps', suite: pair.vps });
       const cli = await lab.add({ name: 'cli', role: 'client', suite: pair.client });
       await Promise.all([vps.boot(), cli.boot()]);
-      expect(await vps.waitBooted()).toBe('running');
-      expect(await cli.waitBooted()).toBe('running');
+      await expectRunning(vps, 'boot check 1');
+      await expectRunning(cli, 'boot check 2');
       expect((await cli.exec(['sh', '-c', 'command -v node nodejs'])).stdout).toBe('');
       await cli.sh('useradd --create-home --shell /bin/bash appuser');
       const before = await snapshot(cli);
@@ -124,11 +133,11 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       await cli.sh(`egress-server provision root@${LAB_ADDR.vpsV4} -i /root/.ssh/id_ed25519 --out /root/bundle.json`, { timeoutMs: 240_000 });
       expect(await vps.sh('systemctl is-active wg-quick@egress0.service')).toBe('active\n');
       await vps.sh('systemctl restart wg-quick@egress0.service'); // works right after provision (the unit's state is true)
-      expect(await vps.waitBooted()).toBe('running');
+      await expectRunning(vps, 'boot check 3');
       await cli.sh('egress-client enroll /root/bundle.json --user appuser', { timeoutMs: 240_000 });
       expect(await cli.sh('grep ^ExecStart /etc/systemd/system/egress-client.service /etc/systemd/system/egress-client-fence.service'))
         .toMatch(/egress-client.service:ExecStart=\/usr\/bin\/egress-client daemon[\s\S]*fence.service:ExecStart=\/usr\/bin\/egress-client up --fence-only/);
-      expect(await cli.waitBooted()).toBe('running');
+      await expectRunning(cli, 'after enroll');
       expect(await until('appuser through the tunnel', async () => (await whoamiAsApp(cli)) === LAB_ADDR.vpsV4)).toBe(true);
       expect(await cli.sh('whoami >/dev/null; bash -c "exec 3<>/dev/tcp/203.0.113.10/8000; cat <&3"')).toBe(`${LAB_ADDR.clientV4}\n`);
 
@@ -138,7 +147,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       let cap: Awaited<ReturnType<Machine['capture']>> | undefined;
       const t0 = Date.now();
       await cli.reboot(async () => { cap = await cli.capture(`port ${LAB_ADDR.whoamiPort} or udp port 51820`); });
-      expect(await cli.waitBooted()).toBe('running');
+      await expectRunning(cli, 'boot check 4');
       const bootUp = await bootSeconds(cli);
       const unitsUp = await egressUnitSeconds(cli);
       await until('appuser\'s early probe through the tunnel', async () => whoamiSeen(lab, t0).some((x) => x.proto === 'udp' && x.from === LAB_ADDR.vpsV4));
@@ -152,7 +161,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       // VPS down: the client's boot is not held up by egress
       await vps.stop();
       await cli.reboot();
-      expect(await cli.waitBooted()).toBe('running');
+      await expectRunning(cli, 'boot check 5');
       const bootDown = await bootSeconds(cli);
       const unitsDown = await egressUnitSeconds(cli);
       console.log(`${pair.vps} VPS, ${pair.client} client: egress units with the VPS up: ${unitsUp}; with it down: ${unitsDown}`);
@@ -160,11 +169,11 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       expect(await cli.sh('systemctl is-active egress-client.service egress-client-fence.service')).toBe('active\nactive\n');
       expect(await whoamiAsApp(cli)).toBe(''); // fenced: nothing leaves directly while the tunnel has no peer
       await vps.boot();
-      expect(await vps.waitBooted()).toBe('running');
+      await expectRunning(vps, 'boot check 6');
 
       // VPS reboot: tunnel, table and forwarding come back; the client reaches the internet through it again
       await vps.reboot();
-      expect(await vps.waitBooted()).toBe('running');
+      await expectRunning(vps, 'boot check 7');
       expect(await vps.sh('systemctl is-active wg-quick@egress0.service')).toBe('active\n');
       expect(await until('appuser through the tunnel after the VPS reboot', async () => (await whoamiAsApp(cli)) === LAB_ADDR.vpsV4, 120_000)).toBe(true);
       const status = await cli.exec(['egress-server', 'status', `root@${LAB_ADDR.vpsV4}`, '-i', '/root/.ssh/id_ed25519']);
@@ -187,7 +196,7 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       const a = new Set(after.split('\n'));
       const b = new Set(before.split('\n'));
       expect([...[...b].filter((l) => !a.has(l)).map((l) => `- ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `+ ${l}`)]).toEqual([]);
-      expect(await cli.waitBooted()).toBe('running');
+      await expectRunning(cli, 'boot check 8');
     });
   }, 1_500_000);
 });

@@ -44,7 +44,7 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const ownership = clientOwnership(o.before, o.after);
   // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
   if (!o.dryRun) {
-    await ensureCgroupFences(host, o.after);
+    for (const w of await ensureCgroupFences(host, o.after)) o.output.warn(w);
     await removeStaleTemps(host);
   }
   const engine = await import('@egress/core/engine/apply');

@@ -3,9 +3,18 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bpfAttachArgv, bpfDetachArgv, cgroupBpfLoaderPath, locateCgroupBpfLoader } from './cgroup-bpf.js';
+import { bpfAttachArgv, bpfDetachArgv, bpfForbidden, cgroupBpfLoaderPath, locateCgroupBpfLoader } from './cgroup-bpf.js';
 
 const LOADER = '/opt/egress/egress-cgroup-bpf';
+
+describe('bpfForbidden', () => {
+  it('tells a host that forbids BPF (a container without CAP_BPF, seen in systemd-nspawn services) from other failures', () => {
+    expect(bpfForbidden('egress-cgroup-bpf: BPF_PROG_QUERY sock_create: Operation not permitted\n')).toBe(true);
+    expect(bpfForbidden('egress-cgroup-bpf: BPF_PROG_LOAD egmark: Permission denied\n')).toBe(true);
+    expect(bpfForbidden('egress-cgroup-bpf: open /sys/fs/cgroup/egress/x: No such file or directory\n')).toBe(false);
+    expect(bpfForbidden('egress-cgroup-bpf: BPF_PROG_LOAD egmark: Invalid argument\n')).toBe(false);
+  });
+});
 
 describe('bpfAttachArgv / bpfDetachArgv', () => {
   it('builds the exact argv for an egress cgroup (mark and mask as 8-digit hex)', () => {

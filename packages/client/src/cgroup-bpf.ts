@@ -2,7 +2,7 @@
 // refuses its DNS to loopback resolvers, so cgroup selection holds without the nft table (`nft flush ruleset`).
 import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EgressError, ValidationError } from '@egress/core/errors';
+import { CommandError, EgressError, ValidationError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import { egressCgroupPath } from '@egress/core/render/client-paths';
 
@@ -55,13 +55,29 @@ function checkDir(dir: string): void {
   }
 }
 
+/**
+ * True when the loader failed because this host forbids BPF to egress (a container without CAP_BPF/CAP_SYS_ADMIN, as
+ * systemd-nspawn, LXC and Docker give their services, or a seccomp filter): then cgroup selection rests on the nft
+ * rules alone, which egress says, and nothing else fails.
+ */
+export function bpfForbidden(stderr: string): boolean {
+  return /Operation not permitted|Permission denied/.test(stderr);
+}
+
+/** What attaching the fence gave: attached (or already there), or forbidden on this host. */
+export type BpfAttach = 'attached' | 'forbidden';
+
 /** Attaches (idempotently) the fence to the egress's cgroup; the loader echoes `[#] bpf attach …` for each program. */
-export async function attachCgroupBpf(host: Host, egress: { name: string; mark: number; markMask: number }): Promise<void> {
+export async function attachCgroupBpf(host: Host, egress: { name: string; mark: number; markMask: number }): Promise<BpfAttach> {
   const argv = bpfAttachArgv(locateCgroupBpfLoader(), egressCgroupDir(egress.name), egress.mark, egress.markMask);
   // Echoed as a change only when something is missing (a second `up` changes nothing and says nothing).
   const have = await queryCgroupBpf(host, egress.name);
-  if (expectedPrograms(egress.mark).every((p) => have.includes(p)) && have.length === expectedPrograms(egress.mark).length) return;
-  await host.run(argv, { check: true, change: true });
+  if (have === 'forbidden') return 'forbidden';
+  if (expectedPrograms(egress.mark).every((p) => have.includes(p)) && have.length === expectedPrograms(egress.mark).length) return 'attached';
+  const r = await host.run(argv, { change: true });
+  if (r.exitCode === 0) return 'attached';
+  if (bpfForbidden(r.stderr)) return 'forbidden';
+  throw new CommandError(argv, r.exitCode, r.stderr);
 }
 
 /** The programs `attach` leaves on an egress cgroup, as `query` lists them. */
@@ -73,12 +89,16 @@ export function expectedPrograms(mark: number): string[] {
 export async function detachCgroupBpf(host: Host, egress: string): Promise<void> {
   const dir = egressCgroupDir(egress);
   if ((await host.run(['test', '-d', dir])).exitCode !== 0) return;
-  if (!(await queryCgroupBpf(host, egress)).length) return;
+  const have = await queryCgroupBpf(host, egress);
+  if (have === 'forbidden' || !have.length) return;
   await host.run(bpfDetachArgv(locateCgroupBpfLoader(), dir), { check: true, change: true });
 }
 
-/** The programs egress attached to the egress's cgroup, as `attach-point name` lines. */
-export async function queryCgroupBpf(host: Host, egress: string): Promise<string[]> {
-  const r = await host.run([locateCgroupBpfLoader(), 'query', egressCgroupDir(egress)], { check: true });
-  return r.stdout.split('\n').filter(Boolean);
+/** The programs egress attached to the egress's cgroup, as `attach-point name` lines ('forbidden': no BPF here). */
+export async function queryCgroupBpf(host: Host, egress: string): Promise<string[] | 'forbidden'> {
+  const argv = [locateCgroupBpfLoader(), 'query', egressCgroupDir(egress)];
+  const r = await host.run(argv);
+  if (r.exitCode === 0) return r.stdout.split('\n').filter(Boolean);
+  if (bpfForbidden(r.stderr)) return 'forbidden';
+  throw new CommandError(argv, r.exitCode, r.stderr);
 }

@@ -35,12 +35,20 @@ export async function removeEgressCgroup(host: Host, egress: string): Promise<bo
   return r.exitCode === 0;
 }
 
-/** Creates the cgroup of every egress of `state` that selects by cgroup and attaches its BPF fence (idempotent). */
-export async function ensureCgroupFences(host: Host, state: ClientState): Promise<void> {
+/**
+ * Creates the cgroup of every egress of `state` that selects by cgroup and attaches its BPF fence (idempotent).
+ * Returns a warning per egress whose fence this host forbids (a container without CAP_BPF): its cgroup selection then
+ * rests on the nft rules alone — still fail-closed while the table is there, not through a flushed ruleset.
+ */
+export async function ensureCgroupFences(host: Host, state: ClientState): Promise<string[]> {
   const wanted = state.egresses.filter((e) => e.selectors.cgroups.length);
-  if (!wanted.length || !(await cgroup2Usable(host))) return;
+  if (!wanted.length || !(await cgroup2Usable(host))) return [];
+  const warnings: string[] = [];
   for (const e of wanted) {
     await ensureEgressCgroup(host, e.name);
-    await attachCgroupBpf(host, e);
+    if ((await attachCgroupBpf(host, e)) === 'forbidden') {
+      warnings.push(`egress ${e.name}: this host does not allow BPF (a container without CAP_BPF?): apps started with 'run' are marked by the nft rules only, so they are not fenced while another program has flushed the ruleset (the supervisor restores it)`);
+    }
   }
+  return warnings;
 }
