@@ -17,12 +17,17 @@ export async function daemonCommand(inv: Invocation, ctx: CommandContext): Promi
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const { startSupervisor } = await import('../daemon/supervisor.js');
   const sup = await startSupervisor(host, { ...opts, log });
+  let stopping = false;
   const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
     log(`${sig}: stopping`);
     void sup.stop();
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // Persistent handlers, not `once`: execa's signal-exit re-raises a signal that has no other listener left, which
+  // would kill the daemon mid-stop (exit by signal, pid file left) when the signal lands while a command runs.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   await sup.done;
   await host.close();
   return exitCode(0);
