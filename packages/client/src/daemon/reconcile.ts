@@ -65,6 +65,15 @@ export async function reconcilePass(host: Host, problems: Map<string, string>): 
   return withLock({ path: CLIENT_LOCK_PATH, command: 'egress-client daemon', waitMs: 120_000 }, () => reconcileUnlocked(host, problems));
 }
 
+/**
+ * True while systemd takes the machine down: interfaces and tunnels going away then are not drift, and a pass could
+ * half-apply (a `systemctl enable` refused mid-shutdown would be rolled back with a `disable` of the boot units).
+ */
+export async function shuttingDown(host: Host): Promise<boolean> {
+  if ((await host.run(['test', '-d', '/run/systemd/system'])).exitCode !== 0) return false;
+  return (await host.run(['systemctl', 'is-system-running'])).stdout.trim() === 'stopping';
+}
+
 async function reconcileUnlocked(host: Host, problems: Map<string, string>): Promise<PassResult> {
   let before: ClientState;
   try {
@@ -72,6 +81,7 @@ async function reconcileUnlocked(host: Host, problems: Map<string, string>): Pro
   } catch (err) {
     return { steps: [], followed: [], refused: (err as Error).message };
   }
+  if (await shuttingDown(host)) return { state: before, steps: [], followed: [] };
   if (before.egresses.length === 0) return { state: before, steps: [], followed: [] };
   const followed: string[] = [];
   const egresses: Egress[] = [];
