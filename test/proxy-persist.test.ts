@@ -94,7 +94,8 @@ describe('egress-client proxy --persist in the lab', () => {
     const removed = await client(lab, ['proxy', 'remove', ID]);
     expect(removed.exitCode, removed.stderr).toBe(0);
     await waitFor('the port to close', 30_000, async () => !(await listening()));
-    expect(daemon!.output()).toContain(`proxy ${ID}: removed, stopped`);
+    // The daemon logs the stop once the child has exited, which can come a moment after the port closed.
+    await waitFor('the daemon to log the stop', 10_000, () => daemon!.output().includes(`proxy ${ID}: removed, stopped`));
     const r = await curl();
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).not.toContain(lab.addr.vpsV4);
