@@ -48,3 +48,23 @@ export async function killClientWireguardGo(lab: Lab): Promise<void> {
   const r = await lab.exec('client', ['sh', '-c', script]);
   expect(r.stdout.trim()).toBe('1');
 }
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `cond` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function waitUntil(what: string, ms: number, cond: () => Promise<boolean> | boolean): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** appuser's probe result, or the failure text. */
+export async function appuserSees(lab: Lab): Promise<string> {
+  const r = await lab.exec('client', [...lab.probeArgv(), '1500'], { user: 'appuser' });
+  return r.exitCode === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
+}

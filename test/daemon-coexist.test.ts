@@ -5,30 +5,13 @@
 // (while the rules capture, egress's own kill switch refuses them). Tailscale's rules removed and re-added: no move back.
 import { withLab, type Lab, type LabProcess } from '@egress/lab';
 import { describe, expect, it } from 'vitest';
+import { appuserSees, waitUntil } from './client-helpers.js';
 
 // The cgroup2 hierarchy is the machine's, shared by every lab: a unique egress name keeps ours apart.
 const NAME = 'keep-win';
 const VPN = 'vpn0';
 const WHOAMI = 'host 203.0.113.10 or host 2001:db8:113::10';
 const MOVED = /foreign rule before egress: keep-win: 5270: from all lookup 52 -> table 52 \(default dev vpn0\) \(IPv4, likely Tailscale\) would capture its selected traffic; rules moved 7100-7109 -> 1100-1109/;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor(what: string, ms: number, cond: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** appuser's probe result, or the failure text. */
-async function appuserSees(lab: Lab): Promise<string> {
-  const r = await lab.exec('client', [...lab.probeArgv(), '1500'], { user: 'appuser' });
-  return r.exitCode === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
-}
 
 async function savedPriority(lab: Lab): Promise<number> {
   return JSON.parse((await lab.readFile('client', '/etc/egress/client.json'))!).egresses[0].priority;
@@ -50,7 +33,7 @@ async function tailscaleRules(lab: Lab, op: 'add' | 'del'): Promise<void> {
 async function passRan(lab: Lab, d: LabProcess, p: number): Promise<void> {
   const mark = d.output().length;
   await lab.exec('client', ['ip', '-4', 'rule', 'del', 'priority', String(p)], { check: true });
-  await waitFor(`the daemon to restore rule ${p}`, 30_000, async () => /repair in/.test(d.output().slice(mark)) && new RegExp(`^${p}:`, 'm').test((await lab.exec('client', ['ip', '-4', 'rule'])).stdout));
+  await waitUntil(`the daemon to restore rule ${p}`, 30_000, async () => /repair in/.test(d.output().slice(mark)) && new RegExp(`^${p}:`, 'm').test((await lab.exec('client', ['ip', '-4', 'rule'])).stdout));
 }
 
 describe('daemon: egress keeps winning beside a VPN that adds its rules later (issue 17)', () => {
@@ -72,18 +55,18 @@ describe('daemon: egress keeps winning beside a VPN that adds its rules later (i
       try {
         daemon = lab.spawn('client', [...cli, 'daemon', '--debounce-ms', '10']);
         const d = daemon;
-        await waitFor('the daemon to start', 30_000, () => /watching nftables/.test(d.output()));
+        await waitUntil('the daemon to start', 30_000, () => /watching nftables/.test(d.output()));
         // appuser sends all along (v4 and v6, TCP); tcpdump on vpn0 watches for any of it.
         const onVpn = await lab.capture('client', VPN, WHOAMI);
         const probe = (v6: boolean): string => lab.probeArgv({ v6 }).map((a) => `'${a}'`).join(' ');
         sender = lab.spawn('client', ['sh', '-c', `while :; do ${probe(false)} 1500 || echo fail; ${probe(true)} 1500 || echo fail; sleep 0.1; done`], { user: 'appuser' });
         const s = sender;
-        await waitFor("appuser's sender to answer", 30_000, () => s.output().includes(lab.addr.clientWlanV4));
+        await waitUntil("appuser's sender to answer", 30_000, () => s.output().includes(lab.addr.clientWlanV4));
 
         // Tailscale comes up: its rules before 7100. The daemon moves the egress to 1100-1109.
         let mark = d.output().length;
         await tailscaleRules(lab, 'add');
-        await waitFor('the move logged', 30_000, () => MOVED.test(d.output().slice(mark)));
+        await waitUntil('the move logged', 30_000, () => MOVED.test(d.output().slice(mark)));
         const lines = d.output().slice(mark).split('\n');
         const at = lines.findIndex((l) => MOVED.test(l));
         console.log(`[daemon-coexist] ${lines[at]}\n[daemon-coexist] ${lines.slice(at + 1).find((l) => /repair in/.test(l))}`);
@@ -101,7 +84,7 @@ describe('daemon: egress keeps winning beside a VPN that adds its rules later (i
         expect(rules).toMatch(/^1100:/m);
         // Tailscale's rules untouched.
         for (const p of [5210, 5230, 5250, 5270]) expect(rules).toMatch(new RegExp(`^${p}:`, 'm'));
-        await waitFor('appuser back through wlan0', 30_000, async () => (await appuserSees(lab)) === lab.addr.clientWlanV4);
+        await waitUntil('appuser back through wlan0', 30_000, async () => (await appuserSees(lab)) === lab.addr.clientWlanV4);
         expect(await lab.probe('client', { user: 'appuser', v6: true })).toBe(lab.addr.clientWlanV6);
         const doc = await lab.exec('client', [...cli, 'doctor', NAME]);
         expect(doc.stdout).toMatch(/ok {3}foreign rules: no other tool's rule before 1100/);

@@ -2,27 +2,10 @@
 // and a new gateway (a new network). The bound user's traffic keeps leaving by wlan0 with its current address.
 import { withLab, type Lab, type LabProcess } from '@egress/lab';
 import { describe, expect, it } from 'vitest';
+import { appuserSees, waitUntil } from './client-helpers.js';
 
 // The cgroup2 hierarchy is the machine's, shared by every lab: a unique egress name keeps ours apart.
 const NAME = 'sup-wlan';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor(what: string, ms: number, cond: () => Promise<boolean> | boolean): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** appuser's probe result, or the failure text. */
-async function appuserSees(lab: Lab): Promise<string> {
-  const r = await lab.exec('client', [...lab.probeArgv(), '1500'], { user: 'appuser' });
-  return r.exitCode === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
-}
 
 async function table(lab: Lab): Promise<string> {
   const st = JSON.parse((await lab.readFile('client', '/etc/egress/client.json'))!);
@@ -40,12 +23,12 @@ describe('daemon: an interface egress follows its uplink (lab)', () => {
       try {
         daemon = lab.spawn('client', [...cli, 'daemon', '--debounce-ms', '10']);
         const d = daemon;
-        await waitFor('the daemon to start', 30_000, () => /watching nftables/.test(d.output()));
+        await waitUntil('the daemon to start', 30_000, () => /watching nftables/.test(d.output()));
         expect(await appuserSees(lab)).toBe(lab.addr.clientWlanV4);
 
         // Down: appuser fails (never leaves by eth0); up again as DHCP would (address kept, default route back).
         await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'down'], { check: true });
-        await waitFor('health down', 20_000, async () => /"health": "down"/.test((await lab.readFile('client', '/run/egress/health.json')) ?? ''));
+        await waitUntil('health down', 20_000, async () => /"health": "down"/.test((await lab.readFile('client', '/run/egress/health.json')) ?? ''));
         expect(await appuserSees(lab)).toMatch(/^failed/);
         let mark = d.output().length;
         await lab.exec('client', ['ip', 'link', 'set', 'wlan0', 'up'], { check: true });
@@ -54,16 +37,16 @@ describe('daemon: an interface egress follows its uplink (lab)', () => {
           stdin: [`address replace ${lab.addr.clientWlanV6}/64 dev wlan0 nodad`, `route replace default via ${lab.addr.clientWlanGwV4} dev wlan0 metric 600`, `route replace ::/0 via ${lab.addr.clientWlanGwV6} dev wlan0 metric 600`, ''].join('\n'),
           check: true,
         });
-        await waitFor('appuser back through wlan0', 20_000, async () => (await appuserSees(lab)) === lab.addr.clientWlanV4);
+        await waitUntil('appuser back through wlan0', 20_000, async () => (await appuserSees(lab)) === lab.addr.clientWlanV4);
         console.log(`[daemon-uplink] down/up: ${d.output().slice(mark).split('\n').filter((l) => /repair|uplink|health/.test(l)).join(' | ').slice(0, 600)}`);
 
         // A new address on wlan0 (the old one gone): appuser leaves with the new one, the state follows.
         mark = d.output().length;
         await lab.exec('client', ['sh', '-c', `sysctl -q -w net.ipv4.conf.wlan0.promote_secondaries=1 && ip addr add 192.0.2.150/25 dev wlan0 && ip addr del ${lab.addr.clientWlanV4}/25 dev wlan0 && ip route replace default via ${lab.addr.clientWlanGwV4} dev wlan0 metric 600`], { check: true });
         // The daemon logs once its pass is done (the state file is written during it).
-        await waitFor('the address change logged', 20_000, () => /uplink changed.*address 192\.0\.2\.130 -> 192\.0\.2\.150/.test(d.output().slice(mark)));
+        await waitUntil('the address change logged', 20_000, () => /uplink changed.*address 192\.0\.2\.130 -> 192\.0\.2\.150/.test(d.output().slice(mark)));
         expect((await lab.readFile('client', '/etc/egress/client.json'))!).toContain('"address4": "192.0.2.150"');
-        await waitFor('appuser seen with the new address', 20_000, async () => (await appuserSees(lab)) === '192.0.2.150');
+        await waitUntil('appuser seen with the new address', 20_000, async () => (await appuserSees(lab)) === '192.0.2.150');
         const addrLine = d.output().slice(mark).split('\n').find((l) => /uplink changed.*address 192/.test(l));
         console.log(`[daemon-uplink] address: ${addrLine}`);
         expect(addrLine).toMatch(/address 192\.0\.2\.130 -> 192\.0\.2\.150/);
@@ -72,7 +55,7 @@ describe('daemon: an interface egress follows its uplink (lab)', () => {
         await lab.exec('internet', ['ip', 'addr', 'add', '192.0.2.140/25', 'dev', 'to-wlan'], { check: true });
         mark = d.output().length;
         await lab.exec('client', ['ip', 'route', 'replace', 'default', 'via', '192.0.2.140', 'dev', 'wlan0', 'metric', '600'], { check: true });
-        await waitFor('the gateway change logged', 20_000, () => /uplink changed.*gateway 192\.0\.2\.129 -> 192\.0\.2\.140/.test(d.output().slice(mark)));
+        await waitUntil('the gateway change logged', 20_000, () => /uplink changed.*gateway 192\.0\.2\.129 -> 192\.0\.2\.140/.test(d.output().slice(mark)));
         expect(await table(lab)).toMatch(/default via 192\.0\.2\.140 dev wlan0/);
         const gwLine = d.output().slice(mark).split('\n').find((l) => /uplink changed.*gateway 192/.test(l));
         console.log(`[daemon-uplink] gateway: ${gwLine}`);
