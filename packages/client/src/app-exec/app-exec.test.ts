@@ -15,6 +15,7 @@ import { readPublicFacts } from './public-facts.js';
 import { locateShim } from '@egress/shim';
 import { resolveCommand } from './resolve-command.js';
 import { envForUser } from './invoking-user.js';
+import type { MarkedFenceFacts } from '../run-as/fence-check.js';
 
 let dir: string;
 let shim: string;
@@ -185,6 +186,13 @@ describe('run helpers', () => {
 
 describe('runExec on this host', () => {
   const up = { egress0: ['10.66.0.2', 'fd00:66::2'] };
+  const rules = (addr: string) => JSON.stringify([{ priority: 7102, src: addr, table: '7100' }]);
+  const fenced: MarkedFenceFacts = {
+    rules4: rules('10.66.0.2'),
+    rules6: rules('fd00:66::2'),
+    markChain: 'ip saddr 10.66.0.2 meta mark set 0x1 comment "vps1: source 10.66.0.2"\nip6 saddr fd00:66::2 meta mark set 0x1 comment "vps1: source fd00:66::2"',
+    killChain: 'meta mark 0x1 oifname != "egress0" drop comment "vps1: kill switch"',
+  };
   it('runs the command with the shim first in LD_PRELOAD and the egress variables, returning its exit code', async () => {
     const { output, err } = quietOutput();
     const out = join(dir, 'env.txt');
@@ -195,6 +203,7 @@ describe('runExec on this host', () => {
       publicDir: join(dir, 'public'),
       interfaces: up,
       shimPath: shim,
+      fenceFacts: fenced,
     });
     expect(code).toBe(7);
     expect(readFileSync(out, 'utf8')).toBe(`${shim}:${join(dir, 'other.so')}|10.66.0.2|fd00:66::2|egress0`);
@@ -202,12 +211,12 @@ describe('runExec on this host', () => {
   });
   it('returns 128+N when the command dies of signal N', async () => {
     const { output } = quietOutput();
-    const code = await runExec({ argv: ['sh', '-c', 'kill -TERM $$'], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim });
+    const code = await runExec({ argv: ['sh', '-c', 'kill -TERM $$'], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: fenced });
     expect(code).toBe(143);
   });
   it('warns before starting a static program', async () => {
     const { output, err } = quietOutput();
-    const code = await runExec({ argv: [join(dir, 'static-bin')], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim });
+    const code = await runExec({ argv: [join(dir, 'static-bin')], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: fenced });
     expect(code).toBe(0);
     expect(err()).toContain(`warning: ${join(dir, 'static-bin')} is statically linked: LD_PRELOAD does not apply`);
   });
@@ -218,6 +227,27 @@ describe('runExec on this host', () => {
       "egress 'vps1' is down: interface egress0 does not exist",
     );
     expect(() => readFileSync(marker)).toThrow();
+  });
+  it('refuses when the fence is missing (like run-as), before running anything', async () => {
+    const { output } = quietOutput();
+    const marker = join(dir, 'ran-unfenced');
+    const cases: Array<{ what: string; facts: MarkedFenceFacts; missing: string }> = [
+      { what: 'no rules (interrupted uninstall)', facts: { ...fenced, rules4: '[]', rules6: '[]' }, missing: "IPv4 rule from 10.66.0.2 lookup (the egress's table); IPv6 rule from fd00:66::2 lookup (the egress's table)" },
+      { what: 'no nft table', facts: { ...fenced, markChain: undefined, killChain: undefined }, missing: "mark for source 10.66.0.2 in nftables chain inet egress output_mark; mark for source fd00:66::2 in nftables chain inet egress output_mark; kill switch of 'vps1' in nftables chain inet egress postrouting_filter" },
+      { what: 'no kill switch', facts: { ...fenced, killChain: '' }, missing: "kill switch of 'vps1' in nftables chain inet egress postrouting_filter" },
+    ];
+    for (const c of cases) {
+      await expect(runExec({ argv: ['touch', marker], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: c.facts }), c.what).rejects.toMatchObject({
+        code: 'E_FENCE_MISSING',
+        message: `egress 'vps1': the fence that keeps the shim's (source 10.66.0.2, fd00:66::2) traffic in the egress is not in place (missing: ${c.missing}); the app was not started`,
+        hint: 'egress-client up vps1',
+      });
+    }
+    expect(() => readFileSync(marker)).toThrow();
+    // Without CAP_NET_ADMIN only the rules can be read: they are still checked.
+    await expect(runExec({ argv: ['true'], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: { rules4: '[]', rules6: rules('fd00:66::2'), markChain: undefined, killChain: undefined, nftHidden: true } })).rejects.toThrow(
+      "(missing: IPv4 rule from 10.66.0.2 lookup (the egress's table))",
+    );
   });
   it('refuses an empty command', async () => {
     const { output } = quietOutput();

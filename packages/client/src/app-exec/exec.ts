@@ -9,6 +9,7 @@ import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
 import { inspectExecutable, type ExecutableInfo } from './inspect-executable.js';
 import { readPublicFacts } from './public-facts.js';
 import { resolveCommand } from './resolve-command.js';
+import { requireMarkedFence, type MarkedFenceFacts } from '../run-as/fence-check.js';
 
 export interface ExecOptions {
   egress?: string;
@@ -21,6 +22,8 @@ export interface ExecOptions {
   interfaces?: InterfaceAddresses;
   /** The shim library (tests); default: locateShim(). */
   shimPath?: string;
+  /** The kernel's fence facts (tests); default: read them. */
+  fenceFacts?: MarkedFenceFacts;
 }
 
 /** Finds the shim library or explains how to build it (as a user error). */
@@ -67,6 +70,8 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   const env = opts.env ?? process.env;
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
   assertEgressUp(facts, opts.interfaces);
+  // Like run-as: the state (here the public facts) is not enough; the source rules and kill switch must be in place.
+  await requireMarkedFence(facts, 'source', opts.fenceFacts);
   const shim = opts.shimPath ?? requireShim();
   const file = resolveCommand(opts.argv[0], env);
   const shimInfo = await inspectExecutable(shim).catch(() => undefined);

@@ -13,6 +13,7 @@ import { envForUser, invokingUser, type RunUser } from './invoking-user.js';
 import { readPublicFacts } from './public-facts.js';
 import { resolveCommand } from './resolve-command.js';
 import { createRunGroup, removeRunGroup, removeStaleRunGroups } from './run-cgroup.js';
+import { requireMarkedFence, type MarkedFenceFacts } from '../run-as/fence-check.js';
 
 export interface RunOptions {
   egress?: string;
@@ -25,6 +26,8 @@ export interface RunOptions {
   interfaces?: InterfaceAddresses;
   /** /proc/self/mountinfo text (tests). */
   mountinfo?: string;
+  /** The kernel's fence facts (tests); default: read them. */
+  fenceFacts?: MarkedFenceFacts;
 }
 
 /** The shell wrapper: moves itself into the run cgroup, then becomes the app (same pid). */
@@ -100,6 +103,8 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
     throw new EgressError('E_NO_CGROUP', `egress '${facts.name}' has no cgroup ${egressDir} (cgroup2 is mounted at ${root})`, { hint: `bring it up: sudo egress-client up ${facts.name}` });
   }
   assertCgroupMarked(facts.name, cgroup);
+  // Like run-as: the mark alone is not the fence; the fwmark rules and the kill switch must be in place too.
+  await requireMarkedFence(facts, 'fwmark', opts.fenceFacts);
 
   const env0 = opts.env ?? process.env;
   const user = invokingUser(opts.user, env0);

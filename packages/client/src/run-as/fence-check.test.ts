@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderClientRules } from '@egress/core/render/client-routing';
 import type { Egress } from '@egress/core/model/client';
-import { missingFence, requireFence, type FenceFacts } from './fence-check.js';
+import { missingFence, missingMarkedFence, requireFence, requireMarkedFence, type FenceFacts, type MarkedBy, type MarkedFenceFacts } from './fence-check.js';
 
 const egress = { name: 'main', priority: 7100, table: 7100, address4: '10.77.0.2', address6: 'fd7a:77::2' };
 const uid = 1001;
@@ -57,6 +57,45 @@ describe('missingFence', () => {
     await expect(requireFence(egress, { name: 'appuser', uid }, { ...full, filterChain: undefined })).rejects.toMatchObject({
       code: 'E_FENCE_MISSING',
       message: "egress 'main': the fence that keeps appuser's traffic in the egress is not in place (missing: nftables chain inet egress output_filter); the app was not started",
+      hint: 'egress-client up main',
+    });
+  });
+});
+
+describe('missingMarkedFence (exec by source, run by fwmark)', () => {
+  const addr = { name: 'main', address4: '10.77.0.2', address6: 'fd7a:77::2' };
+  const json = (family: 4 | 6) =>
+    JSON.stringify(
+      renderClientRules(model)
+        .filter((r) => r.family === family)
+        .map((r) => ({ priority: r.priority, src: r.from ? r.from.replace(/\/\d+$/, '') : 'all', ...(r.fwmark !== undefined ? { fwmark: `0x${r.fwmark.toString(16)}` } : {}), ...(r.action === 'lookup' ? { table: String(r.table) } : { action: r.action }) })),
+    );
+  const marked: MarkedFenceFacts = {
+    rules4: json(4),
+    rules6: json(6),
+    markChain: 'ip saddr 10.77.0.2 meta mark set x comment "main: source 10.77.0.2"\nip6 saddr fd7a:77::2 meta mark set x comment "main: source fd7a:77::2"',
+    killChain: 'meta mark & 0x01000000 == 0x01000000 oifname != "lo" oifname != "egress0" drop comment "main: kill switch"',
+  };
+  it('passes the fence the renderer makes, for both selectors', () => {
+    expect(missingMarkedFence(addr, 'source', marked)).toEqual([]);
+    expect(missingMarkedFence(addr, 'fwmark', marked)).toEqual([]);
+  });
+  const cases: Array<{ what: string; by: MarkedBy; facts: MarkedFenceFacts; missing: string[] }> = [
+    { what: 'no rules (run)', by: 'fwmark', facts: { ...marked, rules4: '[]', rules6: '[]' }, missing: ["IPv4 rule fwmark lookup (the egress's table)", "IPv6 rule fwmark lookup (the egress's table)"] },
+    { what: 'no kill switch (run)', by: 'fwmark', facts: { ...marked, killChain: undefined }, missing: ["kill switch of 'main' in nftables chain inet egress postrouting_filter"] },
+    { what: 'no IPv6 source rule (exec)', by: 'source', facts: { ...marked, rules6: '[]' }, missing: ["IPv6 rule from fd7a:77::2 lookup (the egress's table)"] },
+    { what: 'no source mark (exec)', by: 'source', facts: { ...marked, markChain: '' }, missing: ['mark for source 10.77.0.2 in nftables chain inet egress output_mark', 'mark for source fd7a:77::2 in nftables chain inet egress output_mark'] },
+    { what: 'nft hidden from a user: rules only (exec)', by: 'source', facts: { rules4: '[]', rules6: json(6), markChain: undefined, killChain: undefined, nftHidden: true }, missing: ["IPv4 rule from 10.77.0.2 lookup (the egress's table)"] },
+  ];
+  for (const c of cases) {
+    it(`names ${c.what}`, () => {
+      expect(missingMarkedFence(addr, c.by, c.facts)).toEqual(c.missing);
+    });
+  }
+  it('refuses with the same message as run-as', async () => {
+    await expect(requireMarkedFence(addr, 'fwmark', { ...marked, killChain: undefined })).rejects.toMatchObject({
+      code: 'E_FENCE_MISSING',
+      message: "egress 'main': the fence that keeps the app cgroup's traffic in the egress is not in place (missing: kill switch of 'main' in nftables chain inet egress postrouting_filter); the app was not started",
       hint: 'egress-client up main',
     });
   });
