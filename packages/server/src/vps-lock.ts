@@ -1,9 +1,12 @@
-// One change at a time per VPS from this operator machine: provision, peer add/remove, forward add/remove and
-// deprovision of the same target take one kernel lock; a second waits (told who holds it) or gives up with its name.
+// One change at a time per VPS: provision, peer add/remove, forward add/remove and deprovision of the same target
+// take one kernel lock on this operator machine, then (once connected) the VPS's own lock, so operators on other
+// machines take turns too; a second waits (told who holds it) or gives up with its name.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { lockWaitMs, withLock, type Output } from '@egress/core';
+import { acquireRemoteLock, type HeldRemoteLock, type HoldingHost } from './ssh/remote-lock.js';
 import type { CommandName } from './cli/options.js';
+import type { SessionOpener } from './session.js';
 
 /** Commands that change a VPS. */
 export const CHANGING: ReadonlySet<CommandName> = new Set(['provision', 'peer add', 'peer remove', 'forward add', 'forward remove', 'deprovision']);
@@ -17,4 +20,38 @@ export function vpsLockPath(target: string, home = homedir()): string {
 export function withVpsLock<T>(command: CommandName, target: string, dryRun: boolean, output: Output, fn: () => Promise<T>): Promise<T> {
   if (!CHANGING.has(command) || dryRun) return fn();
   return withLock({ path: vpsLockPath(target), command: `egress-server ${command} ${target}`, waitMs: lockWaitMs(300_000), onWait: (holder) => output.info(`waiting for ${holder} to finish with ${target} (one change at a time)`) }, fn);
+}
+
+/**
+ * The opener of a changing command: once connected, it takes the VPS's own change lock (held until the session's
+ * host closes) before anything is read; other commands (and test hosts without `hold`) open as they are.
+ */
+export function lockingOpener(command: CommandName, target: string, dryRun: boolean, output: Output, open: SessionOpener): SessionOpener {
+  if (!CHANGING.has(command) || dryRun) return open;
+  return async (targetText, options, out) => {
+    const session = await open(targetText, options, out);
+    const host = session.host as typeof session.host & Partial<HoldingHost>;
+    if (typeof host.hold !== 'function') return session;
+    let lock: HeldRemoteLock | undefined;
+    try {
+      lock = await acquireRemoteLock(host as HoldingHost, {
+        command: `egress-server ${command} ${target}`,
+        target,
+        waitMs: lockWaitMs(300_000),
+        onWait: (holder) => output.info(`waiting for ${holder} to finish with ${target} (one change at a time; lock on the VPS)`),
+      });
+    } catch (err) {
+      await host.close();
+      throw err;
+    }
+    if (lock) {
+      const held = lock;
+      const close = host.close.bind(host);
+      host.close = async () => {
+        await held.release().catch(() => undefined);
+        await close();
+      };
+    }
+    return session;
+  };
 }

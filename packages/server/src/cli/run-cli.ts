@@ -41,8 +41,9 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
     }
     output = new Output({ ...options, json: !!parsed.options.json });
     const open = options.open ?? (await import('../session.js')).openSshSession;
-    const { withVpsLock } = await import('../vps-lock.js');
-    const report = await withVpsLock(parsed.command, parsed.target, !!parsed.options.dryRun, output, () => runParsed(parsed, output, open));
+    const { lockingOpener, withVpsLock } = await import('../vps-lock.js');
+    const dryRun = !!parsed.options.dryRun;
+    const report = await withVpsLock(parsed.command, parsed.target, dryRun, output, () => runParsed(parsed, output, lockingOpener(parsed.command, parsed.target, dryRun, output, open)));
     output.document(report);
     return 0;
   } catch (err) {

@@ -14,6 +14,12 @@ export interface SshHostOptions {
   onEcho?: (line: string) => void;
 }
 
+/** A remote command whose channel stays open (see SshHost.hold). */
+export interface HeldChannel {
+  end(): void;
+  closed: Promise<{ code: number; stderr: string }>;
+}
+
 const WRITE_SCRIPT = [
   'umask 077',
   'd=$(dirname -- "$1") && (umask 022; mkdir -p -- "$d") || exit 1',
@@ -181,6 +187,25 @@ export class SshHost implements Host {
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
     this.primed.set(path, undefined);
+  }
+
+  /**
+   * Starts argv and keeps its channel open (e.g. a lock held for the whole session): stdout goes to `onData` as it
+   * comes; `end()` closes its stdin; `closed` resolves with its exit code. Closing the connection ends it too.
+   */
+  hold(argv: readonly string[], onData: (text: string) => void): Promise<HeldChannel> {
+    if (this.closed) return Promise.reject(new SshError('E_SSH', `connection to ${this.name} is closed`));
+    this.roundTrips++;
+    return new Promise((resolve, reject) => {
+      this.client.exec(this.commandLine(argv), (err, channel) => {
+        if (err) return reject(new SshError('E_SSH', `ssh exec on ${this.name} failed: ${err.message}`, { cause: err }));
+        let stderr = '';
+        channel.on('data', (d: Buffer) => onData(d.toString('utf8')));
+        channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+        const closed = new Promise<{ code: number; stderr: string }>((done) => channel.on('close', (code: number | null | undefined) => done({ code: typeof code === 'number' ? code : 255, stderr })));
+        resolve({ end: () => channel.end(), closed });
+      });
+    });
   }
 
   /** Closes the connection; idempotent. */
