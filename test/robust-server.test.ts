@@ -135,3 +135,81 @@ describe('concurrent changes of one VPS (lab)', () => {
     await expectPristine('after concurrent deprovisions');
   }, 300_000);
 });
+
+describe('two operator machines, one VPS: the lock on the VPS (lab)', () => {
+  // Two operators: each its own HOME, so its own local lock directory (~/.cache/egress/locks); only the VPS's lock is shared.
+  const argvOf = (n: 1 | 2, args: string[], env: Record<string, string> = {}) => ['sh', '-c', 'echo "egress-pid $$" >&2; cd /root && exec "$@"', 'sh', 'env', `HOME=/root/op${n}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...lab.egressServerArgv, ...args, '-i', lab.ssh.identity, '--known-hosts', lab.ssh.knownHosts];
+  const op = (n: 1 | 2, args: string[]) => lab.exec('client', argvOf(n, args), { timeoutMs: 120_000 });
+  const onVps = /waiting for pid \d+ of \S+ \(egress-server (\S+(?: add| remove)?) root@\S+, since \S+\) to finish with \S+ \(one change at a time; lock on the VPS\)/;
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 10));
+  };
+  /**
+   * Operator 1 runs A and is stopped (SIGSTOP) once it holds the VPS (it reads it); operator 2 then runs B, which
+   * must wait for A (or be refused with EGRESS_LOCK_WAIT_MS=0); A goes on (SIGCONT) once B said so. B runs last.
+   */
+  async function inTurn(a: string[], b: string[], envB: Record<string, string> = {}) {
+    const first = lab.spawn('client', argvOf(1, a));
+    let firstDone = false;
+    void first.exited.then(() => (firstDone = true));
+    await until(() => /==> Reading the VPS/.test(first.output()) || firstDone);
+    const pid = /egress-pid (\d+)/.exec(first.output())![1]!;
+    await lab.exec('client', ['kill', '-STOP', pid], { check: true });
+    const second = lab.spawn('client', argvOf(2, b, envB));
+    let secondDone = false;
+    void second.exited.then(() => (secondDone = true));
+    await until(() => onVps.test(second.output()) || secondDone);
+    await lab.exec('client', ['kill', '-CONT', pid], { check: true });
+    const [ea, eb] = await Promise.all([first.exited, second.exited]);
+    return { a: { exitCode: ea.code, out: first.output() }, b: { exitCode: eb.code, out: second.output() } };
+  }
+  const forwards = async () => (JSON.parse((await op(1, ['forward', 'list', lab.ssh.target, '--json'])).stdout) as { forwards: Array<{ spec: string }> }).forwards.map((f) => f.spec);
+  const peers = async () => (JSON.parse(await sh(lab, 'vps', 'cat /etc/egress/server.json')) as { peers: Array<{ name: string; address4: string }> }).peers;
+
+  it('pairs from two operators (own lock dirs): the second waits on the VPS naming the first, or is refused with its name; the end state is the last one asked for', async () => {
+    await sh(lab, 'client', `mkdir -p /root/op1 /root/op2; rm -f ${OUT} /root/p?.json`);
+    expect((await op(1, ['provision', lab.ssh.target, '--out', OUT])).exitCode).toBe(0);
+
+    // Both at once: each gets its own local lock, so one waits on the VPS.
+    const [x, y] = await Promise.all([op(1, ['peer', 'add', lab.ssh.target, 'pa', '--out', '/root/pa.json']), op(2, ['peer', 'add', lab.ssh.target, 'pb', '--out', '/root/pb.json'])]);
+    expect([x.exitCode, y.exitCode], x.stderr + y.stderr).toEqual([0, 0]);
+    expect([x.stderr, y.stderr].filter((e) => onVps.exec(e)?.[1] === 'peer add'), x.stderr + y.stderr).toHaveLength(1);
+    expect((await peers()).map((p) => p.name).sort()).toEqual(['client', 'pa', 'pb']);
+    expect(new Set((await peers()).map((p) => p.address4)).size).toBe(3);
+
+    const F = '9090/tcp';
+    const fwd = (verb: string) => ['forward', verb, lab.ssh.target, F, '--peer', 'client'];
+    const table = [
+      { what: 'forward add, then forward remove', a: fwd('add'), b: fwd('remove'), forwards: [] as string[] },
+      { what: 'forward remove, then forward add', before: fwd('add'), a: fwd('remove'), b: fwd('add'), forwards: [`${F}:9090`] },
+      { what: 'peer add, then peer remove', a: ['peer', 'add', lab.ssh.target, 'pc', '--out', '/root/pc.json'], b: ['peer', 'remove', lab.ssh.target, 'pc'], peers: ['client', 'pa', 'pb'] },
+      { what: 'peer remove, then peer add', a: ['peer', 'remove', lab.ssh.target, 'pa'], b: ['peer', 'add', lab.ssh.target, 'pe', '--out', '/root/pe.json'], peers: ['client', 'pb', 'pe'] },
+      { what: 'peer remove twice (the second finds it gone)', a: ['peer', 'remove', lab.ssh.target, 'pb'], b: ['peer', 'remove', lab.ssh.target, 'pb'], peers: ['client', 'pe'], bFails: /peer 'pb' does not exist on this server/ },
+    ];
+    for (const c of table) {
+      if (c.before) expect((await op(1, c.before)).exitCode).toBe(0);
+      const { a, b } = await inTurn(c.a, c.b);
+      expect(a.exitCode, `${c.what}: ${a.out}`).toBe(0);
+      expect(b.out, c.what).toMatch(onVps);
+      expect(onVps.exec(b.out)![1], c.what).toBe(`${c.a[0]} ${c.a[1]}`);
+      if (c.bFails) {
+        expect(b.exitCode, c.what).toBe(1);
+        expect(b.out).toMatch(c.bFails);
+      } else expect(b.exitCode, `${c.what}: ${b.out}`).toBe(0);
+      if (c.forwards) expect(await forwards(), c.what).toEqual(c.forwards);
+      if (c.peers) expect((await peers()).map((p) => p.name).sort(), c.what).toEqual(c.peers);
+    }
+
+    // While operator 1 holds the VPS: refused at once with EGRESS_LOCK_WAIT_MS=0, naming it; the VPS unchanged by 2.
+    const { a, b } = await inTurn(['peer', 'add', lab.ssh.target, 'pf', '--out', '/root/pf.json'], ['peer', 'remove', lab.ssh.target, 'pe'], { EGRESS_LOCK_WAIT_MS: '0' });
+    expect(a.exitCode, a.out).toBe(0);
+    expect(b.exitCode, b.out).not.toBe(0);
+    expect(b.out).toMatch(/error: egress-server peer remove root@\S+: refused, pid \d+ of \S+ \(egress-server peer add root@\S+, since \S+\) is changing \S+ \(lock \/run\/egress-server\/change\.lock on the VPS\)/);
+    expect(b.out).not.toMatch(/^\[#/m);
+    expect((await peers()).map((p) => p.name).sort()).toEqual(['client', 'pe', 'pf']);
+
+    const [d1, d2] = await Promise.all([op(1, ['deprovision', lab.ssh.target]), op(2, ['deprovision', lab.ssh.target])]);
+    expect([d1.exitCode, d2.exitCode], d1.stderr + d2.stderr).toEqual([0, 0]);
+    await expectPristine('after two operators');
+  }, 300_000);
+});
