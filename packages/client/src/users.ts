@@ -8,7 +8,7 @@ import { parsePasswdLine, type PasswdEntry } from './run-as/passwd.js';
 /** Validates a user name as useradd accepts it. */
 export function checkUserName(name: string, field = '--user'): string {
   if (!UserName.safeParse(name).success) {
-    throw new ValidationError(`${field}: expected a user name (a letter or '_' then up to 31 letters, digits, '_', '.' or '-'), got '${name}'`, [{ path: field, message: 'bad user name' }]);
+    throw new ValidationError(`${field}: expected a user name (a letter or '_' then up to 31 letters, digits, '_', '.' or '-'), got ${JSON.stringify(name)}`, [{ path: field, message: 'bad user name' }]);
   }
   return name;
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { EgressError, NotFoundError, PermissionError } from '@egress/core/errors';
 import { CLIENT_PATHS } from '@egress/core/render/client-paths';
+import { EGRESS_USER_COMMENT, FIRST_NORMAL_UID } from '../enroll/guards.js';
 
 export interface BoundEgress {
   name: string;
@@ -40,14 +41,16 @@ function readState(path: string): SavedState {
 }
 
 /** The egress `user` is bound to; refuses with the enroll command when it is bound to none. */
-export function boundEgressOf(user: { name: string; uid: number }, path: string = CLIENT_PATHS.state): BoundEgress {
+export function boundEgressOf(user: { name: string; uid: number; gecos?: string }, path: string = CLIENT_PATHS.state): BoundEgress {
   const state = readState(path);
   for (const e of state.egresses ?? []) {
     if ((e.selectors?.users ?? []).some((u) => u.name === user.name || u.uid === user.uid)) return { name: e.name, interface: e.interface, kind: e.kind, dns: e.dns ?? [], priority: e.priority, table: e.table, ...(e.address4 ? { address4: e.address4 } : {}), ...(e.address6 ? { address6: e.address6 } : {}), ...(e.wireguard?.outsideAllowed === 'direct' ? { outsideDirect: true } : {}) };
   }
   const names = (state.egresses ?? []).map((e) => e.name);
-  throw new NotFoundError(`user '${user.name}' is not bound to an egress${names.length ? ` (enrolled: ${names.join(', ')})` : ''}`, {
-    hint: `egress-client enroll BUNDLE --user ${user.name}`,
+  // A system account egress did not create (daemon, www-data…) is never the advice: enroll would refuse it.
+  const system = user.uid < FIRST_NORMAL_UID && user.gecos !== EGRESS_USER_COMMENT;
+  throw new NotFoundError(`user '${user.name}' is not bound to an egress${names.length ? ` (enrolled: ${names.join(', ')})` : ''}${system ? `; '${user.name}' is a system account (uid ${user.uid}) other services may use` : ''}`, {
+    hint: system ? 'enroll a dedicated user: egress-client enroll BUNDLE --user NEWNAME --create-user' : `egress-client enroll BUNDLE --user ${user.name}`,
   });
 }
 

@@ -34,6 +34,13 @@ describe('run-as', () => {
     expect(boundEgressOf(user, state)).toEqual({ name: 'main', interface: 'egress0', kind: 'wireguard', dns: ['203.0.113.53'], priority: 7100, table: 7100, address4: '10.77.0.2' });
     expect(boundEgressOf({ name: 'renamed', uid: 1001 }, state).name).toBe('main');
     expect(() => boundEgressOf({ name: 'otheruser', uid: 1003 }, state)).toThrow("user 'otheruser' is not bound to an egress (enrolled: main)");
+    // Hints: the user's own enroll command, never a system account egress did not create (enroll would refuse it).
+    const hints: Array<[{ name: string; uid: number; gecos?: string }, string]> = [
+      [{ name: 'otheruser', uid: 1003 }, 'egress-client enroll BUNDLE --user otheruser'],
+      [{ name: 'daemon', uid: 1, gecos: 'daemon' }, 'enroll a dedicated user: egress-client enroll BUNDLE --user NEWNAME --create-user'],
+      [{ name: 'appuser2', uid: 998, gecos: 'egress app user' }, 'egress-client enroll BUNDLE --user appuser2'],
+    ];
+    for (const [u, hint] of hints) expect(() => boundEgressOf(u, state), u.name).toThrow(expect.objectContaining({ hint }));
     expect(() => boundEgressOf(user, join(dir, 'missing.json'))).toThrow(/no egress is enrolled on this machine/);
   });
 
