@@ -29,3 +29,35 @@ export async function killAfterChangeLine(lab: Lab, host: LabHostName, argv: str
     await sleep(5);
   }
 }
+
+/** A finished run of `inTurn`: exit code and combined output. */
+export interface TurnRun {
+  exitCode: number | null;
+  out: string;
+}
+
+/**
+ * Runs A, and once its output shows it holds the lock (`held`), stops it (SIGSTOP) and starts B, which must then
+ * wait for A (its output matches `waited`) or be refused; A goes on (SIGCONT) once B has said so. B's change
+ * lands last. (A that ends before `held` or B that ends at once are returned as they are.)
+ */
+export async function inTurn(lab: Lab, host: LabHostName, a: string[], b: string[], marks: { held: RegExp; waited: RegExp }): Promise<{ a: TurnRun; b: TurnRun }> {
+  const start = (argv: string[]) => {
+    const p = lab.spawn(host, ['sh', '-c', 'echo "egress-pid $$" >&2; cd /root && exec "$@"', 'sh', ...argv]);
+    let done = false;
+    void p.exited.then(() => (done = true));
+    return { p, done: () => done };
+  };
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await sleep(10);
+  };
+  const first = start(a);
+  await until(() => marks.held.test(first.p.output()) || first.done());
+  const pid = /egress-pid (\d+)/.exec(first.p.output())?.[1];
+  const stopped = !first.done() && pid !== undefined && (await lab.exec(host, ['kill', '-STOP', pid])).exitCode === 0;
+  const second = start(b);
+  await until(() => marks.waited.test(second.p.output()) || second.done());
+  if (stopped) await lab.exec(host, ['kill', '-CONT', pid!]);
+  const [ea, eb] = await Promise.all([first.p.exited, second.p.exited]);
+  return { a: { exitCode: ea.code, out: first.p.output() }, b: { exitCode: eb.code, out: second.p.output() } };
+}

@@ -2,7 +2,7 @@
 // flags that cannot work, SIGKILL of provision and deprovision after each change line, concurrent changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '@egress/lab';
-import { killAfterChangeLine } from './kill-helpers.js';
+import { inTurn, killAfterChangeLine } from './kill-helpers.js';
 import { server, sh, vpsSnapshot } from './server-helpers.js';
 
 let lab: Lab;
@@ -138,31 +138,11 @@ describe('concurrent changes of one VPS (lab)', () => {
 
 describe('two operator machines, one VPS: the lock on the VPS (lab)', () => {
   // Two operators: each its own HOME, so its own local lock directory (~/.cache/egress/locks); only the VPS's lock is shared.
-  const argvOf = (n: 1 | 2, args: string[], env: Record<string, string> = {}) => ['sh', '-c', 'echo "egress-pid $$" >&2; cd /root && exec "$@"', 'sh', 'env', `HOME=/root/op${n}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...lab.egressServerArgv, ...args, '-i', lab.ssh.identity, '--known-hosts', lab.ssh.knownHosts];
-  const op = (n: 1 | 2, args: string[]) => lab.exec('client', argvOf(n, args), { timeoutMs: 120_000 });
+  const argvOf = (n: 1 | 2, args: string[], env: Record<string, string> = {}) => ['env', `HOME=/root/op${n}`, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...lab.egressServerArgv, ...args, '-i', lab.ssh.identity, '--known-hosts', lab.ssh.knownHosts];
+  const op = (n: 1 | 2, args: string[]) => lab.exec('client', ['sh', '-c', 'cd /root && exec "$@"', 'sh', ...argvOf(n, args)], { timeoutMs: 120_000 });
   const onVps = /waiting for pid \d+ of \S+ \(egress-server (\S+(?: add| remove)?) root@\S+, since \S+\) to finish with \S+ \(one change at a time; lock on the VPS\)/;
-  const until = async (cond: () => boolean) => {
-    while (!cond()) await new Promise((r) => setTimeout(r, 10));
-  };
-  /**
-   * Operator 1 runs A and is stopped (SIGSTOP) once it holds the VPS (it reads it); operator 2 then runs B, which
-   * must wait for A (or be refused with EGRESS_LOCK_WAIT_MS=0); A goes on (SIGCONT) once B said so. B runs last.
-   */
-  async function inTurn(a: string[], b: string[], envB: Record<string, string> = {}) {
-    const first = lab.spawn('client', argvOf(1, a));
-    let firstDone = false;
-    void first.exited.then(() => (firstDone = true));
-    await until(() => /==> Reading the VPS/.test(first.output()) || firstDone);
-    const pid = /egress-pid (\d+)/.exec(first.output())![1]!;
-    await lab.exec('client', ['kill', '-STOP', pid], { check: true });
-    const second = lab.spawn('client', argvOf(2, b, envB));
-    let secondDone = false;
-    void second.exited.then(() => (secondDone = true));
-    await until(() => onVps.test(second.output()) || secondDone);
-    await lab.exec('client', ['kill', '-CONT', pid], { check: true });
-    const [ea, eb] = await Promise.all([first.exited, second.exited]);
-    return { a: { exitCode: ea.code, out: first.output() }, b: { exitCode: eb.code, out: second.output() } };
-  }
+  /** Operator 1 runs A, held (SIGSTOP) once it reads the VPS; operator 2's B must wait for it on the VPS (or be refused). */
+  const inTurnOps = (a: string[], b: string[], envB: Record<string, string> = {}) => inTurn(lab, 'client', argvOf(1, a), argvOf(2, b, envB), { held: /==> Reading the VPS/, waited: onVps });
   const forwards = async () => (JSON.parse((await op(1, ['forward', 'list', lab.ssh.target, '--json'])).stdout) as { forwards: Array<{ spec: string }> }).forwards.map((f) => f.spec);
   const peers = async () => (JSON.parse(await sh(lab, 'vps', 'cat /etc/egress/server.json')) as { peers: Array<{ name: string; address4: string }> }).peers;
 
@@ -188,7 +168,7 @@ describe('two operator machines, one VPS: the lock on the VPS (lab)', () => {
     ];
     for (const c of table) {
       if (c.before) expect((await op(1, c.before)).exitCode).toBe(0);
-      const { a, b } = await inTurn(c.a, c.b);
+      const { a, b } = await inTurnOps(c.a, c.b);
       expect(a.exitCode, `${c.what}: ${a.out}`).toBe(0);
       expect(b.out, c.what).toMatch(onVps);
       expect(onVps.exec(b.out)![1], c.what).toBe(`${c.a[0]} ${c.a[1]}`);
@@ -201,7 +181,7 @@ describe('two operator machines, one VPS: the lock on the VPS (lab)', () => {
     }
 
     // While operator 1 holds the VPS: refused at once with EGRESS_LOCK_WAIT_MS=0, naming it; the VPS unchanged by 2.
-    const { a, b } = await inTurn(['peer', 'add', lab.ssh.target, 'pf', '--out', '/root/pf.json'], ['peer', 'remove', lab.ssh.target, 'pe'], { EGRESS_LOCK_WAIT_MS: '0' });
+    const { a, b } = await inTurnOps(['peer', 'add', lab.ssh.target, 'pf', '--out', '/root/pf.json'], ['peer', 'remove', lab.ssh.target, 'pe'], { EGRESS_LOCK_WAIT_MS: '0' });
     expect(a.exitCode, a.out).toBe(0);
     expect(b.exitCode, b.out).not.toBe(0);
     expect(b.out).toMatch(/error: egress-server peer remove root@\S+: refused, pid \d+ of \S+ \(egress-server peer add root@\S+, since \S+\) is changing \S+ \(lock \/run\/egress-server\/change\.lock on the VPS\)/);
