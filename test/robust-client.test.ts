@@ -1,6 +1,7 @@
-// egress-client under a careless or hostile user (lab): hostile bundle files, another bundle under an enrolled
-// name, system users, concurrent changes, 20 parallel isolated runs, SIGKILL of down, and no launcher starting an
-// app while the fence is missing (after an uninstall killed after each change line).
+// egress-client under a careless or hostile user (lab): hostile and doctored bundle files, another bundle under an
+// enrolled name, system users, hints, concurrent changes (at once and in turn, every order), 20 parallel isolated
+// runs, SIGKILL of enroll, up, down and uninstall after their change lines, and no launcher (run-as, exec, run)
+// starting an app while the fence is missing.
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE, appuserSees, client, clientSnapshot, enroll, provision } from './client-helpers.js';

@@ -1,5 +1,6 @@
 // egress-server under a careless or hostile operator (lab, real SSH): --out paths that must never be replaced,
-// flags that cannot work, SIGKILL of provision and deprovision after each change line, concurrent changes.
+// flags that cannot work, SIGKILL of provision and deprovision after each change line, concurrent changes from one
+// operator machine and from two (own lock directories: the lock on the VPS serialises them).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '@egress/lab';
 import { inTurn, killAfterChangeLine } from './kill-helpers.js';
