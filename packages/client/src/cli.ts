@@ -5,7 +5,7 @@ import { Output } from '@egress/core/output';
 import type { Host } from '@egress/core/host/host';
 import { COMMANDS, type CommandSpec } from './cli-spec.js';
 import { exitCode, type ExitStatus } from './exit-status.js';
-import { CHANGING_COMMANDS, withChangeLock } from './state/change-lock.js';
+import { changesClient, withChangeLock } from './state/change-lock.js';
 
 /** A parsed command line: which command, its positional arguments and its options. */
 export interface Invocation {
@@ -123,7 +123,7 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       const inv = parsed.invocation;
       // Changes on this machine take the one change lock (an injected test host has no machine to lock; a caller
       // who is not root is refused by the command itself, before anything changes).
-      if (!options.host && ctx.isRoot && CHANGING_COMMANDS.has(inv.command) && !inv.options.dryRun) {
+      if (!options.host && ctx.isRoot && changesClient(inv.command, inv.args, inv.options) && !inv.options.dryRun) {
         return await withChangeLock(inv.command, output, () => dispatch(inv, ctx));
       }
       return await dispatch(inv, ctx);

@@ -9,6 +9,12 @@ export const CLIENT_LOCK_PATH = '/run/egress/client.lock';
 /** Commands that change the client and so run under the lock. */
 export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall']);
 
+/** Whether an invocation changes the client: a changing command, or `proxy --persist` / `proxy remove` (not a foreground proxy). */
+export function changesClient(command: string, args: readonly string[], options: Record<string, unknown>): boolean {
+  if (CHANGING_COMMANDS.has(command)) return true;
+  return command === 'proxy' && (options.persist === true || args[0] === 'remove');
+}
+
 /** Runs `fn` holding the client's change lock; says whom it waits for. */
 export function withChangeLock<T>(command: string, output: Output, fn: () => Promise<T>, path = CLIENT_LOCK_PATH): Promise<T> {
   return withLock({ path, command: `egress-client ${command}`, waitMs: lockWaitMs(120_000), onWait: (holder) => output.info(`waiting for ${holder} to finish (one change at a time)`) }, fn);
