@@ -1,9 +1,11 @@
 // Group 5: `egress-client proxy` against run-as through the same tunnel and against `ssh -D`, in the same run: TCP
 // throughput (iperf3 through proxychains4 to each SOCKS5 server) and connect-to-first-byte p50 (connect-loop likewise).
+// A floor path (assets/socks-floor.mjs: the least a SOCKS5 relay can do, bound to the same tunnel address) splits the
+// proxy's cost over run-as into what any user-space SOCKS hop costs here and what egress-client proxy adds to that.
 import type { Lab, LabProcess } from '@egress/lab';
 import { LATENCY_WARMUP, type BenchConfig } from '../config.js';
 import { iperfArgv, IperfServer, parseIperf, retryBusy } from '../iperf.js';
-import { must, reasonOf, stop, waitForOutput } from '../lab-run.js';
+import { assetPath, must, reasonOf, stop, waitForOutput } from '../lab-run.js';
 import { connectLoop } from './latency.js';
 import { proxychainsConf, type BenchPath } from '../paths.js';
 import { measured, unavailable, type Figure, type ProxyBench, type ProxyPathId } from '../results.js';
@@ -12,6 +14,8 @@ import { percentile, rotate } from '../stats.js';
 const IPERF_PORT = 5202;
 const PROXY_PORT = 1090;
 const PROXY_CONF = '/tmp/egress-bench-proxychains-egress-proxy.conf';
+const FLOOR_PORT = 1091;
+const FLOOR_CONF = '/tmp/egress-bench-proxychains-floor.conf';
 
 interface Path {
   id: ProxyPathId;
@@ -33,26 +37,50 @@ async function startProxy(lab: Lab): Promise<LabProcess> {
   return proc;
 }
 
-/** Measures the three paths, runs interleaved; `runAs` and `sshD` are the bench's existing paths (with their availability). */
+/** Starts the floor relay bound to the egress's tunnel IPv4 address (from its public facts file). */
+async function startFloor(lab: Lab): Promise<LabProcess> {
+  const facts = await must(lab, 'client', ['sh', '-c', 'cat /etc/egress/public/*.json']);
+  const bind = /"address4"\s*:\s*"([0-9.]+)"/.exec(facts)?.[1];
+  if (!bind) throw new Error('no tunnel IPv4 address in /etc/egress/public');
+  await must(lab, 'client', ['sh', '-c', `cat > ${FLOOR_CONF}`], { stdin: proxychainsConf(FLOOR_PORT) });
+  const proc = lab.spawn('client', [process.execPath, assetPath('socks-floor.mjs'), String(FLOOR_PORT), bind]);
+  try {
+    await waitForOutput(proc, /READY/, 10_000);
+  } catch (e) {
+    await stop(proc);
+    throw new Error(`socks-floor did not start: ${reasonOf(e)}`);
+  }
+  return proc;
+}
+
+/** Measures the four paths, runs interleaved; `runAs` and `sshD` are the bench's existing paths (with their availability). */
 export async function measureProxy(lab: Lab, cfg: BenchConfig, runAs: BenchPath, sshD: BenchPath, log: (l: string) => void): Promise<ProxyBench> {
   let proxy: LabProcess | undefined;
+  let floor: LabProcess | undefined;
   const paths: Path[] = [
     { id: 'run-as', prefix: runAs.prefix, ...(runAs.user ? { user: runAs.user } : {}), ...(runAs.tcpUnavailable ? { unavailable: runAs.tcpUnavailable } : {}) },
     { id: 'proxy', prefix: ['proxychains4', '-q', '-f', PROXY_CONF] },
+    { id: 'floor', prefix: ['proxychains4', '-q', '-f', FLOOR_CONF] },
     { id: 'ssh-d', prefix: sshD.prefix, ...(sshD.tcpUnavailable ? { unavailable: sshD.tcpUnavailable } : {}) },
   ];
-  const proxyPath = paths[1]!;
-  if (runAs.tcpUnavailable) proxyPath.unavailable = runAs.tcpUnavailable;
-  else {
-    try {
-      proxy = await startProxy(lab);
-      const seen = await lab.probe('client', { prefix: proxyPath.prefix });
-      if (seen !== lab.addr.vpsV4) proxyPath.unavailable = `path check failed: whoami saw ${seen}, expected ${lab.addr.vpsV4}`;
-    } catch (e) {
-      proxyPath.unavailable = reasonOf(e);
+  for (const [path, start] of [
+    [paths[1]!, startProxy],
+    [paths[2]!, startFloor],
+  ] as const) {
+    if (runAs.tcpUnavailable) path.unavailable = runAs.tcpUnavailable;
+    else {
+      try {
+        const proc = await start(lab);
+        if (path.id === 'proxy') proxy = proc;
+        else floor = proc;
+        const seen = await lab.probe('client', { prefix: path.prefix });
+        if (seen !== lab.addr.vpsV4) path.unavailable = `path check failed: whoami saw ${seen}, expected ${lab.addr.vpsV4}`;
+      } catch (e) {
+        path.unavailable = reasonOf(e);
+      }
     }
+    log(`${path.id} path: ${path.unavailable ?? 'ok'}`);
   }
-  log(`proxy path: ${proxyPath.unavailable ?? 'ok'}`);
   const tput = new Map<string, number[]>();
   const p50 = new Map<string, number[]>();
   const failed = new Map<string, string>();
@@ -99,6 +127,7 @@ export async function measureProxy(lab: Lab, cfg: BenchConfig, runAs: BenchPath,
     }
   } finally {
     await stop(proxy);
+    await stop(floor);
   }
   const figure = (k: string, p: Path, unit: string): Figure => {
     const na = p.unavailable ?? failed.get(k);
