@@ -41,10 +41,17 @@ export function startProxyRunner(host: Host, log: (line: string) => void, comman
   let stopped = false;
   let lastError: string | undefined;
 
-  const writeRun = async (): Promise<void> => {
-    const records: Record<string, RunRecord> = {};
-    for (const [id, s] of slots) if (s.record && s.child && s.child.exitCode === null && s.child.signalCode === null) records[id] = s.record;
-    await host.writeFile(PROXIES_RUN_PATH, `${JSON.stringify(records)}\n`, { mode: 0o644 }).catch((err: Error) => log(`proxies: cannot write ${PROXIES_RUN_PATH}: ${err.message}`));
+  // One write at a time, each of the state when it runs: two overlapping writes could otherwise land out of order
+  // and leave an older list (a running proxy unrecorded: not listed, and not found by the next daemon).
+  let writing: Promise<void> = Promise.resolve();
+  const writeRun = (): Promise<void> => {
+    writing = writing.then(async () => {
+      if (stopped) return;
+      const records: Record<string, RunRecord> = {};
+      for (const [id, s] of slots) if (s.record && s.child && s.child.exitCode === null && s.child.signalCode === null) records[id] = s.record;
+      await host.writeFile(PROXIES_RUN_PATH, `${JSON.stringify(records)}\n`, { mode: 0o644 }).catch((err: Error) => log(`proxies: cannot write ${PROXIES_RUN_PATH}: ${err.message}`));
+    });
+    return writing;
   };
 
   const launch = (s: Slot): void => {
@@ -151,6 +158,7 @@ export function startProxyRunner(host: Host, log: (line: string) => void, comman
       await queue;
       await Promise.all([...slots.values()].map(halt));
       slots.clear();
+      await writing;
       await host.removeFile(PROXIES_RUN_PATH);
     },
   };

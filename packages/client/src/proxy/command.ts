@@ -1,5 +1,5 @@
 // `egress-client proxy`: runs the SOCKS5/HTTP proxy in the foreground until SIGTERM/SIGINT; SIGUSR1 prints its status.
-import { ValidationError } from '@egress/core/errors';
+import { ConflictError, ValidationError } from '@egress/core/errors';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { assertEgressUp } from '../app-exec/egress-up.js';
@@ -35,7 +35,15 @@ export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promis
     ...(config.users ? { users: config.users } : {}),
     log: (line) => ctx.output.info(line),
   });
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL') {
+      throw new ConflictError(`--listen: ${e.address ?? '?'}:${e.port ?? '?'} ${e.code === 'EADDRINUSE' ? 'is already in use by another process' : 'is not an address of this host'}`, { hint: e.code === 'EADDRINUSE' ? 'see who: ss -ltnp' : undefined });
+    }
+    throw err;
+  }
   const where = server.snapshot().listening.join(', ');
   ctx.output.info(`proxy: SOCKS5 and HTTP on ${where} through egress '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')})${config.users ? ', username/password required' : ''}; pid ${process.pid}, SIGUSR1 prints status`);
   const status = () => ctx.output.info(`proxy status: ${JSON.stringify({ pid: process.pid, egress: facts.name, ...server.snapshot() })}`);

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { changesClient } from '../state/change-lock.js';
-import { liveRecords, loadRunRecords, ProxyStatus, PROXIES_RUN_PATH, recordOf, startStatusWriter, statusPathFor, stillRunning } from './running.js';
+import { liveRecords, loadRunRecords, ProxyStatus, PROXIES_RUN_PATH, recordOf, startStatusWriter, statusPathFor, stillRunning, stopRecordedProxies } from './running.js';
 import { addProxy, dropProxiesOf, loadProxies, saveProxies, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
 
 const cli = async (host: FakeHost, argv: string[], isRoot = true) => {
@@ -62,10 +62,10 @@ describe('uninstall', () => {
     let doc = addProxy({ version: 1, proxies: [] }, savedProxyFrom({ listen: ['127.0.0.1:1080'], egress: 'a' }));
     doc = addProxy(doc, savedProxyFrom({ listen: ['127.0.0.1:1081'], egress: 'b' }));
     await saveProxies(host, doc);
-    await dropProxiesOf(host, ['a'], 1);
+    expect(await dropProxiesOf(host, ['a'], 1)).toEqual(['127.0.0.1-1080']);
     expect((await loadProxies(host)).proxies.map((p) => p.egress)).toEqual(['b']);
     await host.writeFile(PROXIES_PATH, 'not json', { mode: 0o600 });
-    await dropProxiesOf(host, ['b'], 0);
+    expect(await dropProxiesOf(host, ['b'], 0)).toBe('*');
     expect(host.machine.files.has(PROXIES_PATH)).toBe(false);
   });
 });
@@ -195,6 +195,20 @@ describe('supervisor proxy runner', () => {
     expect(Object.keys(await liveRecords(host))).toEqual(['127.0.0.1-1092']);
     await next.stop();
     expect(await liveRecords(host)).toEqual({});
+
+    // Uninstall with no daemon running: the recorded proxies it drops are stopped, the others are left.
+    const keep = spawn(FAKE[0]!, [...FAKE.slice(1), 'proxy', '--listen', '127.0.0.1:1094'], { stdio: 'ignore' });
+    const drop = spawn(FAKE[0]!, [...FAKE.slice(1), 'proxy', '--listen', '127.0.0.1:1095'], { stdio: 'ignore' });
+    onTestFinished(() => void keep.kill('SIGKILL'));
+    onTestFinished(() => void drop.kill('SIGKILL'));
+    const keepRec = (await recordOf(keep.pid!, ['proxy', '--listen', '127.0.0.1:1094']))!;
+    const dropRec = (await recordOf(drop.pid!, ['proxy', '--listen', '127.0.0.1:1095']))!;
+    await host.writeFile(PROXIES_RUN_PATH, JSON.stringify({ k: keepRec, d: dropRec }), { mode: 0o644 });
+    expect(await stopRecordedProxies(host, ['d'])).toEqual(['d']);
+    expect(await stillRunning(dropRec)).toBe(false);
+    expect(await stillRunning(keepRec)).toBe(true);
+    expect(await stopRecordedProxies(host, '*')).toEqual(['k']);
+    expect(await stillRunning(keepRec)).toBe(false);
   }, 20_000);
 });
 

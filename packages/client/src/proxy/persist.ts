@@ -112,8 +112,17 @@ export async function saveProxies(host: Host, doc: ProxiesFile): Promise<void> {
   else await host.writeFile(PROXIES_PATH, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** For uninstall: drops the proxies of `removed` (all once none remains); an unreadable file goes when none remains. */
-export async function dropProxiesOf(host: Host, removed: readonly string[], remaining: number): Promise<void> {
-  if (remaining === 0) return host.removeFile(PROXIES_PATH);
-  await saveProxies(host, withoutEgresses(await loadProxies(host), removed, remaining));
+/**
+ * For uninstall: drops the proxies of `removed` (all once none remains); an unreadable file goes when none remains.
+ * Returns the ids dropped, or '*' for all.
+ */
+export async function dropProxiesOf(host: Host, removed: readonly string[], remaining: number): Promise<string[] | '*'> {
+  if (remaining === 0) {
+    await host.removeFile(PROXIES_PATH);
+    return '*';
+  }
+  const before = await loadProxies(host);
+  const after = withoutEgresses(before, removed, remaining);
+  await saveProxies(host, after);
+  return before.proxies.filter((p) => !after.proxies.includes(p)).map((p) => p.id);
 }

@@ -115,6 +115,20 @@ export async function stopRecorded(rec: RunRecord, graceMs = 5000): Promise<void
   }
 }
 
+/**
+ * For uninstall: stops the recorded proxies among `ids` ('*': all) that still run. The daemon stops them too once it
+ * sees the file change; this covers a daemon that is not running (killed), whose proxies would otherwise stay.
+ */
+export async function stopRecordedProxies(host: Host, ids: readonly string[] | '*'): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const [id, rec] of Object.entries(await liveRecords(host))) {
+    if (ids !== '*' && !ids.includes(id)) continue;
+    await stopRecorded(rec);
+    stopped.push(id);
+  }
+  return stopped;
+}
+
 /** The status a running proxy wrote, when it is this pid's. */
 export async function readProxyStatus(host: Host, id: string, pid: number): Promise<ProxyStatus | undefined> {
   const text = await host.readFile(statusPathFor(id)).catch(() => undefined);
