@@ -1,6 +1,7 @@
 // `egress-client proxy --persist` end to end: a saved proxy is run by `egress-client daemon`, curl over SOCKS5 through
-// it is seen with the VPS's address; killing the proxy makes the daemon start it again; `proxy remove` closes the
-// port; a non-loopback listen without --allow is refused with nothing saved.
+// it is seen with the VPS's address; killing the proxy makes the daemon start it again; a daemon killed with -9 leaves
+// its proxy running and the next daemon replaces it (one listener, listed, counted in `status`); `proxy remove` and
+// `uninstall` close the port; a non-loopback listen without --allow is refused with nothing saved.
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,8 @@ async function waitFor<T>(what: string, ms: number, get: () => T | undefined | f
 }
 
 const curl = () => lab.exec('client', ['curl', '-sS', '--max-time', '10', '--socks5-hostname', `127.0.0.1:${PORT}`, `http://whoami.egress.test:${WEB_PORT}/`], { user: 'otheruser', timeoutMs: 30_000 });
+/** A pid that no longer runs: gone, or a zombie its new parent has not reaped yet (an orphan's parent is gone). */
+const gone = async (pid: number | string) => /^(Z.*)?$/.test((await lab.exec('client', ['ps', '-o', 'stat=', '-p', String(pid)])).stdout.trim());
 const listening = async () => (await lab.exec('client', ['ss', '-Hltn', `sport = :${PORT}`])).stdout.trim() !== '';
 const listedPid = async (): Promise<number | undefined> => {
   const r = await client(lab, ['proxy', 'list', '--json']);
@@ -90,6 +93,39 @@ describe('egress-client proxy --persist in the lab', () => {
     expect(r.stdout.trim()).toBe(lab.addr.vpsV4);
   });
 
+  it('a daemon killed with -9 leaves its proxy; the next daemon stops it and runs exactly one, which list and status show', async () => {
+    const orphan = (await listedPid())!;
+    const daemonPid = (await lab.exec('client', ['cat', '/run/egress/daemon.pid'])).stdout.trim();
+    expect(daemonPid).toMatch(/^\d+$/);
+    expect((await lab.exec('client', ['kill', '-9', daemonPid])).exitCode).toBe(0);
+    await waitFor('the daemon to be gone', 10_000, () => gone(daemonPid));
+    // The orphan still serves; the next daemon must not start a second one beside it, nor leave it.
+    expect(await listening()).toBe(true);
+    daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
+    await waitFor('the leftover to be stopped', 30_000, () => daemon!.output().includes(`proxy ${ID}: pid ${orphan} was left running by a previous daemon; stopping it`));
+    const next = await waitFor('the new proxy to be listed', 60_000, async () => {
+      const pid = await listedPid();
+      return pid !== undefined && pid !== orphan && (await listening()) ? pid : undefined;
+    });
+    expect(await gone(orphan)).toBe(true);
+    // Exactly one process listens on the port, and it is the listed one.
+    const ss = (await lab.exec('client', ['ss', '-Hltnp', `sport = :${PORT}`])).stdout;
+    const pids = [...new Set([...ss.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])))];
+    expect(pids, ss).toEqual([next]);
+    const r = await curl();
+    expect(r.stdout.trim()).toBe(lab.addr.vpsV4);
+    // The counters reach `status` (the proxy rewrites its status file about once a second).
+    const shown = await waitFor('status to show the connection', 15_000, async () => {
+      const st = await client(lab, ['status', NAME, '--json']);
+      const doc = JSON.parse(st.stdout) as { proxies: Array<{ id: string; pid: number; status: { connections: number; bytesDown: number; active: number } | null }> };
+      const row = doc.proxies.find((p) => p.id === ID);
+      return row?.pid === next && row.status && row.status.connections >= 1 && row.status.bytesDown > 0 ? row.status : undefined;
+    });
+    console.log(`[proxy-persist] daemon ${daemonPid} killed -9; orphan proxy ${orphan} stopped by the next daemon, which runs ${next}; status: ${JSON.stringify(shown)}`);
+    const text = await client(lab, ['status', NAME]);
+    expect(text.stdout).toMatch(new RegExp(`proxies:\\n  ${ID.replace(/\./g, '\\.')} .* running \\(pid ${next}; \\d+ active, \\d+ connections, `));
+  });
+
   it('proxy remove: the daemon stops it and the port is closed', async () => {
     const removed = await client(lab, ['proxy', 'remove', ID]);
     expect(removed.exitCode, removed.stderr).toBe(0);
@@ -99,6 +135,16 @@ describe('egress-client proxy --persist in the lab', () => {
     const r = await curl();
     expect(r.exitCode).not.toBe(0);
     expect(r.stdout).not.toContain(lab.addr.vpsV4);
+    expect(await lab.readFile('client', '/etc/egress/proxies.json')).toBeUndefined();
+  });
+
+  it('uninstall stops a saved proxy the daemon runs', async () => {
+    const saved = await client(lab, ['proxy', '--persist', '--egress', NAME, '--listen', `127.0.0.1:${PORT}`]);
+    expect(saved.exitCode, saved.stderr).toBe(0);
+    await waitFor('the proxy to listen', 60_000, async () => (await listening()) && (await listedPid()));
+    const u = await client(lab, ['uninstall', NAME]);
+    expect(u.exitCode, u.stderr).toBe(0);
+    await waitFor('the port to close', 30_000, async () => !(await listening()));
     expect(await lab.readFile('client', '/etc/egress/proxies.json')).toBeUndefined();
   });
 });

@@ -154,8 +154,8 @@ address: while the egress is down every request fails with a proxy error, never 
 A non-loopback --listen needs --allow; loopback sources are always allowed. --auth-file holds USER:PASSWORD
 lines and must be mode 0600. SIGTERM/SIGINT stop it; SIGUSR1 prints its status (connections, bytes) on stderr.
 --persist (root) checks the same flags, saves them in /etc/egress/proxies.json and returns: the daemon runs
-the proxy and restarts it when it exits; 'proxy list' shows the saved ones (and their pids), 'proxy remove ID'
-removes one (the daemon stops it).
+the proxy and restarts it when it exits; 'proxy list' and 'status' show the saved ones (pid, active
+connections, bytes), 'proxy remove ID' removes one (the daemon stops it).
 Example: egress-client proxy --listen 127.0.0.1:1080 --listen [::1]:1080`,
     options: [
       { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
@@ -163,6 +163,7 @@ Example: egress-client proxy --listen 127.0.0.1:1080 --listen [::1]:1080`,
       { flags: '--allow <cidr...>', description: 'sources that may connect besides loopback, repeatable (required for a non-loopback --listen)' },
       { flags: '--auth-file <path>', description: 'require username/password: a 0600 file of USER:PASSWORD lines' },
       { flags: '--persist', description: 'save the proxy for the daemon to run (also after reboots) instead of running it here (root)' },
+      { flags: '--status-file <path>', description: 'write its counters (active connections, bytes) to PATH about once a second while they change (the daemon sets it)' },
       JSON_OPT,
     ],
   },

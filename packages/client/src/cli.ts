@@ -123,8 +123,8 @@ export async function runCli(argv: readonly string[], options: RunCliOptions = {
       const inv = parsed.invocation;
       // Changes on this machine take the one change lock (an injected test host has no machine to lock; a caller
       // who is not root is refused by the command itself, before anything changes).
-      if (!options.host && ctx.isRoot && changesClient(inv.command, inv.args) && !inv.options.dryRun) {
-        return await withChangeLock([inv.command, ...(inv.command === 'forward' ? inv.args.slice(0, 1) : [])].join(' '), output, () => dispatch(inv, ctx));
+      if (!options.host && ctx.isRoot && changesClient(inv.command, inv.args, inv.options) && !inv.options.dryRun) {
+        return await withChangeLock([inv.command, ...(inv.command === 'forward' || inv.command === 'proxy' ? inv.args.slice(0, 1) : [])].join(' '), output, () => dispatch(inv, ctx));
       }
       return await dispatch(inv, ctx);
     } finally {

@@ -18,7 +18,7 @@ import { measureSupervisor } from './groups/supervisor.js';
 import { reasonOf, stop } from './lab-run.js';
 import { gitCommit, machineInfo, toolVersions } from './machine.js';
 import { checkPaths, definePaths, noDelayPath, SOCKS, startSocks } from './paths.js';
-import { renderReport } from './report.js';
+import { Notes, proxySection, renderReport } from './report.js';
 import { BenchResults } from './results.js';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
@@ -28,7 +28,8 @@ const LAB_NAME = 'bench';
 
 const USAGE = `usage: npm run bench [-- --smoke] | node tools/bench/dist/main.js [--smoke] [--report FILE.json]
   --smoke        one short pass of everything (CI); writes bench/results/smoke-*.{json,md,svg}, not docs/
-  --report FILE  only re-render docs/BENCHMARKS.md and the charts from an existing results file`;
+  --report FILE  only re-render docs/BENCHMARKS.md and the charts from an existing results file
+  --only proxy   only the proxy group (with --smoke: its short pass); prints its section and JSON, writes nothing`;
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -95,6 +96,33 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
   }
 }
 
+/** `--only proxy`: the lab, the egress and the `ssh -D`, then only the proxy group (for working on the proxy's data path). */
+async function measureProxyOnly(cfg: BenchConfig): Promise<void> {
+  let lab: Lab | undefined;
+  let socks: LabProcess | undefined;
+  try {
+    // Its own lab name, so it can run while a whole bench runs on the same machine.
+    log(`starting lab 'bench-proxy' (proxy group only, ${cfg.mode})`);
+    lab = await startLab({ name: 'bench-proxy', log: (l) => log(`lab: ${l}`) });
+    const { setup } = await setupEgress(lab, log);
+    const paths = definePaths(lab, setup, lab.addr.whoamiV4);
+    const alt = paths.find((p) => p.info.id === 'alternative')!;
+    try {
+      socks = await startSocks(lab, SOCKS.plain);
+    } catch (e) {
+      alt.tcpUnavailable = alt.udpUnavailable = reasonOf(e);
+    }
+    const runAs = paths.find((p) => p.info.id === 'run-as')!;
+    await checkPaths(lab, [runAs, alt], log);
+    const proxy = await measureProxy(lab, cfg, runAs, alt, log);
+    process.stdout.write(`${JSON.stringify(proxy)}\n\n${proxySection({ proxy } as BenchResults, new Notes())}`);
+  } finally {
+    await stop(socks);
+    log('tearing the lab down');
+    await lab?.down();
+  }
+}
+
 /** Writes the charts next to the results and the markdown report; returns the report path. */
 async function publish(res: BenchResults, jsonPath: string, mdPath: string, chartPrefix: string): Promise<void> {
   const charts = await renderCharts(res);
@@ -109,7 +137,7 @@ async function publish(res: BenchResults, jsonPath: string, mdPath: string, char
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, report: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, report: { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -125,6 +153,11 @@ async function main(): Promise<number> {
     return 1;
   }
   const cfg = configFor(values.smoke ? 'smoke' : 'full');
+  if (values.only !== undefined) {
+    if (values.only !== 'proxy') throw new Error(`--only: '${values.only}' is not a group that runs alone; only 'proxy' does`);
+    await measureProxyOnly(cfg);
+    return 0;
+  }
   const res = await measure(cfg);
   const stamp = res.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const prefix = cfg.mode === 'smoke' ? 'smoke-' : '';

@@ -15,13 +15,14 @@ describe('proxy bench section', () => {
         seconds: 2, runs: 2, latencyRuns: 1, connections: 100,
         tcpUp: { 'run-as': measured('Mbit/s', [1000, 1000]), proxy: measured('Mbit/s', [900, 950]), 'ssh-d': measured('Mbit/s', [400]) },
         tcpDown: { 'run-as': measured('Mbit/s', [1000]), proxy: unavailable('proxychains4 missing'), 'ssh-d': measured('Mbit/s', [500]) },
-        p50: { 'run-as': measured('ms', [0.5]), proxy: measured('ms', [0.6]), 'ssh-d': measured('ms', [40]) },
+        p50: { 'run-as': measured('ms', [0.5]), proxy: measured('ms', [0.6]), floor: measured('ms', [0.57]), 'ssh-d': measured('ms', [40]) },
       },
     });
     const text = proxySection(res, new Notes());
     expect(text).toContain('## 5. The local proxy');
     expect(text).toMatch(/\| egress-client proxy \+ proxychains4 \| 925 \(900–950\) \| n\/a \[1\] \| 0\.60 \| 0\.93 .*\| 1\.20 \|/);
-    expect(text).toContain('p50 proxy − run-as: 0.100 ms');
+    expect(text).toContain('p50 proxy − run-as: 0.100 ms (goal ≤ +0.2 ms), of which floor − run-as 0.070 ms (any user-space SOCKS hop) and proxy − floor 0.030 ms');
+    expect(text).toMatch(/\| floor: minimal SOCKS5 relay \+ proxychains4 \| n\/a \[2\] \| n\/a \[2\] \| 0\.57 \|/);
     expect(renderReport(res, { json: 'x.json', charts: {} })).toContain('## 5. The local proxy');
     expect(renderReport(BenchResults.parse(base), { json: 'x.json', charts: {} })).not.toContain('local proxy');
   });

@@ -16,7 +16,11 @@ export async function statusCommand(inv: Invocation, ctx: CommandContext): Promi
   const statuses = [];
   const sup = await readSupervisor(host);
   for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live)), health: sup.health[e.name] ?? null });
-  ctx.output.result(statuses.map((s) => `${formatStatus(s)}\n${formatHealth(sup, s.name)}`).join('\n\n'));
-  ctx.output.document({ egresses: statuses, supervisor: { running: sup.running, ...(sup.pid ? { pid: sup.pid } : {}), ...(sup.error ? { error: sup.error } : {}) } });
+  // Saved proxies (proxy --persist): whether each runs, its active connections and bytes.
+  const { proxyRows, formatProxyRow } = await import('../proxy/persist-command.js');
+  const proxies = await proxyRows(host).catch(() => []);
+  const proxyText = proxies.length ? `\n\nproxies:\n${proxies.map((r) => `  ${formatProxyRow(r)}`).join('\n')}` : '';
+  ctx.output.result(statuses.map((s) => `${formatStatus(s)}\n${formatHealth(sup, s.name)}`).join('\n\n') + proxyText);
+  ctx.output.document({ egresses: statuses, supervisor: { running: sup.running, ...(sup.pid ? { pid: sup.pid } : {}), ...(sup.error ? { error: sup.error } : {}) }, proxies });
   return exitCode(0);
 }

@@ -45,8 +45,9 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     await clearDown(host, t);
     await host.removeFile(clientKeyPath(t));
   }
-  // Saved proxies of the removed egresses (all of them once none is left) go too; the daemon stops them.
-  await (await import('../proxy/persist.js')).dropProxiesOf(host, targets, after.egresses.length);
+  // Saved proxies of the removed egresses (all of them once none is left) go too, and stop (also without a daemon).
+  const dropped = await (await import('../proxy/persist.js')).dropProxiesOf(host, targets, after.egresses.length);
+  await (await import('../proxy/running.js')).stopRecordedProxies(host, dropped);
   if (after.egresses.length === 0) {
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);

@@ -17,6 +17,12 @@ export class OutboundError extends Error {
   }
 }
 
+/**
+ * Buffer size of both sockets of a tunnel: a pipe stops reading its source when the destination holds this much
+ * unsent, so a larger mark means fewer stop/start cycles (epoll changes) on a fast source and a slower sink.
+ */
+export const PIPE_HIGH_WATER_MARK = 256 * 1024;
+
 export interface ResolvedTarget {
   address: string;
   family: 4 | 6;
@@ -111,14 +117,15 @@ export class EgressOutbound {
   connect(target: ResolvedTarget, port: number, timeoutMs = 10_000): Promise<net.Socket> {
     const localAddress = this.sourceFor(target.family);
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: target.address, port, localAddress, family: target.family });
+      // An IP host: no lookup, connect() right away; small writes (a request, a handshake) go out at once.
+      // (net.Socket passes highWaterMark on to its streams; @types/node does not list it for connect.)
+      const sock = net.connect({ host: target.address, port, localAddress, family: target.family, noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK } as net.NetConnectOpts);
       const timer = setTimeout(() => {
         sock.destroy();
         reject(new OutboundError('ETIMEDOUT', `connecting to ${target.address}:${port} timed out`));
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
-        sock.setNoDelay(true);
         sock.removeAllListeners('error');
         resolve(sock);
       });

@@ -1,17 +1,10 @@
 // `proxy --persist`, `proxy list [--json]`, `proxy remove ID`: the saved proxies the supervisor keeps running.
 import { PermissionError, ValidationError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { addProxy, loadProxies, loadRunning, PROXIES_PATH, removeProxy, saveProxies, savedProxyFrom } from './persist.js';
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { addProxy, loadProxies, PROXIES_PATH, removeProxy, saveProxies, savedProxyFrom, type SavedProxy } from './persist.js';
+import { formatProxyStatus, liveRecords, readProxyStatus, type ProxyStatus } from './running.js';
 
 function needRoot(ctx: CommandContext, what: string): void {
   if (!ctx.isRoot) throw new PermissionError(`proxy ${what} must run as root (it edits ${PROXIES_PATH}, which the daemon runs)`, { hint: `sudo egress-client proxy ${what}` });
@@ -29,18 +22,33 @@ export async function persistCommand(inv: Invocation, ctx: CommandContext): Prom
   return exitCode(0);
 }
 
-export async function listCommand(_inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
-  const host = await ctx.host();
+export interface ProxyRow extends SavedProxy {
+  pid: number | null;
+  status: ProxyStatus | null;
+}
+
+/** The saved proxies with the pid running each (checked: same start time and command line) and its counters. */
+export async function proxyRows(host: Host): Promise<ProxyRow[]> {
   const doc = await loadProxies(host);
-  const running = await loadRunning(host);
-  const rows = doc.proxies.map((p) => {
-    const pid = running[p.id];
-    return { ...p, pid: pid !== undefined && pidAlive(pid) ? pid : null };
-  });
-  if (rows.length === 0) ctx.output.result('no saved proxies');
-  for (const r of rows) {
-    ctx.output.result(`${r.id}  listen ${r.listen.join(',')}  egress ${r.egress ?? '(the only one)'}  allow ${r.allow.join(',') || 'loopback'}${r.authFile ? `  auth ${r.authFile}` : ''}  ${r.pid ? `running (pid ${r.pid})` : 'not running'}`);
+  const running = await liveRecords(host);
+  const rows: ProxyRow[] = [];
+  for (const p of doc.proxies) {
+    const pid = running[p.id]?.pid;
+    rows.push({ ...p, pid: pid ?? null, status: pid ? ((await readProxyStatus(host, p.id, pid)) ?? null) : null });
   }
+  return rows;
+}
+
+/** One line per saved proxy: where, through what, and whether (and how busy) it runs. */
+export function formatProxyRow(r: ProxyRow): string {
+  const state = r.pid ? `running (pid ${r.pid}${r.status ? `; ${formatProxyStatus(r.status)}` : ''})` : 'not running';
+  return `${r.id}  listen ${r.listen.join(',')}  egress ${r.egress ?? '(the only one)'}  allow ${r.allow.join(',') || 'loopback'}${r.authFile ? `  auth ${r.authFile}` : ''}  ${state}`;
+}
+
+export async function listCommand(_inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
+  const rows = await proxyRows(await ctx.host());
+  if (rows.length === 0) ctx.output.result('no saved proxies');
+  for (const r of rows) ctx.output.result(formatProxyRow(r));
   ctx.output.document({ command: 'proxy list', proxies: rows });
   return exitCode(0);
 }

@@ -1,11 +1,17 @@
 // Saved proxies: the file's schema, ids, add/remove/list bookkeeping through the CLI on a fake host, and the
-// supervisor's runner (real child processes: a shell that sleeps stands in for the proxy).
+// supervisor's runner (real child processes: a node that idles stands in for the proxy).
 import { FakeHost } from '@egress/core/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runCli } from '../cli.js';
 import { nextBackoff, startProxyRunner } from '../daemon/proxies.js';
 import { sink } from '../testing/fake-cli.js';
-import { addProxy, dropProxiesOf, loadProxies, loadRunning, saveProxies, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { changesClient } from '../state/change-lock.js';
+import { liveRecords, loadRunRecords, ProxyStatus, PROXIES_RUN_PATH, recordOf, startStatusWriter, statusPathFor, stillRunning, stopRecordedProxies } from './running.js';
+import { addProxy, dropProxiesOf, loadProxies, saveProxies, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
 
 const cli = async (host: FakeHost, argv: string[], isRoot = true) => {
   const stdout = sink();
@@ -56,10 +62,10 @@ describe('uninstall', () => {
     let doc = addProxy({ version: 1, proxies: [] }, savedProxyFrom({ listen: ['127.0.0.1:1080'], egress: 'a' }));
     doc = addProxy(doc, savedProxyFrom({ listen: ['127.0.0.1:1081'], egress: 'b' }));
     await saveProxies(host, doc);
-    await dropProxiesOf(host, ['a'], 1);
+    expect(await dropProxiesOf(host, ['a'], 1)).toEqual(['127.0.0.1-1080']);
     expect((await loadProxies(host)).proxies.map((p) => p.egress)).toEqual(['b']);
     await host.writeFile(PROXIES_PATH, 'not json', { mode: 0o600 });
-    await dropProxiesOf(host, ['b'], 0);
+    expect(await dropProxiesOf(host, ['b'], 0)).toBe('*');
     expect(host.machine.files.has(PROXIES_PATH)).toBe(false);
   });
 });
@@ -106,36 +112,136 @@ describe('supervisor proxy runner', () => {
     expect(nextBackoff(30000, 120_000)).toBe(1000);
   });
 
+  // Keeps its arguments in /proc/PID/cmdline (as the real proxy does), so the runner's records check out.
+  const FAKE = [process.execPath, '-e', 'setInterval(() => undefined, 1e9)', '--'];
+  const waitFor = async (cond: () => Promise<boolean>): Promise<void> => {
+    for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await cond()).toBe(true);
+  };
+  const pidOf = async (host: FakeHost, id: string) => (await liveRecords(host))[id]?.pid;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
   it('starts saved proxies, restarts one that is killed, stops removed ones and all on stop', async () => {
     const host = new FakeHost();
     const lines: string[] = [];
-    const runner = startProxyRunner(host, (l) => lines.push(l), ['/bin/sh', '-c', 'exec sleep 60', 'fake-proxy']);
-    const waitFor = async (cond: () => Promise<boolean>): Promise<void> => {
-      for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(await cond()).toBe(true);
-    };
+    const runner = startProxyRunner(host, (l) => lines.push(l), FAKE);
     expect((await cli(host, ['proxy', '--persist', '--listen', '127.0.0.1:1090'])).code).toBe(0);
     await runner.reload();
-    await waitFor(async () => (await loadRunning(host))['127.0.0.1-1090'] !== undefined);
-    const first = (await loadRunning(host))['127.0.0.1-1090']!;
+    await waitFor(async () => (await pidOf(host, '127.0.0.1-1090')) !== undefined);
+    const rec = (await loadRunRecords(host))['127.0.0.1-1090']!;
+    expect(rec.args).toEqual(['proxy', '--listen', '127.0.0.1:1090', '--status-file', '/run/egress/proxies/127.0.0.1-1090.json']);
+    const first = rec.pid;
     process.kill(first, 'SIGKILL');
     await waitFor(async () => {
-      const pid = (await loadRunning(host))['127.0.0.1-1090'];
+      const pid = await pidOf(host, '127.0.0.1-1090');
       return pid !== undefined && pid !== first;
     });
     expect(lines.join('\n')).toContain('proxy 127.0.0.1-1090: exited (SIGKILL); restarting in 1 s');
-    const second = (await loadRunning(host))['127.0.0.1-1090']!;
+    const second = (await pidOf(host, '127.0.0.1-1090'))!;
+    // What the proxy writes with --status-file is shown by `proxy list` (and `status`) for its pid only.
+    const counters = { active: 2, activeUdp: 1, connections: 7, refused: 0, failed: 1, bytesUp: 1500, bytesDown: 2_500_000, listening: ['127.0.0.1:1090'] };
+    await host.writeFile(statusPathFor('127.0.0.1-1090'), JSON.stringify({ pid: second, at: new Date().toISOString(), ...counters }), { mode: 0o644 });
+    const listed = await cli(host, ['proxy', 'list']);
+    expect(listed.stdout).toContain(`running (pid ${second}; 2 active (1 UDP), 7 connections, 1.5 kB up / 2.5 MB down, 0 refused, 1 failed)`);
+    await host.writeFile(statusPathFor('127.0.0.1-1090'), JSON.stringify({ pid: first, at: new Date().toISOString(), ...counters }), { mode: 0o644 });
+    expect((await cli(host, ['proxy', 'list'])).stdout).toContain(`running (pid ${second})`);
 
     expect((await cli(host, ['proxy', 'remove', '127.0.0.1-1090'])).code).toBe(0);
     await runner.reload();
     expect(lines).toContain('proxy 127.0.0.1-1090: removed, stopped');
-    expect(() => process.kill(second, 0)).toThrow();
-    expect(await loadRunning(host)).toEqual({});
+    expect(alive(second)).toBe(false);
+    expect(await liveRecords(host)).toEqual({});
 
     expect((await cli(host, ['proxy', '--persist', '--listen', '127.0.0.1:1091'])).code).toBe(0);
     await runner.reload();
-    const third = (await loadRunning(host))['127.0.0.1-1091']!;
+    await waitFor(async () => (await pidOf(host, '127.0.0.1-1091')) !== undefined);
+    const third = (await pidOf(host, '127.0.0.1-1091'))!;
     await runner.stop();
-    expect(() => process.kill(third, 0)).toThrow();
+    expect(alive(third)).toBe(false);
+    expect(host.machine.files.has(PROXIES_RUN_PATH)).toBe(false);
   }, 20_000);
+
+  it('a new daemon stops the proxies a killed one left running (checked by start time and command line), then runs its own', async () => {
+    const host = new FakeHost();
+    expect((await cli(host, ['proxy', '--persist', '--listen', '127.0.0.1:1092'])).code).toBe(0);
+    // What a SIGKILLed daemon leaves: its child still running, and the record naming it.
+    const args = ['proxy', '--listen', '127.0.0.1:1092', '--status-file', statusPathFor('127.0.0.1-1092')];
+    const child = spawn(FAKE[0]!, [...FAKE.slice(1), ...args], { stdio: 'ignore' });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    const orphan = (await recordOf(child.pid!, args))!;
+    expect(orphan).toBeDefined();
+    await host.writeFile(PROXIES_RUN_PATH, JSON.stringify({ '127.0.0.1-1092': orphan }), { mode: 0o644 });
+    // The same pid with another start time (a reused pid) or another command line is not that process.
+    expect(await stillRunning({ ...orphan, startTime: `${Number(orphan.startTime) + 1}` })).toBe(false);
+    expect(await stillRunning({ ...orphan, args: ['proxy', '--listen', '127.0.0.1:1093'] })).toBe(false);
+    expect(await stillRunning(orphan)).toBe(true);
+
+    const lines: string[] = [];
+    const next = startProxyRunner(host, (l) => lines.push(l), FAKE);
+    await next.reload();
+    expect(lines).toContain(`proxy 127.0.0.1-1092: pid ${orphan.pid} was left running by a previous daemon; stopping it`);
+    expect(await stillRunning(orphan)).toBe(false);
+    await waitFor(async () => {
+      const pid = await pidOf(host, '127.0.0.1-1092');
+      return pid !== undefined && pid !== orphan.pid;
+    });
+    expect(Object.keys(await liveRecords(host))).toEqual(['127.0.0.1-1092']);
+    await next.stop();
+    expect(await liveRecords(host)).toEqual({});
+
+    // Uninstall with no daemon running: the recorded proxies it drops are stopped, the others are left.
+    const keep = spawn(FAKE[0]!, [...FAKE.slice(1), 'proxy', '--listen', '127.0.0.1:1094'], { stdio: 'ignore' });
+    const drop = spawn(FAKE[0]!, [...FAKE.slice(1), 'proxy', '--listen', '127.0.0.1:1095'], { stdio: 'ignore' });
+    onTestFinished(() => void keep.kill('SIGKILL'));
+    onTestFinished(() => void drop.kill('SIGKILL'));
+    const keepRec = (await recordOf(keep.pid!, ['proxy', '--listen', '127.0.0.1:1094']))!;
+    const dropRec = (await recordOf(drop.pid!, ['proxy', '--listen', '127.0.0.1:1095']))!;
+    await host.writeFile(PROXIES_RUN_PATH, JSON.stringify({ k: keepRec, d: dropRec }), { mode: 0o644 });
+    expect(await stopRecordedProxies(host, ['d'])).toEqual(['d']);
+    expect(await stillRunning(dropRec)).toBe(false);
+    expect(await stillRunning(keepRec)).toBe(true);
+    expect(await stopRecordedProxies(host, '*')).toEqual(['k']);
+    expect(await stillRunning(keepRec)).toBe(false);
+  }, 20_000);
+});
+
+describe('proxy status file', () => {
+  it('is written while the counters change and removed on stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-proxy-status-'));
+    const path = join(dir, 'sub', 'p.json');
+    let n = 0;
+    const w = startStatusWriter(path, () => ({ active: n, activeUdp: 0, connections: n, refused: 0, failed: 0, bytesUp: 10 * n, bytesDown: 0, listening: ['127.0.0.1:1'] }), 20);
+    const read = () => {
+      try {
+        return ProxyStatus.parse(JSON.parse(readFileSync(path, 'utf8')));
+      } catch {
+        return undefined;
+      }
+    };
+    for (let i = 0; i < 100 && read() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(read()).toMatchObject({ pid: process.pid, active: 0, bytesUp: 0 });
+    n = 3;
+    for (let i = 0; i < 100 && read()?.active !== 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(read()).toMatchObject({ active: 3, connections: 3, bytesUp: 30 });
+    await w.stop();
+    expect(existsSync(path)).toBe(false);
+  });
+});
+
+describe('change lock', () => {
+  it('is taken by proxy --persist and proxy remove, not by a foreground proxy or proxy list', () => {
+    expect(changesClient('proxy', [], { persist: true })).toBe(true);
+    expect(changesClient('proxy', ['remove', 'x'], {})).toBe(true);
+    expect(changesClient('proxy', [], {})).toBe(false);
+    expect(changesClient('proxy', ['list'], {})).toBe(false);
+    expect(changesClient('up', [], {})).toBe(true);
+    expect(changesClient('status', [], {})).toBe(false);
+  });
 });

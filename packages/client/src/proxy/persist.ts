@@ -7,8 +7,6 @@ import { SafeName } from '@egress/core/model/primitives';
 import { parseProxyConfig, type ListenAddress } from './options.js';
 
 export const PROXIES_PATH = `${EGRESS_DIR}/proxies.json`;
-/** Which pid runs which saved proxy; written by the supervisor. */
-export const PROXIES_RUN_PATH = '/run/egress/proxies.json';
 
 export const SavedProxy = z
   .object({
@@ -23,8 +21,6 @@ export type SavedProxy = z.infer<typeof SavedProxy>;
 
 export const ProxiesFile = z.object({ version: z.literal(1), proxies: z.array(SavedProxy) }).strict();
 export type ProxiesFile = z.infer<typeof ProxiesFile>;
-
-export const ProxiesRun = z.record(z.string(), z.number().int().positive());
 
 export function listenText(l: ListenAddress): string {
   return l.family === 6 ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
@@ -116,19 +112,17 @@ export async function saveProxies(host: Host, doc: ProxiesFile): Promise<void> {
   else await host.writeFile(PROXIES_PATH, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** For uninstall: drops the proxies of `removed` (all once none remains); an unreadable file goes when none remains. */
-export async function dropProxiesOf(host: Host, removed: readonly string[], remaining: number): Promise<void> {
-  if (remaining === 0) return host.removeFile(PROXIES_PATH);
-  await saveProxies(host, withoutEgresses(await loadProxies(host), removed, remaining));
-}
-
-export async function loadRunning(host: Host): Promise<Record<string, number>> {
-  const text = await host.readFile(PROXIES_RUN_PATH);
-  if (text === undefined) return {};
-  try {
-    const r = ProxiesRun.safeParse(JSON.parse(text));
-    return r.success ? r.data : {};
-  } catch {
-    return {};
+/**
+ * For uninstall: drops the proxies of `removed` (all once none remains); an unreadable file goes when none remains.
+ * Returns the ids dropped, or '*' for all.
+ */
+export async function dropProxiesOf(host: Host, removed: readonly string[], remaining: number): Promise<string[] | '*'> {
+  if (remaining === 0) {
+    await host.removeFile(PROXIES_PATH);
+    return '*';
   }
+  const before = await loadProxies(host);
+  const after = withoutEgresses(before, removed, remaining);
+  await saveProxies(host, after);
+  return before.proxies.filter((p) => !after.proxies.includes(p)).map((p) => p.id);
 }

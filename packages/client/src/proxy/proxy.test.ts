@@ -313,4 +313,29 @@ describe('proxy server on loopback', () => {
     expect(h.reply.toString()).toMatch(/^HTTP\/1\.1 503 /);
     await p.close();
   });
+
+  it('counts the active tunnels and their bytes exactly, from the socket counters (live and after close)', async () => {
+    // A sink that answers each chunk with twice its length in bytes.
+    const sink = net.createServer((c) => c.on('data', (b) => c.write(Buffer.alloc(b.length * 2, 0x61))));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+    const sinkPort = (sink.address() as net.AddressInfo).port;
+    const p = new ProxyServer({ outbound: new EgressOutbound(facts, { allowLoopback: true }), listen: [{ host: '127.0.0.1', port: 0, family: 4 }], allowed: () => true });
+    await p.start();
+    const c = net.connect(p.addresses()[0]!.port, '127.0.0.1');
+    let got = 0;
+    c.on('data', (b) => (got += b.length));
+    // Greeting, request and 1000 bytes of payload in one write: the payload after the request is forwarded too.
+    await new Promise<void>((r) => c.on('connect', () => r()));
+    c.write(Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, sinkPort >> 8, sinkPort & 0xff]), Buffer.alloc(1000, 0x62)]));
+    // 2 (method) + 10 (reply) + 2000 (the answer)
+    for (let i = 0; i < 200 && got < 2012; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toBe(2012);
+    const live = p.snapshot();
+    expect(live).toMatchObject({ active: 1, bytesUp: 1000, bytesDown: 2000 });
+    c.destroy();
+    for (let i = 0; i < 200 && p.snapshot().active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.snapshot()).toMatchObject({ active: 0, connections: 1, bytesUp: 1000, bytesDown: 2000 });
+    await p.close();
+    sink.close();
+  });
 });

@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net, { isIP } from 'node:net';
 import { type ListenAddress } from './options.js';
-import { EgressOutbound, OutboundError, type ResolvedTarget } from './outbound.js';
+import { EgressOutbound, OutboundError, PIPE_HIGH_WATER_MARK, type ResolvedTarget } from './outbound.js';
 import * as S from './socks5.js';
 
 export interface ProxyStats {
@@ -62,6 +62,8 @@ export function parseAuthority(text: string): { host: string; port: number } | u
 export class ProxyServer {
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket | dgram.Socket>();
+  /** Outbound sockets of open CONNECT tunnels (their byte counters are the tunnel's traffic). */
+  private readonly spliced = new Set<net.Socket>();
   private readonly http: http.Server;
   private readonly stats: ProxyStats = { active: 0, activeUdp: 0, connections: 0, refused: 0, failed: 0, bytesUp: 0, bytesDown: 0, listening: [] };
   private readonly log: (line: string) => void;
@@ -84,7 +86,8 @@ export class ProxyServer {
   /** Listens on every address; on a failure closes the ones already open and throws. */
   async start(): Promise<void> {
     for (const l of this.opts.listen) {
-      const server = net.createServer((sock) => this.accept(sock));
+      // Handshake replies are small writes the client waits for: never hold them back for Nagle (noDelay).
+      const server = net.createServer({ noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK }, (sock) => this.accept(sock));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -100,13 +103,24 @@ export class ProxyServer {
     }
   }
 
+  /** The way out for connections from now on (the egress's addresses changed); open ones keep theirs. */
+  setOutbound(outbound: EgressOutbound): void {
+    this.opts.outbound = outbound;
+  }
+
   /** Where it listens (actual ports, also for port 0). */
   addresses(): net.AddressInfo[] {
     return this.servers.map((s) => s.address() as net.AddressInfo);
   }
 
   snapshot(): ProxyStats {
-    return { ...this.stats, listening: [...this.stats.listening] };
+    let up = 0;
+    let down = 0;
+    for (const out of this.spliced) {
+      up += out.bytesWritten;
+      down += out.bytesRead;
+    }
+    return { ...this.stats, bytesUp: this.stats.bytesUp + up, bytesDown: this.stats.bytesDown + down, listening: [...this.stats.listening] };
   }
 
   /** Stops listening and ends every connection and association. */
@@ -139,8 +153,6 @@ export class ProxyServer {
     }
     this.track(sock);
     this.stats.connections++;
-    // Handshake replies are small writes the client waits for: never hold them back for Nagle.
-    sock.setNoDelay(true);
     sock.setTimeout(this.handshakeMs, () => sock.destroy());
     sock.once('data', (chunk: Buffer) => {
       if (chunk[0] === S.SOCKS_VERSION) {
@@ -231,10 +243,7 @@ export class ProxyServer {
     }
     if (sock.destroyed) return void out.destroy();
     sock.write(S.encodeReply(S.REP.succeeded, plainAddress(out.localAddress), out.localPort ?? 0));
-    if (early.length > 0) {
-      this.stats.bytesUp += early.length;
-      out.write(early);
-    }
+    if (early.length > 0) out.write(early);
     this.splice(sock, out);
     sock.resume();
   }
@@ -324,15 +333,18 @@ export class ProxyServer {
     sock.write(S.encodeReply(S.REP.succeeded, a.address, a.port));
   }
 
-  /** Pipes two sockets both ways, counting bytes, and ends each when the other ends. */
+  /**
+   * Pipes two sockets both ways and ends each when the other ends. No per-chunk work besides the pipe itself: the
+   * bytes are the outbound socket's own counters (bytesWritten up, bytesRead down), added up when it closes and read
+   * live for a snapshot.
+   */
   private splice(client: net.Socket, out: net.Socket): void {
     this.track(out);
     client.setTimeout(0);
     this.stats.active++;
+    this.spliced.add(out);
     out.on('error', () => client.destroy());
     client.on('error', () => out.destroy());
-    client.on('data', (b: Buffer) => (this.stats.bytesUp += b.length));
-    out.on('data', (b: Buffer) => (this.stats.bytesDown += b.length));
     client.pipe(out);
     out.pipe(client);
     let closed = 0;
@@ -344,7 +356,12 @@ export class ProxyServer {
       }
     };
     client.once('close', done);
-    out.once('close', done);
+    out.once('close', () => {
+      done();
+      this.spliced.delete(out);
+      this.stats.bytesUp += out.bytesWritten;
+      this.stats.bytesDown += out.bytesRead;
+    });
   }
 
   // ---- HTTP --------------------------------------------------------------------------------------
@@ -381,10 +398,7 @@ export class ProxyServer {
     }
     if (sock.destroyed) return void out.destroy();
     sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) {
-      this.stats.bytesUp += head.length;
-      out.write(head);
-    }
+    if (head.length > 0) out.write(head);
     this.splice(sock, out);
   }
 

@@ -9,9 +9,12 @@ export const CLIENT_LOCK_PATH = '/run/egress/client.lock';
 /** Commands that change the client and so run under the lock. */
 export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall']);
 
-/** Whether a command line changes the client: the commands above, and `forward add|remove` (not `forward list`). */
-export function changesClient(command: string, args: readonly string[]): boolean {
-  return CHANGING_COMMANDS.has(command) || (command === 'forward' && (args[0] === 'add' || args[0] === 'remove'));
+/** Whether an invocation changes the client: a changing command, `forward add|remove` (not `forward list`), and
+ *  `proxy --persist` / `proxy remove` (not a foreground proxy). */
+export function changesClient(command: string, args: readonly string[], options: Record<string, unknown> = {}): boolean {
+  if (CHANGING_COMMANDS.has(command)) return true;
+  if (command === 'forward') return args[0] === 'add' || args[0] === 'remove';
+  return command === 'proxy' && (options.persist === true || args[0] === 'remove');
 }
 
 /** Runs `fn` holding the client's change lock; says whom it waits for. */
