@@ -9,6 +9,7 @@ import { boundEgressOf, requireUp } from './bound-egress.js';
 import { requireFence } from './fence-check.js';
 import { checkRunAsUser } from './user-hints.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
+import { reportHandoff } from '../app-exec/handoff.js';
 
 /** Environment names that would hand the app some of the caller's privilege. */
 const PRIVILEGED_ENV = [/^SUDO_/, /^SSH_AUTH_SOCK$/, /^SSH_AGENT_PID$/, /^KRB5CCNAME$/, /^XDG_RUNTIME_DIR$/, /^DBUS_SESSION_BUS_ADDRESS$/, /^MAIL$/, /^XAUTHORITY$/];
@@ -75,5 +76,8 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), or resolv.conf
   // names a loopback stub, the app starts in a mount namespace whose `hosts:` resolves through the egress's DNS.
   const view = dnsViewPrefix(egress.name, egress.dns);
-  return spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
+  const started = Date.now();
+  const status = await spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
+  if (status.code !== undefined) reportHandoff({ info: (line) => process.stderr.write(`${line}\n`) }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name });
+  return status;
 }
