@@ -10,6 +10,8 @@ import { requireFence } from './fence-check.js';
 import { checkRunAsUser } from './user-hints.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
 import { reportHandoff } from '../app-exec/handoff.js';
+import { lookupUser } from '../app-exec/invoking-user.js';
+import { grantDisplay, invokerFromEnv, realDisplayHost, revokeDisplay } from './display-access.js';
 
 /** Environment names that would hand the app some of the caller's privilege. */
 const PRIVILEGED_ENV = [/^SUDO_/, /^SSH_AUTH_SOCK$/, /^SSH_AGENT_PID$/, /^KRB5CCNAME$/, /^XDG_RUNTIME_DIR$/, /^DBUS_SESSION_BUS_ADDRESS$/, /^MAIL$/, /^XAUTHORITY$/];
@@ -76,8 +78,20 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), or resolv.conf
   // names a loopback stub, the app starts in a mount namespace whose `hosts:` resolves through the egress's DNS.
   const view = dnsViewPrefix(egress.name, egress.dns);
-  const started = Date.now();
-  const status = await spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
-  if (status.code !== undefined) reportHandoff({ info: (line) => process.stderr.write(`${line}\n`) }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name });
-  return status;
+  // From a graphical session: the user may use the invoker's display (and audio) while the app runs, no longer.
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  const invoker = invokerFromEnv(process.env, (uid) => {
+    const u = lookupUser(uid);
+    return u?.name ? { name: u.name, gid: u.gid, home: u.home ?? '' } : undefined;
+  });
+  const display = grantDisplay(realDisplayHost, process.env, invoker, user.name);
+  for (const note of display.notes) say(`egress: ${note}`);
+  try {
+    const started = Date.now();
+    const status = await spawnForwarding([...view, ...setprivArgv(user, inv.rest)], { ...appEnvironment(process.env, user), ...display.env });
+    if (status.code !== undefined) reportHandoff({ info: say }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name });
+    return status;
+  } finally {
+    for (const failure of revokeDisplay(realDisplayHost, display)) say(`warning: run-as: could not take back display access: ${failure}`);
+  }
 }
