@@ -1,7 +1,7 @@
 /*
  * exec-guard: the execve family of libegress-shim. A program started through the shim may start others (env X=1 app,
  * sh -c, timeout, nice, xargs, a browser's helpers). The shim loads into each dynamically linked one, but not into a
- * statically linked program, a setuid/setgid one (the loader drops LD_PRELOAD) or one of another ELF class/machine, and
+ * statically linked program, a setuid/setgid one or one with file capabilities (the loader drops LD_PRELOAD), or one of another ELF class/machine, and
  * a Go program (static or cgo) makes its own system calls: their traffic would leave by the normal route. So before
  * an exec the target is inspected, and an uncovered one is refused with EACCES and one line on stderr naming it and
  * `egress-client run`, unless EGRESS_ALLOW_UNCOVERED=1 (exec --allow-uncovered), where it starts with a warning line.
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "shim-internal.h"
@@ -135,6 +136,8 @@ static const char *eg_inspect_fd(int fd, char *script_interp) {
   if (is64 && got < 64) return NULL;
   uint16_t machine = rd16(le, h + 18);
   if (st.st_mode & (S_ISUID | S_ISGID)) return "setuid/setgid, so the loader drops LD_PRELOAD";
+  /* File capabilities (ping's cap_net_raw): secure-execution mode too. */
+  if (fgetxattr(fd, "security.capability", NULL, 0) > 0) return "a program with file capabilities, so the loader drops LD_PRELOAD";
   if (ex.ei_class != 0 && (h[EI_CLASS] != ex.ei_class || machine != ex.machine)) return "of another ELF class or machine than the shim, so the loader skips it";
   uint64_t phoff = is64 ? rd64(le, h + 32) : rd32(le, h + 28);
   uint64_t shoff = is64 ? rd64(le, h + 40) : rd32(le, h + 32);

@@ -79,6 +79,13 @@ describe('exec guard of libegress-shim', () => {
     }
   });
 
+  it("refuses a program with file capabilities (ping's cap_net_raw)", () => {
+    expect(execFileSync('getcap', ['/usr/bin/ping'], { encoding: 'utf8' })).toContain('cap_net_raw');
+    const r = run([driver, 'execv', '/usr/bin/ping']);
+    expect(r.stdout.trim()).toBe('refused errno=13');
+    expect(r.stderr).toContain('egress: refusing to start /usr/bin/ping: it is a program with file capabilities, so the loader drops LD_PRELOAD;');
+  });
+
   it('follows a script to its static interpreter', () => {
     const r = run([driver, 'execve', bin('script-static')]);
     expect(r.stdout.trim()).toBe('refused errno=13');

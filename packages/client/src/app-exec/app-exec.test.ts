@@ -78,6 +78,11 @@ describe('inspectExecutable on Go programs (built from source here)', () => {
   it('sees a cgo Go program as dynamically linked but Go', async () => {
     expect(await inspectExecutable(join(dir, 'go-cgo'))).toEqual({ elf: true, static: false, setuid: false, go: true, bits: 64, machine: 62 });
   });
+  it("sees file capabilities (ping's cap_net_raw, iputils-ping is in tools/setup.sh)", async () => {
+    expect(execFileSync('getcap', ['/usr/bin/ping'], { encoding: 'utf8' })).toContain('cap_net_raw');
+    expect(await inspectExecutable('/usr/bin/ping')).toMatchObject({ elf: true, static: false, caps: true });
+    expect((await inspectExecutable(join(dir, 'dynamic-bin'))).caps).toBeUndefined();
+  });
   it('does not take C programs, the shim or node for Go', async () => {
     for (const f of [join(dir, 'dynamic-bin'), join(dir, 'static-bin'), shim, process.execPath, '/bin/sh']) expect((await inspectExecutable(f)).go, f).toBe(false);
   });
@@ -106,6 +111,7 @@ describe('shimWarnings', () => {
       /^\/usr\/bin\/kubectl is a Go program \(Go makes its own system calls, even when dynamically linked\): .* egress-client run --egress vps1 -- kubectl/,
     );
     expect(shimWarnings({ elf: true, static: true, setuid: false, go: true, inspected: '/opt/gp' }, { ...FACTS, dns: [] }, ['gp'])[0]).toMatch(/^\/opt\/gp is a statically linked Go program: /);
+    expect(shimWarnings({ elf: true, static: false, setuid: false, caps: true, inspected: '/usr/bin/ping' }, { ...FACTS, dns: [] }, ['ping'])[0]).toMatch(/^\/usr\/bin\/ping is a program with file capabilities \(the loader drops LD_PRELOAD\): /);
     expect(shimWarnings({ elf: true, static: false, setuid: false, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'])).toEqual([]);
   });
   it('warns for a 32-bit program the 64-bit shim cannot load into', () => {

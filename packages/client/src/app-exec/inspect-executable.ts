@@ -5,6 +5,8 @@
 // PT_NOTE segments (at most MAX_NOTE bytes each) and at most MAX_SHDRS section headers with their name table (at most
 // MAX_SHSTRTAB bytes), never the whole file (kubectl or firefox are tens of megabytes). The npm ELF parsers (elfy,
 // elf-tools) take the whole file as one Buffer, which is why this one exists.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 
 export interface ExecutableInfo {
@@ -14,6 +16,8 @@ export interface ExecutableInfo {
   static: boolean;
   /** setuid or setgid bit: the loader drops LD_PRELOAD (secure-execution mode). */
   setuid: boolean;
+  /** File capabilities (security.capability, e.g. ping's cap_net_raw): secure-execution mode too. Set only when true. */
+  caps?: true;
   /** A Go program (`.go.buildinfo` section or Go build-id note): its own syscalls bypass the shim, static or not. */
   go?: boolean;
   /** For `#!` scripts: the interpreter path (inspect it to know whether the shim applies). */
@@ -126,10 +130,21 @@ export async function inspectExecutable(path: string): Promise<ExecutableInfo> {
         if (name + want.length <= names.length && names.subarray(name, name + want.length).equals(want)) go = true;
       }
     }
-    return { elf: true, static: !interp, setuid, go, ...arch };
+    return { elf: true, static: !interp, setuid, go, ...arch, ...((await hasFileCaps(path)) ? { caps: true as const } : {}) };
   } finally {
     await fh.close();
   }
+}
+
+const GETCAP = ['/usr/sbin/getcap', '/sbin/getcap'];
+
+/** Whether a file has file capabilities, asked of getcap (libcap2-bin; node cannot read xattrs); false without it. */
+export function hasFileCaps(path: string): Promise<boolean> {
+  const getcap = GETCAP.find((p) => existsSync(p));
+  if (!getcap) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    execFile(getcap, [path], { timeout: 5000, encoding: 'utf8' }, (err, stdout) => resolve(!err && stdout.trim() !== ''));
+  });
 }
 
 /** Why the shim cannot cover a program, in a few words (undefined when it can). */
@@ -141,5 +156,6 @@ export function uncoveredReasons(info: ExecutableInfo, shim?: ExecutableInfo): s
     out.push(`a ${info.bits}-bit program (ELF machine ${info.machine}), unlike the ${shim.bits}-bit shim (machine ${shim.machine})`);
   }
   if (info.setuid) out.push('setuid/setgid (the loader drops LD_PRELOAD)');
+  if (info.caps) out.push('a program with file capabilities (the loader drops LD_PRELOAD)');
   return out;
 }
