@@ -179,4 +179,33 @@ describe('no launcher leaks silently (lab)', () => {
     xvfb.kill('SIGTERM');
     await xvfb.exited;
   });
+
+  it('run-as from a Wayland session: ACLs on the Wayland and audio sockets for the app only, absolute paths passed, removed after', async () => {
+    const uid = sudoOther.SUDO_UID!;
+    const rt = `/run/user/${uid}`;
+    // otheruser's session sockets (0700 directories, as logind makes them), each answering one line.
+    await lab.exec('client', ['sh', '-c', `mkdir -p ${rt}/pulse && chmod 0700 ${rt} ${rt}/pulse && chown -R otheruser ${rt}`], { check: true });
+    const servers = [
+      lab.spawn('client', ['socat', `UNIX-LISTEN:${rt}/wayland-0,fork,mode=0700`, 'SYSTEM:echo wayland-ok'], { user: 'otheruser' }),
+      lab.spawn('client', ['socat', `UNIX-LISTEN:${rt}/pulse/native,fork,mode=0700`, 'SYSTEM:echo pulse-ok'], { user: 'otheruser' }),
+    ];
+    await waitUntil('the session sockets', 20_000, async () => (await lab.exec('client', ['test', '-S', `${rt}/wayland-0`, '-a', '-S', `${rt}/pulse/native`])).exitCode === 0);
+    const reach = async (sock: string) => (await lab.exec('client', ['socat', '-T', '3', '-', `UNIX-CONNECT:${sock}`], { user: 'appuser', stdin: '' })).stdout.trim();
+    const acls = async () => (await lab.exec('client', ['getfacl', '--omit-header', '--absolute-names', rt, `${rt}/pulse`, `${rt}/wayland-0`, `${rt}/pulse/native`], { check: true })).stdout;
+    const before = await acls();
+    expect(await reach(`${rt}/wayland-0`)).toBe('');
+
+    const app = 'echo "$WAYLAND_DISPLAY|$PULSE_SERVER"; socat -T 3 - "UNIX-CONNECT:$WAYLAND_DISPLAY" </dev/null; socat -T 3 - "UNIX-CONNECT:${PULSE_SERVER#unix:}" </dev/null';
+    const r = await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'sh', '-c', app], { env: { ...sudoOther, WAYLAND_DISPLAY: 'wayland-0' }, timeoutMs: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([`${rt}/wayland-0|unix:${rt}/pulse/native`, 'wayland-ok', 'pulse-ok']);
+    expect(r.stderr).toContain(`egress: ${rt}/wayland-0: appuser may use it (ACL) until the app exits`);
+    // Afterwards: no entry for appuser left, the ACLs as before, and appuser is refused again.
+    expect(await acls()).toBe(before);
+    expect(await acls()).not.toContain('appuser');
+    expect(await reach(`${rt}/wayland-0`)).toBe('');
+    expect(await reach(`${rt}/pulse/native`)).toBe('');
+    for (const s of servers) s.kill('SIGTERM');
+    await Promise.all(servers.map((s) => s.exited));
+  });
 });

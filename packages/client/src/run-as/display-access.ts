@@ -39,6 +39,8 @@ export interface Grant {
   undo: readonly string[];
   as?: Invoker;
   env?: NodeJS.ProcessEnv;
+  /** Run after undo, failure ignored: drops the ACL mask our entry created (refused while other named entries exist). */
+  tidy?: readonly string[];
 }
 
 export interface DisplayAccess {
@@ -131,11 +133,11 @@ export function grantDisplay(host: DisplayHost, env: NodeJS.ProcessEnv, invoker:
     if (env.DISPLAY) {
       const list = host.run(['xhost'], { ...asInvoker, env: xenv });
       if (list.status !== 0) {
-        throw new EgressError('E_DISPLAY', `run-as: cannot reach display ${env.DISPLAY} as ${invoker?.name ?? 'root'} to grant ${user} access: ${(list.stderr || list.stdout).trim() || `xhost exited with ${list.status}`}`, {
-          hint: `check DISPLAY and XAUTHORITY (sudo keeps both by default), or grant it yourself: xhost +SI:localuser:${user}`,
-        });
-      }
-      if (xhostHasUser(list.stdout, user)) {
+        // The app may not need the display (run-as -- curl from a desktop terminal): say so, change nothing, go on.
+        out.notes.push(
+          `warning: cannot reach display ${env.DISPLAY} as ${invoker?.name ?? 'root'} (${(list.stderr || list.stdout).trim() || `xhost exited with ${list.status}`}): ${user} gets no access to it; if the app needs it, check DISPLAY and XAUTHORITY or run: xhost +SI:localuser:${user} (and xhost -SI:localuser:${user} after)`,
+        );
+      } else if (xhostHasUser(list.stdout, user)) {
         out.notes.push(`display ${env.DISPLAY}: ${user} already had access (SI:localuser:${user}); left as it is`);
       } else {
         const add = host.run(['xhost', `+SI:localuser:${user}`], { ...asInvoker, env: xenv });
@@ -143,16 +145,17 @@ export function grantDisplay(host: DisplayHost, env: NodeJS.ProcessEnv, invoker:
         out.grants.push({ what: `X11 display ${env.DISPLAY}`, undo: ['xhost', `-SI:localuser:${user}`], ...asInvoker, env: xenv });
         out.notes.push(`display ${env.DISPLAY}: granted to ${user} alone (xhost +SI:localuser:${user}) until the app exits`);
       }
-      out.env.DISPLAY = env.DISPLAY;
+      if (list.status === 0) out.env.DISPLAY = env.DISPLAY;
     }
     for (const sock of sockets) {
       for (const [path, perm] of [...dirsTo(sock, runtime!).map((d) => [d, 'x'] as const), [sock, 'rw'] as const]) {
         if (out.grants.some((g) => g.undo[g.undo.length - 1] === path)) continue;
         const cur = host.run(['getfacl', '--omit-header', '--absolute-names', '--', path], {});
         if (cur.status === 0 && aclHasUser(cur.stdout, user)) continue;
+        const hadMask = cur.status !== 0 || cur.stdout.split('\n').some((l) => l.startsWith('mask:'));
         const set = host.run(['setfacl', '-m', `u:${user}:${perm}`, '--', path], {});
         if (set.status !== 0) throw new EgressError('E_DISPLAY', `run-as: setfacl -m u:${user}:${perm} ${path} failed: ${(set.stderr || set.stdout).trim()}`);
-        out.grants.push({ what: path, undo: ['setfacl', '-x', `u:${user}`, '--', path] });
+        out.grants.push({ what: path, undo: ['setfacl', '-x', `u:${user}`, '--', path], ...(hadMask ? {} : { tidy: ['setfacl', '-x', 'm::', '--', path] }) });
       }
       if (sock === wayland) out.env.WAYLAND_DISPLAY = sock;
       else if (sock.endsWith('/pulse/native')) out.env.PULSE_SERVER = `unix:${sock}`;
@@ -183,6 +186,7 @@ export function revokeDisplay(host: DisplayHost, access: DisplayAccess): string[
   for (const g of [...access.grants].reverse()) {
     const r = host.run(g.undo, { ...(g.as ? { as: g.as } : {}), ...(g.env ? { env: g.env } : {}) });
     if (r.status !== 0) failed.push(`${g.what}: ${g.undo.join(' ')} failed: ${(r.stderr || r.stdout).trim()}`);
+    else if (g.tidy) host.run(g.tidy, {});
   }
   access.grants.length = 0;
   return failed;
