@@ -135,7 +135,8 @@ static const char *eg_inspect_fd(int fd, char *script_interp) {
   int is64 = h[EI_CLASS] == ELFCLASS64;
   if (is64 && got < 64) return NULL;
   uint16_t machine = rd16(le, h + 18);
-  if (st.st_mode & (S_ISUID | S_ISGID)) return "setuid/setgid, so the loader drops LD_PRELOAD";
+  /* A setuid/setgid bit changes the effective id (secure-execution mode) unless it names our own real id. */
+  if (((st.st_mode & S_ISUID) && st.st_uid != getuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getgid())) return "setuid/setgid, so the loader drops LD_PRELOAD";
   /* File capabilities (ping's cap_net_raw): secure-execution mode too. */
   if (fgetxattr(fd, "security.capability", NULL, 0) > 0) return "a program with file capabilities, so the loader drops LD_PRELOAD";
   if (ex.ei_class != 0 && (h[EI_CLASS] != ex.ei_class || machine != ex.machine)) return "of another ELF class or machine than the shim, so the loader skips it";

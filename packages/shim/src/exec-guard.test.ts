@@ -3,7 +3,7 @@
 // scripts run by a dynamic interpreter pass; wrappers (env, sh -c, timeout, xargs) are caught; the override lets them
 // start with a warning. No network, no namespace.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +25,13 @@ beforeAll(() => {
   writeFileSync(bin('ok.c'), '#include <stdio.h>\nint main(void){puts("ran");return 0;}\n');
   execFileSync('cc', ['-o', bin('dyn'), bin('ok.c')]);
   execFileSync('cc', ['-static', '-o', bin('static'), bin('ok.c')]);
+  // setuid to another user (nobody), so that it changes the effective uid of whoever runs it here (root in CI).
+  if (process.getuid?.() !== 0) throw new Error('the exec guard tests need root (a setuid program owned by another user); run them as root, as CI does');
   execFileSync('cc', ['-o', bin('setuid'), bin('ok.c')]);
+  chownSync(bin('setuid'), 65534, 65534);
   chmodSync(bin('setuid'), 0o4755);
+  execFileSync('cc', ['-o', bin('setuid-mine'), bin('ok.c')]);
+  chmodSync(bin('setuid-mine'), 0o4755);
   mkdirSync(bin('go'));
   writeFileSync(bin('go/main.go'), 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("ran") }\n');
   writeFileSync(bin('go/cgo.go'), 'package main\n\n// int two(void) { return 2; }\nimport "C"\nimport "fmt"\n\nfunc main() { fmt.Println("ran", C.two()) }\n');
@@ -71,8 +76,8 @@ describe('exec guard of libegress-shim', () => {
     }
   });
 
-  it.each(APIS)('%s starts a dynamically linked program and a /bin/sh script as before, silently', (api) => {
-    for (const name of ['dyn', 'script-sh']) {
+  it.each(APIS)('%s starts a dynamically linked program, a /bin/sh script and a setuid program of our own (no id change) as before, silently', (api) => {
+    for (const name of ['dyn', 'script-sh', 'setuid-mine']) {
       const target = api.endsWith('p') || api === 'execvpe' ? name : bin(name);
       const r = run([driver, api, target]);
       expect({ name, stdout: r.stdout, stderr: r.stderr }).toEqual({ name, stdout: api.startsWith('posix_spawn') ? 'ran\nspawned status=0\n' : 'ran\n', stderr: '' });

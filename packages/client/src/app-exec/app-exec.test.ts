@@ -1,6 +1,6 @@
 // Unit tests for exec/run's pure parts and for exec itself on this host (no network, no root needed).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Output } from '@egress/core';
@@ -60,8 +60,10 @@ describe('inspectExecutable', () => {
   it('sees a gcc -static binary as static', async () => {
     expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false, go: false, bits: 64, machine: 62 });
   });
-  it('sees the setuid bit', async () => {
-    expect(await inspectExecutable(join(dir, 'setuid-bin'))).toEqual({ elf: true, static: false, setuid: true, go: false, bits: 64, machine: 62 });
+  it('sees a setuid bit to another user (secure-execution mode), not one to the runner itself', async () => {
+    const owner = statSync(join(dir, 'setuid-bin'));
+    expect(await inspectExecutable(join(dir, 'setuid-bin'), { uid: owner.uid + 1, gid: owner.gid })).toEqual({ elf: true, static: false, setuid: true, go: false, bits: 64, machine: 62 });
+    expect(await inspectExecutable(join(dir, 'setuid-bin'), { uid: owner.uid, gid: owner.gid })).toMatchObject({ setuid: false });
   });
   it('reports a script interpreter and follows it', async () => {
     expect(await inspectExecutable(join(dir, 'script'))).toEqual({ elf: false, static: false, setuid: false, interpreter: join(dir, 'static-bin') });
@@ -250,6 +252,8 @@ describe('runExec on this host', () => {
     expect(code).toBe(143);
   });
   it('refuses static, Go (static and cgo) and setuid programs before starting them, naming the reason and run', async () => {
+    // The setuid file is ours: run "as" another user for its bit to change the effective uid.
+    const other = { uid: process.getuid!() + 1, gid: process.getgid!() };
     for (const [bin, reason] of [
       ['static-bin', 'statically linked'],
       ['go-static', 'a statically linked Go program'],
@@ -257,7 +261,7 @@ describe('runExec on this host', () => {
       ['setuid-bin', 'setuid/setgid (the loader drops LD_PRELOAD)'],
     ] as const) {
       const { output } = quietOutput();
-      const err = await runExec({ argv: [join(dir, bin)], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim }).then(
+      const err = await runExec({ argv: [join(dir, bin)], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, runner: other }).then(
         () => undefined,
         (e: Error & { hint?: string }) => e,
       );

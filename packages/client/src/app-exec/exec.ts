@@ -6,7 +6,7 @@ import { locateShim, shimEnv, ShimMissingError } from '@egress/shim';
 import { existsSync } from 'node:fs';
 import { runChild } from './child-run.js';
 import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
-import { inspectExecutable, uncoveredReasons, type ExecutableInfo } from './inspect-executable.js';
+import { inspectExecutable, uncoveredReasons, type ExecutableInfo, type Runner } from './inspect-executable.js';
 import { reportHandoff } from './handoff.js';
 import { readPublicFacts } from './public-facts.js';
 import { resolveCommand } from './resolve-command.js';
@@ -22,6 +22,8 @@ export interface ExecOptions {
   interfaces?: InterfaceAddresses;
   /** The shim library (tests); default: locateShim(). */
   shimPath?: string;
+  /** Who runs the app (tests); default: this process's uid and gid. */
+  runner?: Runner;
   /** Start programs the shim cannot cover anyway (--allow-uncovered): the user is told their traffic leaves directly. */
   allowUncovered?: boolean;
 }
@@ -37,10 +39,10 @@ export function requireShim(): string {
 }
 
 /** Inspects a command, following a `#!` line to its interpreter (whose linking decides whether the shim loads). */
-export async function inspectCommand(file: string): Promise<ExecutableInfo & { inspected: string }> {
-  const info = await inspectExecutable(file);
+export async function inspectCommand(file: string, runner?: Runner): Promise<ExecutableInfo & { inspected: string }> {
+  const info = await inspectExecutable(file, runner);
   if (info.interpreter && info.interpreter.startsWith('/') && existsSync(info.interpreter)) {
-    const inner = await inspectExecutable(info.interpreter);
+    const inner = await inspectExecutable(info.interpreter, runner);
     return { ...inner, setuid: info.setuid || inner.setuid, inspected: info.interpreter };
   }
   return { ...info, inspected: file };
@@ -68,7 +70,7 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   const shim = opts.shimPath ?? requireShim();
   const file = resolveCommand(opts.argv[0], env);
   const shimInfo = await inspectExecutable(shim).catch(() => undefined);
-  const problems = shimWarnings(await inspectCommand(file), facts, opts.argv, shimInfo);
+  const problems = shimWarnings(await inspectCommand(file, opts.runner), facts, opts.argv, shimInfo);
   if (problems.length > 0 && !opts.allowUncovered) {
     throw new EgressError('E_UNCOVERED', `exec: refusing to start ${opts.argv[0]}: ${problems.join('; ')}`, {
       hint: `to start it anyway, knowing its traffic will NOT go through egress '${facts.name}': egress-client exec --allow-uncovered --egress ${facts.name} -- ${opts.argv.join(' ')}`,

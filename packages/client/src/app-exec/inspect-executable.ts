@@ -14,7 +14,10 @@ export interface ExecutableInfo {
   elf: boolean;
   /** ELF without a program interpreter (static or static-pie): LD_PRELOAD is ignored. */
   static: boolean;
-  /** setuid or setgid bit: the loader drops LD_PRELOAD (secure-execution mode). */
+  /**
+   * A setuid bit to another user than the runner, or a setgid bit to another group: the effective id changes, so the
+   * loader runs in secure-execution mode and drops LD_PRELOAD. (A setuid file of the runner's own changes nothing.)
+   */
   setuid: boolean;
   /** File capabilities (security.capability, e.g. ping's cap_net_raw): secure-execution mode too. Set only when true. */
   caps?: true;
@@ -73,10 +76,16 @@ function hasGoNote(notes: Buffer, u32: (b: Buffer, o: number) => number): boolea
   return false;
 }
 
-/** Reads an executable's ELF program headers, notes, section names and mode bits. */
-export async function inspectExecutable(path: string): Promise<ExecutableInfo> {
+/** Who will run the program (exec runs it as the caller). */
+export interface Runner {
+  uid: number;
+  gid: number;
+}
+
+/** Reads an executable's ELF program headers, notes, section names and mode bits, for a program run by `runner`. */
+export async function inspectExecutable(path: string, runner: Runner = { uid: process.getuid!(), gid: process.getgid!() }): Promise<ExecutableInfo> {
   const st = await stat(path);
-  const setuid = (st.mode & 0o6000) !== 0;
+  const setuid = ((st.mode & 0o4000) !== 0 && st.uid !== runner.uid) || ((st.mode & 0o2000) !== 0 && st.gid !== runner.gid);
   const fh = await open(path, 'r');
   try {
     const head = await readAt(fh, 64, 0);
