@@ -142,10 +142,14 @@ describe('no launcher leaks silently (lab)', () => {
     expect(((await lab.readFile('client', '/tmp/handoff/received')) ?? '').split('\n').filter(Boolean).sort()).toEqual(['https://one.example/', 'https://three.example/', 'https://two.example/']);
     instance.kill('SIGTERM');
     await instance.exited;
-    // A run that fails says nothing of a handoff.
+    // A run that fails says nothing of a handoff, nor does a quick ordinary command outside a graphical session.
     const failed = await lab.exec('client', [...exec, '--', 'sh', '-c', 'exit 3'], { user: 'otheruser' });
     expect(failed.exitCode).toBe(3);
     expect(failed.stderr).not.toContain('note:');
+    const quick = await lab.exec('client', [...exec, '--', 'true'], { user: 'otheruser' });
+    expect({ code: quick.exitCode, note: quick.stderr.includes('note:') }).toEqual({ code: 0, note: false });
+    const quickGui = await lab.exec('client', [...exec, '--', 'true'], { user: 'otheruser', env: { DISPLAY: ':5' } });
+    expect({ code: quickGui.exitCode, note: quickGui.stderr.includes('note: true exited with status 0') }).toEqual({ code: 0, note: true });
   });
 
   it('run-as from an X session: the dedicated user reaches the display while the app runs, not before or after; a prior grant is kept', async () => {

@@ -86,6 +86,6 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
   const started = Date.now();
   const code = await runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
-  reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name });
+  reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env });
   return code;
 }

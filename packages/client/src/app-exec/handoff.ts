@@ -10,6 +10,8 @@ export const HANDOFF_WINDOW_MS = 2000;
 const WRAPPERS = new Set(['env', 'nice', 'nohup', 'timeout', 'setsid', 'stdbuf', 'ionice', 'taskset', 'chrt', 'sudo', 'setpriv', 'runuser', 'flatpak']);
 const FIREFOX = /^(firefox|firefox-esr|firefox-bin|librewolf|waterfox|icecat|iceweasel|thunderbird|seamonkey)$/;
 const CHROMIUM = /^(chromium|chromium-browser|chrome|google-chrome(-stable|-beta|-unstable)?|brave(-browser)?|microsoft-edge(-stable)?|vivaldi(-stable)?|opera|thorium-browser)$/;
+/** Other apps known to pass their arguments to a running instance of themselves. */
+const SINGLE_INSTANCE = /^(code|codium|code-oss|libreoffice|soffice|telegram-desktop|signal-desktop|element-desktop|discord|slack|spotify|evolution|epiphany|falkon|qutebrowser|gnome-terminal|nautilus)$/;
 
 /** The name of the app in argv, past wrappers, their options and VAR=value words (best effort, for the advice only). */
 export function appName(argv: readonly string[]): string {
@@ -35,17 +37,24 @@ export function separateInstanceAdvice(name: string): string {
   return 'start a separate instance (Firefox: --no-remote -P PROFILE or --new-instance; Chromium: --user-data-dir=DIR), or close the running one first';
 }
 
-/** The notice for an app that exited with `exitCode` after `elapsedMs`, or undefined when it does not look like a handoff. */
-export function handoffNotice(argv: readonly string[], exitCode: number, elapsedMs: number, egress?: string): string | undefined {
+/**
+ * The notice for an app that exited with `exitCode` after `elapsedMs`, or undefined when it does not look like a
+ * handoff. Apps known to hand off (browsers and a few others) always get it; any other app only in a graphical
+ * session (DISPLAY or WAYLAND_DISPLAY in `env`), where the handoff channels (X11, D-Bus, session sockets) live: a
+ * quick `exec -- curl ...` over SSH or in a script stays quiet.
+ */
+export function handoffNotice(argv: readonly string[], exitCode: number, elapsedMs: number, egress?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (exitCode !== 0 || elapsedMs >= HANDOFF_WINDOW_MS || argv.length === 0) return undefined;
   const name = appName(argv);
+  const known = FIREFOX.test(name) || CHROMIUM.test(name) || SINGLE_INSTANCE.test(name);
+  if (!known && !env.DISPLAY && !env.WAYLAND_DISPLAY) return undefined;
   const where = egress ? `egress '${egress}'` : 'the egress';
   return `note: ${name} exited with status 0 after ${(elapsedMs / 1000).toFixed(1)} s. If it is an app that hands its work to an instance of itself already running (a browser), that instance runs OUTSIDE ${where} and uses this host's own address; ${separateInstanceAdvice(name)}.`;
 }
 
 /** Prints the notice (if any) through `info`; returns whether it did. */
-export function reportHandoff(out: { info(line: string): void }, run: { argv: readonly string[]; exitCode: number; elapsedMs: number; egress?: string }): boolean {
-  const notice = handoffNotice(run.argv, run.exitCode, run.elapsedMs, run.egress);
+export function reportHandoff(out: { info(line: string): void }, run: { argv: readonly string[]; exitCode: number; elapsedMs: number; egress?: string; env?: NodeJS.ProcessEnv }): boolean {
+  const notice = handoffNotice(run.argv, run.exitCode, run.elapsedMs, run.egress, run.env);
   if (notice) out.info(notice);
   return notice !== undefined;
 }

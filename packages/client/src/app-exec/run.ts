@@ -122,7 +122,7 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
     const view = dnsViewPrefix(facts.name, facts.dns);
     const started = Date.now();
     const code = await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...view, ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
-    reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name });
+    reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env: env0 });
     return code;
   } finally {
     try {

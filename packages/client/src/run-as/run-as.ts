@@ -89,7 +89,7 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   try {
     const started = Date.now();
     const status = await spawnForwarding([...view, ...setprivArgv(user, inv.rest)], { ...appEnvironment(process.env, user), ...display.env });
-    if (status.code !== undefined) reportHandoff({ info: say }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name });
+    if (status.code !== undefined) reportHandoff({ info: say }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name, env: process.env });
     return status;
   } finally {
     for (const failure of revokeDisplay(realDisplayHost, display)) say(`warning: run-as: could not take back display access: ${failure}`);
