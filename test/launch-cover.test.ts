@@ -81,18 +81,22 @@ describe('no launcher leaks silently (lab)', () => {
     expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
   });
 
-  it('the shim refuses them behind wrappers (sh -c, env X=1, timeout): EACCES, one line naming run, 0 packets', async () => {
+  it('the shim refuses them behind wrappers (sh -c, env X=1, timeout), and env -i: EACCES, one line naming run, 0 packets', async () => {
     const caps = await uplinkCaptures();
     const cases = [
       ['sh', '-c', probeArgs(STATIC).join(' ')],
       ['env', 'X=1', ...probeArgs(STATIC)],
       ['timeout', '20', ...probeArgs(GO_STATIC)],
       ['sh', '-c', `exec ${probeArgs(GO_CGO).join(' ')}`],
+      // A dynamically linked program is refused too when a wrapper would start it without the shim.
+      ['env', '-i', ...lab.probeArgv(), '1500'],
     ];
     for (const argv of cases) {
       const r = await lab.exec('client', [...exec, '--', ...argv], { user: 'otheruser' });
       expect({ argv, code: r.exitCode, stdout: r.stdout }).toEqual({ argv, code: 126, stdout: '' });
-      expect(r.stderr).toMatch(/egress: refusing to start \/tmp\/cover\/\S+: it is (statically linked|a statically linked Go program|a Go program \(Go makes its own system calls, even when dynamically linked\)); the LD_PRELOAD shim cannot send its traffic through the egress\. Use 'egress-client run' \(or run-as\) for it/);
+      expect(r.stderr).toMatch(
+        /egress: refusing to start \S+: it is (statically linked|a statically linked Go program|a Go program \(Go makes its own system calls, even when dynamically linked\)|about to start without the egress's LD_PRELOAD in its environment \(env -i, or a launcher that clears it\), so the shim would not load); the LD_PRELOAD shim cannot send its traffic through the egress\. Use 'egress-client run' \(or run-as\) for it/,
+      );
     }
     expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
   });

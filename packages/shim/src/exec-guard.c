@@ -5,6 +5,8 @@
  * a Go program (static or cgo) makes its own system calls: their traffic would leave by the normal route. So before
  * an exec the target is inspected, and an uncovered one is refused with EACCES and one line on stderr naming it and
  * `egress-client run`, unless EGRESS_ALLOW_UNCOVERED=1 (exec --allow-uncovered), where it starts with a warning line.
+ * So is any program about to start with an environment that no longer preloads the shim (env -i, env -u LD_PRELOAD,
+ * a launcher that clears it): it would start without the shim and leave by the normal route.
  *
  * Hooked: execve, execv, execvp, execvpe, execl, execlp, execle, fexecve, posix_spawn, posix_spawnp. Not hooked:
  * execveat and raw syscalls (a program making its own exec syscalls makes its own connects too).
@@ -52,6 +54,7 @@ static struct {
   int allow;               /* EGRESS_ALLOW_UNCOVERED=1 */
   unsigned char ei_class;  /* the shim's own ELF class and machine: the loader skips it for other programs */
   uint16_t machine;
+  const char *self;        /* the shim's own path, as the loader found it in LD_PRELOAD */
 } ex;
 
 extern char **environ;
@@ -71,6 +74,7 @@ void eg_exec_init(void) {
   if (dladdr((void *)&eg_exec_init, &self) != 0 && self.dli_fbase != NULL) {
     const unsigned char *ident = (const unsigned char *)self.dli_fbase;
     ex.ei_class = ident[EI_CLASS];
+    if (self.dli_fname != NULL && self.dli_fname[0] == '/') ex.self = self.dli_fname;
     memcpy(&ex.machine, ident + 18, sizeof ex.machine); /* e_machine, in our own byte order */
   }
 }
@@ -235,13 +239,32 @@ static void eg_say(const char *path, const char *inspected, const char *why) {
   (void)w;
 }
 
-/* 0 when path may be executed; -1 (EACCES) when refused. Keeps errno otherwise. */
-static int eg_guard(const char *path) {
+/* Whether an environment still preloads this shim (env -i, or a launcher clearing LD_PRELOAD, would start the next
+ * program without it). Unknown own path: assume it does. */
+static int eg_env_has_shim(char *const envp[]) {
+  if (ex.self == NULL) return 1;
+  size_t n = strlen(ex.self);
+  for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+    if (strncmp(envp[i], "LD_PRELOAD=", 11) != 0) continue;
+    for (const char *p = envp[i] + 11; (p = strstr(p, ex.self)) != NULL; p += n) {
+      char before = p == envp[i] + 11 ? ':' : p[-1], after = p[n];
+      if ((before == ':' || before == ' ') && (after == '\0' || after == ':' || after == ' ')) return 1;
+    }
+  }
+  return 0;
+}
+
+/* 0 when path may be executed with envp; -1 (EACCES) when refused. Keeps errno otherwise. */
+static int eg_guard(const char *path, char *const envp[]) {
   if (path == NULL || path[0] == '\0') return 0;
   int saved = errno;
   char buf[2 * PATH_MAX];
   const char *which = path;
   const char *why = eg_inspect_path(path, &which, buf);
+  /* Only for a program that exists (open worked): the exec itself reports ENOENT/EACCES otherwise. */
+  if (why == NULL && !eg_env_has_shim(envp) && access(path, F_OK) == 0) {
+    why = "about to start without the egress's LD_PRELOAD in its environment (env -i, or a launcher that clears it), so the shim would not load";
+  }
   if (why == NULL) {
     errno = saved;
     return 0;
@@ -276,12 +299,12 @@ static const char *eg_search(const char *file, char *out) {
   }
 }
 
-static int eg_guard_search(const char *file) {
+static int eg_guard_search(const char *file, char *const envp[]) {
   int saved = errno;
   char found[PATH_MAX];
   const char *path = eg_search(file, found);
   errno = saved;
-  return path == NULL ? 0 : eg_guard(path);
+  return path == NULL ? 0 : eg_guard(path, envp);
 }
 
 static int eg_refused(void) {
@@ -295,22 +318,22 @@ static int eg_missing(void) {
 }
 
 EG_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
-  if (eg_guard(path) != 0) return eg_refused();
+  if (eg_guard(path, envp) != 0) return eg_refused();
   return ex.execve ? ex.execve(path, argv, envp) : eg_missing();
 }
 
 EG_EXPORT int execv(const char *path, char *const argv[]) {
-  if (eg_guard(path) != 0) return eg_refused();
+  if (eg_guard(path, environ) != 0) return eg_refused();
   return ex.execv ? ex.execv(path, argv) : eg_missing();
 }
 
 EG_EXPORT int execvp(const char *file, char *const argv[]) {
-  if (eg_guard_search(file) != 0) return eg_refused();
+  if (eg_guard_search(file, environ) != 0) return eg_refused();
   return ex.execvp ? ex.execvp(file, argv) : eg_missing();
 }
 
 EG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
-  if (eg_guard_search(file) != 0) return eg_refused();
+  if (eg_guard_search(file, envp) != 0) return eg_refused();
   return ex.execvpe ? ex.execvpe(file, argv, envp) : eg_missing();
 }
 
@@ -323,6 +346,7 @@ EG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     const char *which = interp;
     why = eg_inspect_path(interp, &which, buf);
   }
+  if (why == NULL && !eg_env_has_shim(envp)) why = "about to start without the egress's LD_PRELOAD in its environment (env -i, or a launcher that clears it), so the shim would not load";
   errno = saved;
   if (why != NULL) {
     eg_say("(file descriptor)", "(file descriptor)", why);
@@ -332,12 +356,12 @@ EG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
 }
 
 EG_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
-  if (eg_guard(path) != 0) return EACCES;
+  if (eg_guard(path, envp) != 0) return EACCES; /* a NULL envp is an empty environment */
   return ex.posix_spawn ? ex.posix_spawn(pid, path, fa, attr, argv, envp) : ENOSYS;
 }
 
 EG_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
-  if (eg_guard_search(file) != 0) return EACCES;
+  if (eg_guard_search(file, envp) != 0) return EACCES;
   return ex.posix_spawnp ? ex.posix_spawnp(pid, file, fa, attr, argv, envp) : ENOSYS;
 }
 

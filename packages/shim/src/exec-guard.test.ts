@@ -120,6 +120,21 @@ describe('exec guard of libegress-shim', () => {
     expect(run(['env', 'X=1', 'dyn'])).toEqual({ status: 0, stdout: 'ran\n', stderr: '' });
   });
 
+  it('refuses a program about to start without the shim in LD_PRELOAD (env -i, env -u LD_PRELOAD), keeps one with it among others', () => {
+    const line = (p: string) => `egress: refusing to start ${p}: it is about to start without the egress's LD_PRELOAD in its environment (env -i, or a launcher that clears it), so the shim would not load;`;
+    for (const argv of [['env', '-i', bin('dyn')], ['env', '-u', 'LD_PRELOAD', bin('dyn')], ['env', 'LD_PRELOAD=', bin('dyn')]]) {
+      const r = run(argv);
+      expect({ argv, status: r.status, stdout: r.stdout }).toEqual({ argv, status: 126, stdout: '' });
+      expect(r.stderr).toContain(line(bin('dyn')));
+    }
+    const other = `${dir}/libother.so`;
+    execFileSync('cc', ['-shared', '-fPIC', '-o', other, '-x', 'c', '-'], { input: 'int egress_other_lib;\n' });
+    expect(run(['env', `LD_PRELOAD=${other}:${shim}`, bin('dyn')])).toEqual({ status: 0, stdout: 'ran\n', stderr: '' });
+    expect(run(['env', `LD_PRELOAD=${shim}.old`, bin('dyn')]).status).toBe(126);
+    // A missing program keeps its ENOENT, with no line.
+    expect(run(['env', '-i', bin('nosuch')])).toMatchObject({ status: 127 });
+  });
+
   it('with EGRESS_ALLOW_UNCOVERED=1 starts them, with a warning line that they leak', () => {
     const r = run(['sh', '-c', 'go-static'], { EGRESS_ALLOW_UNCOVERED: '1' });
     expect(r).toEqual({
