@@ -11,9 +11,11 @@
  * Hooked: execve, execv, execvp, execvpe, execl, execlp, execle, fexecve, posix_spawn, posix_spawnp. Not hooked:
  * execveat and raw syscalls (a program making its own exec syscalls makes its own connects too).
  *
- * Safe after fork() and vfork(): no malloc, no stdio, no locks; only open/fstat/pread/close/access/write on a bounded
- * stack buffer. Reads the ELF header, at most EG_MAX_PHDRS program headers, EG_MAX_NOTE bytes of each of at most
- * EG_MAX_NOTES PT_NOTE segments and at most EG_MAX_SHDRS section headers with their names; never the whole file.
+ * Safe after fork() and vfork(): no malloc, no stdio, no locks; only open/fstat/fgetxattr/pread/close/access/writev,
+ * and about 6.5 KiB of stack at the deepest (gcc -fstack-usage: PATH search 4 KiB, interpreter paths 2 x 256 bytes,
+ * one 1 KiB read buffer). Reads the ELF header, at most EG_MAX_PHDRS program headers, EG_MAX_NOTE bytes of each of
+ * at most EG_MAX_NOTES PT_NOTE segments and at most EG_MAX_SHDRS section headers with their names; never the whole
+ * file.
  * The PATH search of execvp/posix_spawnp is repeated here (first regular, executable file); the real function then
  * searches again, so a file swapped in between is not seen (the shim is a guard against accidents, not a sandbox).
  */
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -39,6 +42,8 @@
 #define EG_MAX_NOTES 16
 #define EG_MAX_SHDRS 4096
 #define EG_MAX_SCRIPT_DEPTH 4
+/* A `#!` line is at most 256 bytes for the kernel (BINPRM_BUF_SIZE), so is its interpreter's path. */
+#define EG_INTERP_MAX 256
 #define EG_MAX_EXECL_ARGS 8192 /* argv on the stack: 64 KiB at most */
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
@@ -79,13 +84,6 @@ void eg_exec_init(void) {
   }
 }
 
-/* Appends s to buf (bounded); returns the new length. */
-static size_t eg_cat(char *buf, size_t len, size_t cap, const char *s) {
-  while (*s != '\0' && len + 1 < cap) buf[len++] = *s++;
-  buf[len] = '\0';
-  return len;
-}
-
 static int eg_pread_all(int fd, void *buf, size_t n, uint64_t off) {
   if (off > (uint64_t)INT64_MAX) return -1;
   ssize_t got = pread(fd, buf, n, (off_t)off);
@@ -113,7 +111,7 @@ static int eg_go_note(int le, const unsigned char *n, size_t len) {
 
 /*
  * Inspects an open ELF file. Returns NULL when the shim covers it, else the reason. Sets *script_interp (a buffer of
- * PATH_MAX) when the file is a `#!` script, for the caller to inspect the interpreter instead.
+ * EG_INTERP_MAX) when the file is a `#!` script, for the caller to inspect the interpreter instead.
  */
 static const char *eg_inspect_fd(int fd, char *script_interp) {
   struct stat st;
@@ -129,7 +127,7 @@ static const char *eg_inspect_fd(int fd, char *script_interp) {
     line[n] = '\0';
     size_t i = 0, j = 0;
     while (line[i] == ' ' || line[i] == '\t') i++;
-    while (line[i] != '\0' && line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && j + 1 < PATH_MAX) script_interp[j++] = line[i++];
+    while (line[i] != '\0' && line[i] != ' ' && line[i] != '\t' && line[i] != '\n' && j + 1 < EG_INTERP_MAX) script_interp[j++] = line[i++];
     script_interp[j] = '\0';
     return NULL; /* the kernel ignores setuid bits on scripts */
   }
@@ -196,13 +194,11 @@ static const char *eg_inspect_fd(int fd, char *script_interp) {
   return NULL;
 }
 
-/* Inspects a path (following `#!` interpreters a few levels, like the kernel); NULL when covered or unreadable. */
+/* Inspects a path (following `#!` interpreters a few levels, like the kernel); NULL when covered or unreadable.
+ * buf holds two interpreter paths (2 * EG_INTERP_MAX); *which is set to the file the reason is about. */
 static const char *eg_inspect_path(const char *path, const char **which, char *buf) {
-  /* buf holds two PATH_MAX strings: the current file and the next interpreter. */
-  char *cur = buf, *next = buf + PATH_MAX;
-  size_t l = strlen(path);
-  if (l >= PATH_MAX) return NULL;
-  memcpy(cur, path, l + 1);
+  const char *cur = path;
+  char *next = buf;
   for (int depth = 0; depth < EG_MAX_SCRIPT_DEPTH; depth++) {
     int fd = open(cur, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return NULL; /* the exec itself reports why (ENOENT, EACCES) */
@@ -210,32 +206,30 @@ static const char *eg_inspect_path(const char *path, const char **which, char *b
     close(fd);
     *which = cur;
     if (why != NULL || next[0] != '/') return why;
-    char *t = cur;
     cur = next;
-    next = t;
+    next = next == buf ? buf + EG_INTERP_MAX : buf;
   }
   return NULL;
 }
 
-/* One line on stderr: refused, or (with the override) a warning that it leaks. */
+/* One line on stderr (one writev, no buffer: small stack, safe after vfork): refused, or a warning that it leaks. */
 static void eg_say(const char *path, const char *inspected, const char *why) {
-  char line[1024];
-  size_t n = 0;
-  n = eg_cat(line, n, sizeof line, ex.allow ? "egress: warning: starting " : "egress: refusing to start ");
-  n = eg_cat(line, n, sizeof line, path);
+  struct iovec v[8];
+  int n = 0;
+#define EG_PART(str) (v[n].iov_base = (void *)(str), v[n].iov_len = strlen(str), n++)
+  EG_PART(ex.allow ? "egress: warning: starting " : "egress: refusing to start ");
+  EG_PART(path);
   if (strcmp(path, inspected) != 0) {
-    n = eg_cat(line, n, sizeof line, " (interpreter ");
-    n = eg_cat(line, n, sizeof line, inspected);
-    n = eg_cat(line, n, sizeof line, ")");
+    EG_PART(" (interpreter ");
+    EG_PART(inspected);
+    EG_PART(")");
   }
-  n = eg_cat(line, n, sizeof line, ": it is ");
-  n = eg_cat(line, n, sizeof line, why);
-  n = eg_cat(line, n, sizeof line,
-             ex.allow ? "; its traffic does NOT go through the egress (exec --allow-uncovered)"
-                      : "; the LD_PRELOAD shim cannot send its traffic through the egress. Use 'egress-client run' (or run-as) for it, or exec --allow-uncovered to start it anyway (it leaks)");
-  if (n + 1 < sizeof line) line[n++] = '\n';
-  else line[sizeof line - 1] = '\n', n = sizeof line;
-  ssize_t w = write(STDERR_FILENO, line, n);
+  EG_PART(": it is ");
+  EG_PART(why);
+  EG_PART(ex.allow ? "; its traffic does NOT go through the egress (exec --allow-uncovered)\n"
+                   : "; the LD_PRELOAD shim cannot send its traffic through the egress. Use 'egress-client run' (or run-as) for it, or exec --allow-uncovered to start it anyway (it leaks)\n");
+#undef EG_PART
+  ssize_t w = writev(STDERR_FILENO, v, n);
   (void)w;
 }
 
@@ -258,7 +252,7 @@ static int eg_env_has_shim(char *const envp[]) {
 static int eg_guard(const char *path, char *const envp[]) {
   if (path == NULL || path[0] == '\0') return 0;
   int saved = errno;
-  char buf[2 * PATH_MAX];
+  char buf[2 * EG_INTERP_MAX];
   const char *which = path;
   const char *why = eg_inspect_path(path, &which, buf);
   /* Only for a program that exists (open worked): the exec itself reports ENOENT/EACCES otherwise. */
@@ -339,10 +333,10 @@ EG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) 
 
 EG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
   int saved = errno;
-  char interp[PATH_MAX];
+  char interp[EG_INTERP_MAX];
   const char *why = eg_inspect_fd(fd, interp);
   if (why == NULL && interp[0] == '/') {
-    char buf[2 * PATH_MAX];
+    char buf[2 * EG_INTERP_MAX];
     const char *which = interp;
     why = eg_inspect_path(interp, &which, buf);
   }
