@@ -184,6 +184,17 @@ describe('no launcher leaks silently (lab)', () => {
     expect(await appuserReaches()).toBe(true);
     await lab.exec('client', ['xhost', '-SI:localuser:appuser'], { user: 'otheruser', env: session, check: true });
     expect(await appuserReaches()).toBe(false);
+
+    // Two apps at once: the grant stays while either runs, and goes with the last one.
+    const first = lab.spawn('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'sh', '-c', 'echo first-started; while [ ! -e /tmp/cover/go-on ]; do sleep 0.1; done'], { env: { ...sudoOther, ...session } });
+    await waitUntil('the first app', 30_000, () => first.output().includes('first-started'));
+    const second = await lab.exec('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'sh', '-c', 'xset q >/dev/null && echo display-ok'], { env: { ...sudoOther, ...session }, timeoutMs: 60_000 });
+    expect({ code: second.exitCode, out: second.stdout.trim() }).toEqual({ code: 0, out: 'display-ok' });
+    expect(await appuserReaches()).toBe(true);
+    await lab.exec('client', ['touch', '/tmp/cover/go-on'], { check: true });
+    expect((await first.exited).code).toBe(0);
+    expect(await appuserReaches()).toBe(false);
+    expect(await acl()).toBe('access control enabled, only authorized clients can connect\n');
     xvfb.kill('SIGTERM');
     await xvfb.exited;
   });

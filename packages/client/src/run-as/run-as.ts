@@ -12,6 +12,7 @@ import { getentPasswd, type PasswdEntry } from './passwd.js';
 import { reportHandoff } from '../app-exec/handoff.js';
 import { lookupUser } from '../app-exec/invoking-user.js';
 import { grantDisplay, invokerFromEnv, realDisplayHost, revokeDisplay } from './display-access.js';
+import { fileHolderStore, holdDisplay, releaseDisplay } from './display-holders.js';
 
 /** Environment names that would hand the app some of the caller's privilege. */
 const PRIVILEGED_ENV = [/^SUDO_/, /^SSH_AUTH_SOCK$/, /^SSH_AGENT_PID$/, /^KRB5CCNAME$/, /^XDG_RUNTIME_DIR$/, /^DBUS_SESSION_BUS_ADDRESS$/, /^MAIL$/, /^XAUTHORITY$/];
@@ -85,6 +86,12 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
     return u?.name ? { name: u.name, gid: u.gid, home: u.home ?? '' } : undefined;
   });
   const display = grantDisplay(realDisplayHost, process.env, invoker, user.name);
+  try {
+    holdDisplay(fileHolderStore, user.name, process.pid, display);
+  } catch (err) {
+    revokeDisplay(realDisplayHost, display);
+    throw err;
+  }
   for (const note of display.notes) say(`egress: ${note}`);
   try {
     const started = Date.now();
@@ -92,6 +99,6 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
     if (status.code !== undefined) reportHandoff({ info: say }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name, env: process.env });
     return status;
   } finally {
-    for (const failure of revokeDisplay(realDisplayHost, display)) say(`warning: run-as: could not take back display access: ${failure}`);
+    for (const failure of releaseDisplay(realDisplayHost, fileHolderStore, user.name, process.pid, display)) say(`warning: run-as: could not take back display access: ${failure}`);
   }
 }
