@@ -86,12 +86,12 @@ describe('egress-client exec (LD_PRELOAD shim) in the lab', () => {
     expect(r.stdout.trim()).toMatch(/^\/\S+\/packages\/shim\/build\/libegress-shim\.so:\/usr\/lib\/x86_64-linux-gnu\/libc\.so\.6\|egress0$/);
   });
 
-  it('warns before starting a statically linked program and points to run', async () => {
+  it('refuses a statically linked program and points to run (launch-cover.test.ts covers Go, wrappers and the override)', async () => {
     await lab.exec('client', ['cc', '-static', '-O2', '-o', '/tmp/static-true', '-x', 'c', '-'], { stdin: 'int main(void){return 0;}\n', check: true });
     const r = await lab.exec('client', [...exec, '/tmp/static-true'], { user: 'otheruser' });
-    expect(r.exitCode).toBe(0);
-    expect(r.stderr).toContain("warning: /tmp/static-true is statically linked: LD_PRELOAD does not apply, so its traffic will NOT go through egress");
-    expect(r.stderr).toContain(`sudo egress-client run --egress ${NAME} -- /tmp/static-true`);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('error: exec: refusing to start /tmp/static-true: /tmp/static-true is statically linked: the LD_PRELOAD shim cannot send its traffic through egress');
+    expect(r.stderr).toContain(`egress-client run --egress ${NAME} -- /tmp/static-true`);
   });
 
   it('refuses a missing egress by name, before running anything', async () => {

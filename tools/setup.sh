@@ -20,6 +20,7 @@ PACKAGES=(
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
   gcc libc6-dev linux-libc-dev make   # builds the LD_PRELOAD shim, the cgroup BPF loader (linux/bpf.h) and the static test probe
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
+  xvfb x11-xserver-utils acl     # run-as display access test: an X server, xhost/xset, setfacl for Wayland/audio sockets
   debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
 )

@@ -10,6 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { SHIM_SOURCES } from '../../packages/shim/scripts/sources.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The Node runtime every .deb carries (a 20.x LTS: what the code is built and tested for). */
@@ -92,7 +93,7 @@ function buildShim(arch, outFile) {
   const src = join(repo, 'packages/shim/src');
   mkdirSync(dirname(outFile), { recursive: true });
   sh(ARCHES[arch].cc, ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-fvisibility=hidden', '-pthread', '-o', outFile,
-    join(src, 'shim.c'), join(src, 'dns.c'), join(src, 'dns-raw.c'), '-ldl']);
+    ...SHIM_SOURCES.map((f) => join(src, f)), '-ldl']);
   sh(ARCHES[arch].cc.replace(/gcc$/, 'strip'), ['--strip-unneeded', outFile]);
 }
 

@@ -130,7 +130,14 @@ An invalid state file is refused with the field named; the daemon keeps running 
     name: 'exec',
     args: ['<cmd...>'],
     summary: 'run one application through an egress (LD_PRELOAD shim; no root needed)',
-    options: [{ flags: '--egress <name>', description: 'egress to use (default: the only one)' }],
+    details: `The shim cannot cover statically linked programs, Go programs (static or not: Go makes its own system
+calls) or setuid/setgid ones: exec refuses them, also when a wrapper (env, sh -c, timeout, xargs...) starts them
+later, and points to 'run' / 'run-as', which select the traffic in the kernel. --allow-uncovered starts them
+anyway, and their traffic leaves by the normal route.`,
+    options: [
+      { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
+      { flags: '--allow-uncovered', description: 'start programs the shim cannot cover anyway (static, Go, setuid): their traffic LEAKS outside the egress' },
+    ],
     passThrough: true,
   },
   {

@@ -31,6 +31,11 @@ describe('shimEnv', () => {
     expect(input).toEqual({ LD_PRELOAD: '/a.so' });
   });
 
+  it('sets EGRESS_ALLOW_UNCOVERED=1 only when asked, and drops a stale one', () => {
+    expect(shimEnv(SO, { ...facts, allowUncovered: true }, {}).EGRESS_ALLOW_UNCOVERED).toBe('1');
+    expect(shimEnv(SO, facts, { EGRESS_ALLOW_UNCOVERED: '1' }).EGRESS_ALLOW_UNCOVERED).toBeUndefined();
+  });
+
   it('refuses a relative path or one containing LD_PRELOAD separators', () => {
     expect(() => shimEnv('libegress-shim.so', facts, {})).toThrow(/shim path must be absolute/);
     expect(() => shimEnv('/opt/my dir/x.so', facts, {})).toThrow(/free of spaces and ':'/);

@@ -7,10 +7,12 @@ export interface ShimTarget {
   address6?: string | undefined;
   /** Resolvers the shim's getaddrinfo asks through the egress. */
   dns?: readonly string[] | undefined;
+  /** Let the shim's exec hooks start programs it cannot cover (exec --allow-uncovered): EGRESS_ALLOW_UNCOVERED=1. */
+  allowUncovered?: boolean | undefined;
 }
 
 /** Environment variables the shim reads. */
-export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE', 'EGRESS_DNS'] as const;
+export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE', 'EGRESS_DNS', 'EGRESS_ALLOW_UNCOVERED'] as const;
 
 /** A copy of `env` with the shim first in LD_PRELOAD and the egress's bind variables set (stale ones removed). */
 export function shimEnv(shimPath: string, target: ShimTarget, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -27,5 +29,6 @@ export function shimEnv(shimPath: string, target: ShimTarget, env: NodeJS.Proces
   if (target.address6) out.EGRESS_BIND_V6 = target.address6;
   out.EGRESS_BIND_IFACE = target.interface;
   if (target.dns && target.dns.length > 0) out.EGRESS_DNS = target.dns.join(',');
+  if (target.allowUncovered) out.EGRESS_ALLOW_UNCOVERED = '1';
   return out;
 }

@@ -49,6 +49,8 @@ void eg_ready(void);
 __attribute__((format(printf, 1, 2))) void eg_debug(const char *fmt, ...);
 /* Binds an unbound socket to the egress for a destination: 0 proceed, -1 fail closed. */
 int eg_apply(int fd, const struct sockaddr *dest, socklen_t destlen, const char *what);
+/* Resolves the real exec functions and reads EGRESS_ALLOW_UNCOVERED (exec-guard.c). */
+void eg_exec_init(void);
 /* Parses EGRESS_DNS (comma/space separated addresses) into eg.dns. */
 void eg_dns_init(const char *list);
 /* Resolvers to ask through the egress: EGRESS_DNS, else resolv.conf's non-loopback ones. */

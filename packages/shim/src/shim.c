@@ -102,6 +102,7 @@ static void eg_init(void) {
   eg.gethostbyname2_r = (gethostbyname2_r_fn)eg_resolve("gethostbyname2_r");
   eg.gethostbyname2 = (gethostbyname2_fn)eg_resolve("gethostbyname2");
   eg.getnameinfo = (getnameinfo_fn)eg_resolve("getnameinfo");
+  eg_exec_init();
 
   const char *dbg = getenv("EGRESS_SHIM_DEBUG");
   eg.debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;

@@ -1,6 +1,6 @@
 // Unit tests for exec/run's pure parts and for exec itself on this host (no network, no root needed).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Output } from '@egress/core';
@@ -37,6 +37,15 @@ beforeAll(() => {
   writeFileSync(join(dir, 'script'), `#!${join(dir, 'static-bin')} --flag\n`);
   chmodSync(join(dir, 'script'), 0o755);
   writeFileSync(join(dir, 'text'), 'hello\n');
+  // Go programs, built here from source: static (CGO_ENABLED=0), static and stripped of symbols, and dynamic with cgo.
+  mkdirSync(join(dir, 'go'));
+  writeFileSync(join(dir, 'go', 'main.go'), 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hi") }\n');
+  writeFileSync(join(dir, 'go', 'cgo.go'), 'package main\n\n// int two(void) { return 2; }\nimport "C"\nimport "fmt"\n\nfunc main() { fmt.Println(C.two()) }\n');
+  const go = (cgo: string, out: string, src: string, ...flags: string[]) =>
+    execFileSync('go', ['build', ...flags, '-o', join(dir, out), src], { cwd: join(dir, 'go'), env: { ...process.env, CGO_ENABLED: cgo, GO111MODULE: 'off', GOFLAGS: '-buildvcs=false' }, stdio: 'pipe' });
+  go('0', 'go-static', 'main.go');
+  go('0', 'go-stripped', 'main.go', '-ldflags=-s -w');
+  go('1', 'go-cgo', 'cgo.go');
   mkdirSync(join(dir, 'public'));
   shim = locateShim();
   copyFileSync(shim, join(dir, 'other.so'));
@@ -46,36 +55,73 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('inspectExecutable', () => {
   it('sees a dynamically linked ELF (PT_INTERP) as not static', async () => {
-    expect(await inspectExecutable(join(dir, 'dynamic-bin'))).toEqual({ elf: true, static: false, setuid: false, bits: 64, machine: 62 });
+    expect(await inspectExecutable(join(dir, 'dynamic-bin'))).toEqual({ elf: true, static: false, setuid: false, go: false, bits: 64, machine: 62 });
     expect(await inspectExecutable('/bin/sh')).toMatchObject({ elf: true, static: false, setuid: false, bits: 64 });
   });
   it('sees a gcc -static binary as static', async () => {
-    expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false, bits: 64, machine: 62 });
+    expect(await inspectExecutable(join(dir, 'static-bin'))).toEqual({ elf: true, static: true, setuid: false, go: false, bits: 64, machine: 62 });
   });
-  it('sees the setuid bit', async () => {
-    expect(await inspectExecutable(join(dir, 'setuid-bin'))).toEqual({ elf: true, static: false, setuid: true, bits: 64, machine: 62 });
+  it('sees a setuid bit to another user (secure-execution mode), not one to the runner itself', async () => {
+    const owner = statSync(join(dir, 'setuid-bin'));
+    expect(await inspectExecutable(join(dir, 'setuid-bin'), { uid: owner.uid + 1, gid: owner.gid })).toEqual({ elf: true, static: false, setuid: true, go: false, bits: 64, machine: 62 });
+    expect(await inspectExecutable(join(dir, 'setuid-bin'), { uid: owner.uid, gid: owner.gid })).toMatchObject({ setuid: false });
   });
   it('reports a script interpreter and follows it', async () => {
     expect(await inspectExecutable(join(dir, 'script'))).toEqual({ elf: false, static: false, setuid: false, interpreter: join(dir, 'static-bin') });
-    expect(await inspectCommand(join(dir, 'script'))).toEqual({ elf: true, static: true, setuid: false, bits: 64, machine: 62, inspected: join(dir, 'static-bin') });
+    expect(await inspectCommand(join(dir, 'script'))).toEqual({ elf: true, static: true, setuid: false, go: false, bits: 64, machine: 62, inspected: join(dir, 'static-bin') });
     expect(await inspectExecutable(join(dir, 'text'))).toEqual({ elf: false, static: false, setuid: false });
   });
 });
 
+describe('inspectExecutable on Go programs (built from source here)', () => {
+  it('sees a CGO_ENABLED=0 Go program as static Go, also stripped (-s -w)', async () => {
+    expect(await inspectExecutable(join(dir, 'go-static'))).toEqual({ elf: true, static: true, setuid: false, go: true, bits: 64, machine: 62 });
+    expect(await inspectExecutable(join(dir, 'go-stripped'))).toEqual({ elf: true, static: true, setuid: false, go: true, bits: 64, machine: 62 });
+  });
+  it('sees a cgo Go program as dynamically linked but Go', async () => {
+    expect(await inspectExecutable(join(dir, 'go-cgo'))).toEqual({ elf: true, static: false, setuid: false, go: true, bits: 64, machine: 62 });
+  });
+  it("sees file capabilities (ping's cap_net_raw, iputils-ping is in tools/setup.sh)", async () => {
+    expect(execFileSync('getcap', ['/usr/bin/ping'], { encoding: 'utf8' })).toContain('cap_net_raw');
+    expect(await inspectExecutable('/usr/bin/ping')).toMatchObject({ elf: true, static: false, caps: true });
+    expect((await inspectExecutable(join(dir, 'dynamic-bin'))).caps).toBeUndefined();
+  });
+  it('does not take C programs, the shim or node for Go', async () => {
+    for (const f of [join(dir, 'dynamic-bin'), join(dir, 'static-bin'), shim, process.execPath, '/bin/sh']) expect((await inspectExecutable(f)).go, f).toBe(false);
+  });
+  it('reads a truncated or corrupt ELF without throwing (bounded, no huge allocation)', async () => {
+    const whole = readFileSync(join(dir, 'go-cgo'));
+    writeFileSync(join(dir, 'trunc'), whole.subarray(0, 200));
+    expect(await inspectExecutable(join(dir, 'trunc'))).toMatchObject({ elf: true, go: false });
+    const bad = Buffer.from(whole.subarray(0, 4096));
+    bad.writeUInt16LE(0xffff, 56); // e_phnum
+    bad.writeUInt16LE(0xffff, 60); // e_shnum
+    writeFileSync(join(dir, 'corrupt'), bad);
+    expect(await inspectExecutable(join(dir, 'corrupt'))).toMatchObject({ elf: true, static: true, go: false });
+    writeFileSync(join(dir, 'tiny'), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1]));
+    expect(await inspectExecutable(join(dir, 'tiny'))).toEqual({ elf: false, static: false, setuid: false });
+  });
+});
+
 describe('shimWarnings', () => {
-  it('warns for static and setuid programs and points to run', () => {
+  it('names static, Go and setuid programs and points to run', () => {
     const w = shimWarnings({ elf: true, static: true, setuid: true, inspected: '/opt/app' }, { ...FACTS, dns: [...FACTS.dns] }, ['app', '-v']);
     expect(w).toEqual([
-      "/opt/app is statically linked: LD_PRELOAD does not apply, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- app -v",
-      "/opt/app is setuid/setgid: the loader ignores LD_PRELOAD for it, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- app -v",
+      "/opt/app is statically linked: the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- app -v (or run-as a bound user; with sudo unless a supervisor allows you)",
+      "/opt/app is setuid/setgid (the loader drops LD_PRELOAD): the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- app -v (or run-as a bound user; with sudo unless a supervisor allows you)",
     ]);
+    expect(shimWarnings({ elf: true, static: false, setuid: false, go: true, inspected: '/usr/bin/kubectl' }, { ...FACTS, dns: [] }, ['kubectl'])[0]).toMatch(
+      /^\/usr\/bin\/kubectl is a Go program \(Go makes its own system calls, even when dynamically linked\): .* egress-client run --egress vps1 -- kubectl/,
+    );
+    expect(shimWarnings({ elf: true, static: true, setuid: false, go: true, inspected: '/opt/gp' }, { ...FACTS, dns: [] }, ['gp'])[0]).toMatch(/^\/opt\/gp is a statically linked Go program: /);
+    expect(shimWarnings({ elf: true, static: false, setuid: false, caps: true, inspected: '/usr/bin/ping' }, { ...FACTS, dns: [] }, ['ping'])[0]).toMatch(/^\/usr\/bin\/ping is a program with file capabilities \(the loader drops LD_PRELOAD\): /);
     expect(shimWarnings({ elf: true, static: false, setuid: false, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'])).toEqual([]);
   });
   it('warns for a 32-bit program the 64-bit shim cannot load into', () => {
     const shimInfo = { elf: true, static: false, setuid: false, bits: 64 as const, machine: 62 };
     const w = shimWarnings({ elf: true, static: false, setuid: false, bits: 32, machine: 3, inspected: '/opt/game32' }, { ...FACTS, dns: [] }, ['game32'], shimInfo);
     expect(w).toEqual([
-      "/opt/game32 is a 32-bit program (ELF machine 3), unlike the 64-bit shim (machine 62): the loader skips the shim, so its traffic will NOT go through egress 'vps1'. Use the cgroup way instead: sudo egress-client run --egress vps1 -- game32",
+      "/opt/game32 is a 32-bit program (ELF machine 3), unlike the 64-bit shim (machine 62): the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- game32 (or run-as a bound user; with sudo unless a supervisor allows you)",
     ]);
     expect(shimWarnings({ elf: true, static: false, setuid: false, bits: 64, machine: 62, inspected: '/bin/sh' }, { ...FACTS, dns: [] }, ['sh'], shimInfo)).toEqual([]);
   });
@@ -214,11 +260,35 @@ describe('runExec on this host', () => {
     const code = await runExec({ argv: ['sh', '-c', 'kill -TERM $$'], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: fenced });
     expect(code).toBe(143);
   });
-  it('warns before starting a static program', async () => {
+  it('refuses static, Go (static and cgo) and setuid programs before starting them, naming the reason and run', async () => {
+    // The setuid file is ours: run "as" another user for its bit to change the effective uid.
+    const other = { uid: process.getuid!() + 1, gid: process.getgid!() };
+    for (const [bin, reason] of [
+      ['static-bin', 'statically linked'],
+      ['go-static', 'a statically linked Go program'],
+      ['go-cgo', 'a Go program (Go makes its own system calls, even when dynamically linked)'],
+      ['setuid-bin', 'setuid/setgid (the loader drops LD_PRELOAD)'],
+    ] as const) {
+      const { output } = quietOutput();
+      const err = await runExec({ argv: [join(dir, bin)], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, runner: other, fenceFacts: fenced }).then(
+        () => undefined,
+        (e: Error & { hint?: string }) => e,
+      );
+      expect(err?.message).toBe(
+        `exec: refusing to start ${join(dir, bin)}: ${join(dir, bin)} is ${reason}: the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- ${join(dir, bin)} (or run-as a bound user; with sudo unless a supervisor allows you)`,
+      );
+      expect(err?.hint).toBe(`to start it anyway, knowing its traffic will NOT go through egress 'vps1': egress-client exec --allow-uncovered --egress vps1 -- ${join(dir, bin)}`);
+    }
+  });
+  it('starts them with --allow-uncovered, says they leak, and tells the shim (EGRESS_ALLOW_UNCOVERED=1)', async () => {
     const { output, err } = quietOutput();
-    const code = await runExec({ argv: [join(dir, 'static-bin')], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: fenced });
+    const code = await runExec({ argv: [join(dir, 'go-static')], env: { PATH: '/usr/bin:/bin' }, output, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, allowUncovered: true, fenceFacts: fenced });
     expect(code).toBe(0);
-    expect(err()).toContain(`warning: ${join(dir, 'static-bin')} is statically linked: LD_PRELOAD does not apply`);
+    expect(err()).toContain(`warning: --allow-uncovered: starting it anyway; its traffic will LEAK outside the egress. ${join(dir, 'go-static')} is a statically linked Go program`);
+    const out = join(dir, 'allow.txt');
+    const { output: o2 } = quietOutput();
+    await runExec({ argv: ['sh', '-c', `printf '%s' "$EGRESS_ALLOW_UNCOVERED" > ${out}`], env: { PATH: '/usr/bin:/bin', EGRESS_ALLOW_UNCOVERED: '1' }, output: o2, publicDir: join(dir, 'public'), interfaces: up, shimPath: shim, fenceFacts: fenced });
+    expect(readFileSync(out, 'utf8')).toBe('');
   });
   it('refuses when the egress is down, before running anything', async () => {
     const { output } = quietOutput();

@@ -6,7 +6,8 @@ import { locateShim, shimEnv, ShimMissingError } from '@egress/shim';
 import { existsSync } from 'node:fs';
 import { runChild } from './child-run.js';
 import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
-import { inspectExecutable, type ExecutableInfo } from './inspect-executable.js';
+import { inspectExecutable, uncoveredReasons, type ExecutableInfo, type Runner } from './inspect-executable.js';
+import { reportHandoff } from './handoff.js';
 import { readPublicFacts } from './public-facts.js';
 import { resolveCommand } from './resolve-command.js';
 import { requireMarkedFence, type MarkedFenceFacts } from '../run-as/fence-check.js';
@@ -24,6 +25,10 @@ export interface ExecOptions {
   shimPath?: string;
   /** The kernel's fence facts (tests); default: read them. */
   fenceFacts?: MarkedFenceFacts;
+  /** Who runs the app (tests); default: this process's uid and gid. */
+  runner?: Runner;
+  /** Start programs the shim cannot cover anyway (--allow-uncovered): the user is told their traffic leaves directly. */
+  allowUncovered?: boolean;
 }
 
 /** Finds the shim library or explains how to build it (as a user error). */
@@ -37,29 +42,24 @@ export function requireShim(): string {
 }
 
 /** Inspects a command, following a `#!` line to its interpreter (whose linking decides whether the shim loads). */
-export async function inspectCommand(file: string): Promise<ExecutableInfo & { inspected: string }> {
-  const info = await inspectExecutable(file);
+export async function inspectCommand(file: string, runner?: Runner): Promise<ExecutableInfo & { inspected: string }> {
+  const info = await inspectExecutable(file, runner);
   if (info.interpreter && info.interpreter.startsWith('/') && existsSync(info.interpreter)) {
-    const inner = await inspectExecutable(info.interpreter);
+    const inner = await inspectExecutable(info.interpreter, runner);
     return { ...inner, setuid: info.setuid || inner.setuid, inspected: info.interpreter };
   }
   return { ...info, inspected: file };
 }
 
-/** Warnings for a command the shim cannot apply to (static, setuid, or another ELF class/machine than the shim), pointing to `run`. */
+/**
+ * Problems with a command the shim cannot cover (static, Go, setuid, another ELF class/machine than the shim), one
+ * line each, naming the program and the reason and pointing to `run` / `run-as`. Empty when the shim applies.
+ */
 export function shimWarnings(info: ExecutableInfo & { inspected: string }, facts: PublicEgressFacts, argv: string[], shim?: ExecutableInfo): string[] {
-  const run = `sudo egress-client run --egress ${facts.name} -- ${argv.join(' ')}`;
-  const out: string[] = [];
-  if (info.elf && info.static) {
-    out.push(`${info.inspected} is statically linked: LD_PRELOAD does not apply, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
-  }
-  if (info.elf && !info.static && shim?.bits && info.bits && (info.bits !== shim.bits || info.machine !== shim.machine)) {
-    out.push(`${info.inspected} is a ${info.bits}-bit program (ELF machine ${info.machine}), unlike the ${shim.bits}-bit shim (machine ${shim.machine}): the loader skips the shim, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
-  }
-  if (info.setuid) {
-    out.push(`${info.inspected} is setuid/setgid: the loader ignores LD_PRELOAD for it, so its traffic will NOT go through egress '${facts.name}'. Use the cgroup way instead: ${run}`);
-  }
-  return out;
+  const run = `egress-client run --egress ${facts.name} -- ${argv.join(' ')}`;
+  return uncoveredReasons(info, shim).map(
+    (reason) => `${info.inspected} is ${reason}: the LD_PRELOAD shim cannot send its traffic through egress '${facts.name}', it would leave by the normal route. Use the cgroup way instead: ${run} (or run-as a bound user; with sudo unless a supervisor allows you)`,
+  );
 }
 
 /** Runs argv as the current user with the shim prepended to LD_PRELOAD; resolves with the exit code (128+N for signal N). */
@@ -75,13 +75,22 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   const shim = opts.shimPath ?? requireShim();
   const file = resolveCommand(opts.argv[0], env);
   const shimInfo = await inspectExecutable(shim).catch(() => undefined);
-  for (const w of shimWarnings(await inspectCommand(file), facts, opts.argv, shimInfo)) opts.output.warn(w);
+  const problems = shimWarnings(await inspectCommand(file, opts.runner), facts, opts.argv, shimInfo);
+  if (problems.length > 0 && !opts.allowUncovered) {
+    throw new EgressError('E_UNCOVERED', `exec: refusing to start ${opts.argv[0]}: ${problems.join('; ')}`, {
+      hint: `to start it anyway, knowing its traffic will NOT go through egress '${facts.name}': egress-client exec --allow-uncovered --egress ${facts.name} -- ${opts.argv.join(' ')}`,
+    });
+  }
+  for (const p of problems) opts.output.warn(`--allow-uncovered: starting it anyway; its traffic will LEAK outside the egress. ${p}`);
   let childEnv: NodeJS.ProcessEnv;
   try {
-    childEnv = shimEnv(shim, facts, env);
+    childEnv = shimEnv(shim, { ...facts, allowUncovered: opts.allowUncovered === true }, env);
   } catch (err) {
     throw new EgressError('E_SHIM_PATH', (err as Error).message, { hint: 'install egress in a directory whose path has no spaces or colons' });
   }
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
-  return runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
+  const started = Date.now();
+  const code = await runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
+  reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env });
+  return code;
 }

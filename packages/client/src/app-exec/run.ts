@@ -7,6 +7,7 @@ import { egressCgroupPath } from '@egress/core/render/client-paths';
 import { type Output } from '@egress/core/output';
 import { dnsViewPrefix } from '../dns-view/view.js';
 import { runChild } from './child-run.js';
+import { reportHandoff } from './handoff.js';
 import { findCgroup2Mount } from './cgroup-mount.js';
 import { assertEgressUp, type InterfaceAddresses } from './egress-up.js';
 import { envForUser, invokingUser, type RunUser } from './invoking-user.js';
@@ -124,7 +125,10 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${user.uid}${user.name ? ` (${user.name})` : ''} in cgroup ${dir}`);
   try {
     const view = dnsViewPrefix(facts.name, facts.dns);
-    return await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...view, ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
+    const started = Date.now();
+    const code = await runChild('/bin/sh', ['-c', WRAPPER, 'egress-run', join(dir, 'cgroup.procs'), ...view, ...dropArgv(user, file, opts.argv.slice(1), setpriv)], { env });
+    reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env: env0 });
+    return code;
   } finally {
     try {
       await removeRunGroup(dir, () => stop, opts.output);

@@ -15,7 +15,7 @@ export async function appExecCommand(inv: Invocation, ctx: CommandContext): Prom
   } else if (inv.options.interface !== undefined) throw new ValidationError('--interface: only with run --direct', [{ path: '--interface', message: 'without --direct' }]);
   const base = { argv: inv.rest, output: ctx.output, ...(egress ? { egress } : {}) };
   if (inv.command === 'exec') {
-    return exitCode(await mod.runExec(base));
+    return exitCode(await mod.runExec({ ...base, allowUncovered: inv.options.allowUncovered === true }));
   }
   if (inv.options.isolate) {
     const { runIsolated } = await import('../isolate/run-isolated.js');

@@ -8,6 +8,7 @@ import { dnsViewPrefix } from '../dns-view/view.js';
 import { z } from 'zod';
 import { envForUser, invokingUser, type RunUser } from '../app-exec/invoking-user.js';
 import { runChild } from '../app-exec/child-run.js';
+import { reportHandoff } from '../app-exec/handoff.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 import { pickVethAddresses, type VethAddresses } from './address-plan.js';
 import { isolateNames } from './names.js';
@@ -111,7 +112,10 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<number> {
     const env = envForUser(user, o.env ?? process.env, 0, existsSync);
     // ip netns exec binds /etc/netns/NS/{resolv,nsswitch}.conf; nscd's and resolved's sockets are hidden here.
     const view = dnsViewPrefix(egress.name, egress.dns, { etcHandled: true });
-    return await runChild('ip', isolatedArgv(names.ns, user, o.command, view), { env });
+    const started = Date.now();
+    const code = await runChild('ip', isolatedArgv(names.ns, user, o.command, view), { env });
+    reportHandoff(output, { argv: o.command, exitCode: code, elapsedMs: Date.now() - started, egress: egress.name, env: o.env ?? process.env });
+    return code;
   } finally {
     await teardownIsolation(host, pid);
   }

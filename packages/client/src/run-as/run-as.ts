@@ -9,6 +9,10 @@ import { boundEgressOf, requireUp } from './bound-egress.js';
 import { requireFence } from './fence-check.js';
 import { checkRunAsUser } from './user-hints.js';
 import { getentPasswd, type PasswdEntry } from './passwd.js';
+import { reportHandoff } from '../app-exec/handoff.js';
+import { lookupUser } from '../app-exec/invoking-user.js';
+import { grantDisplay, invokerFromEnv, realDisplayHost, revokeDisplay } from './display-access.js';
+import { fileHolderStore, holdDisplay, releaseDisplay } from './display-holders.js';
 
 /** Environment names that would hand the app some of the caller's privilege. */
 const PRIVILEGED_ENV = [/^SUDO_/, /^SSH_AUTH_SOCK$/, /^SSH_AGENT_PID$/, /^KRB5CCNAME$/, /^XDG_RUNTIME_DIR$/, /^DBUS_SESSION_BUS_ADDRESS$/, /^MAIL$/, /^XAUTHORITY$/];
@@ -75,5 +79,26 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   // Where nscd or systemd-resolved would answer the app's lookups (and send them by the normal route), or resolv.conf
   // names a loopback stub, the app starts in a mount namespace whose `hosts:` resolves through the egress's DNS.
   const view = dnsViewPrefix(egress.name, egress.dns);
-  return spawnForwarding([...view, ...setprivArgv(user, inv.rest)], appEnvironment(process.env, user));
+  // From a graphical session: the user may use the invoker's display (and audio) while the app runs, no longer.
+  const say = (line: string): void => void process.stderr.write(`${line}\n`);
+  const invoker = invokerFromEnv(process.env, (uid) => {
+    const u = lookupUser(uid);
+    return u?.name ? { name: u.name, gid: u.gid, home: u.home ?? '' } : undefined;
+  });
+  const display = grantDisplay(realDisplayHost, process.env, invoker, user.name);
+  try {
+    holdDisplay(fileHolderStore, user.name, process.pid, display);
+  } catch (err) {
+    revokeDisplay(realDisplayHost, display);
+    throw err;
+  }
+  for (const note of display.notes) say(`egress: ${note}`);
+  try {
+    const started = Date.now();
+    const status = await spawnForwarding([...view, ...setprivArgv(user, inv.rest)], { ...appEnvironment(process.env, user), ...display.env });
+    if (status.code !== undefined) reportHandoff({ info: say }, { argv: inv.rest, exitCode: status.code, elapsedMs: Date.now() - started, egress: egress.name, env: process.env });
+    return status;
+  } finally {
+    for (const failure of releaseDisplay(realDisplayHost, fileHolderStore, user.name, process.pid, display)) say(`warning: run-as: could not take back display access: ${failure}`);
+  }
 }
