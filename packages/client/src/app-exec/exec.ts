@@ -66,6 +66,8 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   }
   const env = opts.env ?? process.env;
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
+  const placed = await import('./placed-launch.js');
+  placed.assertAllowed(facts, 'exec');
   assertEgressUp(facts, opts.interfaces);
   const shim = opts.shimPath ?? requireShim();
   const file = resolveCommand(opts.argv[0], env);
@@ -78,5 +80,7 @@ export async function runExec(opts: ExecOptions): Promise<number> {
     throw new EgressError('E_SHIM_PATH', (err as Error).message, { hint: 'install egress in a directory whose path has no spaces or colons' });
   }
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
-  return runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
+  // With a supervisor running, the kernel selects the app by cgroup too (what the shim cannot reach); else the shim alone.
+  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output });
+  return viaSupervisor ?? runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
 }

@@ -3,6 +3,7 @@ import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
 import type { PortForward } from '../model/forward.js';
 import { outsideDirect } from './client-routing.js';
+import { policyRules } from './client-nft-policy.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -100,6 +101,7 @@ function egressRules(e: Egress, c: Chains): void {
       c.filter.push(`meta skuid ${u.uid} ${to}oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
     }
   }
+  c.filter.push(...policyRules(e));
   if (!e.address6) c.mark.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
   for (const to of scopes) c.postFilter.push(`${marked} ${to}oifname != "lo" oifname != ${iface} drop${comment(e, 'kill switch')}`);
 
