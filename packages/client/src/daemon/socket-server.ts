@@ -25,7 +25,8 @@ export function peerCred(sock: Socket, helper = peercredPath()): Promise<PeerCre
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     c.on('error', reject);
-    c.on('exit', (code) => {
+    // 'close', not 'exit': the output pipes may still hold the line when the process has exited.
+    c.on('close', (code) => {
       const m = /^(\d+) (\d+) (\d+)\n$/.exec(out);
       if (code !== 0 || !m) reject(new Error(`egress-peercred failed (exit ${code}): ${err.trim()}`));
       else resolve({ pid: Number(m[1]), uid: Number(m[2]), gid: Number(m[3]) });
