@@ -256,7 +256,7 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     await waitUntil('otheruser to be allowed through the group', 20_000, async () => (await asOther(bindArgv())).stdout.trim() === lab.addr.vpsV4);
     // Re-rendered by the daemon alone (no egress-client command ran since gpasswd).
     const rules = (await lab.exec('client', ['nft', 'list', 'chain', 'inet', 'egress', 'output_filter'], { check: true })).stdout;
-    expect(rules).toContain(`ip saddr ${tunnelAddr} ct direction original meta skuid != { 0, 1001, 1002 } meta l4proto tcp reject with tcp reset`);
+    expect(rules).toContain(`ip saddr ${tunnelAddr} ct direction original meta skuid != { 0, 1001, 1002 } jump allow_${NAME}`);
     const list = JSON.parse((await client(lab, ['allow', 'list', '--egress', NAME, '--json'])).stdout);
     expect(list.egresses[0].allowedUids).toEqual([0, 1001, 1002]);
     await lab.exec('client', ['gpasswd', '--delete', 'otheruser', 'egresstesters'], { check: true });

@@ -71,14 +71,30 @@ export async function runUnprivileged(opts: UnprivilegedRunOptions): Promise<num
   }
   if (opts.argv.length === 0 || !opts.argv[0]) throw new ValidationError(`${opts.command}: expected a command after --, got none`, [{ path: 'cmd', message: 'required' }]);
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
-  assertAllowed(facts, opts.command, uid);
-  assertEgressUp(facts, opts.interfaces);
-  const env = opts.env ?? process.env;
-  const file = resolveCommand(opts.argv[0], env);
-  opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${uid}, placed by the supervisor`);
-  const code = await runPlaced(file, opts.argv.slice(1), { egress: facts.name, env, argv0: opts.argv[0], output: opts.output });
-  if (code !== undefined) return code;
-  throw new PermissionError(`${opts.command} needs root: it moves the app into the egress's cgroup, and the supervisor (egress-client daemon), which does that for allowed users, is not running`, {
-    hint: `start it (sudo systemctl start egress-client, or sudo egress-client daemon), or: sudo egress-client run ${opts.egress ? `--egress ${opts.egress} ` : ''}-- ${opts.argv.join(' ')}`,
+  // Without a supervisor root is needed whoever asks; with one, the policy decides (and the supervisor checks again).
+  let running: boolean;
+  try {
+    running = (await askSupervisor({ op: 'ping' })) !== undefined;
+  } catch (err) {
+    // The socket is there but not for this user: say first whether the policy allows them at all.
+    if (err instanceof PermissionError) assertAllowed(facts, opts.command, uid);
+    throw err;
+  }
+  if (running) {
+    assertAllowed(facts, opts.command, uid);
+    assertEgressUp(facts, opts.interfaces);
+    const env = opts.env ?? process.env;
+    const file = resolveCommand(opts.argv[0], env);
+    opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' as uid ${uid}, placed by the supervisor`);
+    const code = await runPlaced(file, opts.argv.slice(1), { egress: facts.name, env, argv0: opts.argv[0], output: opts.output });
+    if (code !== undefined) return code;
+  }
+  const supervisor = 'the supervisor (egress-client daemon), which places an allowed user\'s own apps, is not running';
+  const start = 'start it (sudo systemctl start egress-client, or sudo egress-client daemon), or';
+  if (opts.command === 'run-as') {
+    throw new PermissionError(`run-as must run as root: ${supervisor}`, { hint: `${start}: sudo egress-client run-as ${opts.user ?? userInfo().username} -- ${opts.argv.join(' ')}` });
+  }
+  throw new PermissionError(`run needs root: it moves the app into the egress's cgroup, and ${supervisor}`, {
+    hint: `${start}: sudo egress-client run ${opts.egress ? `--egress ${opts.egress} ` : ''}-- ${opts.argv.join(' ')}`,
   });
 }

@@ -67,7 +67,7 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
     // One's own identity: no switch needed; the supervisor places the app (as `run` does) or it says root is needed.
     const { runUnprivileged } = await import('../app-exec/placed-launch.js');
     const { Output } = await import('@egress/core/output');
-    return exitCode(await runUnprivileged({ argv: inv.rest, output: new Output({ stdout: process.stderr }), command: 'run-as' }));
+    return exitCode(await runUnprivileged({ argv: inv.rest, user: userName, output: new Output({ stdout: process.stderr }), command: 'run-as' }));
   }
   if (process.getuid?.() !== 0) {
     throw new PermissionError('run-as must run as root to switch to the bound user', { hint: `sudo egress-client run-as ${quoteArgv([userName, '--', ...inv.rest])}` });

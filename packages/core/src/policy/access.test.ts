@@ -49,14 +49,28 @@ describe('allow policy: who may use an egress', () => {
 
   it('renders the kernel rule: other uids starting a connection from the egress address get the kill switch reject', () => {
     const e = Egress.parse({ ...base, address6: '2001:db8::130', access: { users: [{ name: 'otheruser', uid: 1002 }] } });
-    expect(policyRules(e)).toEqual([
-      'ip saddr 192.0.2.130 ct direction original meta skuid != { 0, 1001, 1002 } meta l4proto tcp reject with tcp reset comment "main: only allowed users send from 192.0.2.130"',
-      'ip saddr 192.0.2.130 ct direction original meta skuid != { 0, 1001, 1002 } reject with icmpx admin-prohibited comment "main: only allowed users send from 192.0.2.130"',
-      'ip6 saddr 2001:db8::130 ct direction original meta skuid != { 0, 1001, 1002 } meta l4proto tcp reject with tcp reset comment "main: only allowed users send from 2001:db8::130"',
-      'ip6 saddr 2001:db8::130 ct direction original meta skuid != { 0, 1001, 1002 } reject with icmpx admin-prohibited comment "main: only allowed users send from 2001:db8::130"',
-    ]);
+    expect(policyRules(e)).toEqual({
+      rules: [
+        'ip saddr 192.0.2.130 ct direction original meta skuid != { 0, 1001, 1002 } meta l4proto tcp reject with tcp reset comment "main: only allowed users send from 192.0.2.130"',
+        'ip saddr 192.0.2.130 ct direction original meta skuid != { 0, 1001, 1002 } reject with icmpx admin-prohibited comment "main: only allowed users send from 192.0.2.130"',
+        'ip6 saddr 2001:db8::130 ct direction original meta skuid != { 0, 1001, 1002 } meta l4proto tcp reject with tcp reset comment "main: only allowed users send from 2001:db8::130"',
+        'ip6 saddr 2001:db8::130 ct direction original meta skuid != { 0, 1001, 1002 } reject with icmpx admin-prohibited comment "main: only allowed users send from 2001:db8::130"',
+      ],
+    });
+    // With a cgroup selector, other uids go through a chain where sockets of the egress's cgroup return first.
+    const cg = policyRules(Egress.parse({ ...base, selectors: { users: [], cgroups: ['egress/main'] } }));
+    expect(cg.rules).toEqual(['ip saddr 192.0.2.130 ct direction original meta skuid != 0 jump allow_main comment "main: only allowed users send from 192.0.2.130"']);
+    expect(cg.chain).toBe(
+      [
+        '\tchain allow_main {',
+        '\t\tsocket cgroupv2 level 2 "egress/main" return comment "main: apps placed in cgroup egress/main (by root or the supervisor)"',
+        '\t\tmeta l4proto tcp reject with tcp reset comment "main: not allowed to use this egress"',
+        '\t\treject with icmpx admin-prohibited comment "main: not allowed to use this egress"',
+        '\t}',
+      ].join('\n'),
+    );
     // Root alone is listed the way nft prints a one-element set: bare.
     const rootOnly = Egress.parse({ ...base, selectors: { users: [] } });
-    expect(policyRules(rootOnly)[0]).toContain('meta skuid != 0 meta l4proto tcp');
+    expect(policyRules(rootOnly).rules[0]).toContain('meta skuid != 0 meta l4proto tcp');
   });
 });
