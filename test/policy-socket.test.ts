@@ -113,7 +113,8 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.egresses[0].allowedUids).toEqual([0, 1001]);
-    expect((await lab.exec('client', ['stat', '-c', '%a %U %G', '/run/egress/client.sock'], { check: true })).stdout.trim()).toBe('660 root egress');
+    // Nobody allowed yet: no group `egress` (the daemon never edits /etc/group), so the socket is root's alone.
+    expect((await lab.exec('client', ['stat', '-c', '%a %U %G', '/run/egress/client.sock'], { check: true })).stdout.trim()).toBe('660 root root');
   });
 
   it('otheruser, not allowed: exec, run, attach and a program binding the tunnel address fail; 0 packets on the tunnel or uplinks', async () => {
@@ -151,6 +152,9 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     expect(allow.stdout).toContain(`allowed user otheruser on egress '${NAME}' (uids allowed now: 0, 1001, 1002)`);
     const again = await client(lab, ['allow', '--egress', NAME, '--user', 'otheruser']);
     expect(again.stdout).toContain('already allowed');
+    // allow created the group `egress` with otheruser in it; the daemon gives the socket to it.
+    expect((await lab.exec('client', ['getent', 'group', 'egress'], { check: true })).stdout).toMatch(/^egress:x:\d+:otheruser$/m);
+    await waitUntil('the socket to belong to group egress', 10_000, async () => (await lab.exec('client', ['stat', '-c', '%a %U %G', '/run/egress/client.sock'])).stdout.trim() === '660 root egress');
 
     const exec = await asOther([...cli(), 'exec', '--egress', NAME, '--', ...APP(lab.probeArgv())]);
     expect(exec.exitCode, exec.stderr).toBe(0);

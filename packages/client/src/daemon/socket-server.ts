@@ -47,6 +47,8 @@ export interface SocketServerOptions {
 
 export interface SocketServer {
   stop(): Promise<void>;
+  /** Gives the socket to group `gid` (0: root only), as /etc/group now says. */
+  setGroup(gid: number): void;
 }
 
 /** Starts listening; a stale socket file is replaced. */
@@ -76,10 +78,17 @@ export async function startSocketServer(o: SocketServerOptions): Promise<SocketS
       resolve();
     });
   });
-  chownSync(path, 0, o.gid);
+  let gid = o.gid;
+  chownSync(path, 0, gid);
   chmodSync(path, 0o660);
-  o.log(`socket ${path} (0660 root:${o.gid}): place, attach, detach for allowed users`);
+  o.log(`socket ${path} (0660 root:${gid}): place, attach, detach for allowed users`);
   return {
+    setGroup: (g: number) => {
+      if (g === gid) return;
+      gid = g;
+      chownSync(path, 0, g);
+      o.log(`socket ${path} now 0660 root:${g}`);
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

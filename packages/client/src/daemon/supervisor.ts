@@ -166,9 +166,15 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   watchers.push(watchNft((l) => schedule(`nft: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchRtnetlink((l) => ours(l) && schedule(`ip: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
-  // Allowed groups are expanded to uids at render time: a membership change re-renders the policy.
-  watchers.push(watchUserDb((f) => schedule(`${f} changed`), log));
+  // Allowed groups are expanded to uids at render time: a membership change re-renders the policy (and the socket
+  // follows the group `egress`).
   const socket = await startSupervisorSocket(host, () => state, log);
+  watchers.push(
+    watchUserDb((f) => {
+      schedule(`${f} changed`);
+      void socket.refreshGroup().catch((err: Error) => log(`socket: ${err.message}`));
+    }, log),
+  );
   watchers.push(
     watchResume((gap) => {
       log(`clock jumped ${Math.round(gap / 1000)} s (suspend/resume?): re-checking`);
