@@ -194,6 +194,10 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     const { proc: appSleep, pid: appPid } = await spawnWithPid('appuser', 'exec sleep 120');
     const { proc: own, pid: ownPid } = await spawnWithPid('otheruser', 'exec sleep 120');
     const { pid: dying } = await spawnWithPid('otheruser', 'exec sleep 120');
+    // A setuid program otheruser started (its effective uid is root's).
+    await lab.exec('client', ['sh', '-c', 'cp /bin/sleep /tmp/egress-suid-sleep && chown root:root /tmp/egress-suid-sleep && chmod 4755 /tmp/egress-suid-sleep'], { check: true });
+    const { proc: suid, pid: suidPid } = await spawnWithPid('otheruser', 'exec /tmp/egress-suid-sleep 120');
+    await waitUntil('the setuid sleep to run with euid 0', 10_000, async () => /^Uid:\s+1002\s+0\s+0\s+0$/m.test((await lab.exec('client', ['cat', `/proc/${suidPid}/status`])).stdout));
     const rootPid = Number((await lab.exec('client', ['cat', '/run/egress/daemon.pid'])).stdout.trim());
     const gone = Number((await lab.exec('client', ['sh', '-c', 'sh -c "exit 0" & echo $!; wait'])).stdout.trim());
     const appCgroupBefore = (await lab.exec('client', ['cat', `/proc/${appPid}/cgroup`])).stdout;
@@ -207,7 +211,7 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
       `{"op":"attach","pid":${appPid},"egress":"${NAME}"}`, `{"op":"attach","pid":${appPid},"egress":"${NAME}","tree":true}`, `{"op":"place","pid":${appPid},"egress":"${NAME}"}`, `{"op":"detach","pid":${appPid}}`,
       `{"op":"attach","pid":${rootPid},"egress":"${NAME}"}`, `{"op":"attach","pid":1,"egress":"${NAME}"}`, `{"op":"attach","pid":1,"egress":"${NAME}","tree":true}`, `{"op":"place","pid":1,"egress":"${NAME}"}`, `{"op":"detach","pid":1}`,
       `{"op":"attach","pid":2,"egress":"${NAME}"}`, `{"op":"place","pid":${ownPid},"egress":"${NAME}"}`, `{"op":"detach","pid":${ownPid}}`, `{"op":"attach","pid":${ownPid},"egress":"nosuch"}`,
-      `{"op":"attach","pid":${gone},"egress":"${NAME}"}`, `{"op":"place","pid":${gone},"egress":"${NAME}"}`, '{"op":"attach","pid":4194304}', `{"op":"attach","pid":${ownPid},"egress":"${'x'.repeat(5000)}"}`,
+      `{"op":"attach","pid":${suidPid},"egress":"${NAME}"}`, `{"op":"attach","pid":${gone},"egress":"${NAME}"}`, `{"op":"place","pid":${gone},"egress":"${NAME}"}`, '{"op":"attach","pid":4194304}', `{"op":"attach","pid":${ownPid},"egress":"${'x'.repeat(5000)}"}`,
       { bytes: 5000 }, { bytes: 1 << 20 }, `{"op":"attach","pid":"${ownPid}"}\n{"op":"ping"}`, '\u0000\u0001\u0002', '{"op":"attach","pid":99999999}',
     ];
     expect(reqs.length).toBeGreaterThanOrEqual(50);
@@ -231,8 +235,9 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
       tooLarge: why(/request too large/),
       notChild: why(/not a child of the asking process/),
       notJson: why(/not JSON/),
+      setuid: why(new RegExp(`pid ${suidPid} runs setuid/setgid`)),
       unknownOp: why(/op: expected op 'ping', 'place', 'attach' or 'detach', got "run"/),
-    }).toEqual({ init: true, kthread: true, root: true, gone: true, tooLarge: true, notChild: true, notJson: true, unknownOp: true, exitedMidRequest: true });
+    }).toEqual({ init: true, kthread: true, root: true, gone: true, tooLarge: true, notChild: true, notJson: true, setuid: true, unknownOp: true, exitedMidRequest: true });
 
     // Nothing changed: the egress cgroup holds the same pids, appuser's process stayed where it was, the daemon runs.
     expect(await placedPids()).toBe(before);
@@ -244,6 +249,8 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     expect(JSON.parse((await asOther(['node', FUZZ, '/tmp/egress-fuzz-reqs.json'])).stdout)).toEqual([{ ok: true, pids: [] }]);
     appSleep.kill('SIGKILL');
     own.kill('SIGKILL');
+    await lab.exec('client', ['kill', '-KILL', String(suidPid)]);
+    await suid.exited;
   });
 
   it('allow --group: members are expanded to uids, and the daemon re-renders when /etc/group changes', async () => {
