@@ -268,6 +268,12 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     // Re-rendered by the daemon alone (no egress-client command ran since gpasswd).
     const rules = (await lab.exec('client', ['nft', 'list', 'chain', 'inet', 'egress', 'output_filter'], { check: true })).stdout;
     expect(rules).toContain(`ip saddr ${tunnelAddr} ct direction original meta skuid != { 0, 1001, 1002 } jump allow_${NAME}`);
+    // Allowed through the group but not in group `egress` (disallow --user took them out): exec falls back to the shim.
+    const exec = await asOther([...cli(), 'exec', '--egress', NAME, '--', ...lab.probeArgv()]);
+    expect(exec.exitCode, exec.stderr).toBe(0);
+    expect(exec.stdout.trim().split('\n').pop()).toBe(lab.addr.vpsV4);
+    expect(exec.stderr).toContain("you may not use the supervisor's socket");
+    expect(exec.stderr).toContain('the LD_PRELOAD shim alone selects the app');
     const list = JSON.parse((await client(lab, ['allow', 'list', '--egress', NAME, '--json'])).stdout);
     expect(list.egresses[0].allowedUids).toEqual([0, 1001, 1002]);
     await lab.exec('client', ['gpasswd', '--delete', 'otheruser', 'egresstesters'], { check: true });

@@ -81,6 +81,6 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   }
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
   // With a supervisor running, the kernel selects the app by cgroup too (what the shim cannot reach); else the shim alone.
-  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output });
+  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output, fallback: true });
   return viaSupervisor ?? runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
 }

@@ -34,8 +34,16 @@ export function assertAllowed(facts: PublicEgressFacts, command: string, uid: nu
  * Runs file in the egress's cgroup through the supervisor; resolves undefined (nothing started) when no supervisor
  * runs. A refusal stops the waiting child before it ever runs the app and is thrown.
  */
-export async function runPlaced(file: string, args: string[], o: { egress: string; env: NodeJS.ProcessEnv; argv0?: string; output: Output }): Promise<number | undefined> {
-  const ping = await askSupervisor({ op: 'ping' });
+export async function runPlaced(file: string, args: string[], o: { egress: string; env: NodeJS.ProcessEnv; argv0?: string; output: Output; fallback?: boolean }): Promise<number | undefined> {
+  let ping;
+  try {
+    ping = await askSupervisor({ op: 'ping' });
+  } catch (err) {
+    // exec (fallback): a socket this user may not open yet (group egress takes a new login) leaves the shim alone.
+    if (!o.fallback) throw err;
+    o.output.info(`egress: not placed by the supervisor (${(err as Error).message}); the LD_PRELOAD shim alone selects the app`);
+    return undefined;
+  }
   if (!ping) return undefined;
   let refused: Error | undefined;
   const gate = (child: ChildProcess): void => {
@@ -47,10 +55,21 @@ export async function runPlaced(file: string, args: string[], o: { egress: strin
           pipe.end('go\n');
           return;
         }
-        refused = new EgressError('E_PLACE_REFUSED', `the supervisor refused to place the app in egress '${o.egress}': ${r ? r.error : 'it stopped'}`);
+        const why = `the supervisor refused to place the app in egress '${o.egress}': ${r ? r.error : 'it stopped'}`;
+        if (o.fallback) {
+          o.output.warn(`${why}; the LD_PRELOAD shim alone selects it`);
+          pipe.end('go\n');
+          return;
+        }
+        refused = new EgressError('E_PLACE_REFUSED', why);
         child.kill('SIGKILL');
       },
       (err: Error) => {
+        if (o.fallback) {
+          o.output.warn(`the supervisor did not place the app (${err.message}); the LD_PRELOAD shim alone selects it`);
+          pipe.end('go\n');
+          return;
+        }
         refused = err;
         child.kill('SIGKILL');
       },
