@@ -118,6 +118,17 @@ describe('socket operations on a fake /proc and cgroup tree', () => {
     expect(runRequest({ ...ctx, state: () => undefined }, { op: 'attach', pid: 500 }, { pid: 400, uid: 1010, gid: 1010 })).toMatchObject({ ok: false, error: expect.stringMatching(/no valid state/) });
   });
 
+  it('attach --tree moves the process and its descendants, and refuses all of them when one is not the caller’s', () => {
+    proc(501, 1010, 500, '/user');
+    writeFileSync(join(dir, 'proc', '500', 'task', '500', 'children'), '501 ');
+    expect(runRequest(ctx, { op: 'attach', pid: 500, tree: true }, { pid: 400, uid: 1010, gid: 1010 })).toEqual({ ok: true, egress: 'main', cgroup: '/egress/main/uid-1010', pids: [500, 501] });
+    proc(502, 1002, 500, '/user');
+    writeFileSync(join(dir, 'proc', '500', 'task', '500', 'children'), '501 502');
+    rmSync(join(dir, 'cg', 'egress', 'main', 'uid-1010', 'cgroup.procs'));
+    expect(runRequest(ctx, { op: 'attach', pid: 500, tree: true }, { pid: 400, uid: 1010, gid: 1010 })).toMatchObject({ ok: false, error: 'pid 502 belongs to uid 1002, not to you (uid 1010)' });
+    expect(() => readFileSync(join(dir, 'cg', 'egress', 'main', 'uid-1010', 'cgroup.procs'))).toThrow();
+  });
+
   it('refuses detach of a process that is not in an egress cgroup', () => {
     expect(runRequest(ctx, { op: 'detach', pid: 500 }, { pid: 400, uid: 1010, gid: 1010 })).toMatchObject({ ok: false, error: expect.stringMatching(/not in an egress's cgroup/) });
   });
