@@ -187,6 +187,17 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     await waitUntil('the detached loop to be seen directly again', 20_000, () => loop.output().slice(mark).includes(lab.addr.clientV4));
     loop.kill('SIGKILL');
     await loop.exited;
+    // A connection open before attach is listed as staying on its path (the VPS's sshd keeps it open).
+    const held = `const s = require('net').connect(22, '${lab.ssh.target.split('@')[1]}'); s.on('data', () => console.log('connected')); setInterval(() => {}, 1000);`;
+    const { proc: holder, pid: holderPid } = await spawnWithPid('otheruser', `exec node -e "${held}"`);
+    await waitUntil('the held connection', 10_000, () => holder.output().includes('connected'));
+    const a = await asOther([...cli(), 'attach', String(holderPid), '--egress', NAME]);
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(a.stdout).toContain('connections already open stay on the path they took:');
+    expect(a.stdout).toMatch(new RegExp(`${lab.ssh.target.split('@')[1]!.replace(/\./g, '\\.')}:22 .*pid=${holderPid},`));
+    expect((await asOther([...cli(), 'detach', String(holderPid)])).exitCode).toBe(0);
+    holder.kill('SIGKILL');
+    await holder.exited;
   });
 
   it('refuses at least 50 hostile socket requests with a reason; the supervisor stays up and nothing changes', async () => {
