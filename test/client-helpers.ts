@@ -68,3 +68,9 @@ export async function appuserSees(lab: Lab): Promise<string> {
   const r = await lab.exec('client', [...lab.probeArgv(), '1500'], { user: 'appuser' });
   return r.exitCode === 0 ? r.stdout.trim() : `failed: ${r.stderr.trim()}`;
 }
+
+/** `allow --user USER` on an egress (exec by users other than root and the bound user needs it since issue 18). */
+export async function allowUser(lab: Lab, user: string, egress: string): Promise<void> {
+  const r = await client(lab, ['allow', '--egress', egress, '--user', user]);
+  expect(r.exitCode, r.stderr).toBe(0);
+}

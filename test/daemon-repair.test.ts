@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision } from './client-helpers.js';
 
 // The cgroup2 hierarchy is shared by every lab on the machine: a unique egress name keeps ours apart.
 const NAME = `sup-${randomBytes(3).toString('hex')}`;
@@ -80,6 +80,7 @@ beforeAll(async () => {
   lab = await startLab({ name: 'daemon-repair' });
   await provision(lab, []);
   await enroll(lab, ['--name', NAME]);
+  await allowUser(lab, 'otheruser', NAME);
   await lab.writeFile('client', SENDER, SENDER_JS, '0644');
 }, 240_000);
 

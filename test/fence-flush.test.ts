@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision } from './client-helpers.js';
 
 const NAME = `ff-${randomBytes(3).toString('hex')}`;
 const SUDO_OTHERUSER = { SUDO_UID: '1002', SUDO_GID: '1002', SUDO_USER: 'otheruser' };
@@ -29,6 +29,7 @@ beforeAll(async () => {
   lab = await startLab({ name: 'fence-flush' });
   await provision(lab, []);
   await enroll(lab, ['--name', NAME]);
+  await allowUser(lab, 'otheruser', NAME);
   // The loader sits next to the CLI the lab hosts run: <repo>/packages/client/{dist/bin.js,build/egress-cgroup-bpf}.
   loader = lab.egressClientArgv[1]!.replace(/\/dist\/bin\.js$/, '/build/egress-cgroup-bpf');
   await lab.writeFile('client', '/tmp/fence-stub.mjs', STUB);

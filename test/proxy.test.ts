@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision } from './client-helpers.js';
 
 const NAME = `proxy-${randomBytes(3).toString('hex')}`;
 const WEB_PORT = 8080;
@@ -74,6 +74,8 @@ beforeAll(async () => {
   lab = await startLab({ name: 'proxy' });
   await provision(lab, []);
   await enroll(lab, ['--name', NAME]);
+  // The proxy runs as otheruser: since issue 18 only allowed users may send from the egress address.
+  await allowUser(lab, 'otheruser', NAME);
   const web = lab.spawn('internet', [process.execPath, '-e', WEB, lab.addr.whoamiV4, lab.addr.whoamiV6]);
   await waitFor(() => web.output().includes('READY'), 20_000, 'the web server');
   proxy = await startProxy(['--listen', '127.0.0.1:1080', '--listen', '[::1]:1080']);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision } from './client-helpers.js';
 
 // The cgroup2 hierarchy is shared by every lab on the machine: a unique egress name keeps ours apart.
 const NAME = `shim-${randomBytes(3).toString('hex')}`;
@@ -15,6 +15,8 @@ beforeAll(async () => {
   lab = await startLab({ name: 'shim-exec' });
   await provision(lab, []);
   await enroll(lab, ['--name', NAME]);
+  // Since issue 18 only allowed users may send from the egress address (exec).
+  await allowUser(lab, 'otheruser', NAME);
   exec = [...lab.egressClientArgv, 'exec', '--egress', NAME, '--'];
 }, 240_000);
 

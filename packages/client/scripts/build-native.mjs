@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds build/egress-cgroup-bpf from native/cgroup-bpf.c with the system C compiler.
+// Builds build/egress-cgroup-bpf (native/cgroup-bpf.c) and build/egress-peercred (native/peercred.c) with the system C compiler.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileC } from '../../../tools/compile-c.mjs';
@@ -12,4 +12,12 @@ compileC({
   args: ['-O2', '-Wall', '-Wextra', '-Werror'],
   sources: [join(root, 'native', 'cgroup-bpf.c')],
   packages: 'gcc libc6-dev linux-libc-dev',
+});
+compileC({
+  pkg: '@egress/client',
+  what: "The supervisor socket's peer credential reader (egress-peercred)",
+  out: join(root, 'build', 'egress-peercred'),
+  args: ['-O2', '-Wall', '-Wextra', '-Werror'],
+  sources: [join(root, 'native', 'peercred.c')],
+  packages: 'gcc libc6-dev',
 });

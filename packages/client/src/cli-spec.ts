@@ -175,6 +175,54 @@ Example: egress-client proxy --listen 127.0.0.1:1080 --listen [::1]:1080`,
     ],
   },
   {
+    name: 'allow',
+    args: ['[list]'],
+    summary: 'let a user or group use an egress (exec, run, attach; root and the users bound by enroll --user always may); `allow list` shows who may',
+    details: `Only allowed uids may start connections from an egress's address (the path exec and any program binding the
+tunnel address use): the kernel refuses other uids with the kill switch's reject. A group is expanded to its
+members' uids (from /etc/group and their primary group); the daemon re-applies when /etc/group or /etc/passwd
+change. An allowed user also joins the group 'egress' of the supervisor's socket (/run/egress/client.sock), so
+run, run-as (their own identity) and attach work without sudo while the daemon runs (effective at their next login).
+Example: sudo egress-client allow --egress main --user alice`,
+    options: [
+      { flags: '--egress <name>', description: 'egress to change or list (default: the only one; list: all)' },
+      { flags: '--user <name>', description: 'the user to allow' },
+      { flags: '--group <name>', description: 'the group whose members to allow' },
+      { flags: '--dry-run', description: 'show what would change and change nothing' },
+      JSON_OPT,
+    ],
+  },
+  {
+    name: 'disallow',
+    args: [],
+    summary: 'take back what allow gave a user or group (users bound by enroll --user stay allowed)',
+    options: [
+      { flags: '--egress <name>', description: 'egress to change (default: the only one)' },
+      { flags: '--user <name>', description: 'the user to disallow' },
+      { flags: '--group <name>', description: 'the group to disallow' },
+      { flags: '--dry-run', description: 'show what would change and change nothing' },
+      JSON_OPT,
+    ],
+  },
+  {
+    name: 'attach',
+    args: ['<pid>'],
+    summary: "move a running process (with --tree, also its descendants) into an egress's cgroup: its new connections go through it",
+    details: `Root, or the process's owner when allowed on the egress (through the daemon's socket, no sudo). Connections
+the process has already open stay on the path they took; they are listed. 'detach PID' moves it back.`,
+    options: [
+      { flags: '--egress <name>', description: 'egress to use (default: the only one)' },
+      { flags: '--tree', description: 'also move every descendant of PID' },
+      JSON_OPT,
+    ],
+  },
+  {
+    name: 'detach',
+    args: ['<pid>'],
+    summary: "move a process attached to an egress back out of its cgroup (to where it was before attach)",
+    options: [{ flags: '--tree', description: 'also move every descendant of PID' }, JSON_OPT],
+  },
+  {
     name: 'run',
     args: ['<cmd...>'],
     summary: "run one application in the egress's cgroup (root), or alone in a network namespace (--isolate)",

@@ -160,6 +160,12 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
       return (await import('./proxy/command.js')).proxyCommand(inv, ctx);
     case 'daemon':
       return (await import('./commands/daemon.js')).daemonCommand(inv, ctx);
+    case 'allow':
+    case 'disallow':
+      return (await import('./commands/allow.js')).allowCommand(inv, ctx);
+    case 'attach':
+    case 'detach':
+      return (await import('./commands/attach.js')).attachCommand(inv, ctx);
     case 'uninstall':
       return (await import('./commands/uninstall.js')).uninstallCommand(inv, ctx);
     default:

@@ -1,5 +1,5 @@
 // Runs a child with inherited stdio, forwards signals to it and turns its end into an exit code (128+N for signal N).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { EgressError, NotFoundError, PermissionError } from '@egress/core/errors';
 
@@ -15,6 +15,8 @@ export interface ChildOptions {
   onSignal?: (signal: NodeJS.Signals) => void;
   /** Whether the parent's stdin is a terminal (default: process.stdin.isTTY). */
   tty?: boolean;
+  /** Give the child a pipe on fd 3 and call this once it is spawned (the supervisor launch gates the app on it). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 /** Exit code of a finished child: its code, or 128 + the number of the signal that ended it. */
@@ -26,7 +28,8 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 /** Spawns file with args, stdio inherited, signals forwarded; resolves with the exit code to use. */
 export function runChild(file: string, args: string[], options: ChildOptions): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: 'inherit', env: options.env, argv0: options.argv0 ?? file });
+    const child = spawn(file, args, { stdio: options.onSpawn ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit', env: options.env, argv0: options.argv0 ?? file });
+    if (options.onSpawn && child.pid !== undefined) options.onSpawn(child);
     const tty = options.tty ?? !!process.stdin.isTTY;
     const handlers = new Map<NodeJS.Signals, () => void>();
     for (const sig of [...FORWARD, ...TERMINAL]) {

@@ -69,6 +69,8 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   }
   const env = opts.env ?? process.env;
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
+  const placed = await import('./placed-launch.js');
+  placed.assertAllowed(facts, 'exec');
   assertEgressUp(facts, opts.interfaces);
   // Like run-as: the state (here the public facts) is not enough; the source rules and kill switch must be in place.
   await requireMarkedFence(facts, 'source', opts.fenceFacts);
@@ -90,7 +92,9 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   }
   opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
   const started = Date.now();
-  const code = await runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] });
+  // With a supervisor running, the kernel selects the app by cgroup too (what the shim cannot reach); else the shim alone.
+  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output, fallback: true });
+  const code = viaSupervisor ?? (await runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] }));
   reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env });
   return code;
 }

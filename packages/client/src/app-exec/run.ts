@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EgressError, PermissionError, ValidationError } from '@egress/core/errors';
+import { EgressError, ValidationError } from '@egress/core/errors';
 import { egressCgroupPath } from '@egress/core/render/client-paths';
 import { type Output } from '@egress/core/output';
 import { dnsViewPrefix } from '../dns-view/view.js';
@@ -90,11 +90,8 @@ export async function runInCgroup(opts: RunOptions): Promise<number> {
   if (opts.argv.length === 0 || !opts.argv[0]) {
     throw new ValidationError('run: expected a command after --, got none', [{ path: 'cmd', message: 'required' }], { hint: 'sudo egress-client run [--egress NAME] -- CMD [ARGS...]' });
   }
-  if (process.getuid!() !== 0) {
-    throw new PermissionError('run needs root: it creates a cgroup under egress/<name> and moves the app into it (the app itself runs as you)', {
-      hint: `sudo egress-client run ${opts.egress ? `--egress ${opts.egress} ` : ''}-- ${opts.argv.join(' ')}   (or, without root: egress-client exec -- ...)`,
-    });
-  }
+  // Without root: the supervisor places the app for an allowed user (or it says root is needed).
+  if (process.getuid!() !== 0) return (await import('./placed-launch.js')).runUnprivileged({ ...opts, command: 'run' });
   const facts = await readPublicFacts(opts.egress, opts.publicDir);
   assertEgressUp(facts, opts.interfaces);
   const root = usableCgroup2Root(opts.mountinfo);

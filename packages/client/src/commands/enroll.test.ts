@@ -3,20 +3,11 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '@egress/core/keys';
 import { FakeHost, dumpMachine } from '@egress/core/testing';
 import { runCli } from '../cli.js';
-import { runOn, sink } from '../testing/fake-cli.js';
+import { runOn, sink, testBundle } from '../testing/fake-cli.js';
 
 const server = generateKeyPair();
 const me = generateKeyPair();
-const bundle = {
-  version: 1,
-  kind: 'egress-bundle',
-  name: 'laptop',
-  server: { endpoint: '198.51.100.2:51820', publicKey: server.publicKey, publicAddress4: '198.51.100.2', address4: '10.77.0.1' },
-  client: { address4: '10.77.0.2', publicKey: me.publicKey, privateKey: me.privateKey },
-  tunnel: { subnet4: '10.77.0.0/24', mtu: 1420, persistentKeepalive: 25 },
-  dns: ['203.0.113.53'],
-  forwards: [],
-};
+const bundle = testBundle(server, me);
 
 let host: FakeHost;
 const cli = (argv: string[]) => runOn(host, argv);

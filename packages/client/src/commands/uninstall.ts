@@ -51,6 +51,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   if (after.egresses.length === 0) {
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
+    // The group `egress` of the supervisor's socket (made by the daemon or `allow`), with its members.
+    await (await import('../daemon/socket-group.js')).removeSocketGroup(host);
     // What `run --isolate` left beside its runs (netns directories egress created, /run/egress/isolate).
     leftovers.push(...(await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host)));
   }

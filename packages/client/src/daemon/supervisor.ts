@@ -9,6 +9,8 @@ import { reconcilePass } from './reconcile.js';
 import { PROXIES_PATH } from '../proxy/persist.js';
 import { watchResume } from './resume-detector.js';
 import { watchStateFile } from './state-watcher.js';
+import { startSupervisorSocket } from './socket-start.js';
+import { watchUserDb } from './user-db-watcher.js';
 import { wgPeers } from '../wg-show.js';
 
 export interface SupervisorOptions {
@@ -164,6 +166,15 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   watchers.push(watchNft((l) => schedule(`nft: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchRtnetlink((l) => ours(l) && schedule(`ip: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
+  // Allowed groups are expanded to uids at render time: a membership change re-renders the policy (and the socket
+  // follows the group `egress`).
+  const socket = await startSupervisorSocket(host, () => state, log);
+  watchers.push(
+    watchUserDb((f) => {
+      schedule(`${f} changed`);
+      void socket.refreshGroup().catch((err: Error) => log(`socket: ${err.message}`));
+    }, log),
+  );
   watchers.push(
     watchResume((gap) => {
       log(`clock jumped ${Math.round(gap / 1000)} s (suspend/resume?): re-checking`);
@@ -196,6 +207,7 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       clearInterval(backstop);
       for (const w of watchers) w.stop();
       await running;
+      await socket.stop();
       await proxies.stop();
       await host.removeFile(PID_PATH);
       log('stopped; kernel state left as it is (kill switch armed)');

@@ -22,6 +22,8 @@ export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promis
   }
   const config = parseProxyConfig(inv.options);
   const facts = await readPublicFacts(config.egress);
+  // Its sockets bind the egress address: the kernel refuses users the policy does not allow, so say it first.
+  (await import('../app-exec/placed-launch.js')).assertAllowed(facts, 'proxy');
   try {
     assertEgressUp(facts);
   } catch (err) {

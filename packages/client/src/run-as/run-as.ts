@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { PermissionError, ValidationError, NotFoundError } from '@egress/core/errors';
 import type { Invocation } from '../cli.js';
-import type { ExitStatus } from '../exit-status.js';
+import { exitCode, type ExitStatus } from '../exit-status.js';
 import { dnsViewPrefix } from '../dns-view/view.js';
 import { quoteArgv } from '@egress/core/shell-quote';
 import { boundEgressOf, requireUp } from './bound-egress.js';
@@ -66,6 +66,12 @@ export async function runAsCommand(inv: Invocation): Promise<ExitStatus> {
   checkRunAsUser(userName);
   if (inv.rest.length === 0) {
     throw new ValidationError(`run-as: expected a command after '${userName} --', got nothing`, [{ path: 'cmd', message: 'missing' }], { hint: `egress-client run-as ${quoteArgv([userName])} -- CMD [ARGS...]` });
+  }
+  if (process.getuid?.() !== 0 && getentPasswd(userName)?.uid === process.getuid?.()) {
+    // One's own identity: no switch needed; the supervisor places the app (as `run` does) or it says root is needed.
+    const { runUnprivileged } = await import('../app-exec/placed-launch.js');
+    const { Output } = await import('@egress/core/output');
+    return exitCode(await runUnprivileged({ argv: inv.rest, user: userName, output: new Output({ stdout: process.stderr }), command: 'run-as' }));
   }
   if (process.getuid?.() !== 0) {
     throw new PermissionError('run-as must run as root to switch to the bound user', { hint: `sudo egress-client run-as ${quoteArgv([userName, '--', ...inv.rest])}` });

@@ -4,12 +4,13 @@ import type { Host } from '@egress/core/host/host';
 import { ClientState, type Egress } from '@egress/core/model/client';
 import { parseJsonWith } from '@egress/core/model/parse';
 import { CLIENT_PATHS } from '@egress/core/render/client-paths';
+import { resolveAllowedGroups } from '../policy/group-members.js';
 
 /** The saved client state, or an empty one when nothing is enrolled. */
 export async function loadClientState(host: Host): Promise<ClientState> {
   const text = await host.readFile(CLIENT_PATHS.state);
   if (text === undefined) return { version: 1, egresses: [] };
-  return parseJsonWith(ClientState, text, CLIENT_PATHS.state);
+  return resolveAllowedGroups(host, parseJsonWith(ClientState, text, CLIENT_PATHS.state));
 }
 
 /** The egresses a command acts on: the named one, or all of them when no name is given. */

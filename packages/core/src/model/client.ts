@@ -59,6 +59,22 @@ export const InterfacePath = z
   .strict();
 export type InterfacePath = z.infer<typeof InterfacePath>;
 
+/** A group allowed to use an egress; `members` are its uids as resolved from /etc/group and /etc/passwd at load time. */
+export const AllowedGroup = z.object({ name: UserName, gid: Uid, members: z.array(Uid).optional() }).strict();
+export type AllowedGroup = z.infer<typeof AllowedGroup>;
+
+/**
+ * Who may use an egress besides root and its bound users (`egress-client allow`). Absent (an older state) means
+ * only those: the tunnel address's source path is refused in the kernel for every other uid.
+ */
+export const Access = z
+  .object({
+    users: z.array(SelectedUser).default([]),
+    groups: z.array(AllowedGroup).default([]),
+  })
+  .strict();
+export type Access = z.infer<typeof Access>;
+
 const EgressBase = {
   name: SafeName,
   /** Tunnel interface (kind wireguard) or the chosen uplink (kind interface). */
@@ -76,6 +92,7 @@ const EgressBase = {
   /** Resolvers selected traffic's DNS is sent to, through the egress. */
   dns: z.array(IpAddr).default([]),
   selectors: Selectors,
+  access: Access.optional(),
 };
 
 /** The mark must only use bits of its mask (others' bits are kept). */
@@ -136,6 +153,8 @@ export const PublicEgressFacts = z
     dns: z.array(IpAddr).default([]),
     /** The egress's cgroup (relative to the cgroup2 root) under which `run` makes one group per app. */
     cgroup: CgroupPath.optional(),
+    /** Uids that may use the egress (root, bound users, `allow`); absent in facts written before the policy existed. */
+    allowedUids: z.array(Uid).optional(),
   })
   .strict();
 export type PublicEgressFacts = z.infer<typeof PublicEgressFacts>;

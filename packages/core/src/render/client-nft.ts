@@ -3,6 +3,7 @@ import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
 import type { PortForward } from '../model/forward.js';
 import { outsideDirect } from './client-routing.js';
+import { policyRules } from './client-nft-policy.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -59,6 +60,8 @@ interface Chains {
   filter: string[];
   postFilter: string[];
   snat: string[];
+  /** Regular chains of the allow policy (client-nft-policy.ts). */
+  policy: string[];
 }
 
 function egressRules(e: Egress, c: Chains): void {
@@ -100,6 +103,9 @@ function egressRules(e: Egress, c: Chains): void {
       c.filter.push(`meta skuid ${u.uid} ${to}oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
     }
   }
+  const pol = policyRules(e);
+  c.filter.push(...pol.rules);
+  if (pol.chain) c.policy.push(pol.chain);
   if (!e.address6) c.mark.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);
   for (const to of scopes) c.postFilter.push(`${marked} ${to}oifname != "lo" oifname != ${iface} drop${comment(e, 'kill switch')}`);
 
@@ -175,7 +181,7 @@ function chain(name: string, head: string, rules: string[]): string {
  */
 export function renderClientNft(state: ClientState): string | undefined {
   if (state.egresses.length === 0) return undefined;
-  const c: Chains = { sets: [], prerouting: [], reply: [], lanNat: [], mark: [], dns: [], filter: [], postFilter: [], snat: [] };
+  const c: Chains = { sets: [], prerouting: [], reply: [], lanNat: [], mark: [], dns: [], filter: [], postFilter: [], snat: [], policy: [] };
   for (const e of state.egresses) egressRules(e, c);
   const chains = [
     ...c.sets,
@@ -185,6 +191,7 @@ export function renderClientNft(state: ClientState): string | undefined {
     chain('output_mark', 'type route hook output priority mangle; policy accept;', c.mark),
     c.dns.length ? chain('output_dns', 'type nat hook output priority -100; policy accept;', c.dns) : undefined,
     chain('output_filter', 'type filter hook output priority filter; policy accept;', c.filter),
+    ...c.policy,
     chain('postrouting_filter', 'type filter hook postrouting priority filter; policy accept;', c.postFilter),
     c.snat.length ? chain('postrouting_nat', 'type nat hook postrouting priority srcnat; policy accept;', c.snat) : undefined,
   ].filter((x): x is string => x !== undefined);

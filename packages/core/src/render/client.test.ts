@@ -168,6 +168,13 @@ const V4_NFT = `table inet egress {
 		meta mark & 0x01000000 == 0x01000000 fib daddr type local tcp dport 53 reject comment "main: no DNS to local resolvers"
 		meta skuid 1001 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "main: kill switch for appuser"
 		meta skuid 1001 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "main: kill switch for appuser"
+		ip saddr 10.77.0.2 ct direction original meta skuid != { 0, 1001 } jump allow_main comment "main: only allowed users send from 10.77.0.2"
+	}
+
+	chain allow_main {
+		socket cgroupv2 level 2 "egress/main" return comment "main: apps placed in cgroup egress/main (by root or the supervisor)"
+		meta l4proto tcp reject with tcp reset comment "main: not allowed to use this egress"
+		reject with icmpx admin-prohibited comment "main: not allowed to use this egress"
 	}
 
 	chain postrouting_filter {
@@ -213,7 +220,7 @@ describe('renderClientNft', () => {
     expect(text).toContain(
       '\t\tmeta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport . th sport @fwd6_main ip6 saddr set fd7a:77::2 meta mark set meta mark | 0x01000000 comment "main: replies to flows from the tunnel leave by it (IPv6)"\n',
     );
-    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1 + 9);
+    expect(text.split('\n')).toHaveLength(V4_NFT.split('\n').length + 4 - 1 + 9 + 1);
   });
 
   it('renders several egresses in one table, each with its own masked mark, keeping other bits', () => {
@@ -288,7 +295,7 @@ describe('renderClient', () => {
       ['/etc/systemd/system/egress-client-fence.service', '644'],
     ]);
     expect(JSON.parse(st.files[0]!.content)).toEqual(v4only);
-    expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'], cgroup: 'egress/main' });
+    expect(JSON.parse(st.files[1]!.content)).toEqual({ version: 1, name: 'main', kind: 'wireguard', interface: 'egress0', address4: '10.77.0.2', dns: ['203.0.113.53'], cgroup: 'egress/main', allowedUids: [0, 1001] });
     expect(st.files[3]!.content).toBe(`# Written by egress-client enroll; removed by egress-client uninstall.
 [Unit]
 Description=egress client supervisor: hold enrolled egresses up and repair drift

@@ -1,6 +1,7 @@
 // The client's whole desired state: wg-quick configs, the `inet egress` table, rules, routes, sysctls, files, boot unit.
 import type { FileSpec, HostState, Ownership, UnitSpec, WireguardLinkSpec } from '../engine/types.js';
 import type { ClientState, Egress, PublicEgressFacts } from '../model/client.js';
+import { allowedUids } from '../policy/access.js';
 import { CLIENT_NFT_TABLE, lanForwardsOf, renderClientNft } from './client-nft.js';
 import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
 import { renderClientRoutes, renderClientRules } from './client-routing.js';
@@ -29,6 +30,7 @@ export function publicFactsOf(e: Egress): PublicEgressFacts {
     ...(e.address6 ? { address6: e.address6 } : {}),
     dns: e.dns,
     ...(e.selectors.cgroups[0] ? { cgroup: e.selectors.cgroups[0] } : {}),
+    allowedUids: allowedUids(e),
   };
 }
 
