@@ -9,6 +9,8 @@ import { reconcilePass } from './reconcile.js';
 import { PROXIES_PATH } from '../proxy/persist.js';
 import { watchResume } from './resume-detector.js';
 import { watchStateFile } from './state-watcher.js';
+import { watchSelectedCgroups } from './cgroup-watcher.js';
+import { foreignCgroups } from '@egress/core/render/client';
 import { wgPeers } from '../wg-show.js';
 
 export interface SupervisorOptions {
@@ -164,6 +166,8 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   watchers.push(watchNft((l) => schedule(`nft: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchRtnetlink((l) => ours(l) && schedule(`ip: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
+  // Selected units/cgroups that start later (or restart) need the table loaded again to be selected.
+  watchers.push(watchSelectedCgroups(() => (state?.egresses ?? []).flatMap(foreignCgroups), (what) => schedule(what)));
   watchers.push(
     watchResume((gap) => {
       log(`clock jumped ${Math.round(gap / 1000)} s (suspend/resume?): re-checking`);

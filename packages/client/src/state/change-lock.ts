@@ -7,7 +7,7 @@ import type { Output } from '@egress/core/output';
 export const CLIENT_LOCK_PATH = '/run/egress/client.lock';
 
 /** Commands that change the client and so run under the lock. */
-export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall']);
+export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall', 'select']);
 
 /** Runs `fn` holding the client's change lock; says whom it waits for. */
 export function withChangeLock<T>(command: string, output: Output, fn: () => Promise<T>, path = CLIENT_LOCK_PATH): Promise<T> {
