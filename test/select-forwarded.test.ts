@@ -2,11 +2,12 @@
 // PREROUTING-mark recipe) selected with --interface, and a "LAN host" namespace selected with --source, are seen
 // with the VPS's address and their DNS goes through the tunnel; another bridge not selected goes direct. Tunnel
 // down: 0 packets from the selected sources on either uplink; up again: they work. A unit's cgroup (made by hand:
-// no systemd in the lab) is selected with --unit. `select remove` and `uninstall` leave the host as it was.
+// no systemd in the lab) is selected with --unit, also one whose cgroup appears later (the supervisor reloads the
+// table). `select remove` and `uninstall` leave the host as it was.
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, clientSnapshot, enroll, provision } from './client-helpers.js';
+import { client, clientSnapshot, enroll, provision, waitUntil } from './client-helpers.js';
 
 let lab: Lab;
 let beforeEnroll: Record<string, string>;
@@ -177,12 +178,19 @@ describe('select: forwarded interfaces and networks, units (lab)', () => {
     const r = await select(['add', '--unit', later]);
     expect(r.stderr).toContain(`cgroup system.slice/${later} does not exist yet`);
     expect((await lab.exec('client', ['nft', 'list', 'table', 'inet', 'egress'])).stdout).not.toContain(later);
+    // The supervisor sees the cgroup appear and loads the table again, with no command.
+    const daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
     try {
+      // Its first pass settled (health written after it): what follows is the watcher's doing.
+      await waitUntil('the daemon to write its health', 30_000, async () => (await lab.exec('client', ['test', '-f', '/run/egress/health.json'])).exitCode === 0);
       await lab.exec('client', ['mkdir', laterCg], { check: true });
-      expect((await client(lab, ['up'])).exitCode).toBe(0);
+      await waitUntil('the daemon to see the cgroup', 20_000, () => daemon.output().includes(`cgroup system.slice/${later} appeared: re-applying`));
+      await waitUntil('the unit in the table', 20_000, async () => (await lab.exec('client', ['nft', 'list', 'table', 'inet', 'egress'])).stdout.includes(later));
       expect(await inUnit(laterCg)).toBe(lab.addr.vpsV4);
       await select(['remove', '--unit', later]);
     } finally {
+      daemon.kill('SIGTERM');
+      await daemon.exited;
       await lab.exec('client', ['rmdir', laterCg]);
     }
   });

@@ -26,7 +26,8 @@ export function watchSelectedCgroups(paths: () => readonly string[], onChange: (
       const now = identity(root, p);
       const before = seen.get(p);
       seen.set(p, now);
-      if (before !== undefined && before !== now) onChange(`cgroup ${p} ${now === 'absent' ? 'went away' : before === 'absent' ? 'appeared' : 'was made anew'}`);
+      // First sight of a present cgroup counts as appearing: it may have come between the pass that named it and now.
+      if (before === undefined ? now !== 'absent' : before !== now) onChange(`cgroup ${p} ${now === 'absent' ? 'went away' : before === undefined || before === 'absent' ? 'appeared' : 'was made anew'}`);
     }
   };
   check();

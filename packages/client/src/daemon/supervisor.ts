@@ -167,7 +167,10 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   watchers.push(watchRtnetlink((l) => ours(l) && schedule(`ip: ${l.slice(0, 80)}`), log) as MonitorWatcher);
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
   // Selected units/cgroups that start later (or restart) need the table loaded again to be selected.
-  watchers.push(watchSelectedCgroups(() => (state?.egresses ?? []).flatMap(foreignCgroups), (what) => schedule(what)));
+  watchers.push(watchSelectedCgroups(() => (state?.egresses ?? []).flatMap(foreignCgroups), (what) => {
+    log(`${what}: re-applying (selectors name it)`);
+    schedule(what);
+  }));
   watchers.push(
     watchResume((gap) => {
       log(`clock jumped ${Math.round(gap / 1000)} s (suspend/resume?): re-checking`);
