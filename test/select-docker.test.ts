@@ -2,7 +2,7 @@
 // data/exec roots, socket and pid file under the client's private /tmp, its containers' cgroups under the lab's, and
 // its iptables rules in the client's network namespace. An image is imported from a busybox root filesystem (no
 // registry). A container on the Docker network selected with `select add --interface br-<id>` is seen with the VPS's
-// address (its DNS too); one on another network directly. Tunnel down: 0 packets from the selected container on the
+// address (its DNS too) and still reaches its neighbours on the bridge; one on another network directly. Tunnel down: 0 packets from the selected container on the
 // uplinks. `select remove` leaves Docker's rules exactly as they were.
 import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab } from '@egress/lab';
@@ -81,7 +81,15 @@ describe('select a Docker network (real dockerd in the lab)', () => {
     expect(await seen(SEL.name)).toBe(lab.addr.vpsV4);
     expect(await seen(DIR.name)).toBe(lab.addr.clientV4);
     expect(await inContainer(SEL.name, `nslookup -type=TXT asker.egress.test ${lab.addr.dnsV4}`)).toContain(`"${lab.addr.vpsV4}"`);
-    expect(await inContainer(DIR.name, `nslookup -type=TXT asker.egress.test ${lab.addr.dnsV4}`)).toContain(`"${lab.addr.clientV4}"`);
+    expect(await inContainer(DIR.name, `nslookup -type=TXT asker.egress.test ${lab.addr.dnsV4}`)).toContain(`"${lab.addr.clientV4}"`);    // Containers on the selected network still reach each other (bridged traffic, which Docker's br_netfilter shows
+    // to the IP hooks, stays on the bridge: not marked, not dropped by the kill switch).
+    await sh(`/usr/bin/docker run -d --name selsrv --network ${SEL.name} --ip 10.210.1.50 ${IMAGE} sh -c 'echo neighbour | nc -l -p 9000' >/dev/null`);
+    try {
+      expect(await sh('cat /proc/sys/net/bridge/bridge-nf-call-iptables')).toBe('1\n');
+      expect(await inContainer(SEL.name, 'nc -w 5 10.210.1.50 9000')).toBe('neighbour');
+    } finally {
+      await sh('/usr/bin/docker rm -f selsrv >/dev/null');
+    }
   });
 
   it('tunnel down: 0 packets from the selected container on the uplinks', async () => {

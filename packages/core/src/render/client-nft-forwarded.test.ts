@@ -32,13 +32,11 @@ describe('forwarded selectors', () => {
 
   it('marks in prerouting and sends DNS to the egress resolver, per interface and per source network', () => {
     const nft = renderClientNft(selected)!;
-    expect(nft).toContain('\t\tiifname "br0" meta mark set meta mark | 0x01000000 comment "vps: forwarded from br0"\n');
-    expect(nft).toContain('\t\tiifname "lan0" ip saddr 192.168.50.0/24 meta mark set meta mark | 0x01000000 comment "vps: forwarded from 192.168.50.0/24"\n');
-    expect(nft).toContain('\tchain prerouting_nat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n'
-      + '\t\tiifname "br0" meta nfproto ipv4 udp dport 53 dnat ip to 10.77.0.1 comment "vps: DNS forwarded from br0 to 10.77.0.1 through the egress"\n'
-      + '\t\tiifname "br0" meta nfproto ipv4 tcp dport 53 dnat ip to 10.77.0.1 comment "vps: DNS forwarded from br0 to 10.77.0.1 through the egress"\n'
-      + '\t\tiifname "lan0" ip saddr 192.168.50.0/24 udp dport 53 dnat ip to 10.77.0.1 comment "vps: DNS forwarded from 192.168.50.0/24 to 10.77.0.1 through the egress"\n'
-      + '\t\tiifname "lan0" ip saddr 192.168.50.0/24 tcp dport 53 dnat ip to 10.77.0.1 comment "vps: DNS forwarded from 192.168.50.0/24 to 10.77.0.1 through the egress"\n\t}');
+    // Traffic staying on its interface (container to container on a bridge, seen here through br_netfilter) is not marked.
+    expect(nft).toContain('\t\tiifname "br0" fib daddr oifname != "br0" meta mark set meta mark | 0x01000000 comment "vps: forwarded from br0"\n');
+    expect(nft).toContain('\t\tiifname "lan0" ip saddr 192.168.50.0/24 fib daddr oifname != "lan0" meta mark set meta mark | 0x01000000 comment "vps: forwarded from 192.168.50.0/24"\n');
+    const dns = (m: string, fam: string, what: string) => ['fib daddr type local', `fib daddr oifname != "${m.split('"')[1]}"`].flatMap((to) => ['udp', 'tcp'].map((p) => `\t\t${m} ${to} ${fam}${p} dport 53 dnat ip to 10.77.0.1 comment "vps: DNS forwarded from ${what} to 10.77.0.1 through the egress"\n`)).join('');
+    expect(nft).toContain(`\tchain prerouting_nat {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n${dns('iifname "br0"', 'meta nfproto ipv4 ', 'br0')}${dns('iifname "lan0" ip saddr 192.168.50.0/24', '', '192.168.50.0/24')}\t}`);
     // The unit's cgroup is marked like run's cgroup; the kill switch covers every marked packet, forwarded too.
     expect(nft).toContain('socket cgroupv2 level 2 "system.slice/web.service" meta mark set meta mark | 0x01000000 comment "vps: cgroup system.slice/web.service"');
     expect(nft).toContain('meta mark & 0x01000000 == 0x01000000 oifname != "lo" oifname != "egress0" drop comment "vps: kill switch"');

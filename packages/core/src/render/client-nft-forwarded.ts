@@ -50,10 +50,10 @@ export function forwardedInterfaces(e: Egress): string[] {
 }
 
 /** The nft match of one forwarded selector (with a trailing space), as `nft list` prints it. */
-function forwardedMatches(e: Egress): Array<{ match: string; what: string; v4only: boolean }> {
+function forwardedMatches(e: Egress): Array<{ match: string; iface: string; what: string; v4only: boolean }> {
   return [
-    ...extra(e).interfaces.map((i) => ({ match: `iifname "${i}" `, what: `forwarded from ${i}`, v4only: false })),
-    ...extra(e).sources.map((s) => ({ match: `iifname "${s.via}" ip saddr ${s.cidr} `, what: `forwarded from ${s.cidr}`, v4only: true })),
+    ...extra(e).interfaces.map((i) => ({ match: `iifname "${i}" `, iface: i, what: `forwarded from ${i}`, v4only: false })),
+    ...extra(e).sources.map((s) => ({ match: `iifname "${s.via}" ip saddr ${s.cidr} `, iface: s.via, what: `forwarded from ${s.cidr}`, v4only: true })),
   ];
 }
 
@@ -66,11 +66,17 @@ export function forwardedNft(e: Egress, setMark: string, c: { prerouting: string
   const dns4 = e.dns.find((a) => ipaddr.parse(a).kind() === 'ipv4');
   const dns6 = e.address6 ? e.dns.find((a) => ipaddr.parse(a).kind() === 'ipv6') : undefined;
   for (const m of forwardedMatches(e)) {
-    c.prerouting.push(`${m.match}${setMark} comment "${e.name}: ${m.what}"`);
+    // Traffic to the same interface (container to container on a bridge, which br_netfilter — loaded by Docker —
+    // shows to these hooks too) is not leaving: never marked, so the kill switch does not drop it.
+    const leaving = `fib daddr oifname != "${m.iface}" `;
+    c.prerouting.push(`${m.match}${leaving}${setMark} comment "${e.name}: ${m.what}"`);
     for (const [fam, dns] of [['ipv4', dns4], ['ipv6', m.v4only ? undefined : dns6]] as const) {
       if (!dns) continue;
       const family = m.v4only ? '' : `meta nfproto ${fam} `;
-      for (const proto of ['udp', 'tcp']) c.preroutingNat.push(`${m.match}${family}${proto} dport 53 dnat ${fam === 'ipv4' ? 'ip' : 'ip6'} to ${dns} comment "${e.name}: DNS ${m.what} to ${dns} through the egress"`);
+      // DNS to this host itself (a bridge's dnsmasq would ask by the normal route) and DNS leaving: to the egress.
+      for (const to of ['fib daddr type local ', leaving]) {
+        for (const proto of ['udp', 'tcp']) c.preroutingNat.push(`${m.match}${to}${family}${proto} dport 53 dnat ${fam === 'ipv4' ? 'ip' : 'ip6'} to ${dns} comment "${e.name}: DNS ${m.what} to ${dns} through the egress"`);
+      }
     }
   }
 }
