@@ -5,7 +5,7 @@
 // no systemd in the lab) is selected with --unit, also one whose cgroup appears later (the supervisor reloads the
 // table). `select remove` and `uninstall` leave the host as it was.
 import { randomBytes } from 'node:crypto';
-import { startLab, type Lab } from '@egress/lab';
+import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, clientSnapshot, enroll, provision, waitUntil } from './client-helpers.js';
 
@@ -193,6 +193,32 @@ describe('select: forwarded interfaces and networks, units (lab)', () => {
       await daemon.exited;
       await lab.exec('client', ['rmdir', laterCg]);
     }
+  });
+
+  it('a second user, an arbitrary cgroup, and an interface that does not exist yet (a Docker network made later)', async () => {
+    expect(await lab.probe('client', { user: 'otheruser' })).toBe(lab.addr.clientV4);
+    await select(['add', '--user', 'otheruser']);
+    expect(await lab.probe('client', { user: 'otheruser' })).toBe(lab.addr.vpsV4);
+    await select(['remove', '--user', 'otheruser']);
+    expect(await lab.probe('client', { user: 'otheruser' })).toBe(lab.addr.clientV4);
+
+    const cg = `${labCgroupParent(lab.name)}/sel-cg`;
+    await lab.exec('client', ['mkdir', `/sys/fs/cgroup/${cg}`], { check: true });
+    try {
+      await select(['add', '--cgroup', cg]);
+      const r = await lab.exec('client', ['sh', '-c', `echo $$ > /sys/fs/cgroup/${cg}/cgroup.procs && exec "$@"`, 'in-cg', ...lab.probeArgv()], { timeoutMs: 20_000 });
+      expect(r.stdout.trim().split('\n').pop()).toBe(lab.addr.vpsV4);
+      await select(['remove', '--cgroup', cg]);
+    } finally {
+      await lab.exec('client', ['rmdir', `/sys/fs/cgroup/${cg}`]);
+    }
+
+    const later = await select(['add', '--interface', 'br-later0']);
+    expect(later.stderr).toContain('interface br-later0 does not exist yet');
+    expect((await lab.exec('client', ['ip', 'rule'])).stdout).toMatch(/iif br-later0 \[detached\] lookup 7100/);
+    // The engine reads the detached rule back as its own: converged, nothing to do.
+    expect(JSON.parse((await client(lab, ['up', '--json'])).stdout).changed).toBe(false);
+    await select(['remove', '--interface', 'br-later0']);
   });
 
   it('select remove and uninstall leave the host as it was', async () => {
