@@ -137,6 +137,9 @@ describe('select: forwarded interfaces and networks, units (lab)', () => {
     // Only the interfaces involved forward: the selected ones and the tunnel.
     const sysctls = await lab.exec('client', ['sysctl', '-n', `net.ipv4.conf.${BR.bridge}.forwarding`, `net.ipv4.conf.${LAN.port}.forwarding`, 'net.ipv4.conf.egress0.forwarding']);
     expect(sysctls.stdout.split('\n').filter(Boolean)).toEqual(['1', '1', '1']);
+    // doctor sees the table, rules and sysctls as rendered (no drift from the forwarded selectors).
+    const doctor = JSON.parse((await client(lab, ['doctor', '--json'])).stdout);
+    expect((doctor.egresses[0].checks as Array<{ name: string; ok: boolean; detail: string }>).filter((c) => !c.ok)).toEqual([]);
   });
 
   it('tunnel down: 0 packets from the selected sources on either uplink; tunnel up: they work again', async () => {
