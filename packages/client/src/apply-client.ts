@@ -4,6 +4,7 @@ import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import type { Output } from '@egress/core/output';
 import { clientOwnership, renderClient } from '@egress/core/render/client';
+import { absentParts } from './select/absent.js';
 import { ensureCgroupFences } from './cgroup.js';
 import { removeStaleTemps } from './state/stale-temps.js';
 
@@ -40,7 +41,8 @@ export async function systemdRuns(host: Host): Promise<boolean> {
 /** Renders `after`, and converges the host to it owning everything `before` and `after` have. */
 export async function applyClient(host: Host, o: ApplyClientOptions): Promise<ApplyClientResult> {
   const systemd = await systemdRuns(host);
-  const desired = renderClient(o.after, { down: o.down ?? [], ...(systemd ? { bootCommand: bootCommand() } : {}) });
+  const absent = await absentParts(host, o.after);
+  const desired = renderClient(o.after, { down: o.down ?? [], absent, ...(systemd ? { bootCommand: bootCommand() } : {}) });
   const ownership = clientOwnership(o.before, o.after);
   // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
   if (!o.dryRun) {

@@ -152,6 +152,35 @@ Targets that would loop (this client, the tunnel subnet, a host not on a directl
     options: [{ flags: '--egress <name>', description: 'tunnel egress the forward arrives on (default: the only one)' }, JSON_OPT],
   },
   {
+    name: 'select',
+    args: ['<action>'],
+    summary: 'add, remove or list what traffic an egress carries: users, cgroups, systemd units, forwarded interfaces and networks (add|remove|list)',
+    details: `Each selector at any time, idempotent (adding one that is there, or removing one that is not, changes nothing):
+  --user U             every process of user U (what 'enroll --user' does)
+  --cgroup PATH        every socket of a cgroup v2 path under /sys/fs/cgroup (e.g. app.slice/myapp.scope)
+  --unit NAME.service  a systemd service's cgroup (system.slice/NAME.service), without a dedicated user
+  --interface IF       traffic this host forwards from IF (docker0, br-<id>, virbr0, a LAN port)
+  --source CIDR        traffic this host forwards from that IPv4 network (e.g. a LAN host using this host as gateway)
+Forwarded traffic is marked before routing, SNAT'd to the egress address, its DNS (port 53 to anywhere) is sent
+to the egress's resolvers, and the kill switch holds: it never leaves by another interface, also while the
+egress is down. Only the interfaces it arrives on get forwarding turned on (restored on remove). Where another
+firewall's FORWARD policy drops (Docker), a tagged accept goes into DOCKER-USER and goes with the selector.
+A cgroup, unit or interface that does not exist yet is accepted and selected once it appears (the supervisor
+reloads the rules); until then nothing of it exists to route.
+Example: egress-client select add --interface br-1a2b3c4d5e6f`,
+    options: [
+      { flags: '--egress <name>', description: 'egress to change or list (default: the only one)' },
+      { flags: '--user <name>', description: 'select every process of this user' },
+      { flags: '--cgroup <path>', description: 'select a cgroup v2 path (relative to /sys/fs/cgroup)' },
+      { flags: '--unit <name.service>', description: "select a systemd service's cgroup" },
+      { flags: '--interface <if>', description: 'select traffic forwarded from this interface (a bridge, a LAN port)' },
+      { flags: '--source <cidr>', description: 'select traffic forwarded from this IPv4 network' },
+      { flags: '--allow-system-user', description: 'accept a system account (uid < 1000) egress did not create as --user' },
+      { flags: '--dry-run', description: 'show what would be done and change nothing' },
+      JSON_OPT,
+    ],
+  },
+  {
     name: 'proxy',
     args: ['[action]', '[id]'],
     summary: 'run a local SOCKS5 and HTTP proxy whose every connection leaves through an egress (foreground)',

@@ -156,6 +156,8 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
       return (await import('./commands/doctor.js')).doctorCommand(inv, ctx);
     case 'forward':
       return (await import('./commands/forward.js')).forwardCommand(inv, ctx);
+    case 'select':
+      return (await import('./commands/select.js')).selectCommand(inv, ctx);
     case 'proxy':
       return (await import('./proxy/command.js')).proxyCommand(inv, ctx);
     case 'daemon':

@@ -7,6 +7,9 @@ export function selectionFacts(e: Egress) {
   return {
     users: e.selectors.users,
     cgroups: e.selectors.cgroups,
+    units: e.selectors.units,
+    interfaces: e.selectors.interfaces,
+    sources: e.selectors.sources,
     mark: hexMark(e.mark),
     markMask: hexMark(e.markMask),
     table: e.table,

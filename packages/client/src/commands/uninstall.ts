@@ -5,6 +5,7 @@ import type { ClientState } from '@egress/core/model/client';
 import { SafeName } from '@egress/core/model/primitives';
 import { CLIENT_PATHS, EGRESS_DIR, cgroupParent, clientKeyPath, clientPskPath } from '@egress/core/render/client-paths';
 import { applyClient } from '../apply-client.js';
+import { syncForwardAccepts } from '../select/forward-accept.js';
 import { CGROUP_ROOT, removeEgressCgroup } from '../cgroup.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
@@ -36,6 +37,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const after = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
   ctx.output.step(`Removing ${targets.join(', ')}`);
   const { steps } = await applyClient(host, { before, after, output: ctx.output });
+  // Accepts of the removed egresses' forwarded selectors in a foreign FORWARD chain (Docker's DOCKER-USER) go too.
+  steps.push(...(await syncForwardAccepts(host, after)));
   const leftovers: string[] = [];
   for (const t of targets) {
     if (!(await removeEgressCgroup(host, t))) leftovers.push(`cgroup egress/${t} still has processes; it is removed once they exit and you run uninstall again`);

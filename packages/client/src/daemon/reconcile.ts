@@ -4,6 +4,7 @@ import type { ClientState, Egress } from '@egress/core/model/client';
 import { Output } from '@egress/core/output';
 import { withLock } from '@egress/core/lock/flock';
 import { applyClient } from '../apply-client.js';
+import { syncForwardAccepts } from '../select/forward-accept.js';
 import { CLIENT_LOCK_PATH } from '../state/change-lock.js';
 import { markedDown } from '../state/down-markers.js';
 import { loadClientState } from '../state/store.js';
@@ -109,6 +110,8 @@ async function reconcileUnlocked(host: Host, problems: Map<string, string>): Pro
   const quiet = new Output({ quiet: true });
   try {
     const { steps } = await applyClient(host, { before, after, down, output: quiet });
+    // Forwarded selectors' accepts in a foreign FORWARD chain (Docker started later, or flushed it): put back.
+    steps.push(...(await syncForwardAccepts(host, after)));
     return { state: after, steps, followed, moved: win.moved, stuck: win.stuck };
   } catch (err) {
     return { state: before, steps: [], followed: [], stuck: win.stuck, failed: (err as Error).message };

@@ -11,6 +11,8 @@ import { watchResume } from './resume-detector.js';
 import { watchStateFile } from './state-watcher.js';
 import { startSupervisorSocket } from './socket-start.js';
 import { watchUserDb } from './user-db-watcher.js';
+import { watchSelectedCgroups } from './cgroup-watcher.js';
+import { foreignCgroups } from '@egress/core/render/client';
 import { wgPeers } from '../wg-show.js';
 
 export interface SupervisorOptions {
@@ -175,6 +177,11 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       void socket.refreshGroup().catch((err: Error) => log(`socket: ${err.message}`));
     }, log),
   );
+  // Selected units/cgroups that start later (or restart) need the table loaded again to be selected.
+  watchers.push(watchSelectedCgroups(() => (state?.egresses ?? []).flatMap(foreignCgroups), (what) => {
+    log(`${what}: re-applying (selectors name it)`);
+    schedule(what);
+  }));
   watchers.push(
     watchResume((gap) => {
       log(`clock jumped ${Math.round(gap / 1000)} s (suspend/resume?): re-checking`);

@@ -77,7 +77,7 @@ describe('egressFromBundle', () => {
       address4: '10.77.0.2',
       address6: 'fd7a:77::2',
       dns: ['192.0.2.53'],
-      selectors: { users: [{ name: 'appuser', uid: 1001 }], cgroups: ['egress/laptop'], shimSource: true },
+      selectors: { users: [{ name: 'appuser', uid: 1001 }], cgroups: ['egress/laptop'], shimSource: true, units: [], interfaces: [], sources: [] },
       wireguard: {
         endpoint: '198.51.100.2:51820',
         serverPublicKey: server.publicKey,

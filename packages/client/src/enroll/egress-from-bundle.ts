@@ -1,7 +1,7 @@
 // Builds the wireguard Egress a bundle describes, with this client's allocation, users, DNS and cgroup selector.
 import type { Bundle } from '@egress/core/model/bundle';
 import type { Egress, SelectedUser } from '@egress/core/model/client';
-import { egressCgroupPath } from '@egress/core/render/client-paths';
+import { selectorsFor } from './selectors-for.js';
 import type { Allocation } from '../state/allocate.js';
 
 export interface EgressChoices {
@@ -28,7 +28,7 @@ export function egressFromBundle(bundle: Bundle, c: EgressChoices): Extract<Egre
     address4: bundle.client.address4,
     ...(bundle.client.address6 ? { address6: bundle.client.address6 } : {}),
     dns: c.dns ? [...c.dns] : [...bundle.dns],
-    selectors: { users: c.users, cgroups: c.cgroup2 ? [egressCgroupPath(c.name)] : [], shimSource: true },
+    selectors: selectorsFor(c),
     wireguard: {
       endpoint: s.endpoint,
       serverPublicKey: s.publicKey,

@@ -6,6 +6,7 @@ import { normalizeNftListing } from '@egress/core/engine/journal';
 import { clientKeyPath, clientWgConfigPath, publicFactsPath } from '@egress/core/render/client-paths';
 import { publicFactsOf } from '@egress/core/render/client';
 import { lanForwardsOf, renderClientNft } from '@egress/core/render/client-nft';
+import { absentParts } from '../select/absent.js';
 import { formatForwardSpec } from '@egress/core/model/forward';
 import { renderClientRoutes, renderClientRules } from '@egress/core/render/client-routing';
 import { clientTunnelAddresses, renderClientWgConfig } from '@egress/core/render/client-wg';
@@ -77,7 +78,8 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
     const age = status.latestHandshake ? Date.now() / 1000 - status.latestHandshake : Infinity;
     checks.push(age < 180 ? pass('handshake', `latest handshake ${Math.round(age)}s ago with ${status.endpoint}`) : fail('handshake', status.latestHandshake ? `latest handshake ${Math.round(age)}s ago (stale)` : `no handshake with ${status.endpoint}`, `check that ${e.wireguard.endpoint} is reachable over UDP and that the VPS has this peer (egress-server status)`));
   }
-  const wantNft = renderClientNft(state)!;
+  // Selected units/cgroups not there yet are left out of the table, as apply leaves them out.
+  const wantNft = renderClientNft(state, await absentParts(host, state))!;
   checks.push(
     live.nft === undefined
       ? fail('nft table', 'table inet egress is missing: nothing marks, redirects DNS or blocks leaks', up)

@@ -7,7 +7,8 @@ import { publicKeyOf } from '@egress/core/keys';
 import type { Egress } from '@egress/core/model/client';
 import { SafeName } from '@egress/core/model/primitives';
 import { parseWgQuick, type WgQuickConfig } from '@egress/core/model/wg-quick';
-import { clientKeyPath, clientPskPath, egressCgroupPath } from '@egress/core/render/client-paths';
+import { clientKeyPath, clientPskPath } from '@egress/core/render/client-paths';
+import { selectorsFor } from '../enroll/selectors-for.js';
 import { allocatedFields } from '../enroll/egress-from-bundle.js';
 import type { EnrollSource } from '../enroll/pipeline.js';
 import type { FactField } from '../enroll/semantic-checks.js';
@@ -113,7 +114,7 @@ export async function wgQuickSource(path: string, text: string, o: { name?: stri
       address4: a4.value.address,
       ...(carries6 ? { address6: a6!.value.address } : {}),
       dns,
-      selectors: { users: c.users, cgroups: c.cgroup2 ? [egressCgroupPath(c.name)] : [], shimSource: true },
+      selectors: selectorsFor(c),
       wireguard: {
         endpoint: peer.endpoint!.value,
         serverPublicKey: peer.publicKey.value,

@@ -7,7 +7,7 @@ import type { Output } from '@egress/core/output';
 export const CLIENT_LOCK_PATH = '/run/egress/client.lock';
 
 /** Commands that change the client and so run under the lock. */
-export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall', 'allow', 'disallow']);
+export const CHANGING_COMMANDS: ReadonlySet<string> = new Set(['enroll', 'up', 'down', 'uninstall', 'allow', 'disallow', 'select']);
 
 /** Whether an invocation changes the client: a changing command, `forward add|remove` (not `forward list`), and
  *  `proxy --persist` / `proxy remove` (not a foreground proxy). */

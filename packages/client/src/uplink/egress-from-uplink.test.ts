@@ -31,7 +31,7 @@ describe('egressFromUplink', () => {
       address4: '192.0.2.130',
       address6: '2001:db8:3::2',
       dns: ['203.0.113.53'],
-      selectors: { users: [{ name: 'appuser', uid: 1001 }], cgroups: ['egress/wifi'], shimSource: true },
+      selectors: { users: [{ name: 'appuser', uid: 1001 }], cgroups: ['egress/wifi'], shimSource: true, units: [], interfaces: [], sources: [] },
       uplink: { gateway4: '192.0.2.129', gateway6: '2001:db8:3::1' },
     });
     expect(ClientState.safeParse({ version: 1, egresses: [e] }).success).toBe(true);

@@ -1,6 +1,6 @@
 // Builds the Egress of kind `interface` for a checked uplink, with this client's allocation and users (pure).
 import type { Egress, SelectedUser } from '@egress/core/model/client';
-import { egressCgroupPath } from '@egress/core/render/client-paths';
+import { selectorsFor } from '../enroll/selectors-for.js';
 import type { UplinkPlan } from './detect-uplink.js';
 
 export interface UplinkChoices {
@@ -30,7 +30,7 @@ export function egressFromUplink(plan: UplinkPlan, c: UplinkChoices): Extract<Eg
     address4: plan.address4,
     ...(plan.address6 ? { address6: plan.address6 } : {}),
     dns: [...plan.dns],
-    selectors: { users: c.users, cgroups: c.cgroup2 ? [egressCgroupPath(c.name)] : [], shimSource: true },
+    selectors: selectorsFor(c),
     uplink: {
       ...(plan.gateway4 ? { gateway4: plan.gateway4 } : {}),
       ...(plan.gateway6 ? { gateway6: plan.gateway6 } : {}),

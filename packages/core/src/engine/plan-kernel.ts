@@ -1,7 +1,7 @@
 // Plans nft tables, sysctls, ip rules and routes: add/replace first, delete extras after.
 import { describeRoute, describeRule, routeArgv, routeIdKey, routeKey, ruleArgv, ruleKey, type CurrentRoute, type CurrentRule } from './ip-format.js';
 import { normalizeNftListing, sha256 } from './journal.js';
-import { normalizeSysctl, type CurrentState } from './read-state.js';
+import { interfaceDefaultKey, normalizeSysctl, type CurrentState } from './read-state.js';
 import type { Action, Step } from './step.js';
 import type { HostState, NftTableSpec, Ownership } from './types.js';
 
@@ -72,12 +72,19 @@ export function planSysctlSets(current: CurrentState, desired: HostState): Step[
     });
 }
 
-/** Steps restoring journaled sysctls that are no longer desired. */
-export function planSysctlRestores(current: CurrentState, desired: HostState): Step[] {
+/**
+ * Steps restoring journaled sysctls that are no longer desired. Per-interface keys of links this plan takes away
+ * (`goneLinks`) are left out: they go with their interface (restoring them after it is gone would fail).
+ */
+export function planSysctlRestores(current: CurrentState, desired: HostState, goneLinks: ReadonlySet<string> = new Set()): Step[] {
   const wanted = new Set(desired.sysctls.map((s) => s.key));
+  const ofGoneLink = (key: string): boolean => /^net\.ipv[46]\.conf\./.test(key) && goneLinks.has(key.split('.')[3]!);
+  // Absent when journaled (its interface came later): what a new interface gets, the `default` key's value.
+  const originalOf = (key: string, v: string | null): string | undefined => v ?? current.sysctls.get(interfaceDefaultKey(key) ?? '');
   return Object.entries(current.journal.sysctls)
-    .filter((e): e is [string, string] => e[1] !== null)
-    .filter(([key, original]) => !wanted.has(key) && current.sysctls.has(key) && current.sysctls.get(key) !== original)
+    .map(([key, v]): [string, string | undefined] => [key, originalOf(key, v)])
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .filter(([key, original]) => !wanted.has(key) && !ofGoneLink(key) && current.sysctls.has(key) && current.sysctls.get(key) !== original)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([key, original]) => ({
       resource: 'sysctl' as const,

@@ -100,6 +100,23 @@ describe('plan', () => {
     ]);
   });
 
+  it('leaves the per-interface sysctls of a link it takes down to go with the link (no restore after it is gone)', () => {
+    const cur = current({
+      links: new Map([['egress0', { name: 'egress0', mtu: 1420, addresses: ['10.77.0.2/24'], wg: { listenPort: 51820, peers: ['P1'] } }]]),
+      sysctls: new Map([['net.ipv4.conf.egress0.forwarding', '1'], ['net.ipv4.conf.br0.forwarding', '1']]),
+      journal: { ...emptyJournal(), sysctls: { 'net.ipv4.conf.egress0.forwarding': '0', 'net.ipv4.conf.br0.forwarding': '0' } },
+    });
+    expect(plan(cur, emptyHostState(), OWN).steps.map((s) => s.title).filter((t) => t.includes('sysctl') || t.startsWith('restore'))).toEqual(['restore net.ipv4.conf.br0.forwarding = 0']);
+  });
+
+  it('restores a per-interface sysctl journaled as absent (its interface came later) to the default a new interface gets', () => {
+    const cur = current({
+      sysctls: new Map([['net.ipv4.conf.egress0.forwarding', '1'], ['net.ipv4.conf.default.forwarding', '0']]),
+      journal: { ...emptyJournal(), sysctls: { 'net.ipv4.conf.egress0.forwarding': null } },
+    });
+    expect(plan(cur, emptyHostState(), { ...OWN, links: [] }).steps.map((s) => s.title).filter((t) => t.startsWith('restore'))).toEqual(['restore net.ipv4.conf.egress0.forwarding = 0']);
+  });
+
   it('syncs a link whose peers changed, restarts one whose address changed, brings up a missing one', () => {
     const link = { kind: 'wireguard' as const, name: 'egress0', configPath: '/etc/egress/egress0.conf', addresses: ['10.77.0.2/24'], peers: ['P1'], listenPort: 51820 };
     const desired: HostState = { ...emptyHostState(), links: [link] };

@@ -148,7 +148,7 @@ export function plan(current: CurrentState, desired: HostState, ownership: Owner
     removeRoutes: routes.deletes,
     removeLinks: planLinkDowns(current, desired, ownership),
     removeNft: planNftDeletes(current, desired, ownership),
-    restoreSysctls: planSysctlRestores(current, desired),
+    restoreSysctls: planSysctlRestores(current, desired, new Set(ownership.links.filter((l) => !desired.links.some((d) => d.name === l)))),
     removeRules: rules.deletes,
     removeFiles: planFileRemovals(current, desired, ownership, journalGoesAway),
   };

@@ -121,7 +121,10 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
     if (f) files.set(p, f);
   });
   const extraPaths = journal.files.filter((p) => !paths.includes(p)).sort();
-  const extraKeys = Object.keys(journal.sysctls).filter((k) => !sysctlKeys.includes(k)).sort();
+  // A per-interface key journaled as absent (its interface came later, e.g. a tunnel egress made) restores to the
+  // value a new interface gets: the `default` key's, read here too.
+  const defaults = Object.entries(journal.sysctls).flatMap(([k, v]) => (v === null && interfaceDefaultKey(k) ? [interfaceDefaultKey(k)!] : []));
+  const extraKeys = [...new Set([...Object.keys(journal.sysctls), ...defaults])].filter((k) => !sysctlKeys.includes(k)).sort();
   const second: Command[] = [];
   const read = new Map<string, number>();
   for (const [p, f] of files) read.set(p, second.push({ argv: f.kind === 'dir' ? ['ls', '-A', '--', p] : ['cat', '--', p] }) - 1);
@@ -209,6 +212,12 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
 }
 
 /** A sysctl value with whitespace runs collapsed ("32768\t60999\n" -> "32768 60999"). */
+/** `net.ipv4.conf.default.KEY` for a per-interface `net.ipv4.conf.IF.KEY` (not all/default), else undefined. */
+export function interfaceDefaultKey(key: string): string | undefined {
+  const m = /^(net\.ipv[46]\.conf\.)([^.]+)\.(.+)$/.exec(key);
+  return m && m[2] !== 'all' && m[2] !== 'default' ? `${m[1]}default.${m[3]}` : undefined;
+}
+
 export function normalizeSysctl(value: string): string {
   return value.trim().split(/\s+/).join(' ');
 }

@@ -1,6 +1,7 @@
 // The client model: each egress the client has, as saved in /etc/egress/client.json (0600).
 import { z } from 'zod';
 import { PortForward } from './forward.js';
+import { ForwardedSource, UnitName } from './selectors.js';
 import { CgroupPath, Endpoint, IfaceName, IpAddr, Ipv4, Ipv6, Keepalive, Mark, Mtu, RulePriority, SafeName, TableId, Uid, UserName, WgKey, Cidr4, Cidr6 } from './primitives.js';
 
 /** A user whose every process is routed through an egress. */
@@ -15,6 +16,12 @@ export const Selectors = z
     cgroups: z.array(CgroupPath).default([]),
     /** Route traffic whose source is the egress address (the LD_PRELOAD shim binds to it). */
     shimSource: z.boolean({ message: 'expected true or false' }).default(true),
+    /** systemd services (NAME.service) whose cgroup's sockets are marked (`select add --unit`). */
+    units: z.array(UnitName).default([]),
+    /** Interfaces whose forwarded traffic goes through the egress (`select add --interface`: a bridge, a LAN port). */
+    interfaces: z.array(IfaceName).default([]),
+    /** Source networks whose forwarded traffic goes through the egress (`select add --source`), with the interface they arrive on. */
+    sources: z.array(ForwardedSource).default([]),
   })
   .strict();
 export type Selectors = z.infer<typeof Selectors>;

@@ -4,4 +4,5 @@ export * from './forward.js';
 export * from './server.js';
 export * from './bundle.js';
 export * from './client.js';
+export * from './selectors.js';
 export * from './parse.js';

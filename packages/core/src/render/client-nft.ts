@@ -4,6 +4,7 @@ import type { ClientState, Egress } from '../model/client.js';
 import type { PortForward } from '../model/forward.js';
 import { outsideDirect } from './client-routing.js';
 import { policyRules } from './client-nft-policy.js';
+import { forwardedNft, presentCgroups, type AbsentParts } from './client-nft-forwarded.js';
 
 /** Family and name of the client's nftables table. */
 export const CLIENT_NFT_TABLE = { family: 'inet', name: 'egress' } as const;
@@ -64,7 +65,7 @@ interface Chains {
   policy: string[];
 }
 
-function egressRules(e: Egress, c: Chains): void {
+function egressRules(e: Egress, c: Chains, absent: AbsentParts): void {
   const iface = q(e.interface);
   const marked = isMarked('meta mark', e);
   const tunnel = e.kind === 'wireguard';
@@ -73,10 +74,11 @@ function egressRules(e: Egress, c: Chains): void {
   if (tunnel) c.prerouting.push(`iifname ${iface} ct state new ${setMasked('ct mark', e)}${comment(e, 'connections arriving from the tunnel')}`);
   if (tunnel) forwardReplies(e, c);
   if (e.kind === 'wireguard') lanForwards(e, c);
+  forwardedNft(e, setMasked('meta mark', e), { prerouting: c.prerouting, preroutingNat: c.lanNat });
 
   if (tunnel) c.mark.push(`${isMarked('ct mark', e)} ${setMasked('meta mark', e)}${comment(e, 'replies to connections from the tunnel')}`);
   for (const u of e.selectors.users) c.mark.push(`meta skuid ${u.uid} ${setMasked('meta mark', e)}${comment(e, `user ${u.name}`)}`);
-  for (const g of e.selectors.cgroups) {
+  for (const g of presentCgroups(e, absent)) {
     c.mark.push(`socket cgroupv2 level ${cgroupLevel(g)} ${q(g)} ${setMasked('meta mark', e)}${comment(e, `cgroup ${g}`)}`);
   }
   if (e.selectors.shimSource) {
@@ -179,10 +181,10 @@ function chain(name: string, head: string, rules: string[]): string {
  * Renders the `table inet egress` of a client with every egress in it, exactly as `nft list table inet egress`
  * prints it back (so drift checks can compare text). Returns undefined when there is no egress.
  */
-export function renderClientNft(state: ClientState): string | undefined {
+export function renderClientNft(state: ClientState, absent: AbsentParts = {}): string | undefined {
   if (state.egresses.length === 0) return undefined;
   const c: Chains = { sets: [], prerouting: [], reply: [], lanNat: [], mark: [], dns: [], filter: [], postFilter: [], snat: [], policy: [] };
-  for (const e of state.egresses) egressRules(e, c);
+  for (const e of state.egresses) egressRules(e, c, absent);
   const chains = [
     ...c.sets,
     chain('prerouting', 'type filter hook prerouting priority mangle; policy accept;', c.prerouting),

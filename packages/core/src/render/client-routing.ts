@@ -2,6 +2,7 @@
 // traffic never reaches the main table.
 import type { RouteSpec, RuleSpec } from '../engine/types.js';
 import type { Egress } from '../model/client.js';
+import { forwardedRules } from './client-nft-forwarded.js';
 
 /** Offsets inside an egress's priority range [priority, priority + 9]. */
 export const RULE_OFFSETS = { fwmark: 0, uid: 1, source: 2, fallbackFwmark: 7, fallbackUid: 8, fallbackSource: 9 } as const;
@@ -39,7 +40,7 @@ export function renderClientRules(e: Egress): RuleSpec[] {
     const action = hasFamily ? 'prohibit' : 'unreachable';
     for (const s of sel) rules.push({ family, priority: e.priority + 7 + s.offset, ...s.match, action });
   }
-  return rules;
+  return [...rules, ...forwardedRules(e, outsideDirect(e))];
 }
 
 /** The destinations a wireguard egress with AllowedIPs carries in one family ('default' for /0). */

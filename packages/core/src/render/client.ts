@@ -3,11 +3,13 @@ import type { FileSpec, HostState, Ownership, UnitSpec, WireguardLinkSpec } from
 import type { ClientState, Egress, PublicEgressFacts } from '../model/client.js';
 import { allowedUids } from '../policy/access.js';
 import { CLIENT_NFT_TABLE, lanForwardsOf, renderClientNft } from './client-nft.js';
+import { forwardedSysctls, type AbsentParts } from './client-nft-forwarded.js';
 import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
 import { renderClientRoutes, renderClientRules } from './client-routing.js';
 import { clientTunnelAddresses, renderClientWgConfig } from './client-wg.js';
 
 export * from './client-nft.js';
+export * from './client-nft-forwarded.js';
 export * from './client-paths.js';
 export * from './client-routing.js';
 export * from './client-wg.js';
@@ -17,6 +19,8 @@ export interface ClientRenderOptions {
   down?: readonly string[];
   /** The boot unit's ExecStart argv (absolute node + bin path); no unit when absent (no systemd). */
   bootCommand?: readonly string[];
+  /** Selected cgroups and interfaces not on the host now (their rules and sysctls wait until they appear). */
+  absent?: AbsentParts;
 }
 
 /** The facts of an egress every user may read (no keys, no peers). */
@@ -116,7 +120,8 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
   // LAN forwards: the LAN interface forwards the hosts' replies (loose rp_filter: their route back is the tunnel's).
   const lanIfs = [...new Set(state.egresses.filter((e) => !down.has(e.name)).flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];
   for (const via of lanIfs) hs.sysctls.push({ key: `net.ipv4.conf.${via}.forwarding`, value: '1' }, { key: `net.ipv4.conf.${via}.rp_filter`, value: '2' });
-  hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state)! });
+  hs.sysctls.push(...forwardedSysctls(state, down, options.absent ?? {}, hs.sysctls));
+  hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state, options.absent)! });
   hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
   if (options.bootCommand) {
     files.push({ path: CLIENT_PATHS.unit, content: renderClientUnit(options.bootCommand), mode: 0o644 });
