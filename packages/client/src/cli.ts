@@ -160,6 +160,8 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
       return (await import('./proxy/command.js')).proxyCommand(inv, ctx);
     case 'daemon':
       return (await import('./commands/daemon.js')).daemonCommand(inv, ctx);
+    case 'netns':
+      return (await import('./netns/command.js')).netnsCommand(inv, ctx);
     case 'uninstall':
       return (await import('./commands/uninstall.js')).uninstallCommand(inv, ctx);
     default:

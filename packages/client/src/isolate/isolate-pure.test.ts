@@ -91,7 +91,7 @@ describe('isolate renderers', () => {
 
   it('writes the egress resolvers into resolv.conf, IPv6 ones only with IPv6', () => {
     expect(renderResolvConf(['203.0.113.53', '2001:db8:113::53'], false)).toBe(
-      '# Written by egress-client run --isolate: resolvers of the egress, reached through it.\nnameserver 203.0.113.53\n',
+      '# Written by egress-client (run --isolate, netns add): resolvers of the egress, reached through it.\nnameserver 203.0.113.53\n',
     );
     expect(renderResolvConf(['203.0.113.53', '2001:db8:113::53'], true)).toContain('nameserver 2001:db8:113::53\n');
   });

@@ -57,7 +57,7 @@ export function renderIsolateNft(input: IsolateNftInput): string {
 /** The namespace's resolv.conf: the egress's resolvers (IPv6 ones only when the namespace has IPv6). */
 export function renderResolvConf(dns: readonly string[], v6: boolean): string {
   const servers = dns.filter((d) => v6 || ipaddr.parse(d).kind() === 'ipv4').slice(0, 3);
-  return ['# Written by egress-client run --isolate: resolvers of the egress, reached through it.', ...servers.map((d) => `nameserver ${d}`), ''].join('\n');
+  return ['# Written by egress-client (run --isolate, netns add): resolvers of the egress, reached through it.', ...servers.map((d) => `nameserver ${d}`), ''].join('\n');
 }
 
 /** The namespace's nsswitch.conf: the same `hosts: files dns` view launched apps get (see dns-view). */
