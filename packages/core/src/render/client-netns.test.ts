@@ -63,13 +63,13 @@ describe('named namespaces in the client state', () => {
 \t\tiifname "egns3h" ip saddr != 10.239.0.14 drop comment "netns vpn: only the namespace address"
 \t\tiifname "egns3h" meta nfproto ipv6 drop comment "netns vpn: no IPv6 in this namespace"
 \t\toifname "egns3h" iifname != "egress0" drop comment "netns vpn: only the egress reaches the namespace"
-\t\toifname "egns3h" ct state != established | related drop comment "netns vpn: no connections into the namespace"
+\t\toifname "egns3h" ct state != { established, related } drop comment "netns vpn: no connections into the namespace"
 \t\tiifname "egns300h" oifname != "egress0" drop comment "netns six: kill switch: only out by the egress"
 \t\tiifname "egns300h" tcp flags syn tcp option maxseg size set rt mtu comment "netns six: fit the egress MTU"
 \t\tiifname "egns300h" ip saddr != 10.239.4.178 drop comment "netns six: only the namespace address"
 \t\tiifname "egns300h" ip6 saddr != fd65:6769:7300:12c::2 drop comment "netns six: only the namespace address"
 \t\toifname "egns300h" iifname != "egress0" drop comment "netns six: only the egress reaches the namespace"
-\t\toifname "egns300h" ct state != established | related drop comment "netns six: no connections into the namespace"
+\t\toifname "egns300h" ct state != { established, related } drop comment "netns six: no connections into the namespace"
 \t}`,
       `\tchain netns_input {
 \t\ttype filter hook input priority filter; policy accept;

@@ -87,7 +87,7 @@ export function renderNetnsChains(state: ClientState): string[] {
       `iifname ${veth} ip saddr != ${a.ns4} drop${c('only the namespace address')}`,
       a.ns6 ? `iifname ${veth} ip6 saddr != ${a.ns6} drop${c('only the namespace address')}` : `iifname ${veth} meta nfproto ipv6 drop${c('no IPv6 in this namespace')}`,
       `oifname ${veth} iifname != ${out} drop${c('only the egress reaches the namespace')}`,
-      `oifname ${veth} ct state != established | related drop${c('no connections into the namespace')}`,
+      `oifname ${veth} ct state != { established, related } drop${c('no connections into the namespace')}`,
     );
     input.push(
       `iifname ${veth} icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept${c('neighbour discovery')}`,
