@@ -16,7 +16,12 @@ let daemon: LabProcess | undefined;
 /** The host state to compare, plus what named namespaces touch beyond clientSnapshot. */
 async function snapshot(): Promise<Record<string, string>> {
   const extra = await lab.exec('client', ['sh', '-c', 'ls -la /run/netns /etc/netns 2>&1; ip netns list; iptables -w -S FORWARD 2>&1']);
-  return { ...(await clientSnapshot(lab)), netns: extra.stdout };
+  // The tunnel is taken down and up in between: its link-local address and stable_secret are new (not ours to keep).
+  const fresh = /fe80::\S* dev egress0|egress0\.stable_secret/;
+  const all: Record<string, string> = { ...(await clientSnapshot(lab)), netns: extra.stdout };
+  // The lab client's /etc is the machine's: other engineers' apt installs change it meanwhile; compare what egress writes.
+  all.etc = all.etc!.split('\n').filter((l) => /^\/etc\/(egress|netns|wireguard|systemd\/system\/egress)/.test(l)).join('\n');
+  return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.split('\n').filter((l) => !fresh.test(l)).join('\n')]));
 }
 
 /** Runs argv inside the named namespace the way users do (ip netns exec binds /etc/netns/NAME/resolv.conf). */

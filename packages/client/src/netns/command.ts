@@ -10,6 +10,7 @@ import { applyClient } from '../apply-client.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { pickVethAddresses } from '../isolate/address-plan.js';
+import { removeIsolateLeftovers } from '../isolate/leftovers.js';
 import { networksInUse } from '../isolate/run-isolated.js';
 import { confKey, readSysctl } from '../isolate/shared-sysctl.js';
 import { currentlyDown } from '../commands/up-down.js';
@@ -122,6 +123,8 @@ async function remove(host: Host, ctx: CommandContext, name: string, dryRun: boo
   if (rest.length === 0) delete (after as { namespaces?: unknown }).namespaces;
   const down = await currentlyDown(host, before);
   const { steps } = await applyClient(host, { before, after, down, output: out, dryRun });
+  // The last one gone: /etc/netns and /run/netns go too when egress created them and nothing else uses them.
+  if (!dryRun && rest.length === 0) for (const l of await removeIsolateLeftovers(host)) out.info(l);
   const plan = dryRun ? [`remove namespace ${name}`, ...steps] : steps;
   out.result(dryRun ? `would:\n${plan.map((s) => `  ${s}`).join('\n')}` : `removed namespace ${name} (processes still inside keep running with no network)`);
   out.document({ command: 'netns', action: 'remove', name, dryRun, changed: true, steps: plan });

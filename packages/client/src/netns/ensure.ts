@@ -5,12 +5,13 @@ import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import type { NamedNetns } from '@egress/core/model/netns';
 import { NETNS_VETH_PREFIX, namespacesWithEgress, netnsNames } from '@egress/core/render/client-netns';
+import { lanForwardsOf } from '@egress/core/render/client-nft';
 import { vethAddressesOf } from '@egress/core/render/veth-addresses';
 import { z } from 'zod';
 import { addForwardAccepts, taggedForwardAccepts } from '../isolate/iptables-accept.js';
 import { noteNetnsDirs } from '../isolate/leftovers.js';
 import { addNamespace, addVeth, removeVethNamespace, writeNetnsEtc } from '../isolate/plumbing.js';
-import { confKey, readSysctl, writeSysctl } from '../isolate/shared-sysctl.js';
+import { confKey, readSysctl, savedSysctls, writeSysctl } from '../isolate/shared-sysctl.js';
 
 const Links = z.array(z.object({ ifname: z.string(), flags: z.array(z.string()).default([]), addr_info: z.array(z.object({ local: z.string() }).passthrough()).default([]) }).passthrough());
 
@@ -44,11 +45,32 @@ export async function removeGoneNamespaces(host: Host, before: ClientState, afte
     for (const a of tags.filter((t) => t.tag === acceptTag(n.name))) await host.run(a.argv, { change: true });
     done.push(`remove namespace ${n.name}`);
   }
+  done.push(...(await resetTunnelForwarding(host, before, after)));
   const wanted = new Set((after.namespaces ?? []).map((n) => netnsNames(n).vethHost));
   for (const l of await links(host, ['ip', '-j', 'link', 'show'])) {
     if (new RegExp(`^${NETNS_VETH_PREFIX}\\d{1,5}h$`).test(l.ifname) && !wanted.has(l.ifname)) {
       await host.run(['ip', 'link', 'del', 'dev', l.ifname], { change: true });
       done.push(`remove stray veth ${l.ifname}`);
+    }
+  }
+  return done;
+}
+
+/**
+ * Forwarding on a tunnel whose last namespace went: back to what a new link gets (the `default` value; wg-quick makes
+ * the link, so that is its original), unless LAN forwards (its PostUp) or a live `run --isolate` (its saved original) need it.
+ */
+async function resetTunnelForwarding(host: Host, before: ClientState, after: ClientState): Promise<string[]> {
+  const done: string[] = [];
+  const held = await savedSysctls(host);
+  for (const e of after.egresses) {
+    if (!(before.namespaces ?? []).some((n) => n.egress === e.name) || (after.namespaces ?? []).some((n) => n.egress === e.name) || lanForwardsOf(e).length) continue;
+    for (const [family, name] of [[4, 'forwarding'], [6, 'force_forwarding']] as const) {
+      const k = confKey(family, e.interface, name);
+      const [now, fresh] = await Promise.all([readSysctl(host, k), readSysctl(host, confKey(family, 'default', name))]);
+      if (now === undefined || fresh === undefined || now === fresh || held.includes(k)) continue;
+      await writeSysctl(host, k, fresh);
+      done.push(`restore ${k} = ${fresh}`);
     }
   }
   return done;
