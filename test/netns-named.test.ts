@@ -1,7 +1,7 @@
 // Issue 15, named namespaces: `netns add NAME` makes /run/netns/NAME whose only way out is the tunnel egress. Apps in it
 // are seen with the VPS's address, see only lo and their veth, resolve through the tunnel; with the tunnel down nothing
 // of theirs leaves by an uplink; a process that stays inside works again once the tunnel is back, also across a daemon
-// SIGKILL and restart and a rebuild from the boot fence; `netns remove` and `uninstall` leave the host as before.
+// SIGKILL and restart and a rebuild from the boot fence; a real podman container joined to it behaves the same; `netns remove` and `uninstall` leave the host as before.
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, clientSnapshot, enroll, provision, waitUntil } from './client-helpers.js';
@@ -111,6 +111,38 @@ describe('egress-client netns (lab)', () => {
     const up = await client(lab, ['up']);
     expect(up.exitCode, up.stderr).toBe(0);
     await stayerSeesVps();
+  });
+
+  it('a podman container joined to the namespace: seen with the VPS address, only lo and the veth; tunnel down: it fails with 0 packets on the uplinks; tunnel up: its next connection works without a restart', async () => {
+    // Podman's storage in a temp dir of the lab client (its own mount namespace); crun runs without cgroups (hybrid host).
+    const dir = (await lab.exec('client', ['mktemp', '-d', '/tmp/egress-podman.XXXXXX'])).stdout.trim();
+    const pod = ['podman', '--root', `${dir}/root`, '--runroot', `${dir}/runroot`, '--tmpdir', `${dir}/tmp`, '--cgroup-manager=cgroupfs', '--events-backend=file', '--runtime', 'crun'];
+    const rootfs = `mkdir -p ${dir}/rootfs/bin && cp /bin/busybox ${dir}/rootfs/bin/ && for a in sh ip nc sleep; do ln -s busybox ${dir}/rootfs/bin/$a; done`;
+    expect((await lab.exec('client', ['sh', '-c', rootfs])).exitCode).toBe(0);
+    const loop = `ip -o link; while :; do echo | nc -w 2 ${lab.addr.whoamiV4} ${lab.addr.whoamiPort} || echo FAIL; sleep 0.3; done`;
+    const opts = ['--name', 'egress-netns-test', '--cgroups=disabled', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', `ns:/run/netns/${NS}`];
+    const container = lab.spawn('client', [...pod, 'run', '--rm', ...opts, '--rootfs', `${dir}/rootfs`, '/bin/sh', '-c', loop]);
+    try {
+      await waitUntil('the container to be seen with the VPS address', 60_000, () => container.output().split('\n').includes(lab.addr.vpsV4));
+      const links = container.output().split('\n').map((l) => /^\d+: ([^:@]+)[:@]/.exec(l)?.[1]).filter(Boolean);
+      expect(links.sort()).toEqual(['eth0', 'lo']);
+      expect((await client(lab, ['down'])).exitCode).toBe(0);
+      const filter = `host ${lab.addr.whoamiV4} or port 53`;
+      const caps = [await lab.capture('client', 'eth0', filter), await lab.capture('client', 'wlan0', filter)];
+      const mark = container.output().length;
+      await waitUntil('three failed connections from the container', 30_000, () => (container.output().slice(mark).match(/FAIL/g) ?? []).length >= 3);
+      expect(container.output().slice(mark).split('\n')).not.toContain(lab.addr.clientV4);
+      expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
+      expect((await client(lab, ['up'])).exitCode).toBe(0);
+      const back = container.output().length;
+      await waitUntil('the same container to be seen with the VPS address again', 30_000, () => container.output().slice(back).split('\n').includes(lab.addr.vpsV4));
+    } finally {
+      // Podman stops what it started; the storage goes with the temp dir.
+      await lab.exec('client', [...pod, 'rm', '-f', '-t', '0', 'egress-netns-test'], { timeoutMs: 60_000 });
+      await container.exited;
+      const rm = await lab.exec('client', ['rm', '-rf', '--', dir]);
+      expect(rm.exitCode, rm.stderr).toBe(0);
+    }
   });
 
   it('the daemon SIGKILLed: the namespace still works; its veth deleted meanwhile, the restarted daemon rebuilds it', async () => {

@@ -22,6 +22,7 @@ PACKAGES=(
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
   debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
+  podman crun busybox-static     # netns e2e: a real container (crun runs it without cgroups on this hybrid host) from a busybox rootfs, in a lab host only
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
@@ -42,4 +43,10 @@ for p in "${missing[@]}"; do
   if [ "$p" = systemd-container ] && [ -n "$sysver" ]; then args+=("systemd-container=$sysver"); else args+=("$p"); fi
 done
 apt-get update
+# Packages that ship services (podman's units) must not start them on this machine: a policy-rc.d that refuses every
+# start during the install (only when none exists; removed afterwards).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${args[@]}"
