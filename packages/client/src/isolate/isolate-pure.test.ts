@@ -67,7 +67,7 @@ describe('isolate renderers', () => {
         '\t\tiifname "egiso42h" meta nfproto ipv6 drop comment "egiso-42: no IPv6 on this egress"',
         '\t\toifname "egiso42h" iifname != "wlan0" drop comment "egiso-42: only the egress reaches the namespace"',
         '\t\toifname "egiso42h" ct state != { established, related } drop comment "egiso-42: no connections into the namespace"',
-        '\t\tiifname "wlan0" meta nfproto ipv4 oifname != "egiso*" drop comment "egiso-42: wlan0 forwards only to isolated runs"',
+        '\t\tiifname "wlan0" meta nfproto ipv4 oifname != "egiso*" oifname != "egns*" drop comment "egiso-42: wlan0 forwards only to isolated runs and named namespaces"',
         '\t}',
         '',
         '\tchain input {',
