@@ -36,6 +36,7 @@ async function expectNothingLeaves(): Promise<void> {
   for (const [what, argv] of [
     ['tcp', lab.probeArgv()],
     ['udp', lab.probeArgv({ udp: true })],
+    ['tcp v6', lab.probeArgv({ v6: true })],
     ['dns', ['dig', '+time=2', '+tries=1', 'TXT', 'asker.egress.test']],
     ['dns to the uplink resolver', ['dig', '+time=2', '+tries=1', `@${lab.addr.dnsV4}`, 'TXT', 'asker.egress.test']],
   ] as const) {
@@ -59,6 +60,8 @@ async function stayerSeesVps(): Promise<void> {
 beforeAll(async () => {
   lab = await startLab({ name: 'netns-named' });
   await provision(lab);
+  // Like a host running Docker or ufw: forwarding is dropped by another firewall's iptables policy.
+  for (const tool of ['iptables', 'ip6tables']) expect((await lab.exec('client', [tool, '-w', '-P', 'FORWARD', 'DROP'])).exitCode).toBe(0);
   beforeEnroll = await snapshot();
   await enroll(lab);
   beforeAdd = await snapshot();
@@ -81,7 +84,7 @@ describe('egress-client netns (lab)', () => {
     expect(await snapshot()).toEqual(beforeAdd);
   });
 
-  it('netns add: apps inside are seen with the VPS address, see only lo and the veth, and resolve through the tunnel; add again changes nothing', async () => {
+  it('netns add (FORWARD policy DROP, like Docker): apps inside are seen with the VPS address, see only lo and the veth, and resolve through the tunnel; add again changes nothing', async () => {
     const add = await client(lab, ['netns', 'add', NS, '--json']);
     expect(add.exitCode, add.stderr).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ command: 'netns', action: 'add', name: NS, path: `/run/netns/${NS}`, changed: true });
@@ -94,6 +97,8 @@ describe('egress-client netns (lab)', () => {
     const dns = await inNs(['dig', '+short', '+time=3', '+tries=2', 'TXT', 'asker.egress.test']);
     expect(dns.stdout.trim()).toBe(`"${lab.addr.vpsV4}"`);
     expect(await lab.dnsQueries()).toContainEqual({ from: lab.addr.vpsV4, name: 'asker.egress.test', type: 'TXT', proto: 'udp' });
+    // The narrowest accepts for its veth, tagged with its name, where FORWARD's policy drops.
+    expect((await lab.exec('client', ['iptables', '-w', '-S', 'FORWARD'])).stdout).toMatch(new RegExp(`-i egns\\d+h .*egress-netns:${NS}.* -j ACCEPT`));
     const again = await client(lab, ['netns', 'add', NS, '--json']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, steps: [] });
