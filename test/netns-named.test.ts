@@ -150,7 +150,7 @@ describe('egress-client netns (lab)', () => {
     }
   });
 
-  it('the daemon SIGKILLed: the namespace still works; its veth deleted meanwhile, the restarted daemon rebuilds it', async () => {
+  it('the daemon SIGKILLed: the namespace still works; its veth deleted meanwhile, the restarted daemon rebuilds it (and at once when it runs)', async () => {
     daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
     await waitUntil('the daemon to report health', 30_000, () => /health client: /.test(daemon!.output()));
     daemon.kill('SIGKILL');
@@ -161,6 +161,12 @@ describe('egress-client netns (lab)', () => {
     daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
     await waitUntil('the restarted daemon to repair', 30_000, () => new RegExp(`repair in \\d+ ms.*namespace ${NS}`).test(daemon!.output()));
     expect((await lab.exec('client', ['ip', 'link', 'show', 'dev', veth])).exitCode).toBe(0);
+    await stayerSeesVps();
+    // While it runs: the link event of a deleted veth makes it rebuild at once.
+    const mark = daemon.output().length;
+    expect((await lab.exec('client', ['ip', 'link', 'del', 'dev', veth])).exitCode).toBe(0);
+    await waitUntil('the running daemon to repair', 30_000, () => new RegExp(`repair in \\d+ ms[^\\n]*namespace ${NS}`).test(daemon!.output().slice(mark)));
+    console.log(`[netns-named] ${daemon.output().slice(mark).match(/repair in \d+ ms[^\n]*/)?.[0]}`);
     await stayerSeesVps();
     daemon.kill('SIGTERM');
     await daemon.exited;
