@@ -24,6 +24,7 @@ PACKAGES=(
   debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
   docker.io busybox-static       # select e2e: a real dockerd inside a lab namespace (never on the machine), images from busybox
+  podman crun                    # netns e2e: a real container (crun runs it without cgroups on this hybrid host) from a busybox rootfs, in a lab host only
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
@@ -43,7 +44,7 @@ args=()
 for p in "${missing[@]}"; do
   if [ "$p" = systemd-container ] && [ -n "$sysver" ]; then args+=("systemd-container=$sysver"); else args+=("$p"); fi
 done
-# Packages that ship services (docker.io, containerd) must never start them on this machine: a policy-rc.d that
+# Packages that ship services (docker.io, containerd, podman's units) must never start them on this machine: a policy-rc.d that
 # refuses every start for the time of the install (removed afterwards; one already there is left alone).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d

@@ -49,7 +49,11 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
     for (const w of await ensureCgroupFences(host, o.after)) o.output.warn(w);
     await removeStaleTemps(host);
   }
+  // Named namespaces (`netns add`): gone ones lose their veth before their kill switch goes; the rest are built after it is in place.
+  const netns = !o.dryRun && (o.before.namespaces?.length || o.after.namespaces?.length) ? await import('./netns/ensure.js') : undefined;
+  const removed = netns ? await netns.removeGoneNamespaces(host, o.before, o.after) : [];
   const engine = await import('@egress/core/engine/apply');
   const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
-  return { steps: result.steps.map((s: { title: string }) => s.title), notes: result.notes ?? [] };
+  const built = netns ? await netns.ensureNamespaces(host, o.after) : [];
+  return { steps: [...removed, ...result.steps.map((s: { title: string }) => s.title), ...built], notes: result.notes ?? [] };
 }

@@ -252,6 +252,22 @@ the process has already open stay on the path they took; they are listed. 'detac
     options: [{ flags: '--tree', description: 'also move every descendant of PID' }, JSON_OPT],
   },
   {
+    name: 'netns',
+    args: ['<action>', '[name]'],
+    summary: 'add, remove or list named network namespaces whose only way out is an egress (add|remove|list)',
+    details: `'netns add NAME' creates /run/netns/NAME with a veth pair into a tunnel egress as its only way out
+(the kill switch drops anything else, also while the tunnel is down) and /etc/netns/NAME/resolv.conf naming
+the egress's resolvers. Anything that joins a namespace can use it: ip netns exec NAME CMD, nsenter
+--net=/run/netns/NAME, podman run --network ns:/run/netns/NAME, systemd NetworkNamespacePath=. It is saved
+in the client state: it outlives the tunnel going down and up and the daemon restarting (processes inside keep
+it; their next connection works), is rebuilt at boot, and goes with 'netns remove NAME' or 'uninstall'.`,
+    options: [
+      { flags: '--egress <name>', description: 'with add: the tunnel egress it leaves by (default: the only one)' },
+      { flags: '--dry-run', description: 'show what would be done and change nothing' },
+      JSON_OPT,
+    ],
+  },
+  {
     name: 'run',
     args: ['<cmd...>'],
     summary: "run one application in the egress's cgroup (root), or alone in a network namespace (--isolate)",

@@ -168,6 +168,8 @@ async function dispatch(inv: Invocation, ctx: CommandContext): Promise<ExitStatu
     case 'attach':
     case 'detach':
       return (await import('./commands/attach.js')).attachCommand(inv, ctx);
+    case 'netns':
+      return (await import('./netns/command.js')).netnsCommand(inv, ctx);
     case 'uninstall':
       return (await import('./commands/uninstall.js')).uninstallCommand(inv, ctx);
     default:

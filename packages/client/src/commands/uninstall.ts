@@ -34,7 +34,11 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     }
   }
   const targets = selectEgresses(before, name, 'uninstall').map((e) => e.name);
-  const after = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
+  const after: ClientState = { ...before, egresses: before.egresses.filter((e) => !targets.includes(e.name)) };
+  // Named namespaces of the removed egresses go with them.
+  const keptNs = before.namespaces?.filter((n) => !targets.includes(n.egress)) ?? [];
+  if (keptNs.length) after.namespaces = keptNs;
+  else delete after.namespaces;
   ctx.output.step(`Removing ${targets.join(', ')}`);
   const { steps } = await applyClient(host, { before, after, output: ctx.output });
   // Accepts of the removed egresses' forwarded selectors in a foreign FORWARD chain (Docker's DOCKER-USER) go too.

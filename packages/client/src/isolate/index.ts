@@ -12,3 +12,4 @@ export * from './sweep.js';
 export * from './reaper.js';
 export * from './run-isolated.js';
 export * from './leftovers.js';
+export * from './plumbing.js';

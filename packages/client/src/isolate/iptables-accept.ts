@@ -12,7 +12,7 @@ async function forwardRules(host: Host, tool: Tool): Promise<string | undefined>
 }
 
 /** Adds `-i VETH` / `-o VETH` accepts (comment: the namespace name) to each FORWARD chain whose policy is DROP; returns the tools changed. */
-export async function addForwardAccepts(host: Host, n: IsolateNames, v6: boolean): Promise<Tool[]> {
+export async function addForwardAccepts(host: Host, n: Pick<IsolateNames, 'vethHost' | 'ns'>, v6: boolean): Promise<Tool[]> {
   const changed: Tool[] = [];
   for (const tool of TOOLS) {
     if (tool === 'ip6tables' && !v6) continue;
@@ -26,18 +26,26 @@ export async function addForwardAccepts(host: Host, n: IsolateNames, v6: boolean
   return changed;
 }
 
-/** The tagged accepts present for owner `pid` (or for every isolate owner when pid is undefined), as `-D` argv. */
-export async function forwardAcceptsOf(host: Host, pid?: number): Promise<Array<{ owner: number; argv: string[] }>> {
-  const out: Array<{ owner: number; argv: string[] }> = [];
+/** Every accept in a FORWARD chain that carries a comment, as its comment and the `-D` argv that removes it. */
+export async function taggedForwardAccepts(host: Host): Promise<Array<{ tag: string; argv: string[] }>> {
+  const out: Array<{ tag: string; argv: string[] }> = [];
   for (const tool of TOOLS) {
     for (const line of ((await forwardRules(host, tool)) ?? '').split('\n')) {
       const words = line.trim().split(/\s+/);
       const i = words.indexOf('--comment');
       if (words[0] !== '-A' || words[1] !== 'FORWARD' || i < 0) continue;
-      const owner = ownerPidOf('ns', words[i + 1]!.replace(/^"|"$/g, ''));
-      if (owner === undefined || (pid !== undefined && owner !== pid)) continue;
-      out.push({ owner, argv: [tool, '-w', '-D', 'FORWARD', ...words.slice(2).map((w) => w.replace(/^"|"$/g, ''))] });
+      out.push({ tag: words[i + 1]!.replace(/^"|"$/g, ''), argv: [tool, '-w', '-D', 'FORWARD', ...words.slice(2).map((w) => w.replace(/^"|"$/g, ''))] });
     }
+  }
+  return out;
+}
+
+/** The tagged accepts present for owner `pid` (or for every isolate owner when pid is undefined), as `-D` argv. */
+export async function forwardAcceptsOf(host: Host, pid?: number): Promise<Array<{ owner: number; argv: string[] }>> {
+  const out: Array<{ owner: number; argv: string[] }> = [];
+  for (const a of await taggedForwardAccepts(host)) {
+    const owner = ownerPidOf('ns', a.tag);
+    if (owner !== undefined && (pid === undefined || owner === pid)) out.push({ owner, argv: a.argv });
   }
   return out;
 }

@@ -67,7 +67,7 @@ describe('isolate renderers', () => {
         '\t\tiifname "egiso42h" meta nfproto ipv6 drop comment "egiso-42: no IPv6 on this egress"',
         '\t\toifname "egiso42h" iifname != "wlan0" drop comment "egiso-42: only the egress reaches the namespace"',
         '\t\toifname "egiso42h" ct state != { established, related } drop comment "egiso-42: no connections into the namespace"',
-        '\t\tiifname "wlan0" meta nfproto ipv4 oifname != "egiso*" drop comment "egiso-42: wlan0 forwards only to isolated runs"',
+        '\t\tiifname "wlan0" meta nfproto ipv4 oifname != "egiso*" oifname != "egns*" drop comment "egiso-42: wlan0 forwards only to isolated runs and named namespaces"',
         '\t}',
         '',
         '\tchain input {',
@@ -91,7 +91,7 @@ describe('isolate renderers', () => {
 
   it('writes the egress resolvers into resolv.conf, IPv6 ones only with IPv6', () => {
     expect(renderResolvConf(['203.0.113.53', '2001:db8:113::53'], false)).toBe(
-      '# Written by egress-client run --isolate: resolvers of the egress, reached through it.\nnameserver 203.0.113.53\n',
+      '# Written by egress-client (run --isolate, netns add): resolvers of the egress, reached through it.\nnameserver 203.0.113.53\n',
     );
     expect(renderResolvConf(['203.0.113.53', '2001:db8:113::53'], true)).toContain('nameserver 2001:db8:113::53\n');
   });

@@ -1,5 +1,6 @@
 // Pure renderers of one isolated run: its nftables table, the namespace's resolv.conf and nsswitch.conf.
 import ipaddr from 'ipaddr.js';
+import { NETNS_VETH_PREFIX } from '@egress/core/render/client-netns';
 import type { VethAddresses } from './address-plan.js';
 import { ISOLATE_PREFIX, type IsolateNames } from './names.js';
 
@@ -34,8 +35,10 @@ export function renderIsolateNft(input: IsolateNftInput): string {
     `oifname ${veth} iifname != ${out} drop${c('only the egress reaches the namespace')}`,
     `oifname ${veth} ct state != { established, related } drop${c('no connections into the namespace')}`,
   ];
-  if (input.guardIface4) forward.push(`iifname ${out} meta nfproto ipv4 oifname != "${ISOLATE_PREFIX}*" drop${c(`${egressIface} forwards only to isolated runs`)}`);
-  if (input.guardIface6) forward.push(`iifname ${out} meta nfproto ipv6 oifname != "${ISOLATE_PREFIX}*" drop${c(`${egressIface} forwards only to isolated runs`)}`);
+  // Named namespaces (`netns add`) are the egress's too: their replies pass.
+  const others = `oifname != "${ISOLATE_PREFIX}*" oifname != "${NETNS_VETH_PREFIX}*"`;
+  if (input.guardIface4) forward.push(`iifname ${out} meta nfproto ipv4 ${others} drop${c(`${egressIface} forwards only to isolated runs and named namespaces`)}`);
+  if (input.guardIface6) forward.push(`iifname ${out} meta nfproto ipv6 ${others} drop${c(`${egressIface} forwards only to isolated runs and named namespaces`)}`);
   const inputRules = [
     `iifname ${veth} icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept${c('neighbour discovery')}`,
     `iifname ${veth} drop${c('the namespace cannot reach this host')}`,
@@ -57,7 +60,7 @@ export function renderIsolateNft(input: IsolateNftInput): string {
 /** The namespace's resolv.conf: the egress's resolvers (IPv6 ones only when the namespace has IPv6). */
 export function renderResolvConf(dns: readonly string[], v6: boolean): string {
   const servers = dns.filter((d) => v6 || ipaddr.parse(d).kind() === 'ipv4').slice(0, 3);
-  return ['# Written by egress-client run --isolate: resolvers of the egress, reached through it.', ...servers.map((d) => `nameserver ${d}`), ''].join('\n');
+  return ['# Written by egress-client (run --isolate, netns add): resolvers of the egress, reached through it.', ...servers.map((d) => `nameserver ${d}`), ''].join('\n');
 }
 
 /** The namespace's nsswitch.conf: the same `hosts: files dns` view launched apps get (see dns-view). */

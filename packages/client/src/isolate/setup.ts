@@ -6,7 +6,8 @@ import { addForwardAccepts } from './iptables-accept.js';
 import { noteNetnsDirs } from './leftovers.js';
 import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, type IsolateNames } from './names.js';
-import { renderIsolateNft, renderNsswitch, renderResolvConf } from './render-isolate.js';
+import { addNamespace, addVeth, change, writeNetnsEtc } from './plumbing.js';
+import { renderIsolateNft } from './render-isolate.js';
 import { claimSysctl, confKey } from './shared-sysctl.js';
 
 /** Everything setup needs; `shared` lists the shared sysctl keys the run's record already names. */
@@ -14,11 +15,6 @@ export interface IsolateSetup {
   names: IsolateNames;
   egress: Egress;
   addrs: VethAddresses;
-}
-
-/** Runs one change and throws with its stderr when it fails. */
-async function change(host: Host, argv: string[], stdin?: string): Promise<void> {
-  await host.run(argv, { check: true, change: true, ...(stdin === undefined ? {} : { stdin }) });
 }
 
 /** The shared sysctls a run needs for the egress interface (IPv6 only when the namespace gets IPv6). */
@@ -31,26 +27,8 @@ export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void>
   const { names: n, egress: e, addrs: a } = s;
   const v6 = a.ns6 !== undefined;
   await noteNetnsDirs(host);
-  await change(host, ['ip', 'netns', 'add', n.ns]);
-  await change(host, ['ip', 'link', 'add', n.vethHost, 'type', 'veth', 'peer', 'name', n.vethNs, 'netns', n.ns]);
-  const inNs = ['nsenter', `--net=/run/netns/${n.ns}`, '--'];
-  if (!v6) {
-    // No IPv6 at all inside: apps fail at once instead of trying a path that does not exist.
-    await change(host, [...inNs, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-  }
-  const hostBatch = [`address add ${a.host4}/30 dev ${n.vethHost}`, ...(v6 ? [`address add ${a.host6}/64 dev ${n.vethHost} nodad`] : []), `link set ${n.vethHost} up`];
-  await change(host, ['ip', '-batch', '-'], `${hostBatch.join('\n')}\n`);
-  const nsBatch = [
-    'link set lo up',
-    `address add ${a.ns4}/30 dev ${n.vethNs}`,
-    ...(v6 ? [`address add ${a.ns6}/64 dev ${n.vethNs} nodad`] : []),
-    `link set ${n.vethNs} up`,
-    `route add default via ${a.host4} dev ${n.vethNs}`,
-  ];
-  await change(host, ['ip', '-n', n.ns, '-batch', '-'], `${nsBatch.join('\n')}\n`);
-  if (v6) await change(host, ['ip', '-6', '-n', n.ns, 'route', 'add', 'default', 'via', a.host6!, 'dev', n.vethNs]);
-
-  await change(host, ['sysctl', '-q', '-w', `${confKey(4, n.vethHost, 'forwarding')}=1`, ...(v6 ? [`${confKey(6, n.vethHost, 'force_forwarding')}=1`] : [])]);
+  await addNamespace(host, n, v6);
+  await addVeth(host, n, a);
   const [orig4, orig6] = await withIsolateLock(host, async () => [
     await claimSysctl(host, confKey(4, e.interface, 'forwarding'), '1'),
     v6 ? await claimSysctl(host, confKey(6, e.interface, 'force_forwarding'), '1') : '1',
@@ -70,7 +48,5 @@ export async function setupIsolation(host: Host, s: IsolateSetup): Promise<void>
   await change(host, ['ip', '-4', '-batch', '-'], `${lookup}\n${fallback}\n`);
   await change(host, ['ip', '-6', '-batch', '-'], `${v6 ? `${lookup}\n` : ''}${fallback}\n`);
 
-  await host.writeFile(`${n.etcDir}/resolv.conf`, renderResolvConf(e.dns, v6), { mode: 0o644 });
-  const nsswitch = renderNsswitch(await host.readFile('/etc/nsswitch.conf'));
-  if (nsswitch) await host.writeFile(`${n.etcDir}/nsswitch.conf`, nsswitch, { mode: 0o644 });
+  await writeNetnsEtc(host, n, e.dns, v6);
 }

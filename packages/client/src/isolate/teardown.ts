@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { removeForwardAccepts } from './iptables-accept.js';
 import { withIsolateLock } from './lock.js';
 import { isolateNames } from './names.js';
+import { removeVethNamespace } from './plumbing.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl } from './shared-sysctl.js';
 
@@ -33,26 +34,21 @@ async function heldByOthers(host: Host, pid: number): Promise<Set<string>> {
 export async function teardownIsolation(host: Host, pid: number): Promise<void> {
   const n = isolateNames(pid);
   // Read what exists in one go (independent reads), then remove only that.
-  const [record, pids, veth, ns, rules4, rules6, table, etc] = await Promise.all([
+  const [record, pids, rules4, rules6, table] = await Promise.all([
     readRecord(host, pid),
     host.run(['ip', 'netns', 'pids', n.ns]),
-    host.run(['ip', 'link', 'show', 'dev', n.vethHost]),
-    host.run(['test', '-e', `/run/netns/${n.ns}`]),
     rulesOfIif(host, 4, n.vethHost),
     rulesOfIif(host, 6, n.vethHost),
     host.run(['nft', 'list', 'table', 'inet', n.nftTable]),
-    host.run(['test', '-e', n.etcDir]),
   ]);
   const inside = pids.exitCode === 0 ? pids.stdout.split('\n').map((s) => s.trim()).filter((s) => /^\d+$/.test(s)) : [];
   if (inside.length > 0) await host.run(['kill', '-KILL', ...inside], { change: true });
-  if (veth.exitCode === 0) await host.run(['ip', 'link', 'del', 'dev', n.vethHost], { change: true });
-  if (ns.exitCode === 0) await host.run(['ip', 'netns', 'del', n.ns], { change: true });
+  await removeVethNamespace(host, n);
   for (const [family, priorities] of [[4, rules4], [6, rules6]] as const) {
     for (const priority of priorities) await host.run(['ip', `-${family}`, 'rule', 'del', 'priority', String(priority), 'iif', n.vethHost], { change: true });
   }
   if (table.exitCode === 0) await host.run(['nft', 'delete', 'table', 'inet', n.nftTable], { change: true });
   await removeForwardAccepts(host, pid);
-  if (etc.exitCode === 0) await host.run(['rm', '-rf', '--', n.etcDir], { change: true });
   // The record goes and the shared sysctls are released under the lock, so a run starting now sees a consistent original.
   if (!record && (await host.readFile(n.recordPath)) === undefined) return;
   await withIsolateLock(host, async () => {

@@ -87,6 +87,7 @@ export function planLinkDowns(current: CurrentState, desired: HostState, ownersh
       return {
         resource: 'link' as const,
         title: `take down ${n}`,
+        removes: n,
         do: ops.down,
         undo: config ? linkOps(current, n, config, unit).up : [],
       };

@@ -117,6 +117,15 @@ describe('plan', () => {
     expect(plan(cur, emptyHostState(), { ...OWN, links: [] }).steps.map((s) => s.title).filter((t) => t.startsWith('restore'))).toEqual(['restore net.ipv4.conf.egress0.forwarding = 0']);
   });
 
+  it('restores no per-interface sysctl of a link it takes down (the kernel drops them with the link)', () => {
+    const cur = current({
+      links: new Map([['egress0', { name: 'egress0', mtu: 1420, addresses: ['10.77.0.2/24'], wg: { listenPort: 51820, peers: ['P1'] } }]]),
+      sysctls: new Map([['net.ipv4.conf.egress0.forwarding', '1'], ['net.ipv4.conf.eth0.rp_filter', '2']]),
+      journal: { ...emptyJournal(), sysctls: { 'net.ipv4.conf.egress0.forwarding': '0', 'net.ipv4.conf.eth0.rp_filter': '1' } },
+    });
+    expect(plan(cur, emptyHostState(), OWN).steps.map((s) => s.title).filter((t) => /take down|restore/.test(t))).toEqual(['take down egress0', 'restore net.ipv4.conf.eth0.rp_filter = 1']);
+  });
+
   it('syncs a link whose peers changed, restarts one whose address changed, brings up a missing one', () => {
     const link = { kind: 'wireguard' as const, name: 'egress0', configPath: '/etc/egress/egress0.conf', addresses: ['10.77.0.2/24'], peers: ['P1'], listenPort: 51820 };
     const desired: HostState = { ...emptyHostState(), links: [link] };

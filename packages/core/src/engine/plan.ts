@@ -58,6 +58,13 @@ function afterRecreation(current: CurrentState, linkSteps: Step[]): CurrentState
   return { ...current, routes: current.routes.filter((r) => !(r.dev && recreated.has(r.dev))), sysctls };
 }
 
+/** The sysctls left once links are removed: a removed link's per-interface sysctls go with it (nothing to restore). */
+function afterRemoval(current: CurrentState, linkSteps: Step[]): CurrentState {
+  const removed = new Set(linkSteps.flatMap((s) => (s.removes ? [s.removes] : [])));
+  if (!removed.size) return current;
+  return { ...current, sysctls: new Map([...current.sysctls].filter(([k]) => !(/^net\.ipv[46]\.conf\./.test(k) && removed.has(k.split('.')[3]!)))) };
+}
+
 /** Whether the journal will hold nothing once `desired` is applied. */
 export function journalEndsEmpty(desired: HostState): boolean {
   return desired.nft.length === 0 && desired.sysctls.length === 0 && desired.links.length === 0 && desired.files.length === 0;
@@ -136,6 +143,7 @@ export function plan(current: CurrentState, desired: HostState, ownership: Owner
   const rules = planRules(current, desired);
   const routes = planRoutes(current, desired);
   const units = planUnits(current, desired, ownership);
+  const linkDowns = planLinkDowns(current, desired, ownership);
   const journalGoesAway = journalEndsEmpty(desired) && (current.files.has(ownership.journalPath) || !journalIsEmpty(current.journal));
   const groups: PlanGroups = {
     fenceRules: rules.adds,
@@ -146,9 +154,9 @@ export function plan(current: CurrentState, desired: HostState, ownership: Owner
     routes: routes.replaces,
     units: units.steps,
     removeRoutes: routes.deletes,
-    removeLinks: planLinkDowns(current, desired, ownership),
+    removeLinks: linkDowns,
     removeNft: planNftDeletes(current, desired, ownership),
-    restoreSysctls: planSysctlRestores(current, desired, new Set(ownership.links.filter((l) => !desired.links.some((d) => d.name === l)))),
+    restoreSysctls: planSysctlRestores(afterRemoval(current, linkDowns), desired, new Set(ownership.links.filter((l) => !desired.links.some((d) => d.name === l)))),
     removeRules: rules.deletes,
     removeFiles: planFileRemovals(current, desired, ownership, journalGoesAway),
   };

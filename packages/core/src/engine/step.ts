@@ -21,6 +21,8 @@ export interface Step {
   undoLate?: Action[];
   /** The link this step creates or re-creates (its routes and per-interface sysctls start empty). */
   recreates?: string;
+  /** The link this step removes (its per-interface sysctls go with it: nothing to restore). */
+  removes?: string;
 }
 
 /** Shows an action for a dry-run plan or a message; secret contents are never shown. */

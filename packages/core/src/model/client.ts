@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { PortForward } from './forward.js';
 import { ForwardedSource, UnitName } from './selectors.js';
+import { NamedNetns, checkNamespaces } from './netns.js';
 import { CgroupPath, Endpoint, IfaceName, IpAddr, Ipv4, Ipv6, Keepalive, Mark, Mtu, RulePriority, SafeName, TableId, Uid, UserName, WgKey, Cidr4, Cidr6 } from './primitives.js';
 
 /** A user whose every process is routed through an egress. */
@@ -122,9 +123,12 @@ export const ClientState = z
   .object({
     version: z.literal(1, { message: 'expected version 1' }),
     egresses: z.array(Egress).default([]),
+    /** Named network namespaces (`netns add`); absent when there are none (older state files stay valid). */
+    namespaces: z.array(NamedNetns).optional(),
   })
   .strict()
   .superRefine((st, ctx) => {
+    checkNamespaces(st, ctx);
     const seen = { name: new Map<string, number>(), interface: new Map<string, number>(), table: new Map<number, number>(), user: new Map<string, number>() };
     st.egresses.forEach((e, i) => {
       for (const [key, value] of [['name', e.name], ['interface', e.interface], ['table', e.table]] as const) {

@@ -2,6 +2,7 @@
 import ipaddr from 'ipaddr.js';
 import type { ClientState, Egress } from '../model/client.js';
 import type { PortForward } from '../model/forward.js';
+import { renderNetnsChains } from './client-netns.js';
 import { outsideDirect } from './client-routing.js';
 import { policyRules } from './client-nft-policy.js';
 import { forwardedNft, presentCgroups, type AbsentParts } from './client-nft-forwarded.js';
@@ -196,6 +197,7 @@ export function renderClientNft(state: ClientState, absent: AbsentParts = {}): s
     ...c.policy,
     chain('postrouting_filter', 'type filter hook postrouting priority filter; policy accept;', c.postFilter),
     c.snat.length ? chain('postrouting_nat', 'type nat hook postrouting priority srcnat; policy accept;', c.snat) : undefined,
+    ...renderNetnsChains(state),
   ].filter((x): x is string => x !== undefined);
   return `table ${CLIENT_NFT_TABLE.family} ${CLIENT_NFT_TABLE.name} {\n${chains.join('\n\n')}\n}\n`;
 }

@@ -5,9 +5,11 @@ import { allowedUids } from '../policy/access.js';
 import { CLIENT_NFT_TABLE, lanForwardsOf, renderClientNft } from './client-nft.js';
 import { forwardedSysctls, type AbsentParts } from './client-nft-forwarded.js';
 import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
+import { NETNS_PRIORITY, renderNetnsRules, renderNetnsSysctls } from './client-netns.js';
 import { renderClientRoutes, renderClientRules } from './client-routing.js';
 import { clientTunnelAddresses, renderClientWgConfig } from './client-wg.js';
 
+export * from './client-netns.js';
 export * from './client-nft.js';
 export * from './client-nft-forwarded.js';
 export * from './client-paths.js';
@@ -120,6 +122,8 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
   // LAN forwards: the LAN interface forwards the hosts' replies (loose rp_filter: their route back is the tunnel's).
   const lanIfs = [...new Set(state.egresses.filter((e) => !down.has(e.name)).flatMap((e) => lanForwardsOf(e).map((f) => f.via).filter((v): v is string => v !== undefined)))];
   for (const via of lanIfs) hs.sysctls.push({ key: `net.ipv4.conf.${via}.forwarding`, value: '1' }, { key: `net.ipv4.conf.${via}.rp_filter`, value: '2' });
+  hs.rules.push(...renderNetnsRules(state));
+  hs.sysctls.push(...renderNetnsSysctls(state, down));
   hs.sysctls.push(...forwardedSysctls(state, down, options.absent ?? {}, hs.sysctls));
   hs.nft.push({ ...CLIENT_NFT_TABLE, ruleset: renderClientNft(state, options.absent)! });
   hs.sysctls.unshift({ key: 'net.ipv4.conf.all.src_valid_mark', value: '1' });
@@ -138,7 +142,10 @@ export function clientOwnership(...states: ClientState[]): Ownership {
   const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
   return {
     nftTables: [{ ...CLIENT_NFT_TABLE }],
-    rulePriorities: uniq(egresses.map((e) => e.priority)).map((p): [number, number] => [p, p + 9]),
+    rulePriorities: [
+      ...uniq(egresses.map((e) => e.priority)).map((p): [number, number] => [p, p + 9]),
+      ...(states.some((s) => s.namespaces?.length) ? [[NETNS_PRIORITY.lookup, NETNS_PRIORITY.fallback] as [number, number]] : []),
+    ],
     routeTables: uniq(egresses.map((e) => e.table)),
     links: uniq(egresses.filter((e) => e.kind === 'wireguard').map((e) => e.interface)),
     files: uniq([
