@@ -15,6 +15,7 @@ PACKAGES=(
   openssh-server openssh-client  # the lab's VPS runs a real sshd
   util-linux procps psmisc sudo  # nsenter/unshare/setpriv, sysctl, fuser; sudo for the --sudo provision test
   tcpdump                        # kill-switch tests count packets on uplinks
+  ethtool                        # offload state of tunnel devices (tx-udp-segmentation of wireguard-go's TUN)
   curl                           # the proxy test drives curl --socks5-hostname and -x http://
   iputils-ping dnsutils socat    # lab diagnostics
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative

@@ -20,7 +20,7 @@ function facts(v6 = true): VpsFacts {
     routes: [{ family: 4, dst: '198.51.100.0/24', dev: 'eth0' }],
     resolvers: ['203.0.113.53', '2001:db8::53'],
     iptables: { v4: undefined, v6: undefined }, nftJson: [], stateText: undefined, serverPublicKey: KEY_S, acceptRa: {}, systemd: true, sysctls: {},
-    wgDump: undefined, unitEnabled: undefined, unitActive: undefined, linkUp: undefined, nftTableText: undefined, provisionText: undefined, existingDirs: [], firewalld: false,
+    wgDump: undefined, unitEnabled: undefined, unitActive: undefined, linkUp: undefined, nftTableText: undefined, provisionText: undefined, existingDirs: [], firewalld: false, implementationText: '',
   };
 }
 

@@ -1,6 +1,7 @@
 // Everything provision, status and deprovision need to know about the VPS, read in ONE batched exec.
 import { z } from 'zod';
 import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
+import { implementationArgv } from '@egress/core/wireguard-impl';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -41,6 +42,7 @@ export function factCommands(iface = 'egress0'): Command[] {
     { argv: ['cat', '/etc/egress/provision.json'] },
     sh('for d in /etc/wireguard /etc/egress "/etc/systemd/system/$1.d"; do [ -d "$d" ] && echo "$d"; done; true', `wg-quick@${iface}.service`),
     sh('command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state 2>/dev/null; true'),
+    { argv: implementationArgv(iface) },
   ];
 }
 
@@ -96,6 +98,8 @@ export interface VpsFacts {
   existingDirs: string[];
   /** firewalld is running (egress does not configure it; provision warns). */
   firewalld: boolean;
+  /** Output of the tunnel-implementation probe (parse with parseImplementation). */
+  implementationText: string;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -242,6 +246,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     provisionText: ok(r(23)),
     existingDirs: (ok(r(24)) ?? '').split('\n').map((x) => x.trim()).filter(Boolean),
     firewalld: (ok(r(25)) ?? '').trim() === 'running',
+    implementationText: ok(r(26)) ?? '',
   };
 }
 
