@@ -8,7 +8,7 @@ import { assertCanStart } from './preflight.js';
 import { isAlive, startTimeOf } from './procs.js';
 import { addClientUsers, setUpSsh, startInternetServices } from './services.js';
 import { wire } from './wire.js';
-import { installWireguardGo, wireguardGoPath, type LabWireguardGo } from './wireguard-go.js';
+import { useWireguardGo, wireguardGoPath, type LabWireguardGo } from './wireguard-go.js';
 
 export interface StartLabOptions {
   /** Unique per test file (lowercase letters, digits, dashes; at most 20 characters). */
@@ -62,8 +62,7 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
     await wire(lab, { uplinkMtu: options.uplinkMtu });
     const wgGo = wireguardGoPath(options.wireguardGo ?? 'backports');
     if (wgGo.note) log(wgGo.note);
-    await installWireguardGo(lab, ['vps', 'client'], wgGo.path);
-    lab.setWireguardGo(wgGo.path);
+    await useWireguardGo(lab, ['vps', 'client'], wgGo.path);
     log('starting whoami, DNS, sshd; adding users');
     const [, , hostKeyLine] = await Promise.all([startInternetServices(lab), addClientUsers(lab), setUpSsh(lab)]);
     lab.saveState(hostKeyLine);

@@ -3,26 +3,32 @@ import { existsSync } from 'node:fs';
 import type { LabHostName } from './addresses.js';
 import type { Lab } from './lab.js';
 
-/** The system's wireguard-go (Debian 12: 0.0.20220316, no TUN offloads); always left in place. */
+/** The machine's wireguard-go (Debian 12: 0.0.20220316, no TUN offloads); wg-quick runs the one next to itself. */
 export const SYSTEM_WIREGUARD_GO = '/usr/bin/wireguard-go';
 
 /** wireguard-go 0.0.20231211 from bookworm-backports, unpacked by tools/setup.sh without enabling backports here. */
 export const BACKPORTS_WIREGUARD_GO = '/var/cache/egress-lab/wireguard-go-0.0.20231211/usr/bin/wireguard-go';
 
-/** Where a lab host finds the chosen wireguard-go first on PATH (wg-quick runs `wireguard-go` from PATH). */
-const HOST_LINK = '/usr/local/bin/wireguard-go';
+/** Inside a host: a copy of the machine's wireguard-go, kept runnable after /usr/bin/wireguard-go points elsewhere. */
+export const HOST_SYSTEM_WIREGUARD_GO = '/usr/local/lib/egress-lab/wireguard-go-system/wireguard-go';
 
 export type LabWireguardGo = 'backports' | 'system';
 
-/** The binary a choice means; the backports one falls back to the system's (with a reason) when setup.sh has not fetched it. */
+/** The binary a choice means inside a host; backports falls back to the system's (with a reason) when setup.sh has not fetched it. */
 export function wireguardGoPath(choice: LabWireguardGo): { path: string; note?: string } {
-  if (choice === 'system') return { path: SYSTEM_WIREGUARD_GO };
+  if (choice === 'system') return { path: HOST_SYSTEM_WIREGUARD_GO };
   if (existsSync(BACKPORTS_WIREGUARD_GO)) return { path: BACKPORTS_WIREGUARD_GO };
-  return { path: SYSTEM_WIREGUARD_GO, note: `${BACKPORTS_WIREGUARD_GO} is missing (tools/setup.sh fetches it on Debian 12): hosts run the system wireguard-go` };
+  return { path: HOST_SYSTEM_WIREGUARD_GO, note: `${BACKPORTS_WIREGUARD_GO} is missing (tools/setup.sh fetches it on Debian 12): hosts run the system wireguard-go` };
 }
 
-/** Puts the chosen wireguard-go first on PATH in each host (a symlink in the host's private /usr overlay). */
-export async function installWireguardGo(lab: Lab, hosts: readonly LabHostName[], path: string): Promise<void> {
-  if (path === SYSTEM_WIREGUARD_GO) return;
-  await Promise.all(hosts.map((h) => lab.exec(h, ['ln', '-sfn', path, HOST_LINK], { check: true })));
+// wg-quick puts its own directory first on PATH, so only /usr/bin/wireguard-go itself decides what it starts: in the
+// host's private /usr overlay it becomes a symlink to the chosen binary (the original is copied aside once).
+const SWITCH = `set -e
+[ -L /usr/bin/wireguard-go ] || install -D -m 0755 /usr/bin/wireguard-go "$2"
+ln -sfn "$1" /usr/bin/wireguard-go`;
+
+/** Makes `path` the wireguard-go that hosts start (tunnels already up keep theirs until restarted). */
+export async function useWireguardGo(lab: Lab, hosts: readonly LabHostName[], path: string): Promise<void> {
+  await Promise.all(hosts.map((h) => lab.exec(h, ['sh', '-c', SWITCH, 'use-wireguard-go', path, HOST_SYSTEM_WIREGUARD_GO], { check: true })));
+  lab.setWireguardGo(path);
 }
