@@ -121,3 +121,14 @@ describe('planServerConfig', () => {
     expect(() => planServerConfig(noRoute, input, undefined, keys)).toThrow('the VPS has no default route');
   });
 });
+
+describe('tunnel MTU of a new server', () => {
+  it('is the public interface MTU minus 60 (IPv4 only) or 80 (IPv6 endpoint too), a multiple of 16; 1420 when unknown; kept on re-runs', () => {
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 1400 } }, input, undefined, keys).config.mtu).toBe(1328);
+    expect(planServerConfig({ ...facts(true), linkMtus: { eth0: 1500 } }, input, undefined, keys).config.mtu).toBe(1408);
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 1500 } }, input, undefined, keys).config.mtu).toBe(1440);
+    expect(planServerConfig(facts(false), input, undefined, keys).config.mtu).toBe(1420);
+    const first = planServerConfig({ ...facts(false), linkMtus: { eth0: 1400 } }, input, undefined, keys).config;
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 9000 } }, input, first, keys).config.mtu).toBe(1328);
+  });
+});

@@ -76,6 +76,8 @@ export interface VpsFacts {
   kernelWireguard: 'loaded' | 'module' | 'none';
   defaultRoute4?: { dev: string; gateway?: string };
   defaultRoute6?: { dev: string; gateway?: string };
+  /** MTU of each interface (from `ip -j addr`), for the tunnel MTU. */
+  linkMtus?: Record<string, number>;
   /** Global addresses by interface. */
   addresses: Array<{ ifname: string; family: 4 | 6; address: string; prefixlen: number; scope: string }>;
   /** Destinations of every route in every table (for overlap checks), with their device. */
@@ -199,6 +201,8 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
       .filter((a) => a.local && (a.family === 'inet' || a.family === 'inet6'))
       .map((a) => ({ ifname: link.ifname, family: (a.family === 'inet' ? 4 : 6) as 4 | 6, address: a.local!, prefixlen: a.prefixlen ?? (a.family === 'inet' ? 32 : 128), scope: a.scope ?? 'global' })),
   );
+  const linkMtus: Record<string, number> = {};
+  for (const link of addrParsed.success ? addrParsed.data : []) if (typeof link.mtu === 'number') linkMtus[link.ifname] = link.mtu;
   const routes = ([4, 6] as const).flatMap((family, k) => {
     const parsed = z.array(RouteJson).safeParse(json(ok(r(7 + k))));
     return (parsed.success ? parsed.data : []).map((x) => ({ family, dst: x.dst, ...(x.dev ? { dev: x.dev } : {}), ...(x.table !== undefined ? { table: String(x.table) } : {}) }));
@@ -229,6 +233,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     ...(defaultRoute(ok(r(4))) ? { defaultRoute4: defaultRoute(ok(r(4)))! } : {}),
     ...(defaultRoute(ok(r(5))) ? { defaultRoute6: defaultRoute(ok(r(5)))! } : {}),
     addresses,
+    linkMtus,
     routes,
     resolvers: upstreamResolvers(ok(r(9)), ok(r(10))),
     iptables: { v4: ok(r(11)), v6: ok(r(12)) },
