@@ -72,6 +72,8 @@ export interface VpsFacts {
   osLike: string[];
   distro: Distro;
   prettyName: string;
+  /** VERSION_CODENAME of /etc/os-release (bookworm, noble, …). */
+  codename?: string;
   tools: Record<string, string>;
   kernelWireguard: 'loaded' | 'module' | 'none';
   defaultRoute4?: { dev: string; gateway?: string };
@@ -228,6 +230,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     osLike,
     distro: distroOf(os.ID ?? '', osLike),
     prettyName: os.PRETTY_NAME ?? os.ID ?? 'unknown Linux',
+    ...(os.VERSION_CODENAME ? { codename: os.VERSION_CODENAME } : {}),
     tools,
     kernelWireguard: kw === 'loaded' || kw === 'module' ? kw : 'none',
     ...(defaultRoute(ok(r(4))) ? { defaultRoute4: defaultRoute(ok(r(4)))! } : {}),

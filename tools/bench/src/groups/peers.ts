@@ -1,6 +1,7 @@
 // Group `peers`: one VPS with ~1,000 peers (a /22): `peer add` time and whether it restarts the interface, the longest
 // stall of a transfer over another peer meanwhile (against the same transfer without it), `status` time, wireguard-go RSS.
 import { readFileSync, readlinkSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import type { Lab } from '@egress/lab';
 import { allocatePeer, generateKeyPair } from '@egress/core';
 import type { BenchConfig } from '../config.js';
@@ -14,11 +15,15 @@ export interface PeersGroup {
   bulkApply: Figure;
   provisionRerun: Figure;
   peerAdd: Figure;
+  /** SSH round trips `peer add` reported (independent of the machine's load). */
+  peerAddRoundTrips: Figure;
   stallDuringAdd: Figure;
   stallBaseline: Figure;
   status: Figure;
   rss: Figure;
   rssOnePeer: Figure;
+  /** 1-minute load average when the group started. */
+  load?: number;
   /** Whether the VPS's tunnel interface got a new ifindex during `peer add` (a restart). */
   restarted?: boolean;
 }
@@ -76,11 +81,12 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
   const na = (why: string) => unavailable(why);
   const out: PeersGroup = {
     peers: cfg.peers,
+    load: Math.round(loadavg()[0]! * 10) / 10,
     method:
       `provision --subnet ${PEERS_SUBNET} with the bench client, then ${cfg.peers - 2} more peers (fresh keys, next free addresses) written into /etc/egress/server.json and ` +
       'converged by a provision re-run; then `peer add` of one more while the client streams over its own tunnel (a Node reader records the longest gap between data events). ' +
       'wireguard-go is the lab default (offload-capable).',
-    bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
+    bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
     status: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
   };
   const server = lab.spawn('internet', [process.execPath, '-e', STREAM_SERVER, lab.addr.whoamiV4]);
@@ -106,6 +112,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     const baseline: number[] = [];
     const during: number[] = [];
     const adds: number[] = [];
+    const trips: number[] = [];
     let restarted = false;
     for (let i = 0; i < cfg.runs; i++) {
       baseline.push(await streamGap(lab, 3000));
@@ -116,6 +123,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
           fn: async () => {
             const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `extra${i}`, '--out', `/tmp/egress-bench-extra${i}.json`, '--json'], { timeoutMs: 120_000 }));
             adds.push(r.ms / 1000);
+            trips.push(jsonDocument<{ roundTrips: number }>(r.value, 'peer add').roundTrips);
           },
         }),
       );
@@ -123,6 +131,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
       log(`peer add at ${cfg.peers + i} peers: ${adds[adds.length - 1]!.toFixed(2)} s; longest stall ${during[during.length - 1]!.toFixed(0)} ms (baseline ${baseline[baseline.length - 1]!.toFixed(0)} ms)`);
     }
     out.peerAdd = measured('s', adds);
+    out.peerAddRoundTrips = measured('count', trips);
     out.stallDuringAdd = measured('ms', during);
     out.stallBaseline = measured('ms', baseline);
     out.restarted = restarted;
@@ -137,7 +146,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
   } catch (e) {
     const reason = reasonOf(e);
     log(`peers: ${reason}`);
-    for (const k of ['bulkApply', 'provisionRerun', 'peerAdd', 'stallDuringAdd', 'stallBaseline', 'status', 'rss', 'rssOnePeer'] as const) {
+    for (const k of ['bulkApply', 'provisionRerun', 'peerAdd', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'rss', 'rssOnePeer'] as const) {
       if (out[k].status !== 'ok') out[k] = unavailable(reason);
     }
   } finally {
