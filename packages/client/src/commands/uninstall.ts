@@ -48,6 +48,8 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   // Saved proxies of the removed egresses (all of them once none is left) go too; the daemon stops them.
   await (await import('../proxy/persist.js')).dropProxiesOf(host, targets, after.egresses.length);
   if (after.egresses.length === 0) {
+    // The apt source and pin of --userspace-wireguard backports (the installed wireguard-go stays).
+    await (await import('../enroll/userspace-wireguard.js')).removeAptFiles(host);
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
     // What `run --isolate` left beside its runs (netns directories egress created, /run/egress/isolate).
