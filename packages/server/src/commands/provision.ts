@@ -81,6 +81,7 @@ function userspaceWireguardPlan(choice: UserspaceWireguard, facts: VpsFacts, rec
   const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName);
   if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) return undefined; // done by an earlier run
   output.info(`--userspace-wireguard backports: wireguard-go ${plan.version} from ${BACKPORTS_SOURCE_PATH}, pinned by ${BACKPORTS_PIN_PATH} to wireguard-go only (deprovision removes both)`);
+  if (facts.linkUp !== undefined) output.info('note: the running tunnel keeps its wireguard-go until it restarts (systemctl restart wg-quick@IF, or a reboot: a few seconds without the tunnel)');
   return { files: plan.files, commands: [...plan.files.map((f) => aptFileCommand(f.path, f.content)), ...plan.commands] };
 }
 
