@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { VpsFacts } from '../remote/facts.js';
 import { clientStep } from '../commands/forward.js';
-import { checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
+import { allocatePeer, checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
+import { hostAt } from './addresses.js';
 
 const KEY_S = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
 const KEY_C = 'zrWgoz+XWrmY13w7SqNsDGYYWM83XZOaM9I/WgRY8xo=';
@@ -130,5 +131,15 @@ describe('tunnel MTU of a new server', () => {
     expect(planServerConfig(facts(false), input, undefined, keys).config.mtu).toBe(1420);
     const first = planServerConfig({ ...facts(false), linkMtus: { eth0: 1400 } }, input, undefined, keys).config;
     expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 9000 } }, input, first, keys).config.mtu).toBe(1328);
+  });
+});
+
+describe('a server with 1,000 peers (a /22)', () => {
+  it('takes the next free address past the first /24 and refuses only when the /22 is full', () => {
+    const peers = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `p${i}`, publicKey: `${String(i).padStart(42, 'A')}A=`, address4: hostAt('10.77.0.0/22', i + 2) }));
+    const config = { subnet4: '10.77.0.0/22', peers: peers(1000) };
+    expect(allocatePeer(config, 'new', KEY_D)).toMatchObject({ name: 'new', address4: '10.77.3.234' });
+    expect(() => allocatePeer({ ...config, peers: peers(1021) }, 'new', KEY_D)).toThrow('subnet 10.77.0.0/22 has no room for host number 1023');
+    expect(planServerConfig(facts(false), { ...input, subnets: ['10.77.0.0/22'] }, undefined, keys).config.subnet4).toBe('10.77.0.0/22');
   });
 });
