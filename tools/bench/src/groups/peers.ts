@@ -138,7 +138,12 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     const statuses: number[] = [];
     for (let i = 0; i < cfg.runs; i++) {
       const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'status', lab.ssh.target, '--json'], { timeoutMs: 120_000 }));
-      const doc = jsonDocument<{ peers?: unknown[] }>(r.value, 'status');
+      let doc: { peers?: unknown[] };
+      try {
+        doc = JSON.parse(r.value) as { peers?: unknown[] };
+      } catch {
+        throw new StepError(`status --json printed no JSON document (${r.value.length} bytes, starting ${JSON.stringify(r.value.slice(0, 60))}, ending ${JSON.stringify(r.value.slice(-60))})`);
+      }
       if ((doc.peers?.length ?? 0) < cfg.peers) throw new StepError(`status listed ${doc.peers?.length ?? 0} peers, expected ${cfg.peers}+`);
       statuses.push(r.ms / 1000);
     }
