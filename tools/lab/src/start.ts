@@ -32,6 +32,14 @@ const ROUTER_SYSCTLS = [
   'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
 ];
 
+/** EGRESS_LAB_WIREGUARD_GO=system|backports picks the lab's wireguard-go for a whole test run (default backports). */
+function wireguardGoFromEnv(): LabWireguardGo {
+  const v = process.env.EGRESS_LAB_WIREGUARD_GO;
+  if (v === undefined || v === '') return 'backports';
+  if (v === 'system' || v === 'backports') return v;
+  throw new Error(`EGRESS_LAB_WIREGUARD_GO: expected system or backports, got '${v}'`);
+}
+
 /** Starts a fresh lab named `name` (a stale one with the same name is removed first). */
 export async function startLab(options: StartLabOptions): Promise<Lab> {
   const log = options.log ?? (() => {});
@@ -60,7 +68,7 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
     if (failed) throw failed.reason;
     log('wiring links and addresses');
     await wire(lab, { uplinkMtu: options.uplinkMtu });
-    const wgGo = wireguardGoPath(options.wireguardGo ?? 'backports');
+    const wgGo = wireguardGoPath(options.wireguardGo ?? wireguardGoFromEnv());
     if (wgGo.note) log(wgGo.note);
     await useWireguardGo(lab, ['vps', 'client'], wgGo.path);
     log('starting whoami, DNS, sshd; adding users');
