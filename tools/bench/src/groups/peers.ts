@@ -20,6 +20,9 @@ export interface PeersGroup {
   stallDuringAdd: Figure;
   stallBaseline: Figure;
   status: Figure;
+  /** The same `status` and no-change provision re-run with the one bench peer (the baseline of the two above). */
+  statusOnePeer: Figure;
+  provisionRerunOnePeer: Figure;
   rss: Figure;
   rssOnePeer: Figure;
   /** 1-minute load average when the group started. */
@@ -58,6 +61,23 @@ async function ifindex(lab: Lab): Promise<number> {
   return jsonDocument<Array<{ ifindex: number }>>(await must(lab, 'vps', ['ip', '-j', 'link', 'show', 'dev', 'egress0']), 'ip -j link')[0]!.ifindex;
 }
 
+/** Times `egress-server status --json` `runs` times, checking it listed at least `peers` peers. */
+async function timeStatus(lab: Lab, runs: number, peers: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'status', lab.ssh.target, '--json'], { timeoutMs: 120_000 }));
+    let doc: { peers?: unknown[] };
+    try {
+      doc = JSON.parse(r.value) as { peers?: unknown[] };
+    } catch {
+      throw new StepError(`status --json printed no JSON document (${r.value.length} bytes, starting ${JSON.stringify(r.value.slice(0, 60))}, ending ${JSON.stringify(r.value.slice(-60))})`);
+    }
+    if ((doc.peers?.length ?? 0) < peers) throw new StepError(`status listed ${doc.peers?.length ?? 0} peers, expected ${peers}+`);
+    out.push(r.ms / 1000);
+  }
+  return out;
+}
+
 /** Streams for `ms` over the bench egress (run-as appuser); `during` runs meanwhile after `delayMs`. Returns the longest gap, ms. */
 async function streamGap(lab: Lab, ms: number, during?: { delayMs: number; fn: () => Promise<void> }): Promise<number> {
   const reader = lab.spawn('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', process.execPath, '-e', STREAM_READER, lab.addr.whoamiV4, String(STREAM_PORT), String(ms)]);
@@ -87,12 +107,16 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
       'converged by a provision re-run; then `peer add` of one more while the client streams over its own tunnel (a Node reader records the longest gap between data events). ' +
       'wireguard-go is the lab default (offload-capable).',
     bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
-    status: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
+    status: na('not run'), statusOnePeer: na('not run'), provisionRerunOnePeer: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
   };
   const server = lab.spawn('internet', [process.execPath, '-e', STREAM_SERVER, lab.addr.whoamiV4]);
   try {
     await waitForListen(lab, 'internet', STREAM_PORT);
     out.rssOnePeer = measured('MiB', [await vpsWgRss(lab)]);
+    out.statusOnePeer = measured('s', await timeStatus(lab, cfg.runs, 1));
+    const rerunsOne: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) rerunsOne.push((await runProvision(lab)).ms / 1000);
+    out.provisionRerunOnePeer = measured('s', rerunsOne);
     // Bulk: the rest of the peers straight into the server's state, converged by provision (its bulk path).
     const state = jsonDocument<{ subnet4: string; peers: Array<{ name: string; publicKey: string; address4: string }> }>(await must(lab, 'vps', ['cat', '/etc/egress/server.json']), 'server.json');
     const used = [state.peers[0]!.address4];
@@ -135,23 +159,11 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     out.stallDuringAdd = measured('ms', during);
     out.stallBaseline = measured('ms', baseline);
     out.restarted = restarted;
-    const statuses: number[] = [];
-    for (let i = 0; i < cfg.runs; i++) {
-      const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'status', lab.ssh.target, '--json'], { timeoutMs: 120_000 }));
-      let doc: { peers?: unknown[] };
-      try {
-        doc = JSON.parse(r.value) as { peers?: unknown[] };
-      } catch {
-        throw new StepError(`status --json printed no JSON document (${r.value.length} bytes, starting ${JSON.stringify(r.value.slice(0, 60))}, ending ${JSON.stringify(r.value.slice(-60))})`);
-      }
-      if ((doc.peers?.length ?? 0) < cfg.peers) throw new StepError(`status listed ${doc.peers?.length ?? 0} peers, expected ${cfg.peers}+`);
-      statuses.push(r.ms / 1000);
-    }
-    out.status = measured('s', statuses);
+    out.status = measured('s', await timeStatus(lab, cfg.runs, cfg.peers));
   } catch (e) {
     const reason = reasonOf(e);
     log(`peers: ${reason}`);
-    for (const k of ['bulkApply', 'provisionRerun', 'peerAdd', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'rss', 'rssOnePeer'] as const) {
+    for (const k of ['bulkApply', 'provisionRerun', 'provisionRerunOnePeer', 'peerAdd', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'statusOnePeer', 'rss', 'rssOnePeer'] as const) {
       if (out[k].status !== 'ok') out[k] = unavailable(reason);
     }
   } finally {
