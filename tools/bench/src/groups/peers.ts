@@ -15,6 +15,8 @@ export interface PeersGroup {
   bulkApply: Figure;
   provisionRerun: Figure;
   peerAdd: Figure;
+  /** `peer add` to the VPS while it has only the bench peer (same run): the baseline of peerAdd. */
+  peerAddOnePeer: Figure;
   /** SSH round trips `peer add` reported (independent of the machine's load). */
   peerAddRoundTrips: Figure;
   stallDuringAdd: Figure;
@@ -106,7 +108,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
       `provision --subnet ${PEERS_SUBNET} with the bench client, then ${cfg.peers - 2} more peers (fresh keys, next free addresses) written into /etc/egress/server.json and ` +
       'converged by a provision re-run; then `peer add` of one more while the client streams over its own tunnel (a Node reader records the longest gap between data events). ' +
       'wireguard-go is the lab default (offload-capable).',
-    bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
+    bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddOnePeer: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
     status: na('not run'), statusOnePeer: na('not run'), provisionRerunOnePeer: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
   };
   const server = lab.spawn('internet', [process.execPath, '-e', STREAM_SERVER, lab.addr.whoamiV4]);
@@ -117,9 +119,14 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     const rerunsOne: number[] = [];
     for (let i = 0; i < cfg.runs; i++) rerunsOne.push((await runProvision(lab)).ms / 1000);
     out.provisionRerunOnePeer = measured('s', rerunsOne);
+    const addsOne: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) {
+      addsOne.push((await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `small${i}`, '--out', `/tmp/egress-bench-small${i}.json`], { timeoutMs: 120_000 }))).ms / 1000);
+    }
+    out.peerAddOnePeer = measured('s', addsOne);
     // Bulk: the rest of the peers straight into the server's state, converged by provision (its bulk path).
     const state = jsonDocument<{ subnet4: string; peers: Array<{ name: string; publicKey: string; address4: string }> }>(await must(lab, 'vps', ['cat', '/etc/egress/server.json']), 'server.json');
-    const used = [state.peers[0]!.address4];
+    const used = state.peers.map((p) => p.address4);
     for (let i = state.peers.length; i < cfg.peers - 1; i++) {
       const address4 = allocatePeer(state.subnet4, used);
       used.push(address4);
@@ -163,7 +170,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
   } catch (e) {
     const reason = reasonOf(e);
     log(`peers: ${reason}`);
-    for (const k of ['bulkApply', 'provisionRerun', 'provisionRerunOnePeer', 'peerAdd', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'statusOnePeer', 'rss', 'rssOnePeer'] as const) {
+    for (const k of ['bulkApply', 'provisionRerun', 'provisionRerunOnePeer', 'peerAdd', 'peerAddOnePeer', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'statusOnePeer', 'rss', 'rssOnePeer'] as const) {
       if (out[k].status !== 'ok') out[k] = unavailable(reason);
     }
   } finally {

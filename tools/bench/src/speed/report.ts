@@ -76,7 +76,7 @@ export function peersMarkdown(p: PeersGroup): string {
     '|---|---|',
     `| bulk converge of ${p.peers - 1} peers (provision re-run), s | ${num(p.bulkApply, 2)} |`,
     `| provision re-run, no change, s | ${num(p.provisionRerun, 2)} (1 peer: ${num(p.provisionRerunOnePeer, 2)}; ratio ${r(p.provisionRerun, p.provisionRerunOnePeer)}) |`,
-    `| \`peer add\` at ${p.peers} peers, s (goal < 1) | ${num(p.peerAdd, 2)} |`,
+    `| \`peer add\` at ${p.peers} peers, s (goal < 1) | ${num(p.peerAdd, 2)} (at 1-${1 + (p.peerAddOnePeer.status === 'ok' ? p.peerAddOnePeer.n : 0)} peers: ${num(p.peerAddOnePeer, 2)}; ratio ${r(p.peerAdd, p.peerAddOnePeer)}) |`,
     `| SSH round trips of \`peer add\` | ${num(p.peerAddRoundTrips, 0)} |`,
     `| longest stall of a transfer over another peer during \`peer add\`, ms | ${num(p.stallDuringAdd, 0)} |`,
     `| longest stall of the same transfer without \`peer add\` (baseline), ms | ${num(p.stallBaseline, 0)} (during/baseline ${r(p.stallDuringAdd, p.stallBaseline)}) |`,
