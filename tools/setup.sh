@@ -15,6 +15,7 @@ PACKAGES=(
   openssh-server openssh-client  # the lab's VPS runs a real sshd
   util-linux procps psmisc sudo  # nsenter/unshare/setpriv, sysctl, fuser; sudo for the --sudo provision test
   tcpdump                        # kill-switch tests count packets on uplinks
+  ethtool                        # offload state of tunnel devices (tx-udp-segmentation of wireguard-go's TUN)
   curl                           # the proxy test drives curl --socks5-hostname and -x http://
   iputils-ping dnsutils socat    # lab diagnostics
   iperf3 proxychains4            # benchmarks: throughput, and the ssh -D + proxychains alternative
@@ -28,6 +29,32 @@ PACKAGES=(
 )
 names=()
 for entry in "${PACKAGES[@]}"; do names+=("$entry"); done
+
+# The offload-capable wireguard-go (TUN GSO/GRO, 0.0.20230223+) for the lab and the benchmark, from Debian's own
+# bookworm-backports, WITHOUT enabling backports on this machine: a private sources list and list dir (apt still
+# checks the suite's signed InRelease and the .deb's hash), then dpkg-deb -x into a cache dir. Lab hosts run it from
+# there; the system's /usr/bin/wireguard-go stays installed as the baseline.
+WG_GO_BPO_VERSION=0.0.20231211-1~bpo12+1
+WG_GO_BPO_DIR=/var/cache/egress-lab/wireguard-go-0.0.20231211
+fetch_backports_wireguard_go() {
+  [ -x "$WG_GO_BPO_DIR/usr/bin/wireguard-go" ] && return 0
+  # shellcheck disable=SC1091
+  [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ] || { echo "setup: not Debian 12: no bookworm-backports wireguard-go (the lab uses the system one)"; return 0; }
+  local tmp; tmp=$(mktemp -d /tmp/egress-bpo.XXXXXX)
+  mkdir -p "$tmp/lists/partial" "$tmp/parts" "$tmp/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main" >"$tmp/sources.list"
+  local o=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/parts" -o "Dir::State::Lists=$tmp/lists"
+    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "Dir::Cache::archives=$tmp/archives" -o APT::Sandbox::User=root)
+  apt-get -q "${o[@]}" update >/dev/null
+  (cd "$tmp" && apt-get -q "${o[@]}" download "wireguard-go=$WG_GO_BPO_VERSION" >/dev/null)
+  mkdir -p "$WG_GO_BPO_DIR.tmp"
+  dpkg-deb -x "$tmp"/wireguard-go_*.deb "$WG_GO_BPO_DIR.tmp"
+  cp "$tmp"/wireguard-go_*.deb "$WG_GO_BPO_DIR.tmp/"
+  rm -rf "$WG_GO_BPO_DIR" && mv "$WG_GO_BPO_DIR.tmp" "$WG_GO_BPO_DIR"
+  rm -rf "$tmp"
+  echo "setup: wireguard-go $WG_GO_BPO_VERSION (bookworm-backports) in $WG_GO_BPO_DIR"
+}
+fetch_backports_wireguard_go
 
 missing=()
 for p in "${names[@]}"; do

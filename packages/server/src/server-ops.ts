@@ -24,7 +24,13 @@ import type { Session, SessionOpener } from './session.js';
 
 /** What provision records for deprovision: packages it installed and directories it created. */
 export const ProvisionRecord = z
-  .object({ version: z.literal(1), installedPackages: z.array(z.string()).default([]), createdDirs: z.array(z.string()).default([]) })
+  .object({
+    version: z.literal(1),
+    installedPackages: z.array(z.string()).default([]),
+    createdDirs: z.array(z.string()).default([]),
+    /** apt sources/pins provision added (--userspace-wireguard backports); deprovision removes them. */
+    aptFiles: z.array(z.string()).default([]),
+  })
   .strict();
 export type ProvisionRecord = z.infer<typeof ProvisionRecord>;
 export const PROVISION_RECORD_PATH = '/etc/egress/provision.json';
@@ -52,7 +58,7 @@ export function requireState(facts: VpsFacts, hostName: string): ServerConfig {
 
 /** The provision record, empty when absent. */
 export function loadRecord(facts: VpsFacts): ProvisionRecord {
-  return facts.provisionText ? parseJsonWith(ProvisionRecord, facts.provisionText, PROVISION_RECORD_PATH) : { version: 1, installedPackages: [], createdDirs: [] };
+  return facts.provisionText ? parseJsonWith(ProvisionRecord, facts.provisionText, PROVISION_RECORD_PATH) : { version: 1, installedPackages: [], createdDirs: [], aptFiles: [] };
 }
 
 /** Renderer options from facts: keep RAs on the public interface, re-add accepts in dropping firewalls at boot. */

@@ -5,6 +5,8 @@ import { firstLine, sleep, StepError, stop, waitForListen } from './lab-run.js';
 /** What one iperf3 client run measured, from the receiver's side. */
 export interface IperfResult {
   mbps: number;
+  /** Bytes the receiver counted (absent in old iperf3 JSON). */
+  bytes?: number;
   /** UDP only: datagrams lost, percent. */
   lossPercent?: number;
   cpuLocal?: number;
@@ -32,7 +34,7 @@ export function iperfArgv(run: IperfRun): string[] {
   ];
 }
 
-interface IperfSum { bits_per_second?: number; lost_percent?: number }
+interface IperfSum { bits_per_second?: number; bytes?: number; lost_percent?: number }
 interface IperfJson {
   error?: string;
   end?: { sum_received?: IperfSum; sum?: IperfSum; cpu_utilization_percent?: { host_total?: number; remote_total?: number } };
@@ -52,6 +54,7 @@ export function parseIperf(stdout: string): IperfResult {
   const cpu = j.end?.cpu_utilization_percent;
   return {
     mbps: sum.bits_per_second / 1e6,
+    ...(typeof sum.bytes === 'number' ? { bytes: sum.bytes } : {}),
     ...(typeof sum.lost_percent === 'number' ? { lossPercent: sum.lost_percent } : {}),
     ...(typeof cpu?.host_total === 'number' ? { cpuLocal: cpu.host_total } : {}),
     ...(typeof cpu?.remote_total === 'number' ? { cpuRemote: cpu.remote_total } : {}),

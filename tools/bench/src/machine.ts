@@ -1,7 +1,8 @@
 // The machine and tool versions a run was measured with (shown in the report).
 import { execFile } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { BACKPORTS_WIREGUARD_GO } from '@egress/lab';
 import { promisify } from 'node:util';
 import type { Machine } from './results.js';
 
@@ -45,7 +46,7 @@ export async function toolVersions(): Promise<Record<string, string>> {
     node: process.version,
     iperf3,
     'wireguard-tools': wg,
-    'wireguard-go': `wireguard-go ${wgGo} (userspace; the kernel has no WireGuard module)`,
+    'wireguard-go': `wireguard-go ${wgGo} (userspace; the kernel has no WireGuard module)${existsSync(BACKPORTS_WIREGUARD_GO) ? `; the lab runs ${BACKPORTS_WIREGUARD_GO} (bookworm-backports 0.0.20231211, TUN offloads)` : ''}`,
     nftables: nft,
     openssh: ssh,
     proxychains4: `proxychains-ng ${proxychains}`,

@@ -26,7 +26,8 @@ const RESULTS = join(REPO, 'bench/results');
 const DOC = join(REPO, 'docs/BENCHMARKS.md');
 const LAB_NAME = 'bench';
 
-const USAGE = `usage: npm run bench [-- --smoke] | node tools/bench/dist/main.js [--smoke] [--report FILE.json]
+const USAGE = `usage: npm run bench [-- [GROUP] --smoke] | node tools/bench/dist/main.js [GROUP] [--smoke] [--report FILE.json]
+  GROUP          only one speed group in its own lab: wireguard (offload vs old wireguard-go), peers (1,000 peers)
   --smoke        one short pass of everything (CI); writes bench/results/smoke-*.{json,md,svg}, not docs/
   --report FILE  only re-render docs/BENCHMARKS.md and the charts from an existing results file
   --only proxy   only the proxy group (with --smoke: its short pass); prints its section and JSON, writes nothing`;
@@ -137,7 +138,7 @@ async function publish(res: BenchResults, jsonPath: string, mdPath: string, char
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, report: { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { smoke: { type: 'boolean' }, report: { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -156,6 +157,16 @@ async function main(): Promise<number> {
   if (values.only !== undefined) {
     if (values.only !== 'proxy') throw new Error(`--only: '${values.only}' is not a group that runs alone; only 'proxy' does`);
     await measureProxyOnly(cfg);
+    return 0;
+  }
+  if (positionals.length) {
+    const { runSpeedGroup, SPEED_GROUPS } = await import('./speed/run.js');
+    const group = SPEED_GROUPS.find((g) => g === positionals[0]);
+    if (!group || positionals.length > 1) {
+      process.stderr.write(`bench: unknown group '${positionals.join(' ')}' (groups: ${SPEED_GROUPS.join(', ')})\n${USAGE}\n`);
+      return 2;
+    }
+    await runSpeedGroup(group, cfg, RESULTS, REPO, log);
     return 0;
   }
   const res = await measure(cfg);

@@ -7,6 +7,7 @@ import { labDir } from './paths.js';
 import { nsOf, pidsInNamespaces } from './procs.js';
 import { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';
 import { startLab } from './start.js';
+import { BACKPORTS_WIREGUARD_GO, HOST_SYSTEM_WIREGUARD_GO } from './wireguard-go.js';
 
 const NAME = `labt-${process.pid}`;
 let lab: Lab;
@@ -30,6 +31,20 @@ describe('lab hosts and links', () => {
     expect(await lab.probe('vps', { v6: true })).toBe('2001:db8:100::2');
     expect(await lab.probe('client', { udp: true })).toBe('192.0.2.2');
     expect(await lab.probe('vps', { udp: true, v6: true })).toBe('2001:db8:100::2');
+  });
+
+  it('vps and client run the offload-capable wireguard-go from the setup cache (wg-quick starts /usr/bin/wireguard-go); the system one stays runnable', async () => {
+    // tools/setup.sh fetches it on Debian 12 (as .ci/run does); without it this test says so instead of passing.
+    expect(existsSync(BACKPORTS_WIREGUARD_GO), `${BACKPORTS_WIREGUARD_GO} missing: run tools/setup.sh`).toBe(true);
+    expect(lab.wireguardGo).toBe(BACKPORTS_WIREGUARD_GO);
+    for (const h of ['vps', 'client'] as const) {
+      const r = await lab.exec(h, ['sh', '-c', `readlink -f /usr/bin/wireguard-go; ${HOST_SYSTEM_WIREGUARD_GO} --version | head -1`], { check: true });
+      const [first, system] = r.stdout.trim().split('\n');
+      expect(first).toBe(BACKPORTS_WIREGUARD_GO);
+      expect(system).toBe('wireguard-go v0.0.20220316'); // Debian 12's own, still runnable
+    }
+    const v = await lab.exec('client', ['wireguard-go', '--version'], { check: true });
+    expect(v.stdout.split('\n')[0]).toBe('wireguard-go v0.0.20230223'); // Debian's 0.0.20231211 build reports its upstream version.go
   });
 
   it('appuser and otheruser exist only in the client and can run the probe', async () => {

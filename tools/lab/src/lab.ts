@@ -60,6 +60,8 @@ export interface LabState {
   hostKeyLine: string;
   /** The process whose exit removes the lab; null for a lab left running on purpose (`lab up`). */
   owner: { pid: number; start: string } | null;
+  /** The wireguard-go binary first on the vps's and client's PATH (absent in labs from before this field). */
+  wireguardGo?: string;
 }
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -93,6 +95,16 @@ export class Lab {
   /** The process whose exit removes this lab; null when it was left running on purpose. */
   get owner(): LabState['owner'] {
     return this.state.owner ?? null;
+  }
+
+  /** The wireguard-go binary first on the vps's and client's PATH (wg-quick runs it). */
+  get wireguardGo(): string {
+    return this.state.wireguardGo ?? '/usr/bin/wireguard-go';
+  }
+
+  /** Records which wireguard-go the hosts run (start sets it once). */
+  setWireguardGo(path: string): void {
+    this.state.wireguardGo = path;
   }
 
   /** The namespaces and holder PID of each host. */

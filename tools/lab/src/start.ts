@@ -8,6 +8,7 @@ import { assertCanStart } from './preflight.js';
 import { isAlive, startTimeOf } from './procs.js';
 import { addClientUsers, setUpSsh, startInternetServices } from './services.js';
 import { wire } from './wire.js';
+import { useWireguardGo, wireguardGoPath, type LabWireguardGo } from './wireguard-go.js';
 
 export interface StartLabOptions {
   /** Unique per test file (lowercase letters, digits, dashes; at most 20 characters). */
@@ -16,6 +17,10 @@ export interface StartLabOptions {
   keep?: boolean;
   /** Progress lines (the CLI and the demo print them). */
   log?: (line: string) => void;
+  /** wireguard-go on the hosts' PATH: the offload-capable backports build (default) or the system's (0.0.20220316 on Debian 12). */
+  wireguardGo?: LabWireguardGo;
+  /** MTU of the client's main uplink (both veth ends), to test path-MTU handling; default 1500. */
+  uplinkMtu?: number;
 }
 
 /** Valid lab names: they end up in paths and process titles. */
@@ -26,6 +31,14 @@ const ROUTER_SYSCTLS = [
   'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1',
   'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
 ];
+
+/** EGRESS_LAB_WIREGUARD_GO=system|backports picks the lab's wireguard-go for a whole test run (default backports). */
+function wireguardGoFromEnv(): LabWireguardGo {
+  const v = process.env.EGRESS_LAB_WIREGUARD_GO;
+  if (v === undefined || v === '') return 'backports';
+  if (v === 'system' || v === 'backports') return v;
+  throw new Error(`EGRESS_LAB_WIREGUARD_GO: expected system or backports, got '${v}'`);
+}
 
 /** Starts a fresh lab named `name` (a stale one with the same name is removed first). */
 export async function startLab(options: StartLabOptions): Promise<Lab> {
@@ -54,7 +67,10 @@ export async function startLab(options: StartLabOptions): Promise<Lab> {
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     log('wiring links and addresses');
-    await wire(lab);
+    await wire(lab, { uplinkMtu: options.uplinkMtu });
+    const wgGo = wireguardGoPath(options.wireguardGo ?? wireguardGoFromEnv());
+    if (wgGo.note) log(wgGo.note);
+    await useWireguardGo(lab, ['vps', 'client'], wgGo.path);
     log('starting whoami, DNS, sshd; adding users');
     const [, , hostKeyLine] = await Promise.all([startInternetServices(lab), addClientUsers(lab), setUpSsh(lab)]);
     lab.saveState(hostKeyLine);

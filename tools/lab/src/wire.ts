@@ -7,7 +7,7 @@ import { assetPath, HOST_PROBE_PATH } from './paths.js';
 import { runOk } from './run.js';
 
 /** Creates the veths from internet to vps and client, addresses and routes them, and writes each host's name files, resolver and probe. */
-export async function wire(lab: Lab): Promise<void> {
+export async function wire(lab: Lab, opts: { uplinkMtu?: number } = {}): Promise<void> {
   const enterInternet = lab.enterArgv('internet');
   for (const link of LAB_LINKS) {
     const peerPid = lab.hosts[link.host].pid;
@@ -16,10 +16,11 @@ export async function wire(lab: Lab): Promise<void> {
   const inet: string[] = INTERNET_SERVICE_ADDRS.map((a) => `address add ${a} dev lo${a.includes(':') ? ' nodad' : ''}`);
   const perHost: Record<string, string[]> = { vps: [], client: [] };
   for (const link of LAB_LINKS) {
-    inet.push(`link set ${link.inetSide} up`);
+    const mtu = opts.uplinkMtu !== undefined && link.host === 'client' && link.hostSide === 'eth0' ? ` mtu ${opts.uplinkMtu}` : '';
+    inet.push(`link set ${link.inetSide}${mtu} up`);
     for (const a of link.inetAddrs) inet.push(`address add ${a} dev ${link.inetSide}${a.includes(':') ? ' nodad' : ''}`);
     const lines = perHost[link.host]!;
-    lines.push(`link set ${link.hostSide} up`);
+    lines.push(`link set ${link.hostSide}${mtu} up`);
     for (const a of link.hostAddrs) lines.push(`address add ${a} dev ${link.hostSide}${a.includes(':') ? ' nodad' : ''}`);
   }
   // Routes last: a gateway must be on a link that is up and addressed.

@@ -4,6 +4,7 @@ import { IpAddr, SafeName } from '@egress/core/model/primitives';
 import type { CommandContext, Invocation } from '../cli.js';
 import { checkBundleFlags } from '../enroll/guards.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
+import { parseUserspaceWireguard } from '@egress/core/wireguard-backports';
 import { requireRoot, runEnroll } from '../enroll/pipeline.js';
 import type { ExitStatus } from '../exit-status.js';
 import { checkUserName } from '../users.js';
@@ -21,6 +22,7 @@ interface EnrollOptions {
   allowHooks?: boolean;
   replace?: boolean;
   allowSystemUser?: boolean;
+  userspaceWireguard?: string;
 }
 
 /** Checks the flags before anything is read or changed. */
@@ -42,15 +44,17 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   if (inv.options.interface !== undefined) return (await import('../uplink/enroll-interface.js')).enrollInterfaceCommand(inv, ctx);
   const o = inv.options as EnrollOptions;
   const { user } = checkFlags(o);
+  const userspace = parseUserspaceWireguard(o.userspaceWireguard);
   checkBundleFlags(inv.options);
   const path = inv.args[0];
   if (path === undefined) throw new ValidationError('enroll: expected a bundle or wg-quick file, or --interface IF, got neither', [{ path: 'bundle', message: 'missing' }], { hint: 'egress-client enroll BUNDLE --user USER' });
   requireRoot(ctx, o.dryRun, `sudo egress-client enroll ${path} --user ${user}`);
   const host = await ctx.host();
   ctx.output.step('Checking the file, the user and this host');
-  await checkPrerequisites(host);
   const { readSourceFile } = await import('../sources/read-source.js');
   const file = await readSourceFile(host, path);
+  if (userspace !== 'system') await (await import('../enroll/userspace-wireguard.js')).ensureUserspaceWireguard(host, userspace, ctx.output, !!o.dryRun);
+  if (!o.dryRun || userspace === 'system') await checkPrerequisites(host);
   return runEnroll(ctx, { user, sourcePath: path, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}), ...(o.replace ? { replace: true } : {}), ...(o.allowSystemUser ? { allowSystemUser: true } : {}) }, async () => {
     if (file.kind === 'bundle' && o.outsideAllowed === 'direct') throw new ValidationError('--outside-allowed direct: an egress bundle carries everything (no narrower AllowedIPs); it applies to wg-quick files only', [{ path: '--outside-allowed', message: 'with a bundle' }]);
     if (file.kind === 'bundle') return (await import('../sources/bundle.js')).bundleSource(host, path, { user, ...(o.name === undefined ? {} : { name: o.name }), ...(o.dns === undefined ? {} : { dns: o.dns }) });

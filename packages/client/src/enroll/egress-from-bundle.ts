@@ -12,6 +12,8 @@ export interface EgressChoices {
   dns?: string[];
   /** Whether cgroup v2 is mounted at /sys/fs/cgroup (then `egress/<name>` is selected too). */
   cgroup2: boolean;
+  /** Tunnel MTU derived from this client's path to the endpoint (path-mtu.ts); the bundle's when absent. */
+  mtu?: number;
 }
 
 /** The fields every egress takes from its allocation: name, interface, mark, table, priorities (pure). */
@@ -33,7 +35,7 @@ export function egressFromBundle(bundle: Bundle, c: EgressChoices): Extract<Egre
       endpoint: s.endpoint,
       serverPublicKey: s.publicKey,
       publicKey: bundle.client.publicKey,
-      mtu: bundle.tunnel.mtu,
+      mtu: c.mtu ?? bundle.tunnel.mtu,
       persistentKeepalive: bundle.tunnel.persistentKeepalive,
       serverAddress4: s.address4,
       ...(s.address6 ? { serverAddress6: s.address6 } : {}),

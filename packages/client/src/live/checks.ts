@@ -1,4 +1,5 @@
 // Doctor's checks of one egress: saved files, kernel state against the rendered desired state, and live probes.
+import { describeImplementation, tunnelImplementation } from '@egress/core/wireguard-impl';
 import type { Host } from '@egress/core/host/host';
 import { publicKeyOf } from '@egress/core/keys';
 import type { ClientState, Egress } from '@egress/core/model/client';
@@ -69,6 +70,11 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const link = live.links.get(e.interface);
   const wantAddrs = e.kind === 'wireguard' ? clientTunnelAddresses(e) : [];
   const missingAddrs = wantAddrs.filter((a) => !link?.addresses.includes(a));
+  // Informational: which implementation carries the tunnel, and whether its offloads are on (never a failure).
+  if (e.kind === 'wireguard' && link) {
+    const impl = await tunnelImplementation(host, e.interface);
+    checks.push(pass('implementation', `${describeImplementation(impl)} (${impl.how})`));
+  }
   if (!link || !link.up) checks.push(fail('interface', `${e.interface} is ${link ? 'down' : 'missing'}: the egress is down (its kill switch refuses selected traffic)`, up));
   else if (missingAddrs.length) checks.push(fail('interface', `${e.interface} lacks ${missingAddrs.join(', ')}`, `egress-client down ${e.name} && ${up}`));
   else checks.push(pass('interface', `${e.interface} up with ${link.addresses.join(', ')}`));

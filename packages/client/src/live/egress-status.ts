@@ -3,6 +3,7 @@ import type { Host } from '@egress/core/host/host';
 import type { ClientState, Egress } from '@egress/core/model/client';
 import { renderClientRules } from '@egress/core/render/client-routing';
 import { selectionFacts } from '../egress-facts.js';
+import { describeImplementation, tunnelImplementation, type TunnelImplementation } from '@egress/core/wireguard-impl';
 import { wgPeers } from '../wg-show.js';
 import { hasRule, readLive, type LiveClient } from './read-live.js';
 
@@ -25,6 +26,8 @@ export interface EgressStatus {
   priorities: [number, number];
   killSwitch: { armed: boolean; nft: boolean; fallbackRules: boolean };
   dns: string[];
+  /** Wireguard egresses whose interface exists: kernel module or userspace program, version, offloads. */
+  implementation?: TunnelImplementation;
 }
 
 /** Sysctl keys doctor and status look at for an egress. */
@@ -69,6 +72,7 @@ export async function egressStatus(host: Host, e: Egress, live: LiveClient): Pro
     ...selectionFacts(e),
     killSwitch: killSwitchOf(e, live),
     dns: e.dns,
+    ...(e.kind === 'wireguard' && link ? { implementation: await tunnelImplementation(host, e.interface) } : {}),
   };
 }
 
@@ -97,6 +101,7 @@ export function bytes(n: number): string {
 export function formatStatus(s: EgressStatus): string {
   return [
     `egress ${s.name} (${s.kind}): ${s.up ? 'up' : 'DOWN'} on ${s.interface}${s.addresses.length ? ` ${s.addresses.join(', ')}` : ''}`,
+    ...(s.implementation ? [`  tunnel ${describeImplementation(s.implementation)}`] : []),
     ...(s.kind === 'wireguard' ? [`  peer ${s.endpoint ?? '?'}: latest handshake ${ago(s.latestHandshake)}, transfer ${bytes(s.rxBytes)} received, ${bytes(s.txBytes)} sent`] : []),
     `  users ${s.users.map((u) => `${u.name} (uid ${u.uid})`).join(', ') || 'none'}${s.cgroups.length ? `; cgroup ${s.cgroups.join(', ')}` : ''}`,
     `  mark ${s.mark}/${s.markMask}, table ${s.table}, priorities ${s.priorities[0]}-${s.priorities[1]}`,

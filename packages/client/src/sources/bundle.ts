@@ -1,6 +1,7 @@
 // Source `bundle`: egress's own enrollment bundle (from egress-server) → an egress of kind wireguard and its key file.
 import { ConflictError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
+import { pathTunnelMtu } from '@egress/core/path-mtu';
 import type { ClientState } from '@egress/core/model/client';
 import { clientKeyPath } from '@egress/core/render/client-paths';
 import { loadBundle } from '../enroll/bundle.js';
@@ -27,6 +28,8 @@ export async function bundleSource(host: Host, path: string, o: { name?: string;
   const loaded = await loadBundle(host, path, o.name);
   const b = loaded.bundle;
   const name = loaded.name;
+  // The tunnel MTU from this client's own path to the endpoint (its uplink may be smaller than the VPS's).
+  const pathMtu = await pathTunnelMtu(host, b.server.endpoint);
   const dnsFlag = o.dns !== undefined;
   return {
     name,
@@ -38,7 +41,7 @@ export async function bundleSource(host: Host, path: string, o: { name?: string;
     // --dns wins; without it a re-enroll keeps the resolvers the egress has (an earlier --dns is remembered).
     build: (c) => {
       const dns = dnsFlag ? [o.dns!] : c.existing?.dns;
-      return egressFromBundle(b, { name: c.name, allocation: c.allocation, users: c.users, cgroup2: c.cgroup2, ...(dns ? { dns } : {}) });
+      return egressFromBundle(b, { name: c.name, allocation: c.allocation, users: c.users, cgroup2: c.cgroup2, ...(dns ? { dns } : {}), ...(pathMtu ? { mtu: pathMtu.mtu } : {}) });
     },
     facts: {
       address4: b.client.address4,

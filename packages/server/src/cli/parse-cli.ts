@@ -25,6 +25,7 @@ export interface CliOptions {
   qr?: boolean;
   peer?: string;
   purge?: boolean;
+  userspaceWireguard?: string;
 }
 
 /** A parsed command line: which command, its target and positional argument, its options. */

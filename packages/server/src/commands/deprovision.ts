@@ -27,6 +27,8 @@ export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: 
     ...acceptCommands(presentAccepts(facts.iptables), []),
     ...nftRemoveCommands(facts.nftJson),
     { argv: ['rm', '-f', '--', paths.key], options: { change: true } },
+    // The apt source and pin of --userspace-wireguard backports (the installed wireguard-go stays unless --purge).
+    ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }] : []),
     ...dirs.filter((d) => d !== '/etc/egress').map(rmdir),
     // The record goes last, so a run killed before this point still knows what to remove next time.
     { argv: ['rm', '-f', '--', PROVISION_RECORD_PATH], options: { change: true } },

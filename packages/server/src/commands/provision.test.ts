@@ -34,8 +34,8 @@ const dir = mkdtempSync(join(tmpdir(), 'egress-prov-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const OS: Record<string, string> = {
-  debian: 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
-  ubuntu: 'ID=ubuntu\nID_LIKE=debian\nPRETTY_NAME="Ubuntu 24.04 LTS"\n',
+  debian: 'ID=debian\nVERSION_CODENAME=bookworm\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
+  ubuntu: 'ID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\nPRETTY_NAME="Ubuntu 24.04 LTS"\n',
   fedora: 'ID=fedora\nPRETTY_NAME="Fedora Linux 40"\n',
   alpine: 'ID=alpine\nPRETTY_NAME="Alpine Linux v3.20"\n',
   arch: 'ID=arch\nPRETTY_NAME="Arch Linux"\n',
@@ -84,6 +84,7 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
     if (script.includes('is-enabled')) return ok(`${machine.units.get(argv[4]!)?.enabled ? 'enabled' : 'disabled'}\ninactive\n`);
     if (script.includes('for d in')) return ok([...machine.dirs].filter((d) => ['/etc/wireguard', '/etc/egress'].includes(d)).map((d) => `${d}\n`).join(''));
     if (script.includes('rmdir')) return (machine.dirs.delete(argv[4]!), ok());
+    if (argv[3] === 'egress-apt-file') return (machine.files.set(argv[4]!, { content: _stdin ?? '', mode: 0o644 }), ok());
     if (script.includes('egress-tmp')) return (machine.files.set(argv[4]!, { content: _stdin ?? '', mode: 0o600 }), ok());
     return { exitCode: 127, stdout: '', stderr: `unmodelled script: ${script}\n` };
   });
@@ -108,14 +109,14 @@ describe('provision on a fake Debian VPS without wireguard-tools and nftables', 
     expect(m.sysctls.get('net.ipv4.ip_forward')).toBe('1');
     expect(m.links.get('egress0')).toBeDefined();
     expect(m.units.get('wg-quick@egress0.service')?.enabled).toBe(true);
-    expect(JSON.parse(m.files.get('/etc/egress/provision.json')!.content)).toEqual({ version: 1, installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], createdDirs: ['/etc/wireguard', '/etc/egress', '/etc/systemd/system/wg-quick@egress0.service.d'] });
+    expect(JSON.parse(m.files.get('/etc/egress/provision.json')!.content)).toEqual({ version: 1, installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], createdDirs: ['/etc/wireguard', '/etc/egress', '/etc/systemd/system/wg-quick@egress0.service.d'], aptFiles: [] });
   });
 
   it('writes a 0600 bundle whose private key matches the enrolled public key; the VPS never saw the private key', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
     const bundle = Bundle.parse(JSON.parse(readFileSync(out, 'utf8')));
     expect(publicKeyOf(bundle.client.privateKey!)).toBe(bundle.client.publicKey);
-    expect(bundle).toMatchObject({ name: 'laptop', server: { endpoint: '192.0.2.10:51820', publicKey: serverKey.publicKey, address4: '10.77.0.1' }, client: { address4: '10.77.0.2' }, tunnel: { subnet4: '10.77.0.0/24', mtu: 1420 }, dns: ['192.0.2.53'] });
+    expect(bundle).toMatchObject({ name: 'laptop', server: { endpoint: '192.0.2.10:51820', publicKey: serverKey.publicKey, address4: '10.77.0.1' }, client: { address4: '10.77.0.2' }, tunnel: { subnet4: '10.77.0.0/24', mtu: 1440 /* eth0's 1500 − 60, IPv4 only */ }, dns: ['192.0.2.53'] });
     const seen = JSON.stringify(host.calls) + [...host.machine.files.values()].map((f) => f.content).join('\n');
     expect(seen).not.toContain(bundle.client.privateKey!);
   });
@@ -327,5 +328,55 @@ describe('deprovision cleanup order', () => {
     expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/systemd/system/wg-quick@egress0.service.d'));
     expect(at('/etc/egress/provision.json')).toBeGreaterThan(at('/etc/wireguard'));
     expect(at('/etc/egress')).toBeGreaterThan(at('/etc/egress/provision.json'));
+  });
+});
+
+describe('provision --userspace-wireguard backports', () => {
+  const SOURCE = '/etc/apt/sources.list.d/egress-wireguard-go-backports.sources';
+  const PIN = '/etc/apt/preferences.d/egress-wireguard-go-backports.pref';
+
+  it('shows the source, the pin and the install in --dry-run and changes nothing', async () => {
+    const { host, opener } = fakeVps({ tools: false });
+    let out = '';
+    const output = new Output({ stderr: { write: (c: string) => ((out += c), true) } as never, stdout: { write: (c: string) => ((out += c), true) } as never, env: {} });
+    const report = await provision('root@vps', { dryRun: true, userspaceWireguard: 'backports', out: join(dir, 'bpo-dry.json') }, output, opener);
+    expect(report.changes).toEqual(expect.arrayContaining([
+      'apt-get install -y -q --no-install-recommends wireguard-tools nftables',
+      `sh -c umask 022 && mkdir -p "$(dirname "$1")" && cat > "$1" egress-apt-file ${SOURCE}`,
+      'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
+    ]));
+    expect(out).toContain(`install: write ${PIN}`);
+    expect(out).toContain('Suites: bookworm-backports');
+    expect(out).toMatch(/Package: \*\n\s+Pin: release n=bookworm-backports\n\s+Pin-Priority: -1/);
+    expect(host.calls.filter((c) => c.change)).toEqual([]);
+  });
+
+  it('installs wireguard-go from the pinned backports source, records both files, and deprovision removes them', async () => {
+    const { host, opener } = fakeVps({ tools: false });
+    await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
+    expect(host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' '))).toEqual([
+      'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-tools nftables',
+      'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
+    ]);
+    expect(host.machine.files.get(PIN)?.content).toContain('Package: wireguard-go\nPin: release n=bookworm-backports\nPin-Priority: 500');
+    const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
+    expect(record).toMatchObject({ installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], aptFiles: [SOURCE, PIN] });
+    const calls = host.calls.length;
+    await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
+    expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]); // a re-run installs nothing again
+    await deprovisionCommand('root@vps', {}, quiet(), opener);
+    expect(host.machine.files.has(SOURCE)).toBe(false);
+    expect(host.machine.files.has(PIN)).toBe(false);
+  });
+
+  it('refuses on Ubuntu (no backport) and an unknown value, before anything changes', async () => {
+    const { host, opener } = fakeVps({ distro: 'ubuntu', tools: false });
+    await expect(provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo-u.json') }, quiet(), opener)).rejects.toThrow(
+      '--userspace-wireguard backports: root@vps runs Ubuntu 24.04 LTS; Ubuntu has no backport of an offload-capable wireguard-go; nothing was changed',
+    );
+    await expect(provision('root@vps', { userspaceWireguard: 'newest', out: join(dir, 'bpo-u.json') }, quiet(), opener)).rejects.toThrow(
+      "--userspace-wireguard: expected one of system, backports, got 'newest'",
+    );
+    expect(host.calls.filter((c) => c.change)).toEqual([]);
   });
 });

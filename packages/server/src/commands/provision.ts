@@ -7,7 +7,9 @@ import type { CliOptions } from '../cli/parse-cli.js';
 import { parseForwards, planServerConfig, splitSubnets } from '../plan/server-config.js';
 import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
-import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps } from '../server-ops.js';
+import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps, type ProvisionRecord } from '../server-ops.js';
+import type { VpsFacts } from '../remote/facts.js';
+import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -65,9 +67,28 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
   ]).catch(() => undefined);
 }
 
+/**
+ * `--userspace-wireguard backports`: the apt source + pin writes and the install, or undefined when nothing is to do
+ * (system, the kernel module is there, or an earlier provision installed it). Refuses before any change where no
+ * backport exists.
+ */
+function userspaceWireguardPlan(choice: UserspaceWireguard, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): { files: Array<{ path: string; content: string }>; commands: Command[] } | undefined {
+  if (choice === 'system') return undefined;
+  if (facts.kernelWireguard !== 'none') {
+    output.info('--userspace-wireguard backports: this kernel has the WireGuard module, which egress uses; no wireguard-go is installed');
+    return undefined;
+  }
+  const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName);
+  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) return undefined; // done by an earlier run
+  output.info(`--userspace-wireguard backports: wireguard-go ${plan.version} from ${BACKPORTS_SOURCE_PATH}, pinned by ${BACKPORTS_PIN_PATH} to wireguard-go only (deprovision removes both)`);
+  if (facts.linkUp !== undefined) output.info('note: the running tunnel keeps its wireguard-go until it restarts (systemctl restart wg-quick@IF, or a reboot: a few seconds without the tunnel)');
+  return { files: plan.files, commands: [...plan.files.map((f) => aptFileCommand(f.path, f.content)), ...plan.commands] };
+}
+
 /** Runs provision against one VPS. */
 export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
   const { name, dns } = validateProvisionFlags(options);
+  const userspace = parseUserspaceWireguard(options.userspaceWireguard);
   const out = options.out ?? defaultBundlePath(name);
   const force = !!options.force;
   // --out is checked before the VPS is touched: never a device, directory, symlink or someone else's file.
@@ -92,10 +113,11 @@ export async function provision(targetText: string, options: CliOptions, output:
     const keysFor = (serverPublicKey: string) => ({ serverPublicKey, clientPublicKey: clientKeys?.publicKey ?? '' });
     // Plan once with what is known, so bad input is refused before anything changes.
     let { config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(facts.serverPublicKey ?? existing?.publicKey ?? PENDING_SERVER_KEY));
-    const packages = missingPackages(facts);
-    const prep: Command[] = [...installCommands(facts.distro, packages)];
-    const paths = serverPaths(config);
     const record = loadRecord(facts);
+    const backports = userspaceWireguardPlan(userspace, facts, record, host.name, output);
+    const packages = missingPackages(facts).filter((p) => !(backports && p === 'wireguard-go'));
+    const prep: Command[] = [...installCommands(facts.distro, packages), ...(backports?.commands ?? [])];
+    const paths = serverPaths(config);
     const dropInDir = paths.dropIn.slice(0, paths.dropIn.lastIndexOf('/'));
     const createdDirs = ['/etc/wireguard', '/etc/egress', dropInDir].filter((d) => !facts.existingDirs.includes(d));
     output.info(`VPS: ${facts.prettyName}; public interface ${config.publicInterface}${config.publicAddress4 ? ` (${config.publicAddress4})` : ''}; endpoint ${config.endpointHost}:${config.listenPort}`);
@@ -109,7 +131,8 @@ export async function provision(targetText: string, options: CliOptions, output:
 
     if (options.dryRun) {
       output.step('Plan (dry run: nothing is changed)');
-      if (prep.length) output.info(prep.map((c) => `install: ${c.argv.join(' ')}`).join('\n'));
+      if (prep.length) output.info(prep.map((c) => `install: ${c.options?.display ?? c.argv.join(' ')}`).join('\n'));
+      for (const f of backports?.files ?? []) output.info(`${f.path}:\n${f.content.trimEnd().replace(/^/gm, '  ')}`);
       if (!facts.serverPublicKey) output.info(`server key: wg genkey > ${paths.key} on the VPS (umask 077; the private key never leaves it)`);
       const res = await converge(host, facts, config, existing, output, true);
       output.info(res.plan);
@@ -126,8 +149,9 @@ export async function provision(targetText: string, options: CliOptions, output:
     }
     const newRecord = {
       version: 1 as const,
-      installedPackages: [...new Set([...record.installedPackages, ...packages])],
+      installedPackages: [...new Set([...record.installedPackages, ...packages, ...(backports && !facts.tools['wireguard-go'] ? ['wireguard-go'] : [])])],
       createdDirs: [...new Set([...record.createdDirs, ...createdDirs])],
+      aptFiles: [...new Set([...record.aptFiles, ...(backports?.files.map((f) => f.path) ?? [])])],
     };
     const recordChanged = !facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(record);
     if (prep.length || !facts.serverPublicKey || recordChanged) {
@@ -139,6 +163,8 @@ export async function provision(targetText: string, options: CliOptions, output:
       const results = await runAll(host, batch, { stopOnError: true });
       const failed = results.findIndex((r) => r.exitCode !== 0);
       if (failed >= 0 || results.length < batch.length) {
+        // A backports source that did not install is not left behind (nothing half-applied).
+        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }]).catch(() => undefined);
         const what = failed < prep.length ? `installing ${packages.join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
         throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
           hint: 'check the VPS package manager and network, then rerun provision',

@@ -1,5 +1,6 @@
 // egress-server status: interface, listen port, peers with handshake and transfer, forwards, nft table match, forwarding, boot unit.
 import { forwardMapElements, formatForwardSpec, normalizeNftText, renderServerNft, type Output } from '@egress/core';
+import { describeImplementation, parseImplementation, type TunnelImplementation } from '@egress/core/wireguard-impl';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { parseWgDump, type VpsFacts } from '../remote/facts.js';
 import { presentAccepts } from '../remote/firewall.js';
@@ -22,6 +23,8 @@ export interface StatusReport {
   /** What differs from what egress put there (one line each), empty when nothing drifted. */
   drift: string[];
   healthy: boolean;
+  /** Kernel module or userspace program (version, offloads) carrying the tunnel. */
+  implementation: TunnelImplementation;
   roundTrips: number;
 }
 
@@ -89,6 +92,7 @@ export function buildStatus(hostName: string, facts: VpsFacts, nowSeconds: numbe
     ipv6Forwarding: v6,
     bootUnit: { name: unitName, enabled: facts.unitEnabled ?? null, systemd: facts.systemd },
     firewallAccepts: presentAccepts(facts.iptables).map((a) => `${a.tool} ${a.chain} ${a.rule.join(' ')}`),
+    implementation: parseImplementation(facts.implementationText, config.interface),
   };
   const drift = serverDrift(config, facts, present, matches);
   const healthy = up && matches && ipForward && v6 !== false && dump.listenPort === config.listenPort && (!facts.systemd || facts.unitEnabled === 'enabled');
@@ -101,6 +105,7 @@ export function formatStatus(s: Omit<StatusReport, 'roundTrips'>): string {
   const lines = [
     `${s.host}: ${s.healthy ? 'healthy' : 'NOT healthy'}`,
     `  interface ${s.interface}: ${s.up ? 'up' : 'DOWN'}, listen port ${s.listenPort.live ?? '-'} (configured ${s.listenPort.configured}), endpoint ${s.endpoint}`,
+    `  tunnel ${describeImplementation(s.implementation)}`,
     `  nft table inet egress: ${s.nft.present ? (s.nft.matchesRendered ? 'present, matches' : 'present, DIFFERS from rendered') : 'MISSING'}`,
     `  ip_forward: ${mark(s.ipForward)}${s.ipv6Forwarding === null ? '' : `, ipv6 forwarding: ${mark(s.ipv6Forwarding)}`}`,
     ...(s.drift.length ? ['  drift:', ...s.drift.map((d) => `    ${d}`)] : ['  drift: none']),

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { VpsFacts } from '../remote/facts.js';
 import { clientStep } from '../commands/forward.js';
-import { checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
+import { allocatePeer, checkForwardClashes, checkForwardLoops, parseForwards, planServerConfig } from './server-config.js';
+import { hostAt } from './addresses.js';
 
 const KEY_S = 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=';
 const KEY_C = 'zrWgoz+XWrmY13w7SqNsDGYYWM83XZOaM9I/WgRY8xo=';
@@ -20,7 +21,7 @@ function facts(v6 = true): VpsFacts {
     routes: [{ family: 4, dst: '198.51.100.0/24', dev: 'eth0' }],
     resolvers: ['203.0.113.53', '2001:db8::53'],
     iptables: { v4: undefined, v6: undefined }, nftJson: [], stateText: undefined, serverPublicKey: KEY_S, acceptRa: {}, systemd: true, sysctls: {},
-    wgDump: undefined, unitEnabled: undefined, unitActive: undefined, linkUp: undefined, nftTableText: undefined, provisionText: undefined, existingDirs: [], firewalld: false,
+    wgDump: undefined, unitEnabled: undefined, unitActive: undefined, linkUp: undefined, nftTableText: undefined, provisionText: undefined, existingDirs: [], firewalld: false, implementationText: '',
   };
 }
 
@@ -119,5 +120,26 @@ describe('planServerConfig', () => {
     const noRoute = { ...facts(false), defaultRoute4: undefined };
     delete (noRoute as Partial<VpsFacts>).defaultRoute4;
     expect(() => planServerConfig(noRoute, input, undefined, keys)).toThrow('the VPS has no default route');
+  });
+});
+
+describe('tunnel MTU of a new server', () => {
+  it('is the public interface MTU minus 60 (IPv4 only) or 80 (IPv6 endpoint too), a multiple of 16; 1420 when unknown; kept on re-runs', () => {
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 1400 } }, input, undefined, keys).config.mtu).toBe(1328);
+    expect(planServerConfig({ ...facts(true), linkMtus: { eth0: 1500 } }, input, undefined, keys).config.mtu).toBe(1408);
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 1500 } }, input, undefined, keys).config.mtu).toBe(1440);
+    expect(planServerConfig(facts(false), input, undefined, keys).config.mtu).toBe(1420);
+    const first = planServerConfig({ ...facts(false), linkMtus: { eth0: 1400 } }, input, undefined, keys).config;
+    expect(planServerConfig({ ...facts(false), linkMtus: { eth0: 9000 } }, input, first, keys).config.mtu).toBe(1328);
+  });
+});
+
+describe('a server with 1,000 peers (a /22)', () => {
+  it('takes the next free address past the first /24 and refuses only when the /22 is full', () => {
+    const peers = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `p${i}`, publicKey: `${String(i).padStart(42, 'A')}A=`, address4: hostAt('10.77.0.0/22', i + 2) }));
+    const config = { subnet4: '10.77.0.0/22', peers: peers(1000) };
+    expect(allocatePeer(config, 'new', KEY_D)).toMatchObject({ name: 'new', address4: '10.77.3.234' });
+    expect(() => allocatePeer({ ...config, peers: peers(1021) }, 'new', KEY_D)).toThrow('subnet 10.77.0.0/22 has no room for host number 1023');
+    expect(planServerConfig(facts(false), { ...input, subnets: ['10.77.0.0/22'] }, undefined, keys).config.subnet4).toBe('10.77.0.0/22');
   });
 });

@@ -2,6 +2,7 @@
 import ipaddr from 'ipaddr.js';
 import { ConflictError, NotFoundError, ServerConfig, ValidationError, forwardsOverlap, formatForwardSpec, parseForwardSpec, parseWith, targetsOverlap, type Peer, type PortForward } from '@egress/core';
 import type { VpsFacts } from '../remote/facts.js';
+import { alignedTunnelMtu, WG_OVERHEAD } from '@egress/core/path-mtu';
 import { DEFAULT_SUBNET6, DEFAULT_SUBNETS4, chooseSubnet, hostAt, nextPeerIndex, occupiedPrefixes } from './addresses.js';
 
 /** Provision flags after parsing. */
@@ -118,6 +119,15 @@ export function splitSubnets(subnets: readonly string[]): { v4?: string; v6?: st
   return out;
 }
 
+/**
+ * A new server's tunnel MTU from its public interface: its MTU minus WireGuard's overhead (80 when clients may come
+ * over IPv6, else 60), within 1280-9000 and a multiple of 16 (path-mtu.ts says why); 1420 when the MTU is unknown. A provisioned server keeps the MTU it has.
+ */
+export function serverTunnelMtu(publicMtu: number | undefined, ipv6Endpoint: boolean): number {
+  if (!publicMtu) return 1420;
+  return alignedTunnelMtu(publicMtu - WG_OVERHEAD[ipv6Endpoint ? 6 : 4]);
+}
+
 /** The server config provision converges to, plus whether the named peer must be created. */
 export function planServerConfig(
   facts: VpsFacts,
@@ -166,7 +176,7 @@ export function planServerConfig(
     address4: hostAt(subnet4, 1),
     ...(subnet6 ? { address6: hostAt(subnet6, 1) } : {}),
     publicKey: keys.serverPublicKey,
-    mtu: existing?.mtu ?? 1420,
+    mtu: existing?.mtu ?? serverTunnelMtu(facts.linkMtus?.[publicInterface], !!(publicAddress6 && subnet6)),
     dns,
     peers: existing?.peers ?? [],
     forwards: existing?.forwards ?? [],

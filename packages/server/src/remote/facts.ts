@@ -1,6 +1,7 @@
 // Everything provision, status and deprovision need to know about the VPS, read in ONE batched exec.
 import { z } from 'zod';
 import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
+import { implementationArgv } from '@egress/core/wireguard-impl';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -41,6 +42,7 @@ export function factCommands(iface = 'egress0'): Command[] {
     { argv: ['cat', '/etc/egress/provision.json'] },
     sh('for d in /etc/wireguard /etc/egress "/etc/systemd/system/$1.d"; do [ -d "$d" ] && echo "$d"; done; true', `wg-quick@${iface}.service`),
     sh('command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state 2>/dev/null; true'),
+    { argv: implementationArgv(iface) },
   ];
 }
 
@@ -70,10 +72,14 @@ export interface VpsFacts {
   osLike: string[];
   distro: Distro;
   prettyName: string;
+  /** VERSION_CODENAME of /etc/os-release (bookworm, noble, …). */
+  codename?: string;
   tools: Record<string, string>;
   kernelWireguard: 'loaded' | 'module' | 'none';
   defaultRoute4?: { dev: string; gateway?: string };
   defaultRoute6?: { dev: string; gateway?: string };
+  /** MTU of each interface (from `ip -j addr`), for the tunnel MTU. */
+  linkMtus?: Record<string, number>;
   /** Global addresses by interface. */
   addresses: Array<{ ifname: string; family: 4 | 6; address: string; prefixlen: number; scope: string }>;
   /** Destinations of every route in every table (for overlap checks), with their device. */
@@ -96,6 +102,8 @@ export interface VpsFacts {
   existingDirs: string[];
   /** firewalld is running (egress does not configure it; provision warns). */
   firewalld: boolean;
+  /** Output of the tunnel-implementation probe (parse with parseImplementation). */
+  implementationText: string;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -195,6 +203,8 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
       .filter((a) => a.local && (a.family === 'inet' || a.family === 'inet6'))
       .map((a) => ({ ifname: link.ifname, family: (a.family === 'inet' ? 4 : 6) as 4 | 6, address: a.local!, prefixlen: a.prefixlen ?? (a.family === 'inet' ? 32 : 128), scope: a.scope ?? 'global' })),
   );
+  const linkMtus: Record<string, number> = {};
+  for (const link of addrParsed.success ? addrParsed.data : []) if (typeof link.mtu === 'number') linkMtus[link.ifname] = link.mtu;
   const routes = ([4, 6] as const).flatMap((family, k) => {
     const parsed = z.array(RouteJson).safeParse(json(ok(r(7 + k))));
     return (parsed.success ? parsed.data : []).map((x) => ({ family, dst: x.dst, ...(x.dev ? { dev: x.dev } : {}), ...(x.table !== undefined ? { table: String(x.table) } : {}) }));
@@ -220,11 +230,13 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     osLike,
     distro: distroOf(os.ID ?? '', osLike),
     prettyName: os.PRETTY_NAME ?? os.ID ?? 'unknown Linux',
+    ...(os.VERSION_CODENAME ? { codename: os.VERSION_CODENAME } : {}),
     tools,
     kernelWireguard: kw === 'loaded' || kw === 'module' ? kw : 'none',
     ...(defaultRoute(ok(r(4))) ? { defaultRoute4: defaultRoute(ok(r(4)))! } : {}),
     ...(defaultRoute(ok(r(5))) ? { defaultRoute6: defaultRoute(ok(r(5)))! } : {}),
     addresses,
+    linkMtus,
     routes,
     resolvers: upstreamResolvers(ok(r(9)), ok(r(10))),
     iptables: { v4: ok(r(11)), v6: ok(r(12)) },
@@ -242,6 +254,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     provisionText: ok(r(23)),
     existingDirs: (ok(r(24)) ?? '').split('\n').map((x) => x.trim()).filter(Boolean),
     firewalld: (ok(r(25)) ?? '').trim() === 'running',
+    implementationText: ok(r(26)) ?? '',
   };
 }
 

@@ -1,0 +1,64 @@
+// `enroll --userspace-wireguard backports`: without the kernel module, install the offload-capable wireguard-go from
+// the distribution's backports (an apt source pinned to wireguard-go only); the files are recorded for uninstall.
+import { z } from 'zod';
+import { EgressError } from '@egress/core/errors';
+import type { Host } from '@egress/core/host/host';
+import type { Output } from '@egress/core/output';
+import { backportsPlan, type UserspaceWireguard } from '@egress/core/wireguard-backports';
+import { hasOffloadSupport, parseWireguardGoVersion } from '@egress/core/wireguard-impl';
+
+/** What enroll added to apt (removed by the uninstall of the last egress). */
+export const APT_RECORD_PATH = '/etc/egress/apt-files.json';
+const AptRecord = z.object({ files: z.array(z.string()) });
+
+function osField(text: string, key: string): string | undefined {
+  const m = new RegExp(`^${key}=("?)(.*)\\1$`, 'm').exec(text);
+  return m?.[2];
+}
+
+/** Installs wireguard-go from backports when asked and useful; refuses (before any change) where no backport exists. */
+export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWireguard, output: Output, dryRun: boolean): Promise<void> {
+  if (choice === 'system') return;
+  const kernel = (await host.run(['sh', '-c', 'test -d /sys/module/wireguard || modprobe -n wireguard 2>/dev/null'])).exitCode === 0;
+  if (kernel) {
+    output.info('--userspace-wireguard backports: this kernel has the WireGuard module, which wg-quick uses; no wireguard-go is installed');
+    return;
+  }
+  const os = (await host.readFile('/etc/os-release')) ?? '';
+  const codename = osField(os, 'VERSION_CODENAME');
+  const plan = backportsPlan({ id: osField(os, 'ID') ?? 'unknown', ...(codename ? { codename } : {}), prettyName: osField(os, 'PRETTY_NAME') ?? 'an unknown Linux' }, 'this host');
+  const current = parseWireguardGoVersion((await host.run(['wireguard-go', '--version'])).stdout);
+  if (current && hasOffloadSupport(current)) {
+    output.info(`--userspace-wireguard backports: wireguard-go ${current} is installed and has TUN offloads; nothing to install`);
+    return;
+  }
+  output.step(`Installing wireguard-go ${plan.version} from backports (an apt source pinned to wireguard-go only)`);
+  for (const f of plan.files) output.info(`${dryRun ? 'would write' : 'write'} ${f.path}:\n${f.content.trimEnd().replace(/^/gm, '  ')}`);
+  for (const c of plan.commands) output.info(`${dryRun ? 'would run' : 'run'}: ${c.argv.join(' ')}`);
+  if (dryRun) return;
+  const recorded = AptRecord.safeParse(JSON.parse((await host.readFile(APT_RECORD_PATH)) ?? '{"files":[]}')).data?.files ?? [];
+  await host.writeFile(APT_RECORD_PATH, `${JSON.stringify({ files: [...new Set([...recorded, ...plan.files.map((f) => f.path)])] }, null, 2)}\n`, { mode: 0o600 });
+  for (const f of plan.files) await host.writeFile(f.path, f.content, { mode: 0o644 });
+  for (const c of plan.commands) {
+    const r = await host.run(c.argv, c.options);
+    if (r.exitCode !== 0) {
+      // Nothing half-applied: the source and pin go again (and the record with them when it held nothing else).
+      for (const f of plan.files) await host.removeFile(f.path);
+      if (recorded.length) await host.writeFile(APT_RECORD_PATH, `${JSON.stringify({ files: recorded }, null, 2)}\n`, { mode: 0o600 });
+      else await host.removeFile(APT_RECORD_PATH);
+      throw new EgressError('E_INSTALL', `${c.argv.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}; the backports source was removed again`, {
+        hint: 'check apt and the network, or enroll with --userspace-wireguard system',
+      });
+    }
+  }
+}
+
+/** Removes the apt files enroll recorded, and the record (uninstall of the last egress). */
+export async function removeAptFiles(host: Host): Promise<string[]> {
+  const text = await host.readFile(APT_RECORD_PATH);
+  if (text === undefined) return [];
+  const files = AptRecord.safeParse(JSON.parse(text)).data?.files ?? [];
+  for (const f of files) await host.removeFile(f);
+  await host.removeFile(APT_RECORD_PATH);
+  return files;
+}

@@ -1,0 +1,180 @@
+// Group `peers`: one VPS with ~1,000 peers (a /22): `peer add` time and whether it restarts the interface, the longest
+// stall of a transfer over another peer meanwhile (against the same transfer without it), `status` time, wireguard-go RSS.
+import { readFileSync, readlinkSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import type { Lab } from '@egress/lab';
+import { allocatePeer, generateKeyPair } from '@egress/core';
+import type { BenchConfig } from '../config.js';
+import { jsonDocument, runProvision } from '../egress-setup.js';
+import { must, reasonOf, StepError, stop, timed, waitForListen } from '../lab-run.js';
+import { measured, unavailable, type Figure } from '../results.js';
+
+export interface PeersGroup {
+  peers: number;
+  method: string;
+  bulkApply: Figure;
+  provisionRerun: Figure;
+  peerAdd: Figure;
+  /** `peer add` to the VPS while it has only the bench peer (same run): the baseline of peerAdd. */
+  peerAddOnePeer: Figure;
+  /** SSH round trips `peer add` reported (independent of the machine's load). */
+  peerAddRoundTrips: Figure;
+  stallDuringAdd: Figure;
+  stallBaseline: Figure;
+  status: Figure;
+  /** The same `status` and no-change provision re-run with the one bench peer (the baseline of the two above). */
+  statusOnePeer: Figure;
+  provisionRerunOnePeer: Figure;
+  rss: Figure;
+  rssOnePeer: Figure;
+  /** 1-minute load average when the group started. */
+  load?: number;
+  /** Whether the VPS's tunnel interface got a new ifindex during `peer add` (a restart). */
+  restarted?: boolean;
+}
+
+const STREAM_PORT = 9100;
+/** The subnet the group provisions with: room for 1,022 peers. */
+export const PEERS_SUBNET = '10.77.0.0/22';
+
+// A server on the internet host that writes as fast as the reader takes, and a reader that reports its longest gap.
+const STREAM_SERVER = `require('net').createServer((s) => { const b = Buffer.alloc(65536); const w = () => { while (s.write(b)); }; s.on('drain', w); s.on('error', () => {}); w(); }).listen(${STREAM_PORT}, process.argv[1], () => console.log('listening'))`;
+const STREAM_READER = `const [host, port, ms] = process.argv.slice(1); const s = require('net').connect(+port, host); let last = 0, gap = 0, bytes = 0; const t0 = Date.now();
+s.on('data', (d) => { const now = performance.now(); if (last) gap = Math.max(gap, now - last); last = now; bytes += d.length; if (bytes > 0 && Date.now() - t0 > +ms) { s.destroy(); console.log(JSON.stringify({ gap, bytes })); } });
+s.on('connect', () => console.error('connected')); s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+
+/** Resident memory of the VPS's wireguard-go processes, MiB (VmRSS from /proc/PID/status; PID matched by network namespace). */
+async function vpsWgRss(lab: Lab): Promise<number> {
+  const r = await lab.exec('vps', ['pgrep', '-x', 'wireguard-go']);
+  const pids = r.stdout.split('\n').map(Number).filter((p) => p > 0 && netOf(p) === lab.hosts.vps.net);
+  if (!pids.length) throw new StepError('no wireguard-go runs in the vps');
+  return pids.reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024, 0);
+}
+
+function netOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
+async function ifindex(lab: Lab): Promise<number> {
+  return jsonDocument<Array<{ ifindex: number }>>(await must(lab, 'vps', ['ip', '-j', 'link', 'show', 'dev', 'egress0']), 'ip -j link')[0]!.ifindex;
+}
+
+/** Times `egress-server status --json` `runs` times, checking it listed at least `peers` peers. */
+async function timeStatus(lab: Lab, runs: number, peers: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'status', lab.ssh.target, '--json'], { timeoutMs: 120_000 }));
+    let doc: { peers?: unknown[] };
+    try {
+      doc = JSON.parse(r.value) as { peers?: unknown[] };
+    } catch {
+      throw new StepError(`status --json printed no JSON document (${r.value.length} bytes, starting ${JSON.stringify(r.value.slice(0, 60))}, ending ${JSON.stringify(r.value.slice(-60))})`);
+    }
+    if ((doc.peers?.length ?? 0) < peers) throw new StepError(`status listed ${doc.peers?.length ?? 0} peers, expected ${peers}+`);
+    out.push(r.ms / 1000);
+  }
+  return out;
+}
+
+/** Streams for `ms` over the bench egress (run-as appuser); `during` runs meanwhile after `delayMs`. Returns the longest gap, ms. */
+async function streamGap(lab: Lab, ms: number, during?: { delayMs: number; fn: () => Promise<void> }): Promise<number> {
+  const reader = lab.spawn('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', process.execPath, '-e', STREAM_READER, lab.addr.whoamiV4, String(STREAM_PORT), String(ms)]);
+  const started = Date.now();
+  while (!reader.output().includes('connected')) {
+    if (Date.now() - started > 20_000) throw new StepError(`the stream reader did not connect: ${reader.output().trim()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (during) {
+    await new Promise((r) => setTimeout(r, during.delayMs));
+    await during.fn();
+  }
+  const exit = await reader.exited;
+  const line = reader.output().split('\n').find((l) => l.startsWith('{'));
+  if (exit.code !== 0 || !line) throw new StepError(`the stream reader failed (exit ${exit.code}): ${reader.output().trim()}`);
+  return (JSON.parse(line) as { gap: number }).gap;
+}
+
+/** Measures the VPS at `cfg`'s peer count (the bench peer is enrolled already; the rest are written into server.json). */
+export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number }, log: (l: string) => void): Promise<PeersGroup> {
+  const na = (why: string) => unavailable(why);
+  const out: PeersGroup = {
+    peers: cfg.peers,
+    load: Math.round(loadavg()[0]! * 10) / 10,
+    method:
+      `provision --subnet ${PEERS_SUBNET} with the bench client, then ${cfg.peers - 2} more peers (fresh keys, next free addresses) written into /etc/egress/server.json and ` +
+      'converged by a provision re-run; then `peer add` of one more while the client streams over its own tunnel (a Node reader records the longest gap between data events). ' +
+      'wireguard-go is the lab default (offload-capable).',
+    bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddOnePeer: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
+    status: na('not run'), statusOnePeer: na('not run'), provisionRerunOnePeer: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
+  };
+  const server = lab.spawn('internet', [process.execPath, '-e', STREAM_SERVER, lab.addr.whoamiV4]);
+  try {
+    await waitForListen(lab, 'internet', STREAM_PORT);
+    out.rssOnePeer = measured('MiB', [await vpsWgRss(lab)]);
+    out.statusOnePeer = measured('s', await timeStatus(lab, cfg.runs, 1));
+    const rerunsOne: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) rerunsOne.push((await runProvision(lab)).ms / 1000);
+    out.provisionRerunOnePeer = measured('s', rerunsOne);
+    const addsOne: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) {
+      addsOne.push((await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `small${i}`, '--out', `/tmp/egress-bench-small${i}.json`], { timeoutMs: 120_000 }))).ms / 1000);
+    }
+    out.peerAddOnePeer = measured('s', addsOne);
+    // Bulk: the rest of the peers straight into the server's state, converged by provision (its bulk path).
+    const state = jsonDocument<{ subnet4: string; peers: Array<{ name: string; publicKey: string; address4: string }> }>(await must(lab, 'vps', ['cat', '/etc/egress/server.json']), 'server.json');
+    const used = state.peers.map((p) => p.address4);
+    for (let i = state.peers.length; i < cfg.peers - 1; i++) {
+      const address4 = allocatePeer(state.subnet4, used);
+      used.push(address4);
+      state.peers.push({ name: `p${String(i).padStart(4, '0')}`, publicKey: generateKeyPair().publicKey, address4 });
+    }
+    await lab.writeFile('vps', '/etc/egress/server.json', `${JSON.stringify(state, null, 2)}\n`, '0600');
+    const bulk = await runProvision(lab);
+    out.bulkApply = measured('s', [bulk.ms / 1000]);
+    log(`bulk converge of ${state.peers.length} peers: ${(bulk.ms / 1000).toFixed(2)} s, ${bulk.changed} changes`);
+    const reruns: number[] = [];
+    for (let i = 0; i < cfg.runs; i++) reruns.push((await runProvision(lab)).ms / 1000);
+    out.provisionRerun = measured('s', reruns);
+    out.rss = measured('MiB', [await vpsWgRss(lab)]);
+    const baseline: number[] = [];
+    const during: number[] = [];
+    const adds: number[] = [];
+    const trips: number[] = [];
+    let restarted = false;
+    for (let i = 0; i < cfg.runs; i++) {
+      baseline.push(await streamGap(lab, 3000));
+      const before = await ifindex(lab);
+      during.push(
+        await streamGap(lab, 3000, {
+          delayMs: 500,
+          fn: async () => {
+            const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `extra${i}`, '--out', `/tmp/egress-bench-extra${i}.json`, '--json'], { timeoutMs: 120_000 }));
+            adds.push(r.ms / 1000);
+            trips.push(jsonDocument<{ roundTrips: number }>(r.value, 'peer add').roundTrips);
+          },
+        }),
+      );
+      if ((await ifindex(lab)) !== before) restarted = true;
+      log(`peer add at ${cfg.peers + i} peers: ${adds[adds.length - 1]!.toFixed(2)} s; longest stall ${during[during.length - 1]!.toFixed(0)} ms (baseline ${baseline[baseline.length - 1]!.toFixed(0)} ms)`);
+    }
+    out.peerAdd = measured('s', adds);
+    out.peerAddRoundTrips = measured('count', trips);
+    out.stallDuringAdd = measured('ms', during);
+    out.stallBaseline = measured('ms', baseline);
+    out.restarted = restarted;
+    out.status = measured('s', await timeStatus(lab, cfg.runs, cfg.peers));
+  } catch (e) {
+    const reason = reasonOf(e);
+    log(`peers: ${reason}`);
+    for (const k of ['bulkApply', 'provisionRerun', 'provisionRerunOnePeer', 'peerAdd', 'peerAddOnePeer', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'statusOnePeer', 'rss', 'rssOnePeer'] as const) {
+      if (out[k].status !== 'ok') out[k] = unavailable(reason);
+    }
+  } finally {
+    await stop(server);
+  }
+  return out;
+}

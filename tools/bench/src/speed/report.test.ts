@@ -1,0 +1,41 @@
+// The speed groups' report: ratios against the same-run baseline, goals marked met / NOT met, n/a reasons kept.
+import { describe, expect, it } from 'vitest';
+import { cpuSecondsFromStat, type WireguardGroup } from '../groups/wireguard.js';
+import { measured, unavailable } from '../results.js';
+import { wireguardMarkdown } from './report.js';
+
+const mbit = (...v: number[]) => measured('Mbit/s', v);
+
+describe('speed report', () => {
+  it('reads utime+stime from /proc/PID/stat, also when the comm has spaces and parens', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3)); // field 3 (state) onwards
+    fields[11] = '250'; // utime (field 14)
+    fields[12] = '150'; // stime (field 15)
+    expect(cpuSecondsFromStat(`1234 (wireguard-go (x)) ${fields.join(' ')}`)).toBe(4);
+  });
+
+  it('puts offload/old, egress/tunnel and egress/ssh -D side by side with their goals', () => {
+    const w: WireguardGroup = {
+      seconds: 2,
+      runs: 3,
+      impls: [
+        { id: 'offload', binary: '/b/new', version: '0.0.20230223', seen: 'wireguard-go 0.0.20230223 (/b/new), offloads on' },
+        { id: 'old', binary: '/b/old', version: '0.0.20220316', seen: 'wireguard-go 0.0.20220316 (/b/old), offloads off' },
+      ],
+      throughput: {
+        offload: { tunnel: { up: mbit(1000, 1100, 900), down: mbit(800) }, egress: { up: mbit(990), down: mbit(700) } },
+        old: { tunnel: { up: mbit(400), down: mbit(500) }, egress: { up: mbit(400), down: unavailable('iperf3: timeout') } },
+      },
+      sshD: { up: mbit(2000), down: mbit(1000) },
+      cpuSecondsPerGiB: { offload: measured('CPU s/GiB', [4]), old: measured('CPU s/GiB', [28]) },
+    };
+    const md = wireguardMarkdown(w);
+    expect(md).toContain('| plain tunnel route up | 1000 (900–1100, n=3) | 400 | 2.50 (goal ≥ 2: met) |');
+    expect(md).toContain('| plain tunnel route down | 800 | 500 | 1.60 (goal ≥ 2: NOT met) |');
+    expect(md).toContain('| egress/tunnel up (goal ≥ 0.97) | 0.99 (goal ≥ 0.97: met) | 1.00 (goal ≥ 0.97: met) |');
+    expect(md).toContain('| egress/tunnel down (goal ≥ 0.97) | 0.88 (goal ≥ 0.97: NOT met) | n/a |');
+    expect(md).toContain('| egress run-as down | 700 | n/a (iperf3: timeout) |');
+    expect(md).toContain('| egress/`ssh -D` up (ssh -D: 2000 Mbit/s) | 0.49 | 0.20 |');
+    expect(md).toContain('old/offload CPU per GiB: 7.00');
+  });
+});

@@ -1,0 +1,102 @@
+// Markdown for the speed groups (`npm run bench -- wireguard|peers`): each figure with the ratio against its same-run baseline.
+import { med, type Figure } from '../results.js';
+import { ratio } from '../stats.js';
+import type { WireguardGroup } from '../groups/wireguard.js';
+import type { PeersGroup } from '../groups/peers.js';
+
+/** What one speed-group run wrote (bench/results/<group>-<time>.json). */
+export interface SpeedResults {
+  group: 'wireguard' | 'peers';
+  mode: 'full' | 'smoke';
+  startedAt: string;
+  finishedAt: string;
+  commit: string;
+  machine: Record<string, unknown>;
+  wireguard?: WireguardGroup;
+  peers?: PeersGroup;
+}
+
+function num(f: Figure | undefined, digits = 0): string {
+  if (!f) return 'n/a';
+  if (f.status !== 'ok') return `n/a (${f.reason})`;
+  return f.n > 1 ? `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}–${f.max.toFixed(digits)}, n=${f.n})` : f.median.toFixed(digits);
+}
+
+function r(a: Figure | undefined, b: Figure | undefined, goal?: { min: number }): string {
+  const x = ratio(med(a), med(b));
+  if (x === undefined) return 'n/a';
+  return `${x.toFixed(2)}${goal ? (x >= goal.min ? ` (goal ≥ ${goal.min}: met)` : ` (goal ≥ ${goal.min}: NOT met)`) : ''}`;
+}
+
+/** The `wireguard` group as markdown. */
+export function wireguardMarkdown(w: WireguardGroup): string {
+  const lines = [
+    '## wireguard-go with offloads vs 0.0.20220316',
+    '',
+    `Both ends (lab vps and client) run the same implementation; the two alternate run by run (${w.runs} runs × ${w.seconds} s iperf3 TCP each, from the client to the internet host).`,
+    '',
+    ...w.impls.map((i) => `- **${i.id}**: \`${i.binary}\` — status says: ${i.seen}`),
+    '',
+    '| Mbit/s | offload | old | offload/old (goal ≥ 2.0) |',
+    '|---|---|---|---|',
+  ];
+  for (const path of ['tunnel', 'egress'] as const) {
+    for (const dir of ['up', 'down'] as const) {
+      const a = w.throughput.offload[path][dir];
+      const b = w.throughput.old[path][dir];
+      lines.push(`| ${path === 'tunnel' ? 'plain tunnel route' : 'egress run-as'} ${dir} | ${num(a)} | ${num(b)} | ${r(a, b, path === 'tunnel' ? { min: 2 } : undefined)} |`);
+    }
+  }
+  lines.push('', '| ratio | offload | old |', '|---|---|---|');
+  for (const dir of ['up', 'down'] as const) {
+    lines.push(`| egress/tunnel ${dir} (goal ≥ 0.97) | ${r(w.throughput.offload.egress[dir], w.throughput.offload.tunnel[dir], { min: 0.97 })} | ${r(w.throughput.old.egress[dir], w.throughput.old.tunnel[dir], { min: 0.97 })} |`);
+  }
+  for (const dir of ['up', 'down'] as const) {
+    lines.push(`| egress/\`ssh -D\` ${dir} (ssh -D: ${num(w.sshD[dir])} Mbit/s) | ${r(w.throughput.offload.egress[dir], w.sshD[dir])} | ${r(w.throughput.old.egress[dir], w.sshD[dir])} |`);
+  }
+  lines.push(
+    `| CPU s per GiB (both ends' wireguard-go, /proc/PID/stat) | ${num(w.cpuSecondsPerGiB.offload, 2)} | ${num(w.cpuSecondsPerGiB.old, 2)} |`,
+    '',
+    `old/offload CPU per GiB: ${r(w.cpuSecondsPerGiB.old, w.cpuSecondsPerGiB.offload)}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The `peers` group as markdown. */
+export function peersMarkdown(p: PeersGroup): string {
+  return [
+    `## ${p.peers} peers on one VPS`,
+    '',
+    `${p.method}`,
+    '',
+    `1-minute load average at the start: ${p.load ?? 'n/a'} (the machine is shared; wall times grow with it, round trips do not).`,
+    '',
+    '| figure | value |',
+    '|---|---|',
+    `| bulk converge of ${p.peers - 1} peers (provision re-run), s | ${num(p.bulkApply, 2)} |`,
+    `| provision re-run, no change, s | ${num(p.provisionRerun, 2)} (1 peer: ${num(p.provisionRerunOnePeer, 2)}; ratio ${r(p.provisionRerun, p.provisionRerunOnePeer)}) |`,
+    `| \`peer add\` at ${p.peers} peers, s (goal < 1) | ${num(p.peerAdd, 2)} (at 1-${1 + (p.peerAddOnePeer.status === 'ok' ? p.peerAddOnePeer.n : 0)} peers: ${num(p.peerAddOnePeer, 2)}; ratio ${r(p.peerAdd, p.peerAddOnePeer)}) |`,
+    `| SSH round trips of \`peer add\` | ${num(p.peerAddRoundTrips, 0)} |`,
+    `| longest stall of a transfer over another peer during \`peer add\`, ms | ${num(p.stallDuringAdd, 0)} |`,
+    `| longest stall of the same transfer without \`peer add\` (baseline), ms | ${num(p.stallBaseline, 0)} (during/baseline ${r(p.stallDuringAdd, p.stallBaseline)}) |`,
+    `| \`status\` at ${p.peers} peers, s | ${num(p.status, 2)} (1 peer: ${num(p.statusOnePeer, 2)}; ratio ${r(p.status, p.statusOnePeer)}) |`,
+    `| VPS wireguard-go RSS at ${p.peers} peers, MiB | ${num(p.rss, 1)} |`,
+    `| VPS wireguard-go RSS with 1 peer (baseline), MiB | ${num(p.rssOnePeer, 1)} (ratio ${r(p.rss, p.rssOnePeer)}) |`,
+    '',
+    `interface restarted by \`peer add\`: ${p.restarted === undefined ? 'n/a' : p.restarted ? 'YES' : 'no (same ifindex, wg syncconf)'}`,
+    '',
+  ].join('\n');
+}
+
+/** The whole report of one run. */
+export function speedMarkdown(res: SpeedResults): string {
+  return [
+    `# Benchmark group \`${res.group}\` (${res.mode})`,
+    '',
+    `Run ${res.startedAt} – ${res.finishedAt}, commit ${res.commit}; machine ${JSON.stringify(res.machine)}.`,
+    '',
+    ...(res.wireguard ? [wireguardMarkdown(res.wireguard)] : []),
+    ...(res.peers ? [peersMarkdown(res.peers)] : []),
+  ].join('\n');
+}
