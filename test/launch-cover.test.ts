@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision, waitUntil } from './client-helpers.js';
+import { allowUser, client, enroll, provision, waitUntil } from './client-helpers.js';
 
 const NAME = `cover-${randomBytes(3).toString('hex')}`;
 const STATIC = '/tmp/cover/static-probe';
@@ -26,6 +26,8 @@ beforeAll(async () => {
   lab = await startLab({ name: 'launch-cover' });
   await provision(lab, []);
   await enroll(lab, ['--name', NAME]);
+  // exec by a user other than the bound one needs the owner's allow (issue 18's policy).
+  await allowUser(lab, 'otheruser', NAME);
   exec = [...lab.egressClientArgv, 'exec', '--egress', NAME];
   await lab.exec('client', ['mkdir', '-p', '-m', '0755', '/tmp/cover'], { check: true });
   await lab.exec('client', ['cc', '-static', '-O2', '-o', STATIC, '-x', 'c', '-'], { stdin: source('static-probe.c'), check: true });
