@@ -4,8 +4,8 @@
 // closes, or when sshd sees the operator die — so a lock never outlives its holder (the kernel drops a flock with
 // its last process). The holder's name (operator user@host, pid, command, since) is written beside it.
 import { hostname, userInfo } from 'node:os';
-import { ConflictError, EgressError } from '@egress/core';
-import type { HeldChannel } from './ssh-host.js';
+import { ConflictError, EgressError, PermissionError } from '@egress/core';
+import { isSudoPasswordError, type HeldChannel } from './ssh-host.js';
 
 export const REMOTE_LOCK_DIR = '/run/egress-server';
 export const REMOTE_LOCK_PATH = `${REMOTE_LOCK_DIR}/change.lock`;
@@ -104,6 +104,12 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
     const path = `${options.dir ?? REMOTE_LOCK_DIR}/change.lock`;
     if (outcome.code === BUSY && waitSeconds === 0) throw new ConflictError(`${options.command}: refused, ${name} is changing ${options.target} (lock ${path} on the VPS)`, { hint: 'wait for it to finish, then run this again' });
     if (outcome.code === BUSY) throw new ConflictError(`${options.command}: gave up after ${waitSeconds} s waiting for ${name} (lock ${path} on the VPS)`, { hint: 'wait for it to finish, then run this again' });
+    // A sudoer who would need a password: the same refusal the first sudo command gives, nothing was changed.
+    if (isSudoPasswordError(outcome.stderr)) {
+      throw new PermissionError(`sudo on ${options.target} needs a password; egress runs sudo non-interactively (sudo -n)`, {
+        hint: 'allow the user passwordless sudo (NOPASSWD in /etc/sudoers.d) or connect as root',
+      });
+    }
     throw new EgressError('E_LOCK', `cannot take the change lock ${path} on ${options.target} (exit ${outcome.code}): ${outcome.stderr.trim() || 'no message'}`, {
       hint: 'the VPS needs flock (util-linux) and a writable /run',
     });
