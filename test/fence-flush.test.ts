@@ -104,7 +104,7 @@ describe('fail closed without nftables (no daemon)', () => {
         await waitFor(() => results(p, tag, marks[tag]).filter((l) => l.includes(' dns exit ')).length >= 3, 90_000, `3 rounds of ${tag} after the flush`);
       }
       const seen = { eth0: await caps.eth0.stop(), wlan0: await caps.wlan0.stop() };
-      const summary: Record<string, Record<string, number>> = {};
+      const summary: Record<string, { probes: number; throughTunnel: number; refused: number; direct: number; dnsTries: number; dnsLeftByStub: number }> = {};
       for (const [tag, p] of Object.entries(apps)) {
         const after = results(p, tag, marks[tag]);
         const probes = after.filter((l) => !l.includes(' dns '));

@@ -31,8 +31,11 @@ afterAll(async () => {
   await lab?.down();
 });
 
+/** Where a run is killed: after that many `[#]` lines, or after that many milliseconds. */
+type KillPoint = { after: number; ms?: undefined } | { ms: number; after?: undefined };
+
 /** Runs egress-client and SIGKILLs it once `after` `[#]` lines were printed (or after `ms`); returns whether it was killed. */
-async function runKilled(args: string[], kill: { after?: number; ms?: number }): Promise<{ killed: boolean; output: string }> {
+async function runKilled(args: string[], kill: KillPoint): Promise<{ killed: boolean; output: string }> {
   const p = lab.spawn('client', [...lab.egressClientArgv, ...args]);
   const start = Date.now();
   let exited = false;
@@ -78,7 +81,7 @@ async function probeAppuser(at: string): Promise<void> {
 }
 
 /** Kill points after the [#] lines first, first+2, … (and always after the last one). */
-function everyOther(n: number, first: number): Array<{ after: number }> {
+function everyOther(n: number, first: number): KillPoint[] {
   const at = new Set<number>();
   for (let i = first; i <= n; i += 2) at.add(i);
   at.add(n);
@@ -129,7 +132,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     await uninstallAll('after the discovery enroll');
     // Every other [#] line (odd ones here, even ones for uninstall) keeps the run time reasonable; the engine's
     // order is checked after every single change on FakeHost (packages/core/src/engine/plan-order.test.ts).
-    const points = [...everyOther(n, 1), { ms: 300 }, { ms: 700 }];
+    const points: KillPoint[] = [...everyOther(n, 1), { ms: 300 }, { ms: 700 }];
     for (const k of points) {
       const at = `enroll killed ${k.after !== undefined ? `after [#] ${k.after}/${n}` : `at ${k.ms} ms`}`;
       const r = await runKilled(ENROLL(), k);
@@ -147,7 +150,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     expect((await client(lab, ENROLL())).exitCode).toBe(0);
     expect((await client(lab, ['down'])).exitCode).toBe(0);
     const n = await changeLines(['up']);
-    const points = [...Array.from({ length: n }, (_, i) => ({ after: i + 1 })), { ms: 200 }];
+    const points: KillPoint[] = [...Array.from({ length: n }, (_, i) => ({ after: i + 1 })), { ms: 200 }];
     for (const k of points) {
       expect((await client(lab, ['down'])).exitCode).toBe(0);
       const at = `up killed ${k.after !== undefined ? `after [#] ${k.after}/${n}` : `at ${k.ms} ms`}`;
@@ -164,7 +167,7 @@ describe('SIGKILL at many points fails closed (no daemon)', () => {
     expect((await client(lab, ENROLL())).exitCode).toBe(0);
     const n = await changeLines(['uninstall']);
     await expectClean('after the discovery uninstall');
-    const points = [...everyOther(n, 2), { ms: 300 }];
+    const points: KillPoint[] = [...everyOther(n, 2), { ms: 300 }];
     for (const k of points) {
       expect((await client(lab, ENROLL())).exitCode).toBe(0);
       const at = `uninstall killed ${k.after !== undefined ? `after [#] ${k.after}/${n}` : `at ${k.ms} ms`}`;

@@ -1,12 +1,14 @@
 // `egress-server peer add NAME --wg-quick FILE` hands out a standard WireGuard config: a plain `wg-quick up` on a lab
 // host without egress reaches the whoami service via the VPS; `--qr` prints a code that decodes back to the same text.
 import { randomBytes } from 'node:crypto';
-import jsQR from 'jsqr';
+import jsqr from 'jsqr';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from './client-helpers.js';
 
 let lab: Lab;
+// jsqr is CommonJS with `exports.default`: under NodeNext its default import is the module object.
+const jsQR = jsqr.default;
 const STUB = `/tmp/wgq-peer-stub-${randomBytes(3).toString('hex')}`;
 
 beforeAll(async () => {
