@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, clientSnapshot, enroll, provision, waitUntil } from './client-helpers.js';
+import { bridgedNsScript, clientScript, inNs, lanNsScript } from './netns-helpers.js';
 
 let lab: Lab;
 let beforeEnroll: Record<string, string>;
@@ -20,7 +21,6 @@ const UNIT = `egress-sel-${randomBytes(3).toString('hex')}.service`;
 const UNIT_CG = `/sys/fs/cgroup/system.slice/${UNIT}`;
 let madeSlice = false;
 
-const inNs = (ns: string) => ['nsenter', `--net=/run/netns/${ns}`];
 const probe = (ns: string) => lab.exec('client', [...inNs(ns), ...lab.probeArgv()], { timeoutMs: 20_000 });
 const seenFrom = async (ns: string): Promise<string> => {
   const r = await probe(ns);
@@ -44,36 +44,15 @@ beforeAll(async () => {
   // Two bridges with a namespace behind each (the blog recipe), a LAN host on a plain veth; the client is their
   // gateway. The unselected bridge goes direct: forwarding on it and the uplink, masquerade out of the uplink (as
   // Docker does for its bridges) — set before the snapshots, so they are part of "the host as it was".
-  const bridged = (b: typeof BR) => [
-    `ip netns add ${b.ns}`,
-    `ip link add ${b.bridge} type bridge`,
-    `ip addr add ${b.gw}/24 dev ${b.bridge}`,
-    `ip link set ${b.bridge} up`,
-    `ip link add v${b.ns} type veth peer name eth0 netns ${b.ns}`,
-    `ip link set v${b.ns} master ${b.bridge} up`,
-    `ip -n ${b.ns} addr add ${b.host}/24 dev eth0`,
-    `ip -n ${b.ns} link set eth0 up`,
-    `ip -n ${b.ns} link set lo up`,
-    `ip -n ${b.ns} route add default via ${b.gw}`,
-  ];
-  const script = [
-    'set -e',
-    ...bridged(BR),
-    ...bridged(DIRECT),
-    `ip netns add ${LAN.ns}`,
-    `ip link add ${LAN.port} type veth peer name eth0 netns ${LAN.ns}`,
-    `ip addr add ${LAN.gw}/24 dev ${LAN.port}`,
-    `ip link set ${LAN.port} up`,
-    `ip -n ${LAN.ns} addr add ${LAN.host}/24 dev eth0`,
-    `ip -n ${LAN.ns} link set eth0 up`,
-    `ip -n ${LAN.ns} route add default via ${LAN.gw}`,
+  await clientScript(lab, [
+    ...bridgedNsScript(BR),
+    ...bridgedNsScript(DIRECT),
+    ...lanNsScript(LAN),
     `sysctl -q -w net.ipv4.conf.${DIRECT.bridge}.forwarding=1 net.ipv4.conf.eth0.forwarding=1`,
     `nft add table ip seltest`,
     `nft add chain ip seltest post '{ type nat hook postrouting priority srcnat; policy accept; }'`,
     `nft add rule ip seltest post oifname "eth0" ip saddr 10.202.1.0/24 masquerade`,
-  ].join('\n');
-  const r = await lab.exec('client', ['sh', '-c', script]);
-  expect(r.exitCode, r.stderr).toBe(0);
+  ]);
   beforeEnroll = await clientSnapshot(lab);
   await provision(lab, []);
   await enroll(lab);
