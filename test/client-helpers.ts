@@ -1,5 +1,5 @@
 // Helpers for the egress-client end-to-end tests: provision, enroll, snapshots of the client's kernel and /etc.
-import type { Lab } from '@egress/lab';
+import type { Lab, LabProcess } from '@egress/lab';
 import { expect } from 'vitest';
 
 export const BUNDLE = '/root/egress-client.bundle.json';
@@ -73,4 +73,19 @@ export async function appuserSees(lab: Lab): Promise<string> {
 export async function allowUser(lab: Lab, user: string, egress: string): Promise<void> {
   const r = await client(lab, ['allow', '--egress', egress, '--user', user]);
   expect(r.exitCode, r.stderr).toBe(0);
+}
+
+/**
+ * The afterAll of a client lab: stops the processes a test left running (SIGTERM, waits for each: a supervisor
+ * writes its last state), uninstalls (`egress`, or every egress; egress cgroups live in the machine's cgroup2
+ * hierarchy and outlive the lab otherwise) and takes the lab down.
+ */
+export async function tearDownClientLab(lab: Lab | undefined, opts: { stop?: Array<LabProcess | undefined>; egress?: string } = {}): Promise<void> {
+  for (const p of opts.stop ?? []) {
+    if (!p) continue;
+    p.kill('SIGTERM');
+    await p.exited;
+  }
+  if (lab) await client(lab, ['uninstall', ...(opts.egress ? [opts.egress] : [])]).catch(() => undefined);
+  await lab?.down();
 }

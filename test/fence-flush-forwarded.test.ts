@@ -7,7 +7,7 @@
 // again. Then the same with the supervisor already running (it repairs in milliseconds).
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision, waitUntil } from './client-helpers.js';
+import { client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 import { bridgedNsScript, clientScript, inNs, lanNsScript, loopLines, probeLoop } from './netns-helpers.js';
 
 // Private networks inside namespaces this test makes (none of the lab's own ranges).
@@ -29,12 +29,7 @@ beforeAll(async () => {
   }
 }, 240_000);
 
-afterAll(async () => {
-  for (const p of Object.values(loops)) p.kill('SIGKILL');
-  daemon?.kill('SIGKILL');
-  if (lab) await client(lab, ['uninstall']).catch(() => undefined);
-  await lab?.down();
-});
+afterAll(() => tearDownClientLab(lab, { stop: [...Object.values(loops), daemon] }));
 
 /** How a loop's lines since `from` went: through the tunnel (VPS address), directly (a client address), or failed. */
 function tally(tag: string, from: number): { probes: number; throughTunnel: number; direct: number; failed: number; dnsOk: number; dnsFailed: number } {

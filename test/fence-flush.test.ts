@@ -5,22 +5,14 @@
 // normal route, like systemd-resolved) is counted per app. Then, with the table still flushed, detaching the BPF
 // programs shows that the BPF mark is what carries `run`: its traffic leaves directly until `up` re-attaches it.
 import { randomBytes } from 'node:crypto';
-import { labCgroupParent, startLab, type Lab, type LabProcess } from '@egress/lab';
+import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowUser, client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
+import { loopLines, probeLoop, startDnsForwarder } from './netns-helpers.js';
 
 const NAME = `ff-${randomBytes(3).toString('hex')}`;
 const SUDO_OTHERUSER = { SUDO_UID: '1002', SUDO_GID: '1002', SUDO_USER: 'otheruser' };
-const STUB = `import dgram from 'node:dgram';
-const s = dgram.createSocket('udp4');
-s.on('message', (msg, from) => {
-  const up = dgram.createSocket('udp4');
-  up.on('message', (answer) => { s.send(answer, from.port, from.address); up.close(); });
-  up.send(msg, 53, process.argv[2]);
-  setTimeout(() => { try { up.close(); } catch {} }, 3000);
-});
-s.bind(53, '127.0.0.53', () => console.log('stub listening'));
-`;
+const STUB_ADDR = '127.0.0.53';
 let lab: Lab;
 let loader: string;
 const group = () => `/sys/fs/cgroup/${labCgroupParent(lab.name)}/${NAME}`;
@@ -32,40 +24,10 @@ beforeAll(async () => {
   await allowUser(lab, 'otheruser', NAME);
   // The loader sits next to the CLI the lab hosts run: <repo>/packages/client/{dist/bin.js,build/egress-cgroup-bpf}.
   loader = lab.egressClientArgv[1]!.replace(/\/dist\/bin\.js$/, '/build/egress-cgroup-bpf');
-  await lab.writeFile('client', '/tmp/fence-stub.mjs', STUB);
 }, 240_000);
 
-afterAll(async () => {
-  // The egress's cgroup lives in the machine's hierarchy: uninstall removes it (and its programs) before the lab goes.
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
-
-/** A shell loop: TCP and UDP over IPv4 and IPv6 to whoami, then DNS to the stub; one `TAG what result` line each. */
-function loop(tag: string): string {
-  const probe = (host: string, proto: string) => `r=$(${process.execPath} ${lab.probeArgv()[1]} ${host} ${lab.addr.whoamiPort} ${proto} 1500 2>&1 | tail -n 1); echo "${tag} ${proto}${host.includes(':') ? '6' : '4'} $r"`;
-  return [
-    'while :; do',
-    probe(lab.addr.whoamiV4, 'tcp'),
-    probe(lab.addr.whoamiV4, 'udp'),
-    probe(lab.addr.whoamiV6, 'tcp'),
-    probe(lab.addr.whoamiV6, 'udp'),
-    `dig +time=1 +tries=1 @127.0.0.53 A ${tag}.flush.egress.test >/dev/null 2>&1; echo "${tag} dns exit $?"`,
-    'sleep 0.2; done',
-  ].join('\n');
-}
-
-function results(p: LabProcess, tag: string, from = 0): string[] {
-  return p.output().slice(from).split('\n').filter((l) => l.startsWith(`${tag} `));
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+// The egress's cgroup lives in the machine's hierarchy: uninstall removes it (and its programs) before the lab goes.
+afterAll(() => tearDownClientLab(lab, { egress: NAME }));
 
 describe('fail closed without nftables (no daemon)', () => {
   it('nft flush ruleset: 0 packets of run-as, run and exec apps leave by eth0 or wlan0; they go through the tunnel or are refused', async () => {
@@ -77,16 +39,15 @@ describe('fail closed without nftables (no daemon)', () => {
       'sendmsg4 egdns_s4',
       'sendmsg6 egdns_s6',
     ]);
-    const stub = lab.spawn('client', [process.execPath, '/tmp/fence-stub.mjs', lab.addr.dnsV4]);
-    await waitFor(() => stub.output().includes('stub listening'), 10_000, 'the local stub on 127.0.0.53');
+    const stub = await startDnsForwarder(lab, STUB_ADDR, lab.addr.dnsV4);
     const apps = {
-      runas: lab.spawn('client', [...lab.egressClientArgv, 'run-as', 'appuser', '--', 'sh', '-c', loop('runas')]),
-      run: lab.spawn('client', [...lab.egressClientArgv, 'run', '--egress', NAME, '--', 'sh', '-c', loop('run')], { env: SUDO_OTHERUSER }),
-      exec: lab.spawn('client', [...lab.egressClientArgv, 'exec', '--egress', NAME, '--', 'sh', '-c', loop('exec')], { user: 'otheruser' }),
+      runas: probeLoop(lab, 'runas', [...lab.egressClientArgv, 'run-as', 'appuser', '--'], { v6: true, dns: STUB_ADDR }),
+      run: probeLoop(lab, 'run', [...lab.egressClientArgv, 'run', '--egress', NAME, '--'], { v6: true, dns: STUB_ADDR, env: SUDO_OTHERUSER }),
+      exec: probeLoop(lab, 'exec', [...lab.egressClientArgv, 'exec', '--egress', NAME, '--'], { v6: true, dns: STUB_ADDR, user: 'otheruser' }),
     };
     try {
       for (const [tag, p] of Object.entries(apps)) {
-        await waitFor(() => results(p, tag).some((l) => l.endsWith(` ${lab.addr.vpsV4}`)), 40_000, `${tag} to reach whoami through the VPS:\n${p.output().slice(-600)}`);
+        await waitUntil(`${tag} to reach whoami through the VPS:\n${p.output().slice(-600)}`, 40_000, () => loopLines(p, tag).some((l) => l.endsWith(` ${lab.addr.vpsV4}`)));
       }
       // Control: the captures see direct traffic to whoami (root's own probe, before the flush).
       const control = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4}`);
@@ -101,12 +62,12 @@ describe('fail closed without nftables (no daemon)', () => {
       expect((await lab.exec('client', ['nft', 'list', 'ruleset'])).stdout.trim()).toBe('');
       // Every app makes at least 3 full rounds (4 probes + 1 DNS each) with no nft table at all.
       for (const [tag, p] of Object.entries(apps)) {
-        await waitFor(() => results(p, tag, marks[tag]).filter((l) => l.includes(' dns exit ')).length >= 3, 90_000, `3 rounds of ${tag} after the flush`);
+        await waitUntil(`3 rounds of ${tag} after the flush`, 90_000, () => loopLines(p, tag, marks[tag]).filter((l) => l.includes(' dns exit ')).length >= 3);
       }
       const seen = { eth0: await caps.eth0.stop(), wlan0: await caps.wlan0.stop() };
       const summary: Record<string, { probes: number; throughTunnel: number; refused: number; direct: number; dnsTries: number; dnsLeftByStub: number }> = {};
       for (const [tag, p] of Object.entries(apps)) {
-        const after = results(p, tag, marks[tag]);
+        const after = loopLines(p, tag, marks[tag]);
         const probes = after.filter((l) => !l.includes(' dns '));
         summary[tag] = {
           probes: probes.length,
@@ -114,7 +75,7 @@ describe('fail closed without nftables (no daemon)', () => {
           refused: probes.filter((l) => /EACCES|EPERM|ENETUNREACH|no answer/.test(l)).length,
           direct: probes.filter((l) => [lab.addr.clientV4, lab.addr.clientV6, lab.addr.clientWlanV4, lab.addr.clientWlanV6].some((a) => l.endsWith(` ${a}`))).length,
           dnsTries: after.filter((l) => l.includes(' dns ')).length,
-          dnsLeftByStub: [...seen.eth0, ...seen.wlan0].filter((l) => l.includes(`${tag}.flush.egress.test`)).length,
+          dnsLeftByStub: [...seen.eth0, ...seen.wlan0].filter((l) => l.includes(`${tag}.loop.egress.test`)).length,
         };
       }
       const whoamiPackets = [...seen.eth0, ...seen.wlan0].filter((l) => l.includes(lab.addr.whoamiV4) || l.includes(lab.addr.whoamiV6));
@@ -145,10 +106,10 @@ describe('fail closed without nftables (no daemon)', () => {
     const app = lab.spawn('client', [...lab.egressClientArgv, 'run', '--egress', NAME, '--', 'sh', '-c', `while :; do ${probe} 1500 2>&1 | tail -n 1; sleep 0.2; done`], { env: SUDO_OTHERUSER });
     const seenSince = (from: number) => app.output().slice(from).split('\n').filter(Boolean);
     try {
-      await waitFor(() => seenSince(0).includes(lab.addr.vpsV4), 30_000, `the run app to reach whoami through the VPS:\n${app.output().slice(-400)}`);
+      await waitUntil(`the run app to reach whoami through the VPS:\n${app.output().slice(-400)}`, 30_000, () => seenSince(0).includes(lab.addr.vpsV4));
       expect((await lab.exec('client', ['nft', 'flush', 'ruleset'])).exitCode).toBe(0);
       let at = app.output().length;
-      await waitFor(() => seenSince(at).length >= 3, 30_000, 'three probes after the flush');
+      await waitUntil('three probes after the flush', 30_000, () => seenSince(at).length >= 3);
       expect(new Set(seenSince(at).slice(1))).toEqual(new Set([lab.addr.vpsV4]));
 
       const detach = await lab.exec('client', [loader, 'detach', group()]);
@@ -156,7 +117,7 @@ describe('fail closed without nftables (no daemon)', () => {
       expect(detach.stderr).toContain('[#] bpf detach sock_create egmark_');
       const cap = await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4}`);
       at = app.output().length;
-      await waitFor(() => seenSince(at).filter((l) => l === lab.addr.clientV4).length >= 2, 30_000, `the run app to leave directly without its BPF mark:\n${app.output().slice(-400)}`);
+      await waitUntil(`the run app to leave directly without its BPF mark:\n${app.output().slice(-400)}`, 30_000, () => seenSince(at).filter((l) => l === lab.addr.clientV4).length >= 2);
       const leaked = await cap.stop();
       console.log(`BPF detached, table flushed: the run app is seen as ${JSON.stringify([...new Set(seenSince(at))])}, ${leaked.length} packets to whoami on eth0`);
       expect(leaked.length).toBeGreaterThan(0);
@@ -165,7 +126,7 @@ describe('fail closed without nftables (no daemon)', () => {
       expect(up.exitCode, up.stderr).toBe(0);
       expect(up.stderr).toMatch(new RegExp(`\\[#\\] \\S*egress-cgroup-bpf attach ${group()} 0x`));
       at = app.output().length;
-      await waitFor(() => seenSince(at).filter((l) => l === lab.addr.vpsV4).length >= 2, 30_000, 'the run app back through the VPS');
+      await waitUntil('the run app back through the VPS', 30_000, () => seenSince(at).filter((l) => l === lab.addr.vpsV4).length >= 2);
     } finally {
       app.kill('SIGTERM');
       await app.exited;

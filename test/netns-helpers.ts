@@ -51,7 +51,7 @@ export async function clientScript(lab: Lab, lines: string[]): Promise<void> {
  * Starts a loop behind `prefix` (e.g. `inNs(ns)`): TCP and UDP to whoami (IPv6 too with `v6`), then DNS to `dns`;
  * one line `TAG what result` each, the result being the address whoami saw or the failure.
  */
-export function probeLoop(lab: Lab, tag: string, prefix: string[], opts: { v6?: boolean; dns: string }): LabProcess {
+export function probeLoop(lab: Lab, tag: string, prefix: string[], opts: { v6?: boolean; dns: string; user?: string; env?: Record<string, string> }): LabProcess {
   const probe = (host: string, proto: string) => `r=$(${lab.probeArgv({ host, udp: proto === 'udp' }).join(' ')} 1500 2>&1 | tail -n 1); echo "${tag} ${proto}${host.includes(':') ? '6' : '4'} $r"`;
   const script = [
     'while :; do',
@@ -61,10 +61,32 @@ export function probeLoop(lab: Lab, tag: string, prefix: string[], opts: { v6?: 
     `dig +time=1 +tries=1 @${opts.dns} A ${tag}.loop.egress.test >/dev/null 2>&1; echo "${tag} dns exit $?"`,
     'sleep 0.2; done',
   ].join('\n');
-  return lab.spawn('client', [...prefix, 'sh', '-c', script]);
+  return lab.spawn('client', [...prefix, 'sh', '-c', script], { ...(opts.user ? { user: opts.user } : {}), ...(opts.env ? { env: opts.env } : {}) });
 }
 
 /** The lines of `tag` a probe loop printed since output offset `from`. */
 export function loopLines(p: LabProcess, tag: string, from = 0): string[] {
   return p.output().slice(from).split('\n').filter((l) => l.startsWith(`${tag} `));
+}
+
+/** `node -e DNS_FORWARDER BIND UPSTREAM`: a plain UDP DNS forwarder on BIND:53 asking UPSTREAM by this host's own route (like a resolver stub or a bridge's dnsmasq). */
+const DNS_FORWARDER = `
+const dgram = require('node:dgram');
+const [bind, upstream] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.on('message', (msg, from) => {
+  console.log('asked by ' + from.address);
+  const up = dgram.createSocket('udp4');
+  up.on('message', (answer) => { s.send(answer, from.port, from.address); up.close(); });
+  up.send(msg, 53, upstream);
+  setTimeout(() => { try { up.close(); } catch {} }, 3000);
+});
+s.bind(53, bind, () => console.log('forwarder listening'));`;
+
+/** Starts a DNS forwarder on `bind`:53 in the client that asks `upstream` by the client's own route; waits until it listens. */
+export async function startDnsForwarder(lab: Lab, bind: string, upstream: string): Promise<LabProcess> {
+  const p = lab.spawn('client', [process.execPath, '-e', DNS_FORWARDER, bind, upstream]);
+  for (let i = 0; i < 400 && !p.output().includes('forwarder listening'); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(p.output(), `the DNS forwarder on ${bind}`).toContain('forwarder listening');
+  return p;
 }

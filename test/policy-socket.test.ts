@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision, waitUntil } from './client-helpers.js';
+import { client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 
 const NAME = `pol-${randomBytes(3).toString('hex')}`;
 const BIND = '/tmp/egress-bind-probe.mjs';
@@ -98,14 +98,7 @@ beforeAll(async () => {
   await waitUntil('the daemon socket', 30_000, () => daemon.output().includes('socket /run/egress/client.sock'));
 }, 240_000);
 
-afterAll(async () => {
-  if (daemon) {
-    daemon.kill('SIGTERM');
-    await daemon.exited;
-  }
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+afterAll(() => tearDownClientLab(lab, { stop: [daemon], egress: NAME }));
 
 describe('who may use an egress (allow) and launching without sudo (supervisor socket)', () => {
   it('by default the egress allows root and its bound user only (old and new state alike)', async () => {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, provision } from './client-helpers.js';
+import { client, enroll, provision, tearDownClientLab } from './client-helpers.js';
 
 const NAME = `pp-${randomBytes(3).toString('hex')}`;
 const WEB_PORT = 8080;
@@ -45,14 +45,7 @@ beforeAll(async () => {
   await waitFor('the web server', 20_000, () => web.output().includes('READY'));
 }, 300_000);
 
-afterAll(async () => {
-  if (daemon) {
-    daemon.kill('SIGTERM');
-    await daemon.exited;
-  }
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+afterAll(() => tearDownClientLab(lab, { stop: [daemon], egress: NAME }));
 
 describe('egress-client proxy --persist in the lab', () => {
   it('a non-loopback listen without --allow is refused and nothing is saved', async () => {
