@@ -6,7 +6,8 @@
 // count them (must be 0) until the supervisor restores the table, after which they are seen with the VPS address
 // again. Then the same with the supervisor already running (it repairs in milliseconds). DNS asked of a resolver on
 // this host itself is measured (the table holds it; without the table it is a known limit, printed), and a control
-// deletes the bridge's `iif` rules with the table flushed: then its packets do leave by eth0.
+// deletes the bridge's `iif` rules with the table flushed: then its packets do leave by eth0. Also: tunnel down and
+// table flushed at once.
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
@@ -167,6 +168,27 @@ describe('fail closed without nftables: forwarded selectors and named namespaces
     const up = await client(lab, ['up']);
     expect(up.exitCode, up.stderr).toBe(0);
     await allThroughVps(offsets(), 'after up');
+  }, 120_000);
+
+  it('tunnel down and the ruleset flushed: every source is refused (the `prohibit`/`unreachable` rules), 0 packets on the uplinks; `up` brings them back via the VPS', async () => {
+    const caps = await uplinkCaptures();
+    let seen: string[] = [];
+    try {
+      const down = await client(lab, ['down']);
+      expect(down.exitCode, down.stderr).toBe(0);
+      await flush();
+      const at = offsets();
+      await rounds(at, 2, 'with the tunnel down and no table');
+      const refused = Object.fromEntries(Object.keys(loops).map((t) => [t, tally(t, at[t]!)]));
+      console.log(`[fence-flush-fwd] tunnel down, no table: ${JSON.stringify(refused)}`);
+      for (const [t, r] of Object.entries(refused)) expect({ t, through: r.throughTunnel, direct: r.direct, dnsOk: r.dnsOk }).toEqual({ t, through: 0, direct: 0, dnsOk: 0 });
+      const up = await client(lab, ['up']);
+      expect(up.exitCode, up.stderr).toBe(0);
+      await allThroughVps(offsets(), 'after up');
+    } finally {
+      seen = await caps.stop();
+    }
+    expect(seen).toEqual([]);
   }, 120_000);
 
   it('control: flushed and without its `iif` rules, the bridge source does leave by eth0 (the captures see a leak); `up` restores it', async () => {
