@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowUser, client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 
 const NAME = `proxy-${randomBytes(3).toString('hex')}`;
 const WEB_PORT = 8080;
@@ -44,19 +44,11 @@ const msgs=[[5,0],[5,1,0,5,9,0,1,1,2,3,4,0,80],[5,1,0,5,1,0,7,1,2],[4,1,0,80,1,2
  s.on('close',()=>{clearTimeout(t);const txt=r.toString('latin1');console.log('closed '+(txt.startsWith('HTTP/')?txt.split('\\r\\n')[0]:r.toString('hex')));res()})})}})();
 `;
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Starts `egress-client proxy ARGS` as otheruser (no root needed) and waits for its "listening" line. */
 async function startProxy(args: string[]): Promise<LabProcess> {
   const p = lab.spawn('client', [...lab.egressClientArgv, 'proxy', '--egress', NAME, ...args], { user: 'otheruser' });
   await Promise.race([
-    waitFor(() => /proxy: SOCKS5 and HTTP on/.test(p.output()), 30_000, 'the proxy to listen'),
+    waitUntil('the proxy to listen', 30_000, () => /proxy: SOCKS5 and HTTP on/.test(p.output())),
     p.exited.then((e) => {
       throw new Error(`proxy exited (${JSON.stringify(e)}): ${p.output()}`);
     }),
@@ -77,15 +69,11 @@ beforeAll(async () => {
   // The proxy runs as otheruser: since issue 18 only allowed users may send from the egress address.
   await allowUser(lab, 'otheruser', NAME);
   const web = lab.spawn('internet', [process.execPath, '-e', WEB, lab.addr.whoamiV4, lab.addr.whoamiV6]);
-  await waitFor(() => web.output().includes('READY'), 20_000, 'the web server');
+  await waitUntil('the web server', 20_000, () => web.output().includes('READY'));
   proxy = await startProxy(['--listen', '127.0.0.1:1080', '--listen', '[::1]:1080']);
 }, 300_000);
 
-afterAll(async () => {
-  proxy?.kill('SIGTERM');
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+afterAll(() => tearDownClientLab(lab, { stop: [proxy], egress: NAME }));
 
 describe('egress-client proxy in the lab', () => {
   it('curl over SOCKS5 (socks5h, v4 and v6 listeners) and HTTP (plain and CONNECT) is seen with the VPS address', async () => {
@@ -120,7 +108,7 @@ describe('egress-client proxy in the lab', () => {
     expect(pid).toBeDefined();
     const mark = proxy.output().length;
     await lab.exec('client', ['kill', '-USR1', pid!], { check: true });
-    await waitFor(() => proxy.output().slice(mark).includes('proxy status:'), 10_000, 'the status line');
+    await waitUntil('the status line', 10_000, () => proxy.output().slice(mark).includes('proxy status:'));
     const line = proxy.output().slice(mark).split('\n').find((l) => l.includes('proxy status:'))!;
     const st = JSON.parse(line.slice(line.indexOf('{'))) as { egress: string; connections: number; bytesDown: number; active: number };
     expect(st.egress).toBe(NAME);
@@ -182,7 +170,7 @@ describe('egress-client proxy in the lab', () => {
       const r = await lab.exec('internet', ['curl', '-sS', '--max-time', '10', '--socks5-hostname', `${lab.addr.clientV4}:1083`, whoamiUrl]);
       expect(r.exitCode).not.toBe(0);
       expect(r.stdout).toBe('');
-      await waitFor(() => lan.output().includes(`refused a connection from ${lab.addr.clientGwV4}: not in --allow`), 10_000, 'the refusal in the log');
+      await waitUntil('the refusal in the log', 10_000, () => lan.output().includes(`refused a connection from ${lab.addr.clientGwV4}: not in --allow`));
       // The client's own LAN address is not loopback and not in --allow either: refused too.
       const local = await curl(['--socks5-hostname', `${lab.addr.clientV4}:1083`, whoamiUrl]);
       expect(local.exitCode).not.toBe(0);

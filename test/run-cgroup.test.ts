@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { client, enroll, killClientWireguardGo, provision } from './client-helpers.js';
+import { client, enroll, killClientWireguardGo, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 
 const NAME = `run-${randomBytes(3).toString('hex')}`;
 // The lab gives its hosts their own cgroup parent (EGRESS_CGROUP_PARENT), removed with the lab.
@@ -36,11 +36,8 @@ beforeAll(async () => {
   await lab.exec('client', ['chmod', '0755', STATIC_PROBE, GO_PROBE], { check: true });
 }, 240_000);
 
-afterAll(async () => {
-  // uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+// uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
+afterAll(() => tearDownClientLab(lab, { egress: NAME }));
 
 async function runAs(argv: string[], env: Record<string, string> = SUDO_OTHERUSER) {
   return lab.exec('client', [...run, ...argv], { env, timeoutMs: 30_000 });
@@ -53,14 +50,6 @@ function lastLine(text: string): string {
 async function runGroups(): Promise<string[]> {
   const r = await lab.exec('client', ['sh', '-c', `cd ${group()} && for d in run-*; do [ -d "$d" ] && echo "$d"; done; true`]);
   return r.stdout.split('\n').filter(Boolean);
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('egress-client run (cgroup v2) in the lab', () => {
@@ -120,7 +109,7 @@ describe('egress-client run (cgroup v2) in the lab', () => {
 
   it('forwards SIGTERM to the app and waits for what it left in the group before removing it', async () => {
     const p = lab.spawn('client', [...run, 'sh', '-c', 'sleep 30 & echo started; trap "echo got-term; exit 0" TERM; while :; do sleep 0.1; done'], { env: SUDO_OTHERUSER });
-    await waitFor(() => p.output().includes('started'), 15_000, 'the app to start');
+    await waitUntil('the app to start', 15_000, () => p.output().includes('started'));
     expect(await runGroups()).toHaveLength(1);
     p.kill('SIGTERM');
     const end = await p.exited;
@@ -142,12 +131,12 @@ describe('egress-client run (cgroup v2) in the lab', () => {
   it('kill switch: with the tunnel broken the running app fails and none of its packets reach an uplink', async () => {
     const probe = `${STATIC_PROBE} ${lab.addr.whoamiV4} ${lab.addr.whoamiPort}`;
     const loop = lab.spawn('client', [...run, 'sh', '-c', `while :; do timeout 2 ${probe} tcp || echo fail; timeout 2 ${probe} udp || echo fail; sleep 0.2; done`], { env: SUDO_OTHERUSER });
-    await waitFor(() => loop.output().includes(lab.addr.vpsV4), 20_000, 'the looping app to reach whoami through the VPS');
+    await waitUntil('the looping app to reach whoami through the VPS', 20_000, () => loop.output().includes(lab.addr.vpsV4));
     const filter = `host ${lab.addr.whoamiV4} or host ${lab.addr.whoamiV6} or port 53`;
     const caps = [await lab.capture('client', 'eth0', filter), await lab.capture('client', 'wlan0', filter)];
     await killClientWireguardGo(lab);
     const mark = loop.output().length;
-    await waitFor(() => (loop.output().slice(mark).match(/^fail$/gm) ?? []).length >= 4, 40_000, 'four failed attempts with the tunnel broken');
+    await waitUntil('four failed attempts with the tunnel broken', 40_000, () => (loop.output().slice(mark).match(/^fail$/gm) ?? []).length >= 4);
     const after = loop.output().slice(mark);
     expect(after).not.toContain(lab.addr.clientV4);
     expect(after).not.toContain(lab.addr.clientWlanV4);

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowUser, client, enroll, provision } from './client-helpers.js';
+import { allowUser, client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 
 // The cgroup2 hierarchy is shared by every lab on the machine: a unique egress name keeps ours apart.
 const NAME = `shim-${randomBytes(3).toString('hex')}`;
@@ -20,23 +20,12 @@ beforeAll(async () => {
   exec = [...lab.egressClientArgv, 'exec', '--egress', NAME, '--'];
 }, 240_000);
 
-afterAll(async () => {
-  // uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+// uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
+afterAll(() => tearDownClientLab(lab, { egress: NAME }));
 
 /** The probe's argv as one shell word list (paths have no spaces). */
 function probeShell(opts: { v6?: boolean; udp?: boolean } = {}): string {
   return [...lab.probeArgv(opts), '1500'].join(' ');
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('egress-client exec (LD_PRELOAD shim) in the lab', () => {
@@ -105,13 +94,13 @@ describe('egress-client exec (LD_PRELOAD shim) in the lab', () => {
 
   it('kill switch: with the tunnel taken down the running app fails and none of its packets reach an uplink', async () => {
     const loop = lab.spawn('client', [...exec, 'sh', '-c', `while :; do ${probeShell()} || echo fail; ${probeShell({ udp: true })} || echo fail; sleep 0.2; done`], { user: 'otheruser' });
-    await waitFor(() => loop.output().includes(lab.addr.vpsV4), 20_000, 'the looping app to reach whoami through the VPS');
+    await waitUntil('the looping app to reach whoami through the VPS', 20_000, () => loop.output().includes(lab.addr.vpsV4));
     const filter = `host ${lab.addr.whoamiV4} or host ${lab.addr.whoamiV6} or port 53`;
     const caps = [await lab.capture('client', 'eth0', filter), await lab.capture('client', 'wlan0', filter)];
     const down = await client(lab, ['down', NAME]);
     expect(down.exitCode, down.stderr).toBe(0);
     const mark = loop.output().length;
-    await waitFor(() => (loop.output().slice(mark).match(/^fail$/gm) ?? []).length >= 4, 30_000, 'four failed attempts after down');
+    await waitUntil('four failed attempts after down', 30_000, () => (loop.output().slice(mark).match(/^fail$/gm) ?? []).length >= 4);
     const after = loop.output().slice(mark);
     expect(after).not.toContain(lab.addr.clientV4);
     expect(after).not.toContain(lab.addr.clientWlanV4);
