@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLE, client, clientSnapshot, provision } from './client-helpers.js';
+import { BUNDLE, client, clientSnapshot, provision, tearDownClientLab } from './client-helpers.js';
 
 const NAME = `fk-${randomBytes(3).toString('hex')}`;
 let lab: Lab;
@@ -26,10 +26,7 @@ beforeAll(async () => {
   caps = [await lab.capture('client', 'eth0', filter), await lab.capture('client', 'wlan0', filter)];
 }, 240_000);
 
-afterAll(async () => {
-  if (lab) await client(lab, ['uninstall']).catch(() => undefined);
-  await lab?.down();
-});
+afterAll(() => tearDownClientLab(lab));
 
 /** Where a run is killed: after that many `[#]` lines, or after that many milliseconds. */
 type KillPoint = { after: number; ms?: undefined } | { ms: number; after?: undefined };

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowUser, client, enroll, provision, waitUntil } from './client-helpers.js';
+import { allowUser, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
 
 const NAME = `cover-${randomBytes(3).toString('hex')}`;
 const STATIC = '/tmp/cover/static-probe';
@@ -44,11 +44,8 @@ beforeAll(async () => {
   sudoOther = { SUDO_UID: uid, SUDO_GID: gid, SUDO_USER: 'otheruser' };
 }, 300_000);
 
-afterAll(async () => {
-  // uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
-  if (lab) await client(lab, ['uninstall', NAME]).catch(() => undefined);
-  await lab?.down();
-});
+// uninstall removes egress/NAME from the cgroup2 hierarchy, which outlives the lab (it is the machine's).
+afterAll(() => tearDownClientLab(lab, { egress: NAME }));
 
 /** Captures whoami traffic on both uplinks of the client. */
 async function uplinkCaptures() {
