@@ -356,7 +356,7 @@ describe('provision --userspace-wireguard backports', () => {
     await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
     expect(host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' '))).toEqual([
       'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-tools nftables',
-      'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
+      'apt-get update -q -o Dir::Etc::SourceList=/etc/apt/sources.list.d/egress-wireguard-go-backports.sources -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
     ]);
     expect(host.machine.files.get(PIN)?.content).toContain('Package: wireguard-go\nPin: release n=bookworm-backports\nPin-Priority: 500');
     const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
