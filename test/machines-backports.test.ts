@@ -1,14 +1,16 @@
-// `provision --userspace-wireguard backports` on a real Debian 12 machine, through real apt and dpkg: the machine
-// takes its packages from a local mirror in the lab (genuine bookworm and bookworm-backports wireguard-go .debs from
+// `provision` and `enroll --userspace-wireguard backports` on real Debian 12 machines, through real apt and dpkg: the
+// machines take their packages from a local mirror in the lab (genuine bookworm and bookworm-backports wireguard-go .debs from
 // the Debian archive, cached by tools/setup.sh; its Release signed by a lab key the machine trusts), so nothing leaves
 // for the internet. A dry run changes nothing; the real run adds only the pinned source and installs 0.0.20231211, which
-// carries the tunnel; a re-run changes nothing; deprovision puts bookworm's wireguard-go back and leaves the machine as
-// before; a mirror that stops serving packages after `apt-get update` leaves nothing behind.
+// carries the tunnel (the client's, with a handshake, too); a re-run changes nothing; deprovision/uninstall put
+// bookworm's wireguard-go back and leave the machine as before; a mirror that stops serving packages after
+// `apt-get update` leaves nothing behind.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_ADDR, startAptMirror, withMachinesLab, type Machine, type MachinesLab } from '@egress/lab';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -18,6 +20,24 @@ const DEBS = {
   backports: '/var/cache/egress-lab/wireguard-go-0.0.20231211/wireguard-go_0.0.20231211-1~bpo12+1_amd64.deb',
 };
 const SOURCE = '/etc/apt/sources.list.d/egress-wireguard-go-backports.sources';
+const DEB = 'egress_0.0.1_amd64.deb';
+let debs = '';
+
+// The egress .deb of this tree, for the client machine (no Node there).
+beforeAll(async () => {
+  debs = mkdtempSync(join(tmpdir(), 'egress-bpo-debs-'));
+  await promisify(execFile)(process.execPath, [join(REPO, 'tools/package/build-deb.mjs'), '--arch', 'amd64', '--version', '0.0.1', '--out', debs, '--gzip'], { maxBuffer: 1 << 24 });
+}, 300_000);
+afterAll(() => { if (debs) rmSync(debs, { recursive: true, force: true }); });
+
+/** Points a machine's bookworm source at the lab mirror and trusts the mirror's key (also for Signed-By the Debian keyring). */
+async function behindMirror(m: Machine, url: string, keyFile: string): Promise<string> {
+  writeFileSync(join(m.root, 'etc/apt/sources.list'), `deb ${url} bookworm main\n`);
+  const ring = join(m.root, 'usr/share/keyrings/debian-archive-keyring.gpg');
+  writeFileSync(ring, Buffer.concat([readFileSync(ring), readFileSync(keyFile)]));
+  await m.sh('cp /usr/share/keyrings/debian-archive-keyring.gpg /etc/apt/trusted.gpg.d/debian-archive-keyring.gpg');
+  return m.sh('apt-get update 2>&1');
+}
 const PIN = '/etc/apt/preferences.d/egress-wireguard-go-backports.pref';
 
 /** What must be as before: every package and version, /etc (files, modes, sizes, apt's files by content), the firewall, links, units. */
@@ -28,7 +48,8 @@ async function snapshot(m: Machine): Promise<string> {
     "echo '## apt'; find /etc/apt -type f -exec md5sum {} + | sort",
     "echo '## nft'; nft list ruleset",
     "echo '## links'; ip -br link | cut -d' ' -f1",
-    "echo '## units'; systemctl list-unit-files --no-legend 'wg-quick*' | sort",
+    "echo '## units'; systemctl list-unit-files --no-legend 'wg-quick*' 'egress*' | sort",
+    "echo '## rules'; ip rule; ip -6 rule",
   ].join('; '));
 }
 
@@ -50,14 +71,14 @@ describe('provision --userspace-wireguard backports on a real Debian 12 machine 
           { suite: 'bookworm-backports', debs: [DEBS.backports], notAutomatic: true },
         ]);
         const vps = await lab.add({ name: 'vps', role: 'vps', suite: 'bookworm' });
-        await vps.boot();
+        const cli = await lab.add({ name: 'cli', role: 'client', suite: 'bookworm' });
+        await Promise.all([vps.boot(), cli.boot()]);
         expect(await vps.waitBooted()).toBe('running');
-        // The machine sits behind the lab's mirror (as a VPS behind its provider's mirror): its bookworm source points
+        expect(await cli.waitBooted()).toBe('running');
+        // The machines sit behind the lab's mirror (as a VPS behind its provider's mirror): their bookworm source points
         // there, and the mirror's signing key is in the Debian keyring the backports source is checked against.
-        writeFileSync(join(vps.root, 'etc/apt/sources.list'), `deb ${mirror.url} bookworm main\n`);
-        writeFileSync(join(vps.root, 'usr/share/keyrings/debian-archive-keyring.gpg'), Buffer.concat([readFileSync(join(vps.root, 'usr/share/keyrings/debian-archive-keyring.gpg')), readFileSync(mirror.keyFile)]));
-        await vps.sh('cp /usr/share/keyrings/debian-archive-keyring.gpg /etc/apt/trusted.gpg.d/debian-archive-keyring.gpg');
-        const upd = await vps.sh('apt-get update 2>&1');
+        const upd = await behindMirror(vps, mirror.url, mirror.keyFile);
+        await behindMirror(cli, mirror.url, mirror.keyFile);
         console.log(`machine's own apt-get update (its bookworm source on the mirror):\n${upd}`);
         // ... and a third-party source that is gone (a dead repository on a real VPS): egress must not depend on it.
         writeFileSync(join(vps.root, 'etc/apt/sources.list.d/gone.list'), `deb [trusted=yes] ${mirror.url.replace(/debian$/, 'gone')} bookworm main\n`);
@@ -136,7 +157,56 @@ describe('provision --userspace-wireguard backports on a real Debian 12 machine 
         expect(again.out).toContain('already provisioned, nothing changed');
         expect(diff(afterFirst, await snapshot(vps))).toEqual([]);
 
-        // 5. deprovision: source and pin gone, bookworm's wireguard-go back, the machine as before.
+        // 5. The client: enroll --userspace-wireguard backports (dry run, a failed install, the real one, a re-run, uninstall).
+        copyFileSync(join(debs, DEB), join(cli.root, 'root', DEB));
+        await cli.sh(`cd /root && DEBIAN_FRONTEND=noninteractive apt install -y ./${DEB} >/dev/null 2>&1 && rm ${DEB}`, { timeoutMs: 300_000 });
+        await cli.sh('useradd --create-home --shell /bin/bash appuser');
+        copyFileSync(join(work, 'bundle.json'), join(cli.root, 'root/bundle.json'));
+        const cliBefore = await snapshot(cli);
+        const enroll = (...extra: string[]) => cli.exec(['sh', '-c', 'egress-client enroll /root/bundle.json --user appuser --userspace-wireguard backports "$@" 2>&1', 'sh', '--backports-mirror', mirror.url, ...extra], { timeoutMs: 240_000 });
+        const cdry = await enroll('--dry-run');
+        console.log(`enroll --dry-run:\n${cdry.stdout}`);
+        expect(cdry.exitCode, cdry.stdout).toBe(0);
+        expect(cdry.stdout).toContain(`would write ${SOURCE}:`);
+        expect(cdry.stdout).toContain(`URIs: ${mirror.url}\n`);
+        expect(cdry.stdout).toContain('would run: apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports');
+        expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
+        mirror.setServingDebs(false);
+        const cfail = await enroll();
+        console.log(`enroll with the mirror refusing .debs (exit ${cfail.exitCode}):\n${cfail.stdout}`);
+        expect(cfail.exitCode).not.toBe(0);
+        expect(cfail.stdout).toContain('the backports source was removed again');
+        expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
+        mirror.setServingDebs(true);
+        const creal = await enroll();
+        console.log(`enroll:\n${creal.stdout}`);
+        expect(creal.exitCode, creal.stdout).toBe(0);
+        expect(await dpkgWireguardGo(cli)).toBe('0.0.20231211-1~bpo12+1 install ok installed');
+        const pkgsOnly = (s: string) => s.split('## etc')[0]!;
+        expect(diff(pkgsOnly(cliBefore), pkgsOnly(await snapshot(cli))).filter((l) => !/^[-+] egress /.test(l))).toEqual(['- wireguard-go 0.0.20220316-1+b4 install ok installed', '+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
+        const iface = (await cli.sh('wg show interfaces')).trim();
+        const handshake = async () => Number((await cli.sh(`wg show ${iface} latest-handshakes`)).trim().split(/\s+/)[1] ?? 0) > 0;
+        for (let i = 0; i < 120 && !(await handshake()); i++) await new Promise((r) => setTimeout(r, 500));
+        expect(await handshake()).toBe(true);
+        expect((await cli.sh(`runuser -u appuser -- bash -c 'exec 3<>/dev/tcp/${LAB_ADDR.whoamiV4}/${LAB_ADDR.whoamiPort}; timeout 5 cat <&3'`)).trim()).toBe(LAB_ADDR.vpsV4);
+        const cdoc = await cli.exec(['egress-client', 'doctor']);
+        console.log(`client doctor:\n${cdoc.stdout}${cdoc.stderr}`);
+        expect(`${cdoc.stdout}${cdoc.stderr}`).toMatch(/wireguard-go 0\.0\.20230223 \(package wireguard-go 0\.0\.20231211-1~bpo12\+1, \/usr\/bin\/wireguard-go\), offloads on/);
+        const cstat = await cli.exec(['egress-client', 'status']);
+        expect(`${cstat.stdout}${cstat.stderr}`).toMatch(/tunnel wireguard-go 0\.0\.20230223 \(package wireguard-go 0\.0\.20231211-1~bpo12\+1/);
+        const cliAfter = await snapshot(cli);
+        const cagain = await enroll();
+        console.log(`enroll again:\n${cagain.stdout}`);
+        expect(cagain.exitCode, cagain.stdout).toBe(0);
+        expect(diff(cliAfter, await snapshot(cli))).toEqual([]);
+        const un = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
+        console.log(`uninstall:\n${un.stdout}`);
+        expect(un.exitCode, un.stdout).toBe(0);
+        expect(await dpkgWireguardGo(cli)).toBe('0.0.20220316-1+b4 install ok installed');
+        expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
+        console.log(`client apt history:\n${await cli.sh('cat /var/log/apt/history.log')}`);
+
+        // 6. deprovision: source and pin gone, bookworm's wireguard-go back, the machine as before.
         const dep = await server(['deprovision']);
         console.log(`deprovision:\n${dep.out}`);
         expect(dep.code, dep.out).toBe(0);

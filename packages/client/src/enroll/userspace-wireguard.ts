@@ -6,6 +6,8 @@ import type { Host } from '@egress/core/host/host';
 import type { Output } from '@egress/core/output';
 import { WIREGUARD_GO_VERSION_ARGV, backportsPlan, restoreWireguardGoCommand, type UserspaceWireguard } from '@egress/core/wireguard-backports';
 import { hasOffloadSupport, parseWireguardGoVersion } from '@egress/core/wireguard-impl';
+import { EGRESS_DIR } from '@egress/core/render/client-paths';
+import { recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
 
 /** What enroll added to apt (removed by the uninstall of the last egress). */
 export const APT_RECORD_PATH = '/etc/egress/apt-files.json';
@@ -39,8 +41,12 @@ export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWire
   if (dryRun) return;
   const old = AptRecord.safeParse(JSON.parse((await host.readFile(APT_RECORD_PATH)) ?? '{"files":[]}')).data;
   const recorded = old?.files ?? [];
+  // The record may be the first thing in /etc/egress: a directory made here is recorded like enroll's own, so the
+  // last uninstall (or the rollback below) removes it and /etc ends as it was.
+  const madeDir = (await host.run(['test', '-d', EGRESS_DIR])).exitCode !== 0;
   const before = old?.wireguardGoBefore !== undefined ? old.wireguardGoBefore : ((await host.run(WIREGUARD_GO_VERSION_ARGV)).stdout.trim() || null);
   await host.writeFile(APT_RECORD_PATH, `${JSON.stringify({ files: [...new Set([...recorded, ...plan.files.map((f) => f.path)])], wireguardGoBefore: before }, null, 2)}\n`, { mode: 0o600 });
+  if (madeDir) await recordCreatedDirs(host, [EGRESS_DIR]);
   for (const f of plan.files) await host.writeFile(f.path, f.content, { mode: 0o644 });
   for (const c of plan.commands) {
     const r = await host.run(c.argv, c.options);
@@ -49,6 +55,7 @@ export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWire
       for (const f of plan.files) await host.removeFile(f.path);
       if (recorded.length) await host.writeFile(APT_RECORD_PATH, `${JSON.stringify(old, null, 2)}\n`, { mode: 0o600 });
       else await host.removeFile(APT_RECORD_PATH);
+      if (madeDir) await removeCreatedDirs(host);
       throw new EgressError('E_INSTALL', `${c.argv.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}; the backports source was removed again`, {
         hint: 'check apt and the network, or enroll with --userspace-wireguard system',
       });
