@@ -61,8 +61,8 @@ function diff(before: string, after: string): string[] {
 
 const dpkgWireguardGo = (m: Machine): Promise<string> => m.sh("dpkg-query -W -f='${Version} ${Status}' wireguard-go 2>&1 || true");
 
-describe('provision --userspace-wireguard backports on a real Debian 12 machine (real apt, local mirror)', () => {
-  it('dry run changes nothing; installs 0.0.20231211 pinned, carries the tunnel, re-run is a no-op, deprovision and a failed install leave it as before', async () => {
+describe('--userspace-wireguard backports on real Debian 12 machines (real apt and dpkg, a local mirror)', () => {
+  it('provision and enroll: dry run changes nothing; 0.0.20231211 installed pinned carries the tunnel; re-run is a no-op; deprovision/uninstall and a failed install leave the machine as before', async () => {
     const work = mkdtempSync(join(tmpdir(), 'egress-bpo-'));
     try {
       await withMachinesLab('mbpo', async (lab: MachinesLab) => {
@@ -198,6 +198,7 @@ describe('provision --userspace-wireguard backports on a real Debian 12 machine 
         const cagain = await enroll();
         console.log(`enroll again:\n${cagain.stdout}`);
         expect(cagain.exitCode, cagain.stdout).toBe(0);
+        expect(cagain.stdout).toContain('wireguard-go 0.0.20230223 (package 0.0.20231211-1~bpo12+1) is installed and has TUN offloads; nothing to install');
         expect(diff(cliAfter, await snapshot(cli))).toEqual([]);
         const un = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
         console.log(`uninstall:\n${un.stdout}`);

@@ -32,7 +32,9 @@ export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWire
   const plan = backportsPlan({ id: osField(os, 'ID') ?? 'unknown', ...(codename ? { codename } : {}), prettyName: osField(os, 'PRETTY_NAME') ?? 'an unknown Linux' }, 'this host', mirror);
   const current = parseWireguardGoVersion((await host.run(['wireguard-go', '--version'])).stdout);
   if (current && hasOffloadSupport(current)) {
-    output.info(`--userspace-wireguard backports: wireguard-go ${current} is installed and has TUN offloads; nothing to install`);
+    // The package version where there is one: bookworm-backports' 0.0.20231211 prints v0.0.20230223.
+    const pkg = (await host.run(WIREGUARD_GO_VERSION_ARGV)).stdout.trim();
+    output.info(`--userspace-wireguard backports: wireguard-go ${current}${pkg ? ` (package ${pkg})` : ''} is installed and has TUN offloads; nothing to install`);
     return;
   }
   output.step(`Installing wireguard-go ${plan.version} from backports (an apt source pinned to wireguard-go only)`);

@@ -360,13 +360,33 @@ describe('provision --userspace-wireguard backports', () => {
     ]);
     expect(host.machine.files.get(PIN)?.content).toContain('Package: wireguard-go\nPin: release n=bookworm-backports\nPin-Priority: 500');
     const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
-    expect(record).toMatchObject({ installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], aptFiles: [SOURCE, PIN] });
+    expect(record).toMatchObject({ installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], aptFiles: [SOURCE, PIN], wireguardGoBefore: null });
     const calls = host.calls.length;
     await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
     expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]); // a re-run installs nothing again
     await deprovisionCommand('root@vps', {}, quiet(), opener);
     expect(host.machine.files.has(SOURCE)).toBe(false);
     expect(host.machine.files.has(PIN)).toBe(false);
+  });
+
+  it('deprovision puts the wireguard-go from before back after removing the source, unless it is already that one', async () => {
+    const { cleanupCommands } = await import('./deprovision.js');
+    const facts = { iptables: { v4: undefined, v6: undefined }, nftJson: undefined, distro: 'debian' } as unknown as Parameters<typeof cleanupCommands>[0];
+    const rec = JSON.stringify({ version: 1, aptFiles: [SOURCE, PIN], wireguardGoBefore: '0.0.20220316-1+b4' });
+    const lines = (v: string | undefined) => cleanupCommands({ ...facts, provisionText: rec, ...(v ? { wireguardGoVersion: v } : {}) } as typeof facts, 'egress0', false).map((c) => c.argv.join(' '));
+    const now = lines('0.0.20231211-1~bpo12+1');
+    const restore = now.findIndex((l) => l.startsWith('sh -c cur=$(dpkg-query'));
+    expect(now[restore]).toMatch(/egress-restore-wireguard-go 0\.0\.20231211-1~bpo12\+1 0\.0\.20220316-1\+b4$/);
+    expect(restore).toBeGreaterThan(now.indexOf(`rm -f -- ${SOURCE} ${PIN}`));
+    expect(lines('0.0.20220316-1+b4').some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
+    expect(lines(undefined).some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
+  });
+
+  it('refuses a --backports-mirror that is not a plain URL, or without backports, before connecting', async () => {
+    const { host, opener } = fakeVps({});
+    await expect(provision('root@vps', { userspaceWireguard: 'backports', backportsMirror: 'http://m/debian\nTypes: deb', out: join(dir, 'bpo-m.json') }, quiet(), opener)).rejects.toThrow("--backports-mirror: got 'http://m/debian?Types: deb'; expected a plain http:// or https:// URL");
+    await expect(provision('root@vps', { backportsMirror: 'http://m/debian', out: join(dir, 'bpo-m.json') }, quiet(), opener)).rejects.toThrow('--backports-mirror: only used with --userspace-wireguard backports (got --userspace-wireguard system)');
+    expect(host.calls).toEqual([]);
   });
 
   it('refuses on Ubuntu (no backport) and an unknown value, before anything changes', async () => {
