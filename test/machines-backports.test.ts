@@ -2,8 +2,8 @@
 // machines take their packages from a local mirror in the lab (genuine bookworm and bookworm-backports wireguard-go .debs from
 // the Debian archive, cached by tools/setup.sh; its Release signed by a lab key the machine trusts), so nothing leaves
 // for the internet. A dry run changes nothing; the real run adds only the pinned source and installs 0.0.20231211, which
-// carries the tunnel (the client's, with a handshake, too); a re-run changes nothing; deprovision/uninstall put
-// bookworm's wireguard-go back and leave the machine as before; a mirror that stops serving packages after
+// carries the tunnel (the client's, with a handshake, too); a re-run changes nothing; deprovision puts bookworm's
+// wireguard-go back on the VPS, uninstall purges it from the client that had none, each machine as before; a mirror that stops serving packages after
 // `apt-get update` leaves nothing behind.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -157,10 +157,13 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         expect(again.out).toContain('already provisioned, nothing changed');
         expect(diff(afterFirst, await snapshot(vps))).toEqual([]);
 
-        // 5. The client: enroll --userspace-wireguard backports (dry run, a failed install, the real one, a re-run, uninstall).
+        // 5. The client (no wireguard-go before): enroll --userspace-wireguard backports (dry run, a failed install, the
+        // real one, a re-run, uninstall).
         copyFileSync(join(debs, DEB), join(cli.root, 'root', DEB));
         await cli.sh(`cd /root && DEBIAN_FRONTEND=noninteractive apt install -y ./${DEB} >/dev/null 2>&1 && rm ${DEB}`, { timeoutMs: 300_000 });
         await cli.sh('useradd --create-home --shell /bin/bash appuser');
+        // This client has no wireguard-go before (the VPS had bookworm's): uninstall must purge the one enroll installed.
+        console.log(`client: ${await cli.sh('dpkg --purge wireguard-go 2>&1')}`);
         copyFileSync(join(work, 'bundle.json'), join(cli.root, 'root/bundle.json'));
         const cliBefore = await snapshot(cli);
         const enroll = (...extra: string[]) => cli.exec(['sh', '-c', 'egress-client enroll /root/bundle.json --user appuser --userspace-wireguard backports "$@" 2>&1', 'sh', '--backports-mirror', mirror.url, ...extra], { timeoutMs: 240_000 });
@@ -183,7 +186,7 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         expect(creal.exitCode, creal.stdout).toBe(0);
         expect(await dpkgWireguardGo(cli)).toBe('0.0.20231211-1~bpo12+1 install ok installed');
         const pkgsOnly = (s: string) => s.split('## etc')[0]!;
-        expect(diff(pkgsOnly(cliBefore), pkgsOnly(await snapshot(cli))).filter((l) => !/^[-+] egress /.test(l))).toEqual(['- wireguard-go 0.0.20220316-1+b4 install ok installed', '+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
+        expect(diff(pkgsOnly(cliBefore), pkgsOnly(await snapshot(cli)))).toEqual(['+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
         const iface = (await cli.sh('wg show interfaces')).trim();
         const handshake = async () => Number((await cli.sh(`wg show ${iface} latest-handshakes`)).trim().split(/\s+/)[1] ?? 0) > 0;
         for (let i = 0; i < 120 && !(await handshake()); i++) await new Promise((r) => setTimeout(r, 500));
@@ -203,7 +206,10 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         const un = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
         console.log(`uninstall:\n${un.stdout}`);
         expect(un.exitCode, un.stdout).toBe(0);
-        expect(await dpkgWireguardGo(cli)).toBe('0.0.20220316-1+b4 install ok installed');
+        // dpkg keeps a "not-installed" line for a package apt purged (dpkg --purge before left none): not installed either way.
+        const gone = await dpkgWireguardGo(cli);
+        console.log(`client dpkg after uninstall: wireguard-go ${JSON.stringify(gone)}`);
+        expect(gone).toMatch(/^(dpkg-query: no packages found matching wireguard-go\n| unknown ok not-installed)$/);
         expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
         console.log(`client apt history:\n${await cli.sh('cat /var/log/apt/history.log')}`);
 
