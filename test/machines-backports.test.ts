@@ -156,6 +156,16 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         expect(again.code, again.out).toBe(0);
         expect(again.out).toContain('already provisioned, nothing changed');
         expect(diff(afterFirst, await snapshot(vps))).toEqual([]);
+        // Another mirror (the same archive at the router's IPv6 address): only the source is rewritten, and apt reads it.
+        const moved = await server(['provision', ...bpo.map((a) => (a === `${mirror.url}/` ? mirror.url6 : a))]);
+        expect(moved.code, moved.out).toBe(0);
+        expect(moved.out).toContain(`${SOURCE} is rewritten to take bookworm-backports from ${mirror.url6} (wireguard-go is not reinstalled)`);
+        expect(await vps.sh(`cat ${SOURCE}`)).toContain(`URIs: ${mirror.url6}\n`);
+        expect(diff(afterFirst, await snapshot(vps)).filter((l) => !l.includes(SOURCE))).toEqual([]);
+        const upd6 = await vps.exec(['sh', '-c', `apt-get update -o Dir::Etc::SourceList=${SOURCE} -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0 2>&1`]);
+        console.log(`apt-get update of the rewritten source (exit ${upd6.exitCode}):\n${upd6.stdout}`);
+        expect(upd6.stdout).toContain(`Get:1 ${mirror.url6} bookworm-backports InRelease`);
+        expect(upd6.exitCode).toBe(0);
 
         // 5. The client (no wireguard-go before): enroll --userspace-wireguard backports (dry run, a failed install, the
         // real one, a re-run, uninstall).

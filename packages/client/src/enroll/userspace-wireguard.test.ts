@@ -34,6 +34,18 @@ describe('enroll --userspace-wireguard backports', () => {
     expect([SOURCE, PIN, APT_RECORD_PATH].filter((f) => host.machine.files.has(f))).toEqual([]);
   });
 
+  it('rewrites only the source when enroll runs again with another --backports-mirror (shown first with --dry-run)', async () => {
+    const { host, out, output } = fake(BOOKWORM);
+    await ensureUserspaceWireguard(host, 'backports', output, false);
+    const calls = apt(host).length;
+    await ensureUserspaceWireguard(host, 'backports', output, true, 'http://203.0.113.1:8080/debian');
+    expect(out()).toContain(`would rewrite ${SOURCE} to take bookworm-backports from http://203.0.113.1:8080/debian`);
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://deb.debian.org/debian\n');
+    await ensureUserspaceWireguard(host, 'backports', output, false, 'http://203.0.113.1:8080/debian');
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://203.0.113.1:8080/debian\n');
+    expect(apt(host).length).toBe(calls);
+  });
+
   it('only shows the files and commands with --dry-run', async () => {
     const { host, out, output } = fake(BOOKWORM);
     await ensureUserspaceWireguard(host, 'backports', output, true);

@@ -30,6 +30,15 @@ export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWire
   const os = (await host.readFile('/etc/os-release')) ?? '';
   const codename = osField(os, 'VERSION_CODENAME');
   const plan = backportsPlan({ id: osField(os, 'ID') ?? 'unknown', ...(codename ? { codename } : {}), prettyName: osField(os, 'PRETTY_NAME') ?? 'an unknown Linux' }, 'this host', mirror);
+  // Installed by an earlier enroll: only a source pointing at another archive now (--backports-mirror changed) is rewritten.
+  const source = plan.files[0]!;
+  const onDisk = await host.readFile(source.path);
+  const recordText = await host.readFile(APT_RECORD_PATH);
+  if (onDisk !== undefined && onDisk !== source.content && recordText !== undefined && AptRecord.safeParse(JSON.parse(recordText)).data?.files.includes(source.path)) {
+    output.info(`--userspace-wireguard backports: ${dryRun ? 'would rewrite' : 'rewrite'} ${source.path} to take bookworm-backports from ${mirror ?? 'the Debian archive'} (wireguard-go is not reinstalled):\n${source.content.trimEnd().replace(/^/gm, '  ')}`);
+    if (!dryRun) await host.writeFile(source.path, source.content, { mode: 0o644 });
+    return;
+  }
   const current = parseWireguardGoVersion((await host.run(['wireguard-go', '--version'])).stdout);
   if (current && hasOffloadSupport(current)) {
     // The package version where there is one: bookworm-backports' 0.0.20231211 prints v0.0.20230223.

@@ -364,6 +364,12 @@ describe('provision --userspace-wireguard backports', () => {
     const calls = host.calls.length;
     await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
     expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]); // a re-run installs nothing again
+    // Another --backports-mirror: only the source is rewritten (nothing reinstalled), the record stays.
+    const mirrored = await provision('root@vps', { userspaceWireguard: 'backports', backportsMirror: 'http://203.0.113.1:8080/debian', out: join(dir, 'bpo.json') }, quiet(), opener);
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://203.0.113.1:8080/debian\nSuites: bookworm-backports\n');
+    expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]);
+    expect(mirrored.changes).toEqual([`sh -c umask 022 && mkdir -p "$(dirname "$1")" && cat > "$1" egress-apt-file ${SOURCE}`]);
+    expect(JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content)).toEqual(record);
     await deprovisionCommand('root@vps', {}, quiet(), opener);
     expect(host.machine.files.has(SOURCE)).toBe(false);
     expect(host.machine.files.has(PIN)).toBe(false);

@@ -80,7 +80,13 @@ function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | und
     return undefined;
   }
   const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName, mirror);
-  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) return undefined; // done by an earlier run
+  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) {
+    // Done by an earlier run; only a source pointing at another archive now (--backports-mirror changed) is rewritten.
+    const source = plan.files.find((f) => f.path === BACKPORTS_SOURCE_PATH)!;
+    if (facts.backportsSourceText === undefined || facts.backportsSourceText === source.content) return undefined;
+    output.info(`--userspace-wireguard backports: ${BACKPORTS_SOURCE_PATH} is rewritten to take bookworm-backports from ${mirror ?? 'the Debian archive'} (wireguard-go is not reinstalled)`);
+    return { files: [source], commands: [aptFileCommand(source.path, source.content)] };
+  }
   const upstream = facts.wireguardGoVersion?.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
   if (upstream && /^\d+\.\d+\.\d+$/.test(upstream) && hasOffloadSupport(upstream)) {
     output.info(`--userspace-wireguard backports: wireguard-go ${facts.wireguardGoVersion} is installed and has TUN offloads; nothing to install`);

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
-import { WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
+import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -45,6 +45,7 @@ export function factCommands(iface = 'egress0'): Command[] {
     sh('command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state 2>/dev/null; true'),
     { argv: implementationArgv(iface) },
     { argv: WIREGUARD_GO_VERSION_ARGV },
+    { argv: ['cat', BACKPORTS_SOURCE_PATH] },
   ];
 }
 
@@ -108,6 +109,8 @@ export interface VpsFacts {
   implementationText: string;
   /** The installed wireguard-go package's version (dpkg), when there is one. */
   wireguardGoVersion?: string;
+  /** The apt source --userspace-wireguard backports wrote, when it is there. */
+  backportsSourceText?: string;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -260,6 +263,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     firewalld: (ok(r(25)) ?? '').trim() === 'running',
     implementationText: ok(r(26)) ?? '',
     ...((ok(r(27)) ?? '').trim() ? { wireguardGoVersion: ok(r(27))!.trim() } : {}),
+    ...(ok(r(28)) !== undefined ? { backportsSourceText: ok(r(28))! } : {}),
   };
 }
 

@@ -24,6 +24,8 @@ export interface MirrorSuite {
 export interface AptMirror {
   /** The archive URL machines use (like http://deb.debian.org/debian). */
   url: string;
+  /** The same archive at the router's IPv6 address. */
+  url6: string;
   /** The mirror's signing key (OpenPGP binary): add it to a machine's keyring to trust the mirror. */
   keyFile: string;
   /** Makes the mirror answer 503 for every .deb (indexes are still served) or serve them again. */
@@ -110,7 +112,8 @@ for (const a of addrs) http.createServer(handle).listen(Number(port), a, () => {
 `;
 
 /**
- * Builds the mirror in the lab's directory and serves it at http://203.0.113.1:8080/debian from the router namespace
+ * Builds the mirror in the lab's directory and serves it at http://203.0.113.1:8080/debian (and at
+ * http://[2001:db8:113::1]:8080/debian) from the router namespace
  * (reachable from every machine); stops with the lab.
  */
 export async function startAptMirror(lab: MachinesLab, suites: readonly MirrorSuite[]): Promise<AptMirror> {
@@ -123,7 +126,7 @@ export async function startAptMirror(lab: MachinesLab, suites: readonly MirrorSu
   writeFileSync(log, '');
   const err = join(dir, 'server.err');
   const e = openSync(err, 'a');
-  const child = spawn('nsenter', [`--net=/run/netns/${lab.routerNs}`, '--', process.execPath, '-e', SERVER, dir, flag, log, String(PORT), LAB_ADDR.internetV4],
+  const child = spawn('nsenter', [`--net=/run/netns/${lab.routerNs}`, '--', process.execPath, '-e', SERVER, dir, flag, log, String(PORT), LAB_ADDR.internetV4, LAB_ADDR.internetV6],
     { stdio: ['ignore', 'ignore', e], detached: true });
   closeSync(e);
   child.unref();
@@ -137,6 +140,7 @@ export async function startAptMirror(lab: MachinesLab, suites: readonly MirrorSu
   }
   return {
     url: `http://${LAB_ADDR.internetV4}:${PORT}/debian`,
+    url6: `http://[${LAB_ADDR.internetV6}]:${PORT}/debian`,
     keyFile,
     setServingDebs: (on) => { if (on) rmSync(flag, { force: true }); else writeFileSync(flag, ''); },
     requests: () => readFileSync(log, 'utf8').split('\n').filter(Boolean),
