@@ -46,6 +46,7 @@ async function snapshot(m: Machine): Promise<string> {
     "echo '## dpkg'; dpkg-query -W -f='${Package} ${Version} ${Status}\\n' | sort",
     "echo '## etc'; find /etc -xdev -not -path /etc/ld.so.cache -printf '%p %y %m %s\\n' | sort",
     "echo '## apt'; find /etc/apt -type f -exec md5sum {} + | sort",
+    "echo '## apt lists'; ls /var/lib/apt/lists",
     "echo '## nft'; nft list ruleset",
     "echo '## links'; ip -br link | cut -d' ' -f1",
     "echo '## units'; systemctl list-unit-files --no-legend 'wg-quick*' 'egress*' | sort",
@@ -142,6 +143,12 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         // Nothing but wireguard-go came from backports (dpkg: every other package as before).
         const pkgs = (s: string) => s.split('## etc')[0]!;
         expect(diff(pkgs(before), pkgs(await snapshot(vps)))).toEqual(['- wireguard-go 0.0.20220316-1+b4 install ok installed', '+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
+        // apt-get update read only the backports source: its indexes were added, the others left as they were.
+        const lists = (x: string) => x.split('## apt lists\n')[1]!.split('## nft')[0]!;
+        const listDiff = diff(lists(before), lists(await snapshot(vps)));
+        console.log(`apt lists added by provision:\n${listDiff.join('\n')}`);
+        expect(listDiff.length).toBeGreaterThan(0);
+        expect(listDiff.every((l) => l.startsWith('+ ') && l.includes('_dists_bookworm-backports_'))).toBe(true);
         expect(await vps.sh('systemctl is-active wg-quick@egress0.service')).toBe('active\n');
         expect(await vps.sh('pid=$(pgrep -x wireguard-go); readlink /proc/$pid/exe; dpkg-query -S $(readlink /proc/$pid/exe)')).toBe('/usr/bin/wireguard-go\nwireguard-go: /usr/bin/wireguard-go\n');
         console.log(`apt's log of the install:\n${await vps.sh('cat /var/log/apt/term.log')}`);

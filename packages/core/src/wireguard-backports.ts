@@ -114,6 +114,17 @@ export function restoreWireguardGoCommand(previous: string | null, installed: st
   };
 }
 
+/**
+ * Removes the backports indexes `apt-get update` downloaded, once no apt source names the suite any more (run after
+ * the source is removed): apt ignores them, but /var/lib/apt/lists is then as before. A source of the user's own that
+ * names the suite (even commented out) keeps them.
+ */
+export function dropBackportsListsCommand(): Command {
+  const suites = [...new Set(Object.values(BACKPORTS).map((b) => b.suite))];
+  const script = 'for s in "$@"; do grep -qs -- "$s" /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources || rm -f /var/lib/apt/lists/*_dists_"$s"_*; done; true';
+  return { argv: ['sh', '-c', script, 'egress-apt-lists', ...suites], options: { change: true, display: `remove apt's indexes of ${suites.join(', ')} (no source names it any more)` } };
+}
+
 /** The installed version of wireguard-go (dpkg), for the record that lets uninstall put it back. */
 export const WIREGUARD_GO_VERSION_ARGV = ['sh', '-c', "dpkg-query -W -f='${Status} ${Version}' wireguard-go 2>/dev/null | sed -n 's/^install ok installed //p'; true"];
 

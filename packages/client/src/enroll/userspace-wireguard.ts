@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { EgressError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import type { Output } from '@egress/core/output';
-import { WIREGUARD_GO_VERSION_ARGV, backportsPlan, restoreWireguardGoCommand, type UserspaceWireguard } from '@egress/core/wireguard-backports';
+import { WIREGUARD_GO_VERSION_ARGV, backportsPlan, dropBackportsListsCommand, restoreWireguardGoCommand, type UserspaceWireguard } from '@egress/core/wireguard-backports';
 import { hasOffloadSupport, parseWireguardGoVersion } from '@egress/core/wireguard-impl';
 import { EGRESS_DIR } from '@egress/core/render/client-paths';
 import { recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
@@ -64,6 +64,8 @@ export async function ensureUserspaceWireguard(host: Host, choice: UserspaceWire
     if (r.exitCode !== 0) {
       // Nothing half-applied: the source and pin go again (and the record with them when it held nothing else).
       for (const f of plan.files) await host.removeFile(f.path);
+      const drop = dropBackportsListsCommand();
+      await host.run(drop.argv, drop.options);
       if (recorded.length) await host.writeFile(APT_RECORD_PATH, `${JSON.stringify(old, null, 2)}\n`, { mode: 0o600 });
       else await host.removeFile(APT_RECORD_PATH);
       if (madeDir) await removeCreatedDirs(host);
@@ -84,6 +86,8 @@ export async function removeAptFiles(host: Host): Promise<{ files: string[]; lef
   const rec = AptRecord.safeParse(JSON.parse(text)).data;
   const files = rec?.files ?? [];
   for (const f of files) await host.removeFile(f);
+  const drop = dropBackportsListsCommand();
+  await host.run(drop.argv, drop.options);
   let leftover: string | undefined;
   const now = (await host.run(WIREGUARD_GO_VERSION_ARGV)).stdout.trim();
   if (rec?.wireguardGoBefore !== undefined && now && now !== rec.wireguardGoBefore) {

@@ -1,6 +1,6 @@
 // egress-server deprovision: remove everything egress added (interface, unit, files, nft table, sysctls, accepts), nothing else.
 import { runAll, serverOwnership, serverPaths, teardown, type Command, type Output } from '@egress/core';
-import { restoreWireguardGoCommand } from '@egress/core/wireguard-backports';
+import { dropBackportsListsCommand, restoreWireguardGoCommand } from '@egress/core/wireguard-backports';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { acceptCommands, nftRemoveCommands, presentAccepts } from '../remote/firewall.js';
 import { purgeCommands } from '../remote/install.js';
@@ -29,7 +29,7 @@ export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: 
     ...nftRemoveCommands(facts.nftJson),
     { argv: ['rm', '-f', '--', paths.key], options: { change: true } },
     // The apt source and pin of --userspace-wireguard backports.
-    ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }] : []),
+    ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }, dropBackportsListsCommand()] : []),
     // ... and wireguard-go as it was before (Debian's own again, or none), once the source is gone.
     ...(record.wireguardGoBefore !== undefined && facts.wireguardGoVersion && facts.wireguardGoVersion !== record.wireguardGoBefore
       ? [restoreWireguardGoCommand(record.wireguardGoBefore, facts.wireguardGoVersion)] : []),

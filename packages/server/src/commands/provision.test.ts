@@ -384,6 +384,8 @@ describe('provision --userspace-wireguard backports', () => {
     const restore = now.findIndex((l) => l.startsWith('sh -c cur=$(dpkg-query'));
     expect(now[restore]).toMatch(/egress-restore-wireguard-go 0\.0\.20231211-1~bpo12\+1 0\.0\.20220316-1\+b4$/);
     expect(restore).toBeGreaterThan(now.indexOf(`rm -f -- ${SOURCE} ${PIN}`));
+    const lists = now.findIndex((l) => l.includes('egress-apt-lists bookworm-backports'));
+    expect(lists).toBe(now.indexOf(`rm -f -- ${SOURCE} ${PIN}`) + 1);
     expect(lines('0.0.20220316-1+b4').some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
     expect(lines(undefined).some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
   });

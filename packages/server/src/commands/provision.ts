@@ -9,7 +9,7 @@ import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
 import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps, type ProvisionRecord } from '../server-ops.js';
 import type { VpsFacts } from '../remote/facts.js';
-import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, parseBackportsMirror, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
+import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, dropBackportsListsCommand, parseBackportsMirror, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
 import { hasOffloadSupport } from '@egress/core/wireguard-impl';
 import type { SessionOpener } from '../session.js';
 
@@ -180,7 +180,7 @@ export async function provision(targetText: string, options: CliOptions, output:
       const failed = results.findIndex((r) => r.exitCode !== 0);
       if (failed >= 0 || results.length < batch.length) {
         // A backports source that did not install is not left behind (nothing half-applied).
-        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }]).catch(() => undefined);
+        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }, dropBackportsListsCommand()]).catch(() => undefined);
         const what = failed < prep.length ? `installing ${[...packages, ...(backports ? ['wireguard-go from backports'] : [])].join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
         throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
           hint: backports ? `check the VPS package manager and network (and --backports-mirror), then rerun provision; the backports source and pin were removed again` : 'check the VPS package manager and network, then rerun provision',
