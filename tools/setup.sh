@@ -23,6 +23,7 @@ PACKAGES=(
   golang-go                      # builds a statically linked Go probe for cgroup selection tests
   xvfb x11-xserver-utils acl     # run-as display access test: an X server, xhost/xset, setfacl for Wayland/audio sockets
   debootstrap systemd-container  # the machines lab: Debian 12/13 root filesystems booted with systemd-nspawn
+  dpkg-dev gpg                   # the machines lab's local apt mirror (dpkg-scanpackages, a signed InRelease)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  # npm run package: the LD_PRELOAD shim prebuilt for aarch64
   docker.io busybox-static       # select e2e: a real dockerd inside a lab namespace (never on the machine), images from busybox
   podman crun                    # netns e2e: a real container (crun runs it without cgroups on this hybrid host) from a busybox rootfs, in a lab host only
@@ -55,6 +56,14 @@ fetch_backports_wireguard_go() {
   echo "setup: wireguard-go $WG_GO_BPO_VERSION (bookworm-backports) in $WG_GO_BPO_DIR"
 }
 fetch_backports_wireguard_go
+# Debian 12's own wireguard-go as a .deb too: the machines lab's local mirror serves it as bookworm main, so removing
+# --userspace-wireguard backports can go back to it without the internet.
+WG_GO_SYS_DEB=/var/cache/egress-lab/debs/wireguard-go_0.0.20220316-1+b4_amd64.deb
+# shellcheck disable=SC1091
+if [ ! -f "$WG_GO_SYS_DEB" ] && [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ]; then
+  mkdir -p "$(dirname "$WG_GO_SYS_DEB")"
+  (cd "$(dirname "$WG_GO_SYS_DEB")" && apt-get -q -o APT::Sandbox::User=root download wireguard-go=0.0.20220316-1+b4 >/dev/null)
+fi
 
 missing=()
 for p in "${names[@]}"; do

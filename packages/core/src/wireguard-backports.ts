@@ -1,6 +1,7 @@
 // `--userspace-wireguard backports`: an offload-capable wireguard-go from the distribution's own backports, asked for
 // by flag only — one apt source plus a pin so that nothing but wireguard-go ever comes from it; both files are recorded
 // so deprovision/uninstall remove them.
+import { z } from 'zod';
 import type { Command } from './host/host.js';
 import { ValidationError } from './errors.js';
 
@@ -15,6 +16,26 @@ export const BACKPORTS_PIN_PATH = '/etc/apt/preferences.d/egress-wireguard-go-ba
 const BACKPORTS: Record<string, { suite: string; uri: string; keyring: string; version: string }> = {
   bookworm: { suite: 'bookworm-backports', uri: 'http://deb.debian.org/debian', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg', version: '0.0.20231211' },
 };
+
+/**
+ * `--backports-mirror URL`: the archive to take the backports suite from instead of deb.debian.org (a user behind a
+ * mirror or proxy). It goes into a deb822 file, so only a plain http(s) URL with no whitespace, credentials, query or
+ * fragment is accepted; the suite is still checked against the distribution's keyring (Signed-By).
+ */
+export const BackportsMirror = z
+  .string()
+  .max(512)
+  .regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._~\-/%+]*)?$/, 'a plain http:// or https:// URL (host, optional port and path; no spaces, credentials, query or fragment)')
+  .transform((u) => u.replace(/\/+$/, ''));
+
+/** Parses `--backports-mirror`, naming the field, the value and what is allowed. */
+export function parseBackportsMirror(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const r = BackportsMirror.safeParse(value);
+  if (r.success) return r.data;
+  const why = r.error.issues[0]?.message ?? 'invalid';
+  throw new ValidationError(`--backports-mirror: got '${value.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}'; expected ${why}`, [{ path: '--backports-mirror', message: why }]);
+}
 
 /** Parses the flag's value, naming the field and what is allowed. */
 export function parseUserspaceWireguard(value: string | undefined): UserspaceWireguard {
@@ -31,8 +52,9 @@ export interface OsFacts {
 }
 
 /** The files and commands that install wireguard-go from backports on `os`, or a ValidationError saying why it cannot. */
-export function backportsPlan(os: OsFacts, hostLabel: string): { files: Array<{ path: string; content: string }>; commands: Command[]; version: string } {
-  const bp = os.codename ? BACKPORTS[os.codename] : undefined;
+export function backportsPlan(os: OsFacts, hostLabel: string, mirror?: string): { files: Array<{ path: string; content: string }>; commands: Command[]; version: string } {
+  const known = os.codename ? BACKPORTS[os.codename] : undefined;
+  const bp = known && mirror ? { ...known, uri: mirror } : known;
   if (!bp) {
     const why = os.id === 'ubuntu' ? 'Ubuntu has no backport of an offload-capable wireguard-go' : `egress knows a backport only for Debian 12 (bookworm-backports wireguard-go ${BACKPORTS.bookworm!.version})`;
     throw new ValidationError(`--userspace-wireguard backports: ${hostLabel} runs ${os.prettyName}; ${why}; nothing was changed`, [{ path: '--userspace-wireguard', message: 'no backport for this distribution' }], {
@@ -63,12 +85,48 @@ export function backportsPlan(os: OsFacts, hostLabel: string): { files: Array<{ 
   return {
     files: [{ path: BACKPORTS_SOURCE_PATH, content: source }, { path: BACKPORTS_PIN_PATH, content: pin }],
     commands: [
-      { argv: ['apt-get', 'update', '-q'], options: { change: true, env } },
+      // Only the backports source is read: a broken or slow unrelated source cannot fail this, and the other lists are
+      // left as they were (List-Cleanup=0 keeps them).
+      { argv: ['apt-get', 'update', '-q', '-o', `Dir::Etc::SourceList=${BACKPORTS_SOURCE_PATH}`, '-o', 'Dir::Etc::SourceParts=-', '-o', 'APT::Get::List-Cleanup=0'], options: { change: true, env } },
       { argv: ['apt-get', 'install', '-y', '-q', '--no-install-recommends', `wireguard-go/${bp.suite}`], options: { change: true, env } },
     ],
     version: bp.version,
   };
 }
+
+/**
+ * The command that puts wireguard-go back as it was before backports (run after the source and pin are gone):
+ * `previous` is the version installed before (Debian's own, reinstalled from the remaining sources: a downgrade), or
+ * null when there was none (the backported one is purged). Only while the installed version is still `installed`
+ * (one the user changed since is left alone).
+ */
+export function restoreWireguardGoCommand(previous: string | null, installed: string): Command {
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  const script = [
+    'cur=$(dpkg-query -W -f=\'${Status} ${Version}\' wireguard-go 2>/dev/null)',
+    'case "$cur" in "install ok installed $1") ;; *) echo "wireguard-go is $cur, not $1 (changed since egress installed it): left as it is"; exit 0;; esac',
+    'if [ -z "$2" ]; then exec apt-get purge -y -q wireguard-go; fi',
+    'exec apt-get install -y -q --no-install-recommends --allow-downgrades "wireguard-go=$2"',
+  ].join('\n');
+  return {
+    argv: ['sh', '-c', script, 'egress-restore-wireguard-go', installed, previous ?? ''],
+    options: { change: true, env, display: previous ? `apt-get install --allow-downgrades wireguard-go=${previous} (the version before backports)` : 'apt-get purge wireguard-go (none was installed before backports)' },
+  };
+}
+
+/**
+ * Removes the backports indexes `apt-get update` downloaded, once no apt source names the suite any more (run after
+ * the source is removed): apt ignores them, but /var/lib/apt/lists is then as before. A source of the user's own that
+ * names the suite (even commented out) keeps them.
+ */
+export function dropBackportsListsCommand(): Command {
+  const suites = [...new Set(Object.values(BACKPORTS).map((b) => b.suite))];
+  const script = 'for s in "$@"; do grep -qs -- "$s" /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources || rm -f /var/lib/apt/lists/*_dists_"$s"_*; done; true';
+  return { argv: ['sh', '-c', script, 'egress-apt-lists', ...suites], options: { change: true, display: `remove apt's indexes of ${suites.join(', ')} (no source names it any more)` } };
+}
+
+/** The installed version of wireguard-go (dpkg), for the record that lets uninstall put it back. */
+export const WIREGUARD_GO_VERSION_ARGV = ['sh', '-c', "dpkg-query -W -f='${Status} ${Version}' wireguard-go 2>/dev/null | sed -n 's/^install ok installed //p'; true"];
 
 /** A command writing `content` to `path` (0644), echoed as a write. */
 export function aptFileCommand(path: string, content: string): Command {

@@ -28,6 +28,13 @@ describe('tunnel implementation', () => {
     expect(describeImplementation(t)).toBe('kernel module (offloads native)');
   });
 
+  it('names the package owning the binary: bookworm-backports 0.0.20231211 prints v0.0.20230223', () => {
+    const out = `@link\n${TUN}\n\n@ss\n${SS}@exe\n/usr/bin/wireguard-go\n@version\nwireguard-go v0.0.20230223\n@package\nwireguard-go 0.0.20231211-1~bpo12+1\n`;
+    const t = parseImplementation(out, 'egress0');
+    expect(t).toMatchObject({ kind: 'wireguard-go', version: '0.0.20230223', package: 'wireguard-go 0.0.20231211-1~bpo12+1', offloads: 'on' });
+    expect(describeImplementation(t)).toBe('wireguard-go 0.0.20230223 (package wireguard-go 0.0.20231211-1~bpo12+1, /usr/bin/wireguard-go), offloads on');
+  });
+
   it('finds wireguard-go by its socket, reads its version, and takes offloads from ethtool, else from vnet_hdr', () => {
     const out = `@link\n${TUN}\n\n@ss\n${SS}@exe\n/usr/bin/wireguard-go\n@version\nwireguard-go v0.0.20220316\n`;
     const t = parseImplementation(`${out}@ethtool\n\ttx-tcp-segmentation: off [requested on]\n`, 'egress0');

@@ -11,6 +11,11 @@ export interface TunnelImplementation {
   program?: string;
   binary?: string;
   version?: string;
+  /**
+   * The distribution package that owns the binary and its version ("wireguard-go 0.0.20231211-1~bpo12+1"): the version
+   * a binary prints can lag behind its release (bookworm-backports' 0.0.20231211 prints v0.0.20230223).
+   */
+  package?: string;
   pid?: number;
   /** 'on' / 'off' from the device's features; 'n/a' for the kernel module (it segments natively). */
   offloads: 'on' | 'off' | 'n/a' | 'unknown';
@@ -67,7 +72,9 @@ echo @link; ip -d -j link show dev "$i" 2>/dev/null || exit 0
 echo; echo @ss; ss -xlpn 2>/dev/null | grep -F " $s " | head -1
 pid=$(ss -xlpn 2>/dev/null | grep -F " $s " | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 if [ -n "$pid" ]; then exe=$(readlink -f "/proc/$pid/exe"); echo @exe; echo "$exe"
-  case "$exe" in */wireguard-go) echo @version; "$exe" --version 2>/dev/null | head -1;; esac; fi
+  case "$exe" in */wireguard-go) echo @version; "$exe" --version 2>/dev/null | head -1;; esac
+  pkg=$(dpkg-query -S "$exe" 2>/dev/null | head -1 | cut -d: -f1)
+  [ -n "$pkg" ] && { echo @package; dpkg-query -W -f='${'$'}{Package} ${'$'}{Version}\n' "$pkg" 2>/dev/null; }; fi
 command -v ethtool >/dev/null 2>&1 && { echo @ethtool; ethtool -k "$i" 2>/dev/null | grep tx-tcp-segmentation:; }
 true`;
 
@@ -95,7 +102,8 @@ export function parseImplementation(stdout: string, iface: string): TunnelImplem
   const isGo = owner.program === 'wireguard-go';
   const ver = isGo ? parseWireguardGoVersion(sec.version ?? '') : undefined;
   const fromEthtool = sec.ethtool !== undefined ? offloadsFromEthtool(sec.ethtool) : undefined;
-  const base = { kind: isGo ? ('wireguard-go' as const) : ('other' as const), program: owner.program, pid: owner.pid, ...(binary ? { binary } : {}), ...(ver ? { version: ver } : {}) };
+  const pkg = sec.package?.trim().split('\n')[0]?.trim();
+  const base = { kind: isGo ? ('wireguard-go' as const) : ('other' as const), program: owner.program, pid: owner.pid, ...(binary ? { binary } : {}), ...(ver ? { version: ver } : {}), ...(pkg ? { package: pkg } : {}) };
   const who = `${owner.program} pid ${owner.pid} holds ${sock}`;
   if (fromEthtool) return { ...base, offloads: fromEthtool, how: `${who}; ethtool -k ${iface}: tx-tcp-segmentation ${fromEthtool}` };
   // Without ethtool: a TUN opened with a virtio-net header (IFF_VNET_HDR) is how wireguard-go turns its offloads on.
@@ -120,5 +128,6 @@ export function describeImplementation(t: TunnelImplementation): string {
   const name = t.kind === 'wireguard-go' ? `wireguard-go ${t.version ?? '(version unknown)'}` : `${t.program ?? 'userspace'} (not wireguard-go)`;
   const off = t.offloads === 'unknown' ? 'offloads unknown' : `offloads ${t.offloads}`;
   const hint = t.kind === 'wireguard-go' && t.version && !hasOffloadSupport(t.version) ? `; ${OFFLOAD_WIREGUARD_GO}+ has TUN offloads (--userspace-wireguard backports)` : '';
-  return `${name}${t.binary ? ` (${t.binary})` : ''}, ${off}${hint}`;
+  const from = [...(t.package ? [`package ${t.package}`] : []), ...(t.binary ? [t.binary] : [])];
+  return `${name}${from.length ? ` (${from.join(', ')})` : ''}, ${off}${hint}`;
 }

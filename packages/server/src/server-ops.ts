@@ -30,6 +30,8 @@ export const ProvisionRecord = z
     createdDirs: z.array(z.string()).default([]),
     /** apt sources/pins provision added (--userspace-wireguard backports); deprovision removes them. */
     aptFiles: z.array(z.string()).default([]),
+    /** The wireguard-go version before --userspace-wireguard backports replaced it (null: none); deprovision puts it back. */
+    wireguardGoBefore: z.string().nullable().optional(),
   })
   .strict();
 export type ProvisionRecord = z.infer<typeof ProvisionRecord>;

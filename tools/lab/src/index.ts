@@ -10,5 +10,6 @@ export type { RunResult } from './run.js';
 export { rootSnapshot, withoutForeignNetns, type RootSnapshot } from './root-snapshot.js';
 export { cachedDebs, installDebs, installedVersion, DEB_CACHE } from './debs.js';
 export { ensureImage, imageKey, imagePackages, machinesCacheDir, SUITE_RELEASE, type MachineImage, type MachineSuite } from './machines/image.js';
+export { startAptMirror, type AptMirror, type MirrorSuite } from './machines/apt-mirror.js';
 export { Machine, MachinesLab, withMachinesLab, downStaleMachinesLab, ROLE_ADDR, MACHINES_ROOT, type Capture, type MachineRole, type MachineSpec } from './machines/lab.js';
 export { BACKPORTS_WIREGUARD_GO, HOST_SYSTEM_WIREGUARD_GO, SYSTEM_WIREGUARD_GO, useWireguardGo, wireguardGoPath, type LabWireguardGo } from './wireguard-go.js';

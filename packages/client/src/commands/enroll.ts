@@ -4,7 +4,7 @@ import { IpAddr, SafeName } from '@egress/core/model/primitives';
 import type { CommandContext, Invocation } from '../cli.js';
 import { checkBundleFlags } from '../enroll/guards.js';
 import { checkPrerequisites } from '../enroll/preflight.js';
-import { parseUserspaceWireguard } from '@egress/core/wireguard-backports';
+import { parseBackportsMirror, parseUserspaceWireguard } from '@egress/core/wireguard-backports';
 import { requireRoot, runEnroll } from '../enroll/pipeline.js';
 import type { ExitStatus } from '../exit-status.js';
 import { checkUserName } from '../users.js';
@@ -23,6 +23,7 @@ interface EnrollOptions {
   replace?: boolean;
   allowSystemUser?: boolean;
   userspaceWireguard?: string;
+  backportsMirror?: string;
 }
 
 /** Checks the flags before anything is read or changed. */
@@ -45,6 +46,8 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   const o = inv.options as EnrollOptions;
   const { user } = checkFlags(o);
   const userspace = parseUserspaceWireguard(o.userspaceWireguard);
+  const mirror = parseBackportsMirror(o.backportsMirror);
+  if (mirror && userspace !== 'backports') throw new ValidationError(`--backports-mirror: only used with --userspace-wireguard backports (got --userspace-wireguard ${userspace})`, [{ path: '--backports-mirror', message: 'needs --userspace-wireguard backports' }]);
   checkBundleFlags(inv.options);
   const path = inv.args[0];
   if (path === undefined) throw new ValidationError('enroll: expected a bundle or wg-quick file, or --interface IF, got neither', [{ path: 'bundle', message: 'missing' }], { hint: 'egress-client enroll BUNDLE --user USER' });
@@ -53,7 +56,7 @@ export async function enrollCommand(inv: Invocation, ctx: CommandContext): Promi
   ctx.output.step('Checking the file, the user and this host');
   const { readSourceFile } = await import('../sources/read-source.js');
   const file = await readSourceFile(host, path);
-  if (userspace !== 'system') await (await import('../enroll/userspace-wireguard.js')).ensureUserspaceWireguard(host, userspace, ctx.output, !!o.dryRun);
+  if (userspace !== 'system') await (await import('../enroll/userspace-wireguard.js')).ensureUserspaceWireguard(host, userspace, ctx.output, !!o.dryRun, mirror);
   if (!o.dryRun || userspace === 'system') await checkPrerequisites(host);
   return runEnroll(ctx, { user, sourcePath: path, ...(o.createUser ? { createUser: true } : {}), ...(o.dryRun ? { dryRun: true } : {}), ...(o.replace ? { replace: true } : {}), ...(o.allowSystemUser ? { allowSystemUser: true } : {}) }, async () => {
     if (file.kind === 'bundle' && o.outsideAllowed === 'direct') throw new ValidationError('--outside-allowed direct: an egress bundle carries everything (no narrower AllowedIPs); it applies to wg-quick files only', [{ path: '--outside-allowed', message: 'with a bundle' }]);

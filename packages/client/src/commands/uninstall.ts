@@ -56,8 +56,9 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
   const dropped = await (await import('../proxy/persist.js')).dropProxiesOf(host, targets, after.egresses.length);
   await (await import('../proxy/running.js')).stopRecordedProxies(host, dropped);
   if (after.egresses.length === 0) {
-    // The apt source and pin of --userspace-wireguard backports (the installed wireguard-go stays).
-    await (await import('../enroll/userspace-wireguard.js')).removeAptFiles(host);
+    // The apt source and pin of --userspace-wireguard backports, and wireguard-go back as it was before.
+    const apt = await (await import('../enroll/userspace-wireguard.js')).removeAptFiles(host);
+    if (apt.leftover) leftovers.push(apt.leftover);
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
     // The group `egress` of the supervisor's socket (made by the daemon or `allow`), with its members.

@@ -26,12 +26,24 @@ describe('enroll --userspace-wireguard backports', () => {
   it('writes the pinned source, installs wireguard-go from bookworm-backports and records the files; uninstall removes them', async () => {
     const { host, output } = fake(BOOKWORM);
     await ensureUserspaceWireguard(host, 'backports', output, false);
-    expect(apt(host)).toEqual(['apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports']);
+    expect(apt(host)).toEqual(['apt-get update -q -o Dir::Etc::SourceList=/etc/apt/sources.list.d/egress-wireguard-go-backports.sources -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports']);
     expect(host.machine.files.get(SOURCE)?.content).toContain('Suites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg');
     expect(host.machine.files.get(PIN)?.content).toContain('Package: *\nPin: release n=bookworm-backports\nPin-Priority: -1');
-    expect(JSON.parse(host.machine.files.get(APT_RECORD_PATH)!.content)).toEqual({ files: [SOURCE, PIN] });
-    expect(await removeAptFiles(host)).toEqual([SOURCE, PIN]);
+    expect(JSON.parse(host.machine.files.get(APT_RECORD_PATH)!.content)).toEqual({ files: [SOURCE, PIN], wireguardGoBefore: null });
+    expect((await removeAptFiles(host)).files).toEqual([SOURCE, PIN]);
     expect([SOURCE, PIN, APT_RECORD_PATH].filter((f) => host.machine.files.has(f))).toEqual([]);
+  });
+
+  it('rewrites only the source when enroll runs again with another --backports-mirror (shown first with --dry-run)', async () => {
+    const { host, out, output } = fake(BOOKWORM);
+    await ensureUserspaceWireguard(host, 'backports', output, false);
+    const calls = apt(host).length;
+    await ensureUserspaceWireguard(host, 'backports', output, true, 'http://203.0.113.1:8080/debian');
+    expect(out()).toContain(`would rewrite ${SOURCE} to take bookworm-backports from http://203.0.113.1:8080/debian`);
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://deb.debian.org/debian\n');
+    await ensureUserspaceWireguard(host, 'backports', output, false, 'http://203.0.113.1:8080/debian');
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://203.0.113.1:8080/debian\n');
+    expect(apt(host).length).toBe(calls);
   });
 
   it('only shows the files and commands with --dry-run', async () => {

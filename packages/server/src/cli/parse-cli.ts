@@ -26,6 +26,7 @@ export interface CliOptions {
   peer?: string;
   purge?: boolean;
   userspaceWireguard?: string;
+  backportsMirror?: string;
 }
 
 /** A parsed command line: which command, its target and positional argument, its options. */

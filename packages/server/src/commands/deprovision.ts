@@ -1,5 +1,6 @@
 // egress-server deprovision: remove everything egress added (interface, unit, files, nft table, sysctls, accepts), nothing else.
 import { runAll, serverOwnership, serverPaths, teardown, type Command, type Output } from '@egress/core';
+import { dropBackportsListsCommand, restoreWireguardGoCommand } from '@egress/core/wireguard-backports';
 import type { CliOptions } from '../cli/parse-cli.js';
 import { acceptCommands, nftRemoveCommands, presentAccepts } from '../remote/firewall.js';
 import { purgeCommands } from '../remote/install.js';
@@ -27,8 +28,11 @@ export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: 
     ...acceptCommands(presentAccepts(facts.iptables), []),
     ...nftRemoveCommands(facts.nftJson),
     { argv: ['rm', '-f', '--', paths.key], options: { change: true } },
-    // The apt source and pin of --userspace-wireguard backports (the installed wireguard-go stays unless --purge).
-    ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }] : []),
+    // The apt source and pin of --userspace-wireguard backports.
+    ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }, dropBackportsListsCommand()] : []),
+    // ... and wireguard-go as it was before (Debian's own again, or none), once the source is gone.
+    ...(record.wireguardGoBefore !== undefined && facts.wireguardGoVersion && facts.wireguardGoVersion !== record.wireguardGoBefore
+      ? [restoreWireguardGoCommand(record.wireguardGoBefore, facts.wireguardGoVersion)] : []),
     ...dirs.filter((d) => d !== '/etc/egress').map(rmdir),
     // The record goes last, so a run killed before this point still knows what to remove next time.
     { argv: ['rm', '-f', '--', PROVISION_RECORD_PATH], options: { change: true } },

@@ -356,17 +356,45 @@ describe('provision --userspace-wireguard backports', () => {
     await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
     expect(host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' '))).toEqual([
       'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-tools nftables',
-      'apt-get update -q', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
+      'apt-get update -q -o Dir::Etc::SourceList=/etc/apt/sources.list.d/egress-wireguard-go-backports.sources -o Dir::Etc::SourceParts=- -o APT::Get::List-Cleanup=0', 'apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports',
     ]);
     expect(host.machine.files.get(PIN)?.content).toContain('Package: wireguard-go\nPin: release n=bookworm-backports\nPin-Priority: 500');
     const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
-    expect(record).toMatchObject({ installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], aptFiles: [SOURCE, PIN] });
+    expect(record).toMatchObject({ installedPackages: ['wireguard-tools', 'nftables', 'wireguard-go'], aptFiles: [SOURCE, PIN], wireguardGoBefore: null });
     const calls = host.calls.length;
     await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo.json') }, quiet(), opener);
     expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]); // a re-run installs nothing again
+    // Another --backports-mirror: only the source is rewritten (nothing reinstalled), the record stays.
+    const mirrored = await provision('root@vps', { userspaceWireguard: 'backports', backportsMirror: 'http://203.0.113.1:8080/debian', out: join(dir, 'bpo.json') }, quiet(), opener);
+    expect(host.machine.files.get(SOURCE)?.content).toContain('URIs: http://203.0.113.1:8080/debian\nSuites: bookworm-backports\n');
+    expect(host.calls.slice(calls).filter((c) => c.argv[0] === 'apt-get')).toEqual([]);
+    expect(mirrored.changes).toEqual([`sh -c umask 022 && mkdir -p "$(dirname "$1")" && cat > "$1" egress-apt-file ${SOURCE}`]);
+    expect(JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content)).toEqual(record);
     await deprovisionCommand('root@vps', {}, quiet(), opener);
     expect(host.machine.files.has(SOURCE)).toBe(false);
     expect(host.machine.files.has(PIN)).toBe(false);
+  });
+
+  it('deprovision puts the wireguard-go from before back after removing the source, unless it is already that one', async () => {
+    const { cleanupCommands } = await import('./deprovision.js');
+    const facts = { iptables: { v4: undefined, v6: undefined }, nftJson: undefined, distro: 'debian' } as unknown as Parameters<typeof cleanupCommands>[0];
+    const rec = JSON.stringify({ version: 1, aptFiles: [SOURCE, PIN], wireguardGoBefore: '0.0.20220316-1+b4' });
+    const lines = (v: string | undefined) => cleanupCommands({ ...facts, provisionText: rec, ...(v ? { wireguardGoVersion: v } : {}) } as typeof facts, 'egress0', false).map((c) => c.argv.join(' '));
+    const now = lines('0.0.20231211-1~bpo12+1');
+    const restore = now.findIndex((l) => l.startsWith('sh -c cur=$(dpkg-query'));
+    expect(now[restore]).toMatch(/egress-restore-wireguard-go 0\.0\.20231211-1~bpo12\+1 0\.0\.20220316-1\+b4$/);
+    expect(restore).toBeGreaterThan(now.indexOf(`rm -f -- ${SOURCE} ${PIN}`));
+    const lists = now.findIndex((l) => l.includes('egress-apt-lists bookworm-backports'));
+    expect(lists).toBe(now.indexOf(`rm -f -- ${SOURCE} ${PIN}`) + 1);
+    expect(lines('0.0.20220316-1+b4').some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
+    expect(lines(undefined).some((l) => l.includes('egress-restore-wireguard-go'))).toBe(false);
+  });
+
+  it('refuses a --backports-mirror that is not a plain URL, or without backports, before connecting', async () => {
+    const { host, opener } = fakeVps({});
+    await expect(provision('root@vps', { userspaceWireguard: 'backports', backportsMirror: 'http://m/debian\nTypes: deb', out: join(dir, 'bpo-m.json') }, quiet(), opener)).rejects.toThrow("--backports-mirror: got 'http://m/debian?Types: deb'; expected a plain http:// or https:// URL");
+    await expect(provision('root@vps', { backportsMirror: 'http://m/debian', out: join(dir, 'bpo-m.json') }, quiet(), opener)).rejects.toThrow('--backports-mirror: only used with --userspace-wireguard backports (got --userspace-wireguard system)');
+    expect(host.calls).toEqual([]);
   });
 
   it('refuses on Ubuntu (no backport) and an unknown value, before anything changes', async () => {

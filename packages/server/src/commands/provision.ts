@@ -9,7 +9,8 @@ import { nftForwardDropChains } from '../remote/firewall.js';
 import { installCommands, missingPackages } from '../remote/install.js';
 import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps, type ProvisionRecord } from '../server-ops.js';
 import type { VpsFacts } from '../remote/facts.js';
-import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
+import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, dropBackportsListsCommand, parseBackportsMirror, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
+import { hasOffloadSupport } from '@egress/core/wireguard-impl';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -72,14 +73,25 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
  * (system, the kernel module is there, or an earlier provision installed it). Refuses before any change where no
  * backport exists.
  */
-function userspaceWireguardPlan(choice: UserspaceWireguard, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): { files: Array<{ path: string; content: string }>; commands: Command[] } | undefined {
+function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | undefined, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): { files: Array<{ path: string; content: string }>; commands: Command[] } | undefined {
   if (choice === 'system') return undefined;
   if (facts.kernelWireguard !== 'none') {
     output.info('--userspace-wireguard backports: this kernel has the WireGuard module, which egress uses; no wireguard-go is installed');
     return undefined;
   }
-  const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName);
-  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) return undefined; // done by an earlier run
+  const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName, mirror);
+  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) {
+    // Done by an earlier run; only a source pointing at another archive now (--backports-mirror changed) is rewritten.
+    const source = plan.files.find((f) => f.path === BACKPORTS_SOURCE_PATH)!;
+    if (facts.backportsSourceText === undefined || facts.backportsSourceText === source.content) return undefined;
+    output.info(`--userspace-wireguard backports: ${BACKPORTS_SOURCE_PATH} is rewritten to take bookworm-backports from ${mirror ?? 'the Debian archive'} (wireguard-go is not reinstalled)`);
+    return { files: [source], commands: [aptFileCommand(source.path, source.content)] };
+  }
+  const upstream = facts.wireguardGoVersion?.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
+  if (upstream && /^\d+\.\d+\.\d+$/.test(upstream) && hasOffloadSupport(upstream)) {
+    output.info(`--userspace-wireguard backports: wireguard-go ${facts.wireguardGoVersion} is installed and has TUN offloads; nothing to install`);
+    return undefined;
+  }
   output.info(`--userspace-wireguard backports: wireguard-go ${plan.version} from ${BACKPORTS_SOURCE_PATH}, pinned by ${BACKPORTS_PIN_PATH} to wireguard-go only (deprovision removes both)`);
   if (facts.linkUp !== undefined) output.info('note: the running tunnel keeps its wireguard-go until it restarts (systemctl restart wg-quick@IF, or a reboot: a few seconds without the tunnel)');
   return { files: plan.files, commands: [...plan.files.map((f) => aptFileCommand(f.path, f.content)), ...plan.commands] };
@@ -89,6 +101,8 @@ function userspaceWireguardPlan(choice: UserspaceWireguard, facts: VpsFacts, rec
 export async function provision(targetText: string, options: CliOptions, output: Output, open: SessionOpener): Promise<ProvisionReport> {
   const { name, dns } = validateProvisionFlags(options);
   const userspace = parseUserspaceWireguard(options.userspaceWireguard);
+  const mirror = parseBackportsMirror(options.backportsMirror);
+  if (mirror && userspace !== 'backports') throw new ValidationError(`--backports-mirror: only used with --userspace-wireguard backports (got --userspace-wireguard ${userspace})`, [{ path: '--backports-mirror', message: 'needs --userspace-wireguard backports' }]);
   const out = options.out ?? defaultBundlePath(name);
   const force = !!options.force;
   // --out is checked before the VPS is touched: never a device, directory, symlink or someone else's file.
@@ -114,7 +128,7 @@ export async function provision(targetText: string, options: CliOptions, output:
     // Plan once with what is known, so bad input is refused before anything changes.
     let { config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(facts.serverPublicKey ?? existing?.publicKey ?? PENDING_SERVER_KEY));
     const record = loadRecord(facts);
-    const backports = userspaceWireguardPlan(userspace, facts, record, host.name, output);
+    const backports = userspaceWireguardPlan(userspace, mirror, facts, record, host.name, output);
     const packages = missingPackages(facts).filter((p) => !(backports && p === 'wireguard-go'));
     const prep: Command[] = [...installCommands(facts.distro, packages), ...(backports?.commands ?? [])];
     const paths = serverPaths(config);
@@ -152,6 +166,8 @@ export async function provision(targetText: string, options: CliOptions, output:
       installedPackages: [...new Set([...record.installedPackages, ...packages, ...(backports && !facts.tools['wireguard-go'] ? ['wireguard-go'] : [])])],
       createdDirs: [...new Set([...record.createdDirs, ...createdDirs])],
       aptFiles: [...new Set([...record.aptFiles, ...(backports?.files.map((f) => f.path) ?? [])])],
+      // What wireguard-go was before backports replaced it, so deprovision puts it back (kept from the first run).
+      ...(record.wireguardGoBefore !== undefined ? { wireguardGoBefore: record.wireguardGoBefore } : backports ? { wireguardGoBefore: facts.wireguardGoVersion ?? null } : {}),
     };
     const recordChanged = !facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(record);
     if (prep.length || !facts.serverPublicKey || recordChanged) {
@@ -164,10 +180,10 @@ export async function provision(targetText: string, options: CliOptions, output:
       const failed = results.findIndex((r) => r.exitCode !== 0);
       if (failed >= 0 || results.length < batch.length) {
         // A backports source that did not install is not left behind (nothing half-applied).
-        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }]).catch(() => undefined);
-        const what = failed < prep.length ? `installing ${packages.join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
+        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }, dropBackportsListsCommand()]).catch(() => undefined);
+        const what = failed < prep.length ? `installing ${[...packages, ...(backports ? ['wireguard-go from backports'] : [])].join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
         throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
-          hint: 'check the VPS package manager and network, then rerun provision',
+          hint: backports ? `check the VPS package manager and network (and --backports-mirror), then rerun provision; the backports source and pin were removed again` : 'check the VPS package manager and network, then rerun provision',
         });
       }
       const pub = results[prep.length]!.stdout.trim();

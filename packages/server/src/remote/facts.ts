@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
+import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -43,6 +44,8 @@ export function factCommands(iface = 'egress0'): Command[] {
     sh('for d in /etc/wireguard /etc/egress "/etc/systemd/system/$1.d"; do [ -d "$d" ] && echo "$d"; done; true', `wg-quick@${iface}.service`),
     sh('command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state 2>/dev/null; true'),
     { argv: implementationArgv(iface) },
+    { argv: WIREGUARD_GO_VERSION_ARGV },
+    { argv: ['cat', BACKPORTS_SOURCE_PATH] },
   ];
 }
 
@@ -104,6 +107,10 @@ export interface VpsFacts {
   firewalld: boolean;
   /** Output of the tunnel-implementation probe (parse with parseImplementation). */
   implementationText: string;
+  /** The installed wireguard-go package's version (dpkg), when there is one. */
+  wireguardGoVersion?: string;
+  /** The apt source --userspace-wireguard backports wrote, when it is there. */
+  backportsSourceText?: string;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -255,6 +262,8 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     existingDirs: (ok(r(24)) ?? '').split('\n').map((x) => x.trim()).filter(Boolean),
     firewalld: (ok(r(25)) ?? '').trim() === 'running',
     implementationText: ok(r(26)) ?? '',
+    ...((ok(r(27)) ?? '').trim() ? { wireguardGoVersion: ok(r(27))!.trim() } : {}),
+    ...(ok(r(28)) !== undefined ? { backportsSourceText: ok(r(28))! } : {}),
   };
 }
 
