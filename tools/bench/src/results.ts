@@ -87,7 +87,7 @@ export const Forwards = z
 export type Forwards = z.infer<typeof Forwards>;
 
 /** The paths of the proxy group: run-as through the same tunnel, `egress-client proxy`, `ssh -D` (both via proxychains4). */
-export const PROXY_PATH_IDS = ['run-as', 'proxy', 'floor', 'ssh-d'] as const;
+export const PROXY_PATH_IDS = ['run-as', 'proxy', 'floor', 'floor-c', 'ssh-d'] as const;
 export const ProxyPathId = z.enum(PROXY_PATH_IDS);
 export type ProxyPathId = z.infer<typeof ProxyPathId>;
 const ProxyFigures = z.partialRecord(ProxyPathId, Figure);

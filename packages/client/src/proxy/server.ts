@@ -62,7 +62,7 @@ export function parseAuthority(text: string): { host: string; port: number } | u
 export class ProxyServer {
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket | dgram.Socket>();
-  /** Outbound sockets of open CONNECT tunnels (their byte counters are the tunnel's traffic). */
+  /** Open outbound TCP sockets (CONNECT tunnels, http:// requests): their byte counters are the traffic. */
   private readonly spliced = new Set<net.Socket>();
   private readonly http: http.Server;
   private readonly stats: ProxyStats = { active: 0, activeUdp: 0, connections: 0, refused: 0, failed: 0, bytesUp: 0, bytesDown: 0, listening: [] };
@@ -74,7 +74,7 @@ export class ProxyServer {
     this.handshakeMs = opts.handshakeMs ?? 15_000;
     this.http = http.createServer({ requestTimeout: this.handshakeMs * 4, headersTimeout: this.handshakeMs, maxHeaderSize: 16 * 1024 });
     this.http.on('request', (req, res) => void this.httpRequest(req, res));
-    this.http.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => void this.httpConnect(req, sock, head));
+    this.http.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => this.httpConnect(req, sock, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, sock: net.Socket) => {
       this.stats.failed++;
       this.log(`http: malformed request from ${plainAddress(sock.remoteAddress)}: ${err.code ?? err.message}`);
@@ -213,7 +213,7 @@ export class ProxyServer {
           state = 'busy';
           sock.removeListener('data', onData);
           sock.pause();
-          if (r.value.cmd === S.CMD_CONNECT) void this.socksConnect(sock, r.value, rest);
+          if (r.value.cmd === S.CMD_CONNECT) this.socksConnect(sock, r.value, rest);
           else void this.socksUdp(sock, r.value);
           return;
         }
@@ -229,23 +229,40 @@ export class ProxyServer {
     step();
   }
 
-  private async socksConnect(sock: net.Socket, req: S.Request, early: Buffer): Promise<void> {
-    let out: net.Socket;
+  /**
+   * The upstream of a CONNECT, then `ready(out)` in the tick it connects. An IP literal is checked and connected in the
+   * tick its request arrived (no promise between the request, the connect and the reply); a name is resolved first.
+   */
+  private openUpstream(host: string, port: number, failed: (err: OutboundError) => void, ready: (out: net.Socket) => void): void {
+    const outbound = this.opts.outbound;
+    const opened = (err: OutboundError | undefined, out?: net.Socket) => (err ? failed(err) : ready(out!));
+    let target: ResolvedTarget | undefined;
     try {
-      const target = await this.opts.outbound.resolve(req.host);
-      out = await this.opts.outbound.connect(target, req.port);
+      target = outbound.literal(host);
     } catch (err) {
-      const code = (err as OutboundError).code;
-      this.stats.failed++;
-      this.log(`socks: CONNECT ${req.host}:${req.port} failed: ${(err as Error).message}`);
-      if (sock.writable) sock.end(S.encodeReply(S.replyForError(code)));
-      return;
+      return failed(err as OutboundError);
     }
-    if (sock.destroyed) return void out.destroy();
-    sock.write(S.encodeReply(S.REP.succeeded, plainAddress(out.localAddress), out.localPort ?? 0));
-    if (early.length > 0) out.write(early);
-    this.splice(sock, out);
-    sock.resume();
+    if (target) return outbound.open(target, port, opened);
+    outbound.resolve(host).then((t) => outbound.open(t, port, opened), failed);
+  }
+
+  private socksConnect(sock: net.Socket, req: S.Request, early: Buffer): void {
+    this.openUpstream(
+      req.host,
+      req.port,
+      (err) => {
+        this.stats.failed++;
+        this.log(`socks: CONNECT ${req.host}:${req.port} failed: ${err.message}`);
+        if (sock.writable) sock.end(S.encodeReply(S.replyForError(err.code)));
+      },
+      (out) => {
+        if (sock.destroyed) return void out.destroy();
+        sock.write(S.encodeReply(S.REP.succeeded, plainAddress(out.localAddress), out.localPort ?? 0));
+        if (early.length > 0) out.write(early);
+        this.splice(sock, out);
+        sock.resume();
+      },
+    );
   }
 
   private async socksUdp(sock: net.Socket, req: S.Request): Promise<void> {
@@ -342,7 +359,7 @@ export class ProxyServer {
     this.track(out);
     client.setTimeout(0);
     this.stats.active++;
-    this.spliced.add(out);
+    this.countBytes(out);
     out.on('error', () => client.destroy());
     client.on('error', () => out.destroy());
     client.pipe(out);
@@ -356,8 +373,16 @@ export class ProxyServer {
       }
     };
     client.once('close', done);
+    out.once('close', done);
+  }
+
+  /**
+   * Counts an outbound socket's traffic by its own counters (bytesWritten up, bytesRead down): read live for a
+   * snapshot, added to the totals when it closes. No per-chunk work.
+   */
+  private countBytes(out: net.Socket): void {
+    this.spliced.add(out);
     out.once('close', () => {
-      done();
       this.spliced.delete(out);
       this.stats.bytesUp += out.bytesWritten;
       this.stats.bytesDown += out.bytesRead;
@@ -384,22 +409,22 @@ export class ProxyServer {
     else sock.destroy();
   }
 
-  private async httpConnect(req: http.IncomingMessage, sock: net.Socket, head: Buffer): Promise<void> {
+  private httpConnect(req: http.IncomingMessage, sock: net.Socket, head: Buffer): void {
     sock.on('error', () => undefined);
     if (!this.httpAuthorized(req)) return this.refuse(sock, 407, 'proxy authentication required', 'Proxy-Authenticate: Basic realm="egress"\r\n');
     const dest = parseAuthority(req.url ?? '');
     if (!dest) return this.refuse(sock, 400, `CONNECT needs HOST:PORT, got ${JSON.stringify(req.url ?? '')}`);
-    let out: net.Socket;
-    try {
-      out = await this.opts.outbound.connect(await this.opts.outbound.resolve(dest.host), dest.port);
-    } catch (err) {
-      const code = (err as OutboundError).code;
-      return this.refuse(sock, httpStatusFor(code), `CONNECT ${dest.host}:${dest.port} failed: ${(err as Error).message}`);
-    }
-    if (sock.destroyed) return void out.destroy();
-    sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) out.write(head);
-    this.splice(sock, out);
+    this.openUpstream(
+      dest.host,
+      dest.port,
+      (err) => this.refuse(sock, httpStatusFor(err.code), `CONNECT ${dest.host}:${dest.port} failed: ${err.message}`),
+      (out) => {
+        if (sock.destroyed) return void out.destroy();
+        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) out.write(head);
+        this.splice(sock, out);
+      },
+    );
   }
 
   private async httpRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -460,10 +485,10 @@ export class ProxyServer {
       const out: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(r.headers)) if (!HOP.has(k) && v !== undefined) out[k] = v;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, out);
-      r.on('data', (b: Buffer) => (this.stats.bytesDown += b.length));
       r.pipe(res);
     });
-    req.on('data', (b: Buffer) => (this.stats.bytesUp += b.length));
+    // Bytes are the upstream socket's counters (its own connection: agent false), request and response heads included.
+    up.once('socket', (out: net.Socket) => this.countBytes(out));
     req.pipe(up);
   }
 }
