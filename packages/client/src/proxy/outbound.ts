@@ -144,7 +144,7 @@ export class EgressOutbound {
     }
     // An IP host: no lookup, connect() right away; small writes (a request, a handshake) go out at once.
     // (net.Socket passes highWaterMark on to its streams; @types/node does not list it for connect.)
-    const sock = net.connect({ host: target.address, port, localAddress, family: target.family, noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK } as net.NetConnectOpts);
+    const sock = net.connect({ host: target.address, port, localAddress, family: target.family, noDelay: true, allowHalfOpen: true, highWaterMark: PIPE_HIGH_WATER_MARK } as net.NetConnectOpts);
     const onTimeout = () => {
       sock.removeListener('error', onError);
       sock.on('error', () => undefined);

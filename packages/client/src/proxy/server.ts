@@ -35,6 +35,10 @@ const HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-auth
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+function endedEarly(this: net.Socket): void {
+  this.destroy();
+}
+
 function plainAddress(a: string | undefined): string {
   if (!a) return '';
   return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
@@ -86,8 +90,9 @@ export class ProxyServer {
   /** Listens on every address; on a failure closes the ones already open and throws. */
   async start(): Promise<void> {
     for (const l of this.opts.listen) {
-      // Handshake replies are small writes the client waits for: never hold them back for Nagle (noDelay).
-      const server = net.createServer({ noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK }, (sock) => this.accept(sock));
+      // Handshake replies are small writes the client waits for: never hold them back for Nagle (noDelay). A client's
+      // end (FIN) is passed on through a tunnel, and the answer still comes back (allowHalfOpen; see splice()).
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: PIPE_HIGH_WATER_MARK }, (sock) => this.accept(sock));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -154,10 +159,14 @@ export class ProxyServer {
     this.track(sock);
     this.stats.connections++;
     sock.setTimeout(this.handshakeMs, () => sock.destroy());
+    // A client that ends before its handshake is done gets nothing more (removed once the handshake is).
+    sock.once('end', endedEarly);
     sock.once('data', (chunk: Buffer) => {
       if (chunk[0] === S.SOCKS_VERSION) {
         this.socks(sock, chunk);
       } else {
+        // The HTTP server handles the client's end itself from here on.
+        sock.removeListener('end', endedEarly);
         sock.pause();
         sock.unshift(chunk);
         sock.setTimeout(0);
@@ -212,6 +221,9 @@ export class ProxyServer {
           const rest = buf.subarray(r.used);
           state = 'busy';
           sock.removeListener('data', onData);
+          // The request is complete: a client that ends now (FIN right after it) still gets its tunnel and answer;
+          // the end is passed on by pipe() once the upstream is connected (it handles a source that already ended).
+          sock.removeListener('end', endedEarly);
           sock.pause();
           if (r.value.cmd === S.CMD_CONNECT) this.socksConnect(sock, r.value, rest);
           else void this.socksUdp(sock, r.value);
@@ -348,14 +360,18 @@ export class ProxyServer {
     });
     const a = relay.address();
     sock.write(S.encodeReply(S.REP.succeeded, a.address, a.port));
+    // Half-open socket: the client's end (even one that came while the relay was opened) closes it from our side too.
+    if (sock.readableEnded) sock.end();
+    else sock.once('end', () => sock.end());
   }
 
   /**
-   * Pipes two sockets both ways and ends each when the other ends. No per-chunk work besides the pipe itself: the
-   * bytes are the outbound socket's own counters (bytesWritten up, bytesRead down), added up when it closes and read
-   * live for a snapshot.
+   * Pipes two sockets both ways and ends each when the other ends (a half-close is passed on: both are half-open
+   * sockets, so the other way keeps flowing until its own end); once either is fully closed both are destroyed. No
+   * per-chunk work besides the pipe itself: the bytes are counted by countBytes().
    */
   private splice(client: net.Socket, out: net.Socket): void {
+    client.removeListener('end', endedEarly);
     this.track(out);
     client.setTimeout(0);
     this.stats.active++;
