@@ -1,5 +1,5 @@
 // Renders docs/BENCHMARKS.md from a results file (pure: same results in, same text out).
-import type { BenchResults, Figure, PathFigures, PathId } from './results.js';
+import type { BenchResults, Figure, PathFigures, PathId, ProxyPathId } from './results.js';
 import { EGRESS_PATHS, FORWARD_SETUPS, NODELAY_LABEL, PATH_IDS, PROXY_PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 import { goals, ratioOf, throughputGoals, type GoalVerdict, type Ratio } from './derive.js';
 import { LATENCY_WARMUP } from './config.js';
@@ -350,7 +350,7 @@ function machineSection(res: BenchResults): string {
   ].join('\n');
 }
 
-const PROXY_LABELS = { 'run-as': 'egress run-as (same tunnel)', proxy: 'egress-client proxy + proxychains4', floor: 'floor: minimal SOCKS5 relay + proxychains4', 'ssh-d': 'ssh -D + proxychains4' } as const;
+const PROXY_LABELS = { 'run-as': 'egress run-as (same tunnel)', proxy: 'egress-client proxy + proxychains4', floor: 'floor: minimal Node SOCKS5 relay + proxychains4', 'floor-c': 'native floor: minimal C SOCKS5 relay + proxychains4', 'ssh-d': 'ssh -D + proxychains4' } as const;
 
 /** The proxy group: `egress-client proxy` against run-as through the same tunnel and against `ssh -D`. */
 export function proxySection(res: BenchResults, n: Notes): string {
@@ -363,13 +363,26 @@ export function proxySection(res: BenchResults, n: Notes): string {
     n.fig(x.p50[p]),
     p === 'run-as' ? '' : `${rat(ratioOf(x.tcpUp[p], x.tcpUp['run-as']))} / ${rat(ratioOf(x.tcpDown[p], x.tcpDown['run-as']))}`,
     p === 'run-as' ? '' : rat(ratioOf(x.p50[p], x.p50['run-as'])),
+    p === 'run-as' || !x.p50OverRunAs ? '' : n.fig(x.p50OverRunAs[p]),
   ]);
-  const pr = x.p50.proxy;
-  const ra = x.p50['run-as'];
-  const fl = x.p50.floor;
-  const delta =
-    (pr?.status === 'ok' && ra?.status === 'ok' ? `p50 proxy − run-as: ${(pr.median - ra.median).toFixed(3)} ms (goal ≤ +0.2 ms)` : '') +
-    (pr?.status === 'ok' && ra?.status === 'ok' && fl?.status === 'ok' ? `, of which floor − run-as ${(fl.median - ra.median).toFixed(3)} ms (any user-space SOCKS hop) and proxy − floor ${(pr.median - fl.median).toFixed(3)} ms (egress-client proxy's own).` : pr?.status === 'ok' && ra?.status === 'ok' ? '.' : '');
+  // The paired differences (per round, path − run-as) when the run has them, else the difference of the medians.
+  const paired = x.p50OverRunAs;
+  const ok = (f: Figure | undefined): f is Extract<Figure, { status: 'ok' }> => f?.status === 'ok';
+  const over = (id: ProxyPathId): number | undefined => {
+    if (paired) return ok(paired[id]) ? paired[id].median : undefined;
+    const f = x.p50[id];
+    const ra = x.p50['run-as'];
+    return ok(f) && ok(ra) ? f.median - ra.median : undefined;
+  };
+  const [pr, fl, fc] = [over('proxy'), over('floor'), over('floor-c')];
+  const ms = (v: number) => `${v.toFixed(3)} ms`;
+  const parts: string[] = [];
+  if (pr !== undefined && fc !== undefined) parts.push(`native floor − run-as ${ms(fc)} (any user-space SOCKS hop: proxychains' handshake round trips and one relay)`);
+  if (pr !== undefined && fl !== undefined && fc !== undefined) parts.push(`Node floor − native floor ${ms(fl - fc)} (a Node relay's own cost)`);
+  else if (pr !== undefined && fl !== undefined) parts.push(`floor − run-as ${ms(fl)} (any user-space SOCKS hop)`);
+  if (pr !== undefined && fl !== undefined) parts.push(`proxy − Node floor ${ms(pr - fl)} (egress-client proxy's own)`);
+  const how = paired ? `median of ${x.latencyRuns} paired rounds, each path's p50 minus run-as's in the same round` : 'difference of the medians';
+  const delta = pr !== undefined ? `p50 proxy − run-as: ${ms(pr)} (${how}; goal ≤ +0.2 ms)${parts.length ? `, of which ${parts.join(', ')}` : ''}.` : '';
   return [
     '## 5. The local proxy (`egress-client proxy`)',
     '',
@@ -377,10 +390,12 @@ export function proxySection(res: BenchResults, n: Notes): string {
       'through the same tunnel: as the run-as user, and as root through `proxychains4` to a SOCKS5 server in the client — `egress-client proxy` ' +
       '(its sockets bound to the tunnel address) or `ssh -D` to the VPS. `ssh -D` does not use the WireGuard tunnel (it reaches the VPS by SSH over the uplink), ' +
       'so its throughput is not bounded by the tunnel; the proxy and run-as share the tunnel, and every proxied connection adds the SOCKS5 handshake ' +
-      '(client → proxychains → proxy on loopback) to its first byte. The floor is the least a SOCKS5 relay can do (`tools/bench/assets/socks-floor.mjs`: ' +
-      'CONNECT only, no checks, bound to the same tunnel address). Ratios are over run-as (throughput goal ≥ 0.9). ' + delta,
+      '(client → proxychains → proxy on loopback) to its first byte. Every path connects to the same IP address (no name lookup on any of them; ' +
+      'proxychains sends it as an IPv4 SOCKS5 request) with the same client (`connect-loop.mjs`). The floors are the least a SOCKS5 relay can do, ' +
+      'CONNECT only, no checks, bound to the same tunnel address: `tools/bench/assets/socks-floor.mjs` in Node and `socks-floor.c` natively ' +
+      '(a thread per connection, splice). Ratios are over run-as (throughput goal ≥ 0.9). ' + delta,
     '',
-    table(['path', 'TCP up Mbit/s', 'TCP down Mbit/s', 'p50 ms', 'over run-as: up / down', 'over run-as: p50'], rows),
+    table(['path', 'TCP up Mbit/s', 'TCP down Mbit/s', 'p50 ms', 'over run-as: up / down', 'over run-as: p50', 'p50 − run-as, paired ms'], rows),
     '',
   ].join('\n');
 }

@@ -87,7 +87,7 @@ export const Forwards = z
 export type Forwards = z.infer<typeof Forwards>;
 
 /** The paths of the proxy group: run-as through the same tunnel, `egress-client proxy`, `ssh -D` (both via proxychains4). */
-export const PROXY_PATH_IDS = ['run-as', 'proxy', 'floor', 'ssh-d'] as const;
+export const PROXY_PATH_IDS = ['run-as', 'proxy', 'floor', 'floor-c', 'ssh-d'] as const;
 export const ProxyPathId = z.enum(PROXY_PATH_IDS);
 export type ProxyPathId = z.infer<typeof ProxyPathId>;
 const ProxyFigures = z.partialRecord(ProxyPathId, Figure);
@@ -101,9 +101,20 @@ export const ProxyBench = z
     tcpUp: ProxyFigures,
     tcpDown: ProxyFigures,
     p50: ProxyFigures,
+    /** Per round, a path's p50 minus run-as's p50 in the same round (paired: a load burst that slows a round is taken out). */
+    p50OverRunAs: ProxyFigures.optional(),
   })
   .strict();
-export type ProxyBench = { seconds: number; runs: number; latencyRuns: number; connections: number; tcpUp: Partial<Record<ProxyPathId, Figure>>; tcpDown: Partial<Record<ProxyPathId, Figure>>; p50: Partial<Record<ProxyPathId, Figure>> };
+export type ProxyBench = {
+  seconds: number;
+  runs: number;
+  latencyRuns: number;
+  connections: number;
+  tcpUp: Partial<Record<ProxyPathId, Figure>>;
+  tcpDown: Partial<Record<ProxyPathId, Figure>>;
+  p50: Partial<Record<ProxyPathId, Figure>>;
+  p50OverRunAs?: Partial<Record<ProxyPathId, Figure>>;
+};
 
 export const ControlPlane = z
   .object({

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Host } from '@egress/core/host/host';
 import { bootCommand } from '../apply-client.js';
 import { loadProxies, proxyArgv, type SavedProxy } from '../proxy/persist.js';
-import { loadRunRecords, PROXIES_RUN_PATH, recordOf, statusPathFor, stillRunning, stopRecorded, type RunRecord } from '../proxy/running.js';
+import { loadRunRecords, PROXIES_RUN_PATH, RECORDED_LINE, recordOf, statusPathFor, stillRunning, stopRecorded, type RunRecord } from '../proxy/running.js';
 
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -59,7 +59,10 @@ export function startProxyRunner(host: Host, log: (line: string) => void, comman
     if (stopped || slots.get(s.config.id) !== s) return;
     const [exe, ...pre] = command as [string, ...string[]];
     const args = [...proxyArgv(s.config), '--status-file', statusPathFor(s.config.id)];
-    const child = spawn(exe, [...pre, ...args], { stdio: ['ignore', 'inherit', 'inherit'], cwd: '/' });
+    // stdin is the go-ahead: the child serves only after RECORDED_LINE, written once its record is; if this daemon
+    // dies before that, the child sees its stdin end and exits without serving (never an unrecorded proxy).
+    const child = spawn(exe, [...pre, ...args], { stdio: ['pipe', 'inherit', 'inherit'], cwd: '/' });
+    child.stdin?.on('error', () => undefined);
     s.child = child;
     s.record = undefined;
     s.startedAt = Date.now();
@@ -82,8 +85,9 @@ export function startProxyRunner(host: Host, log: (line: string) => void, comman
       void recordOf(pid, args).then((rec) => {
         if (rec && s.child === child) {
           s.record = rec;
-          return writeRun();
+          return writeRun().then(() => void child.stdin?.end(`${RECORDED_LINE}\n`));
         }
+        child.stdin?.end();
       });
     }
   };

@@ -8,7 +8,7 @@ import { CLIENT_PATHS } from '@egress/core/render/client-paths';
 import { watchStateFile } from '../daemon/state-watcher.js';
 import { accessList, parseProxyConfig } from './options.js';
 import { EgressOutbound } from './outbound.js';
-import { startStatusWriter } from './running.js';
+import { recordedBySupervisor, startStatusWriter } from './running.js';
 import { ProxyServer } from './server.js';
 
 export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
@@ -29,6 +29,12 @@ export async function proxyCommand(inv: Invocation, ctx: CommandContext): Promis
   } catch (err) {
     // Not fatal: while the egress is down every request gets a proxy error; it works again once it is up.
     ctx.output.warn(`${(err as Error).message}; until it is up every request through the proxy fails`);
+  }
+  // The daemon's child (--status-file) serves only once the daemon has recorded it: a daemon killed between the spawn
+  // and its record would otherwise leave a proxy that no later daemon finds (two on one port, or an orphan).
+  if (typeof inv.options.statusFile === 'string' && !(await recordedBySupervisor(process.stdin))) {
+    ctx.output.warn('proxy: the supervisor that started it ended before recording it; not starting');
+    return exitCode(1);
   }
   const server = new ProxyServer({
     outbound: new EgressOutbound(facts),

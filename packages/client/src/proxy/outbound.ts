@@ -80,15 +80,28 @@ export class EgressOutbound {
 
   /** Resolves a name through the egress's DNS servers (socket bound to the tunnel address); IP literals pass through. */
   async resolve(host: string): Promise<ResolvedTarget> {
-    this.assertUp();
+    return this.literal(host) ?? this.checked(host, await this.resolveName(host));
+  }
+
+  /**
+   * An IP literal checked like resolve() does, without a promise (a CONNECT to an address goes out in the same tick
+   * as its request arrived); undefined for a name. Throws an OutboundError when the egress is down or the address is
+   * not allowed.
+   */
+  literal(host: string): ResolvedTarget | undefined {
     const lit = isIP(host);
-    let target: ResolvedTarget;
-    if (lit === 4 || lit === 6) {
-      target = { address: host, family: lit };
-    } else {
-      if (this.servers.length === 0) throw new OutboundError('ENOTFOUND', `egress '${this.facts.name}' has no DNS server reachable through its tunnel to resolve ${host}`);
-      target = await this.lookupName(host);
-    }
+    if (lit !== 4 && lit !== 6) return undefined;
+    this.assertUp();
+    return this.checked(host, { address: host, family: lit });
+  }
+
+  private async resolveName(host: string): Promise<ResolvedTarget> {
+    this.assertUp();
+    if (this.servers.length === 0) throw new OutboundError('ENOTFOUND', `egress '${this.facts.name}' has no DNS server reachable through its tunnel to resolve ${host}`);
+    return this.lookupName(host);
+  }
+
+  private checked(host: string, target: ResolvedTarget): ResolvedTarget {
     const bad = this.opts.allowLoopback ? undefined : (forbiddenDestination(target.address) ?? (hostAddresses().has(target.address) ? 'an address of this host' : undefined));
     if (bad) throw new OutboundError('E_PROXY_NOT_ALLOWED', `${host} is ${bad}; the proxy does not connect there`);
     this.sourceFor(target.family);
@@ -115,25 +128,41 @@ export class EgressOutbound {
 
   /** Opens a TCP connection from the tunnel address; resolves once connected. */
   connect(target: ResolvedTarget, port: number, timeoutMs = 10_000): Promise<net.Socket> {
-    const localAddress = this.sourceFor(target.family);
-    return new Promise((resolve, reject) => {
-      // An IP host: no lookup, connect() right away; small writes (a request, a handshake) go out at once.
-      // (net.Socket passes highWaterMark on to its streams; @types/node does not list it for connect.)
-      const sock = net.connect({ host: target.address, port, localAddress, family: target.family, noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK } as net.NetConnectOpts);
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new OutboundError('ETIMEDOUT', `connecting to ${target.address}:${port} timed out`));
-      }, timeoutMs);
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        sock.removeAllListeners('error');
-        resolve(sock);
-      });
-      sock.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        sock.destroy();
-        reject(new OutboundError(err.code ?? 'ERR', `connecting to ${target.address}:${port} from ${localAddress}: ${err.message}`));
-      });
+    return new Promise((resolve, reject) => this.open(target, port, (err, sock) => (err ? reject(err) : resolve(sock!)), timeoutMs));
+  }
+
+  /**
+   * connect() with a callback, called in the tick the connection completes (no promise hop between the upstream's
+   * connect and the proxy's reply). An error is always an OutboundError; `done` is called exactly once.
+   */
+  open(target: ResolvedTarget, port: number, done: (err: OutboundError | undefined, sock?: net.Socket) => void, timeoutMs = 10_000): void {
+    let localAddress: string;
+    try {
+      localAddress = this.sourceFor(target.family);
+    } catch (err) {
+      return done(err as OutboundError);
+    }
+    // An IP host: no lookup, connect() right away; small writes (a request, a handshake) go out at once.
+    // (net.Socket passes highWaterMark on to its streams; @types/node does not list it for connect.)
+    const sock = net.connect({ host: target.address, port, localAddress, family: target.family, noDelay: true, allowHalfOpen: true, highWaterMark: PIPE_HIGH_WATER_MARK } as net.NetConnectOpts);
+    const onTimeout = () => {
+      sock.removeListener('error', onError);
+      sock.on('error', () => undefined);
+      sock.destroy();
+      done(new OutboundError('ETIMEDOUT', `connecting to ${target.address}:${port} timed out`));
+    };
+    const onError = (err: NodeJS.ErrnoException) => {
+      sock.setTimeout(0, onTimeout);
+      sock.destroy();
+      done(new OutboundError(err.code ?? 'ERR', `connecting to ${target.address}:${port} from ${localAddress}: ${err.message}`));
+    };
+    // The socket's own idle timer (no separate timer object per connection); it only runs until connected.
+    sock.setTimeout(timeoutMs, onTimeout);
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      sock.setTimeout(0, onTimeout);
+      sock.removeListener('error', onError);
+      done(undefined, sock);
     });
   }
 

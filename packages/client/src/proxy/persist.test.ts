@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { changesClient } from '../state/change-lock.js';
-import { liveRecords, loadRunRecords, ProxyStatus, PROXIES_RUN_PATH, recordOf, startStatusWriter, statusPathFor, stillRunning, stopRecordedProxies } from './running.js';
+import { PassThrough } from 'node:stream';
+import { liveRecords, loadRunRecords, ProxyStatus, PROXIES_RUN_PATH, RECORDED_LINE, recordedBySupervisor, recordOf, startStatusWriter, statusPathFor, stillRunning, stopRecordedProxies } from './running.js';
 import { addProxy, dropProxiesOf, loadProxies, saveProxies, parseProxiesFile, PROXIES_PATH, proxyArgv, proxyId, removeProxy, savedProxyFrom, withoutEgresses } from './persist.js';
 
 const cli = async (host: FakeHost, argv: string[], isRoot = true) => {
@@ -209,6 +210,40 @@ describe('supervisor proxy runner', () => {
     expect(await stillRunning(keepRec)).toBe(true);
     expect(await stopRecordedProxies(host, '*')).toEqual(['k']);
     expect(await stillRunning(keepRec)).toBe(false);
+  }, 20_000);
+});
+
+describe('go-ahead after the record', () => {
+  it('a daemon child serves only after the recorded line; an input that ends first (the daemon died) means no', async () => {
+    const ok = new PassThrough();
+    const yes = recordedBySupervisor(ok);
+    ok.write('rec');
+    ok.write(`orded\n`);
+    expect(await yes).toBe(true);
+    const gone = new PassThrough();
+    const no = recordedBySupervisor(gone);
+    gone.end('recorded'); // no newline: a partial line is not the go-ahead
+    expect(await no).toBe(false);
+    const junk = new PassThrough();
+    const noJunk = recordedBySupervisor(junk);
+    junk.write('x'.repeat(2000));
+    expect(await noJunk).toBe(false);
+  });
+
+  it('the runner sends the go-ahead only once the child is in the record file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-go-'));
+    const seen = join(dir, 'stdin');
+    // Copies its stdin to a file, so the test sees what the daemon sent and when.
+    const child = [process.execPath, '-e', `const fs=require('fs');process.stdin.on('data',(b)=>fs.appendFileSync(${JSON.stringify(seen)},b));setInterval(()=>undefined,1e9)`, '--'];
+    const host = new FakeHost();
+    const runner = startProxyRunner(host, () => undefined, child);
+    onTestFinished(() => runner.stop());
+    expect((await cli(host, ['proxy', '--persist', '--listen', '127.0.0.1:1096'])).code).toBe(0);
+    await runner.reload();
+    for (let i = 0; i < 200 && !existsSync(seen); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(readFileSync(seen, 'utf8')).toBe(`${RECORDED_LINE}\n`);
+    const rec = (await loadRunRecords(host))['127.0.0.1-1096'];
+    expect(rec && (await stillRunning(rec))).toBe(true);
   }, 20_000);
 });
 

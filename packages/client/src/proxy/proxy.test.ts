@@ -86,10 +86,11 @@ let authProxy: ProxyServer;
 let authPort: number;
 
 /** Sends bytes and collects everything until the server closes (or `ms` passes: then 'open'). */
-function exchange(port: number, data: Buffer | string, ms = 3000): Promise<{ reply: Buffer; closed: boolean }> {
+/** Sends `data` (then ends its side when `halfClose`) and collects the reply until the proxy closes or `ms` pass. */
+function exchange(port: number, data: Buffer | string, ms = 3000, halfClose = false): Promise<{ reply: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const s = net.connect(port, '127.0.0.1', () => s.write(data));
+    const s = net.connect(port, '127.0.0.1', () => (halfClose ? s.end(data) : s.write(data)));
     const timer = setTimeout(() => {
       s.destroy();
       resolve({ reply: Buffer.concat(chunks), closed: false });
@@ -312,6 +313,27 @@ describe('proxy server on loopback', () => {
     const h = await exchange(port, `CONNECT 127.0.0.1:${targetPort} HTTP/1.1\r\n\r\n`);
     expect(h.reply.toString()).toMatch(/^HTTP\/1\.1 503 /);
     await p.close();
+  });
+
+  it('carries a half-close both ways: a client that ends its side after the request still gets the whole answer', async () => {
+    // Answers only after the request's end (like `nc -N`, or a request/response protocol that ends its side first).
+    const late = net.createServer({ allowHalfOpen: true }, (c) => {
+      let n = 0;
+      c.on('data', (b) => (n += b.length));
+      c.on('end', () => c.end(`got ${n}`));
+    });
+    await new Promise<void>((r) => late.listen(0, '127.0.0.1', () => r()));
+    const port = (late.address() as net.AddressInfo).port;
+    const p = new ProxyServer({ outbound: new EgressOutbound(facts, { allowLoopback: true }), listen: [{ host: '127.0.0.1', port: 0, family: 4 }], allowed: () => true });
+    await p.start();
+    const viaSocks = await exchange(p.addresses()[0]!.port, Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff]), Buffer.alloc(500, 0x62)]), 3000, true);
+    expect(viaSocks.reply.subarray(12).toString()).toBe('got 500');
+    const viaHttp = await exchange(p.addresses()[0]!.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\n\r\n${'c'.repeat(300)}`, 3000, true);
+    expect(viaHttp.reply.toString()).toBe('HTTP/1.1 200 Connection Established\r\n\r\ngot 300');
+    // A handshake cut short by the client's end is closed at once, not left to the handshake timeout.
+    expect(await exchange(p.addresses()[0]!.port, Buffer.from([5, 1, 0, 5]), 3000, true)).toMatchObject({ closed: true });
+    await p.close();
+    late.close();
   });
 
   it('counts the active tunnels and their bytes exactly, from the socket counters (live and after close)', async () => {

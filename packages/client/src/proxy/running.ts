@@ -173,3 +173,29 @@ export function startStatusWriter(path: string, snapshot: () => Omit<ProxyStatus
     },
   };
 }
+
+/** The go-ahead line the daemon writes on the child's stdin once its record is written. */
+export const RECORDED_LINE = 'recorded';
+
+/** True once `input` carries the go-ahead line; false when it ends (or fails) before that. */
+export function recordedBySupervisor(input: NodeJS.ReadableStream & { destroy?: () => void }): Promise<boolean> {
+  return new Promise((resolve) => {
+    let text = '';
+    const finish = (ok: boolean) => {
+      input.removeListener('data', onData);
+      input.removeListener('end', onEnd);
+      input.removeListener('error', onEnd);
+      input.destroy?.();
+      resolve(ok);
+    };
+    const onData = (b: Buffer | string) => {
+      text += b.toString();
+      if (text.split('\n').slice(0, -1).includes(RECORDED_LINE)) finish(true);
+      else if (text.length > 1024) finish(false);
+    };
+    const onEnd = () => finish(false);
+    input.on('data', onData);
+    input.once('end', onEnd);
+    input.once('error', onEnd);
+  });
+}

@@ -35,6 +35,10 @@ const HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-auth
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+function endedEarly(this: net.Socket): void {
+  this.destroy();
+}
+
 function plainAddress(a: string | undefined): string {
   if (!a) return '';
   return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
@@ -62,7 +66,7 @@ export function parseAuthority(text: string): { host: string; port: number } | u
 export class ProxyServer {
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket | dgram.Socket>();
-  /** Outbound sockets of open CONNECT tunnels (their byte counters are the tunnel's traffic). */
+  /** Open outbound TCP sockets (CONNECT tunnels, http:// requests): their byte counters are the traffic. */
   private readonly spliced = new Set<net.Socket>();
   private readonly http: http.Server;
   private readonly stats: ProxyStats = { active: 0, activeUdp: 0, connections: 0, refused: 0, failed: 0, bytesUp: 0, bytesDown: 0, listening: [] };
@@ -74,7 +78,7 @@ export class ProxyServer {
     this.handshakeMs = opts.handshakeMs ?? 15_000;
     this.http = http.createServer({ requestTimeout: this.handshakeMs * 4, headersTimeout: this.handshakeMs, maxHeaderSize: 16 * 1024 });
     this.http.on('request', (req, res) => void this.httpRequest(req, res));
-    this.http.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => void this.httpConnect(req, sock, head));
+    this.http.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => this.httpConnect(req, sock, head));
     this.http.on('clientError', (err: NodeJS.ErrnoException, sock: net.Socket) => {
       this.stats.failed++;
       this.log(`http: malformed request from ${plainAddress(sock.remoteAddress)}: ${err.code ?? err.message}`);
@@ -86,8 +90,9 @@ export class ProxyServer {
   /** Listens on every address; on a failure closes the ones already open and throws. */
   async start(): Promise<void> {
     for (const l of this.opts.listen) {
-      // Handshake replies are small writes the client waits for: never hold them back for Nagle (noDelay).
-      const server = net.createServer({ noDelay: true, highWaterMark: PIPE_HIGH_WATER_MARK }, (sock) => this.accept(sock));
+      // Handshake replies are small writes the client waits for: never hold them back for Nagle (noDelay). A client's
+      // end (FIN) is passed on through a tunnel, and the answer still comes back (allowHalfOpen; see splice()).
+      const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: PIPE_HIGH_WATER_MARK }, (sock) => this.accept(sock));
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -154,10 +159,14 @@ export class ProxyServer {
     this.track(sock);
     this.stats.connections++;
     sock.setTimeout(this.handshakeMs, () => sock.destroy());
+    // A client that ends before its handshake is done gets nothing more (removed once the handshake is).
+    sock.once('end', endedEarly);
     sock.once('data', (chunk: Buffer) => {
       if (chunk[0] === S.SOCKS_VERSION) {
         this.socks(sock, chunk);
       } else {
+        // The HTTP server handles the client's end itself from here on.
+        sock.removeListener('end', endedEarly);
         sock.pause();
         sock.unshift(chunk);
         sock.setTimeout(0);
@@ -212,8 +221,11 @@ export class ProxyServer {
           const rest = buf.subarray(r.used);
           state = 'busy';
           sock.removeListener('data', onData);
+          // The request is complete: a client that ends now (FIN right after it) still gets its tunnel and answer;
+          // the end is passed on by pipe() once the upstream is connected (it handles a source that already ended).
+          sock.removeListener('end', endedEarly);
           sock.pause();
-          if (r.value.cmd === S.CMD_CONNECT) void this.socksConnect(sock, r.value, rest);
+          if (r.value.cmd === S.CMD_CONNECT) this.socksConnect(sock, r.value, rest);
           else void this.socksUdp(sock, r.value);
           return;
         }
@@ -229,23 +241,40 @@ export class ProxyServer {
     step();
   }
 
-  private async socksConnect(sock: net.Socket, req: S.Request, early: Buffer): Promise<void> {
-    let out: net.Socket;
+  /**
+   * The upstream of a CONNECT, then `ready(out)` in the tick it connects. An IP literal is checked and connected in the
+   * tick its request arrived (no promise between the request, the connect and the reply); a name is resolved first.
+   */
+  private openUpstream(host: string, port: number, failed: (err: OutboundError) => void, ready: (out: net.Socket) => void): void {
+    const outbound = this.opts.outbound;
+    const opened = (err: OutboundError | undefined, out?: net.Socket) => (err ? failed(err) : ready(out!));
+    let target: ResolvedTarget | undefined;
     try {
-      const target = await this.opts.outbound.resolve(req.host);
-      out = await this.opts.outbound.connect(target, req.port);
+      target = outbound.literal(host);
     } catch (err) {
-      const code = (err as OutboundError).code;
-      this.stats.failed++;
-      this.log(`socks: CONNECT ${req.host}:${req.port} failed: ${(err as Error).message}`);
-      if (sock.writable) sock.end(S.encodeReply(S.replyForError(code)));
-      return;
+      return failed(err as OutboundError);
     }
-    if (sock.destroyed) return void out.destroy();
-    sock.write(S.encodeReply(S.REP.succeeded, plainAddress(out.localAddress), out.localPort ?? 0));
-    if (early.length > 0) out.write(early);
-    this.splice(sock, out);
-    sock.resume();
+    if (target) return outbound.open(target, port, opened);
+    outbound.resolve(host).then((t) => outbound.open(t, port, opened), failed);
+  }
+
+  private socksConnect(sock: net.Socket, req: S.Request, early: Buffer): void {
+    this.openUpstream(
+      req.host,
+      req.port,
+      (err) => {
+        this.stats.failed++;
+        this.log(`socks: CONNECT ${req.host}:${req.port} failed: ${err.message}`);
+        if (sock.writable) sock.end(S.encodeReply(S.replyForError(err.code)));
+      },
+      (out) => {
+        if (sock.destroyed) return void out.destroy();
+        sock.write(S.encodeReply(S.REP.succeeded, plainAddress(out.localAddress), out.localPort ?? 0));
+        if (early.length > 0) out.write(early);
+        this.splice(sock, out);
+        sock.resume();
+      },
+    );
   }
 
   private async socksUdp(sock: net.Socket, req: S.Request): Promise<void> {
@@ -331,18 +360,22 @@ export class ProxyServer {
     });
     const a = relay.address();
     sock.write(S.encodeReply(S.REP.succeeded, a.address, a.port));
+    // Half-open socket: the client's end (even one that came while the relay was opened) closes it from our side too.
+    if (sock.readableEnded) sock.end();
+    else sock.once('end', () => sock.end());
   }
 
   /**
-   * Pipes two sockets both ways and ends each when the other ends. No per-chunk work besides the pipe itself: the
-   * bytes are the outbound socket's own counters (bytesWritten up, bytesRead down), added up when it closes and read
-   * live for a snapshot.
+   * Pipes two sockets both ways and ends each when the other ends (a half-close is passed on: both are half-open
+   * sockets, so the other way keeps flowing until its own end); once either is fully closed both are destroyed. No
+   * per-chunk work besides the pipe itself: the bytes are counted by countBytes().
    */
   private splice(client: net.Socket, out: net.Socket): void {
+    client.removeListener('end', endedEarly);
     this.track(out);
     client.setTimeout(0);
     this.stats.active++;
-    this.spliced.add(out);
+    this.countBytes(out);
     out.on('error', () => client.destroy());
     client.on('error', () => out.destroy());
     client.pipe(out);
@@ -356,8 +389,16 @@ export class ProxyServer {
       }
     };
     client.once('close', done);
+    out.once('close', done);
+  }
+
+  /**
+   * Counts an outbound socket's traffic by its own counters (bytesWritten up, bytesRead down): read live for a
+   * snapshot, added to the totals when it closes. No per-chunk work.
+   */
+  private countBytes(out: net.Socket): void {
+    this.spliced.add(out);
     out.once('close', () => {
-      done();
       this.spliced.delete(out);
       this.stats.bytesUp += out.bytesWritten;
       this.stats.bytesDown += out.bytesRead;
@@ -384,22 +425,22 @@ export class ProxyServer {
     else sock.destroy();
   }
 
-  private async httpConnect(req: http.IncomingMessage, sock: net.Socket, head: Buffer): Promise<void> {
+  private httpConnect(req: http.IncomingMessage, sock: net.Socket, head: Buffer): void {
     sock.on('error', () => undefined);
     if (!this.httpAuthorized(req)) return this.refuse(sock, 407, 'proxy authentication required', 'Proxy-Authenticate: Basic realm="egress"\r\n');
     const dest = parseAuthority(req.url ?? '');
     if (!dest) return this.refuse(sock, 400, `CONNECT needs HOST:PORT, got ${JSON.stringify(req.url ?? '')}`);
-    let out: net.Socket;
-    try {
-      out = await this.opts.outbound.connect(await this.opts.outbound.resolve(dest.host), dest.port);
-    } catch (err) {
-      const code = (err as OutboundError).code;
-      return this.refuse(sock, httpStatusFor(code), `CONNECT ${dest.host}:${dest.port} failed: ${(err as Error).message}`);
-    }
-    if (sock.destroyed) return void out.destroy();
-    sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) out.write(head);
-    this.splice(sock, out);
+    this.openUpstream(
+      dest.host,
+      dest.port,
+      (err) => this.refuse(sock, httpStatusFor(err.code), `CONNECT ${dest.host}:${dest.port} failed: ${err.message}`),
+      (out) => {
+        if (sock.destroyed) return void out.destroy();
+        sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length > 0) out.write(head);
+        this.splice(sock, out);
+      },
+    );
   }
 
   private async httpRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -460,10 +501,10 @@ export class ProxyServer {
       const out: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(r.headers)) if (!HOP.has(k) && v !== undefined) out[k] = v;
       res.writeHead(r.statusCode ?? 502, r.statusMessage, out);
-      r.on('data', (b: Buffer) => (this.stats.bytesDown += b.length));
       r.pipe(res);
     });
-    req.on('data', (b: Buffer) => (this.stats.bytesUp += b.length));
+    // Bytes are the upstream socket's counters (its own connection: agent false), request and response heads included.
+    up.once('socket', (out: net.Socket) => this.countBytes(out));
     req.pipe(up);
   }
 }

@@ -1,7 +1,8 @@
 // Group 5: `egress-client proxy` against run-as through the same tunnel and against `ssh -D`, in the same run: TCP
 // throughput (iperf3 through proxychains4 to each SOCKS5 server) and connect-to-first-byte p50 (connect-loop likewise).
-// A floor path (assets/socks-floor.mjs: the least a SOCKS5 relay can do, bound to the same tunnel address) splits the
-// proxy's cost over run-as into what any user-space SOCKS hop costs here and what egress-client proxy adds to that.
+// Two floor paths, the least a SOCKS5 relay can do bound to the same tunnel address, split the proxy's cost over run-as:
+// assets/socks-floor.c (native, splice) is what any user-space SOCKS hop costs here, assets/socks-floor.mjs what a Node
+// relay adds to that, and egress-client proxy over socks-floor.mjs is the proxy's own share.
 import type { Lab, LabProcess } from '@egress/lab';
 import { LATENCY_WARMUP, type BenchConfig } from '../config.js';
 import { iperfArgv, IperfServer, parseIperf, retryBusy } from '../iperf.js';
@@ -16,6 +17,9 @@ const PROXY_PORT = 1090;
 const PROXY_CONF = '/tmp/egress-bench-proxychains-egress-proxy.conf';
 const FLOOR_PORT = 1091;
 const FLOOR_CONF = '/tmp/egress-bench-proxychains-floor.conf';
+const NATIVE_PORT = 1092;
+const NATIVE_CONF = '/tmp/egress-bench-proxychains-floor-c.conf';
+const NATIVE_BIN = '/tmp/egress-bench-socks-floor-c';
 
 interface Path {
   id: ProxyPathId;
@@ -37,42 +41,56 @@ async function startProxy(lab: Lab): Promise<LabProcess> {
   return proc;
 }
 
-/** Starts the floor relay bound to the egress's tunnel IPv4 address (from its public facts file). */
-async function startFloor(lab: Lab): Promise<LabProcess> {
+/** The egress's tunnel IPv4 address (from its public facts file), which the floor relays bind. */
+async function tunnelAddress(lab: Lab): Promise<string> {
   const facts = await must(lab, 'client', ['sh', '-c', 'cat /etc/egress/public/*.json']);
   const bind = /"address4"\s*:\s*"([0-9.]+)"/.exec(facts)?.[1];
   if (!bind) throw new Error('no tunnel IPv4 address in /etc/egress/public');
-  await must(lab, 'client', ['sh', '-c', `cat > ${FLOOR_CONF}`], { stdin: proxychainsConf(FLOOR_PORT) });
-  const proc = lab.spawn('client', [process.execPath, assetPath('socks-floor.mjs'), String(FLOOR_PORT), bind]);
+  return bind;
+}
+
+/** Starts a floor relay (`argv` PORT BIND) on 127.0.0.1:`port` and a proxychains config pointing at it. */
+async function startRelay(lab: Lab, name: string, argv: string[], port: number, conf: string): Promise<LabProcess> {
+  const bind = await tunnelAddress(lab);
+  await must(lab, 'client', ['sh', '-c', `cat > ${conf}`], { stdin: proxychainsConf(port) });
+  const proc = lab.spawn('client', [...argv, String(port), bind]);
   try {
     await waitForOutput(proc, /READY/, 10_000);
   } catch (e) {
     await stop(proc);
-    throw new Error(`socks-floor did not start: ${reasonOf(e)}`);
+    throw new Error(`${name} did not start: ${reasonOf(e)}`);
   }
   return proc;
 }
 
-/** Measures the four paths, runs interleaved; `runAs` and `sshD` are the bench's existing paths (with their availability). */
+/** The Node floor: assets/socks-floor.mjs. */
+const startFloor = (lab: Lab) => startRelay(lab, 'socks-floor.mjs', [process.execPath, assetPath('socks-floor.mjs')], FLOOR_PORT, FLOOR_CONF);
+
+/** The native floor: assets/socks-floor.c, compiled for this run (gcc is in tools/setup.sh for the shim). */
+async function startNativeFloor(lab: Lab): Promise<LabProcess> {
+  await must(lab, 'client', ['gcc', '-O2', '-o', NATIVE_BIN, assetPath('socks-floor.c'), '-lpthread']);
+  return startRelay(lab, 'socks-floor.c', [NATIVE_BIN], NATIVE_PORT, NATIVE_CONF);
+}
+
+/** Measures the five paths, runs interleaved; `runAs` and `sshD` are the bench's existing paths (with their availability). */
 export async function measureProxy(lab: Lab, cfg: BenchConfig, runAs: BenchPath, sshD: BenchPath, log: (l: string) => void): Promise<ProxyBench> {
-  let proxy: LabProcess | undefined;
-  let floor: LabProcess | undefined;
+  const procs: LabProcess[] = [];
   const paths: Path[] = [
     { id: 'run-as', prefix: runAs.prefix, ...(runAs.user ? { user: runAs.user } : {}), ...(runAs.tcpUnavailable ? { unavailable: runAs.tcpUnavailable } : {}) },
     { id: 'proxy', prefix: ['proxychains4', '-q', '-f', PROXY_CONF] },
     { id: 'floor', prefix: ['proxychains4', '-q', '-f', FLOOR_CONF] },
+    { id: 'floor-c', prefix: ['proxychains4', '-q', '-f', NATIVE_CONF] },
     { id: 'ssh-d', prefix: sshD.prefix, ...(sshD.tcpUnavailable ? { unavailable: sshD.tcpUnavailable } : {}) },
   ];
   for (const [path, start] of [
     [paths[1]!, startProxy],
     [paths[2]!, startFloor],
+    [paths[3]!, startNativeFloor],
   ] as const) {
     if (runAs.tcpUnavailable) path.unavailable = runAs.tcpUnavailable;
     else {
       try {
-        const proc = await start(lab);
-        if (path.id === 'proxy') proxy = proc;
-        else floor = proc;
+        procs.push(await start(lab));
         const seen = await lab.probe('client', { prefix: path.prefix });
         if (seen !== lab.addr.vpsV4) path.unavailable = `path check failed: whoami saw ${seen}, expected ${lab.addr.vpsV4}`;
       } catch (e) {
@@ -119,35 +137,48 @@ export async function measureProxy(lab: Lab, cfg: BenchConfig, runAs: BenchPath,
     await server.stop();
   }
   const target = { host: lab.addr.whoamiV4, port: lab.addr.whoamiPort };
+  // Three times the latency group's rounds of a third of its connections each: the paths alternate every few hundred
+  // connections, so a burst of load from elsewhere on the machine falls on all of them rather than on one path's run.
+  const rounds = cfg.runs * 3;
+  const perRound = Math.ceil(cfg.latencyConnections / 3);
+  const overRunAs = new Map<string, number[]>();
   try {
-    for (let run = 0; run < cfg.runs; run++) {
-      for (const p of rotate(paths, run)) {
+    for (let run = 0; run < rounds; run++) {
+      const round = new Map<ProxyPathId, number>();
+      // The sub-millisecond paths back to back (about a second each), in a rotating order; ssh -D (~44 ms per
+      // connection, many seconds a round) after them, so it never sits between run-as and a path paired with it.
+      const slow = paths.filter((p) => p.id === 'ssh-d');
+      for (const p of [...rotate(paths.filter((q) => q.id !== 'ssh-d'), run), ...slow]) {
         const k = `p50/${p.id}`;
         if (p.unavailable || dropped(k)) continue;
         try {
-          const r = await connectLoop(lab, 'client', p.prefix, target, cfg.latencyConnections, { warmup: LATENCY_WARMUP, ...(p.user ? { user: p.user } : {}) });
+          const r = await connectLoop(lab, 'client', p.prefix, target, perRound, { warmup: LATENCY_WARMUP, ...(p.user ? { user: p.user } : {}) });
           add(p50, k, percentile(r.ms, 50));
-          log(`proxy group latency ${p.id} run ${run + 1}/${cfg.runs}: p50 ${percentile(r.ms, 50).toFixed(3)} ms`);
+          round.set(p.id, percentile(r.ms, 50));
+          log(`proxy group latency ${p.id} run ${run + 1}/${rounds}: p50 ${percentile(r.ms, 50).toFixed(3)} ms`);
         } catch (e) {
           fail(k, e);
-          log(`proxy group latency ${p.id} run ${run + 1}/${cfg.runs}: ${reasonOf(e)}`);
+          log(`proxy group latency ${p.id} run ${run + 1}/${rounds}: ${reasonOf(e)}`);
         }
       }
+      const base = round.get('run-as');
+      if (base !== undefined) for (const [id, v] of round) if (id !== 'run-as') add(overRunAs, id, v - base);
     }
   } finally {
-    await stop(proxy);
-    await stop(floor);
+    for (const proc of procs) await stop(proc);
   }
   const figure = (k: string, p: Path, unit: string): Figure => {
     const samples = (k.startsWith('p50') ? p50 : tput).get(k) ?? [];
     const na = p.unavailable ?? (samples.length === 0 ? (failed.get(k) ?? 'no run succeeded') : undefined);
     return na ? unavailable(na) : measured(unit, samples);
   };
-  const out: ProxyBench = { seconds: cfg.iperfSeconds, runs: cfg.throughputRuns, latencyRuns: cfg.runs, connections: cfg.latencyConnections, tcpUp: {}, tcpDown: {}, p50: {} };
+  const out: ProxyBench = { seconds: cfg.iperfSeconds, runs: cfg.throughputRuns, latencyRuns: rounds, connections: perRound, tcpUp: {}, tcpDown: {}, p50: {}, p50OverRunAs: {} };
   for (const p of paths) {
     out.tcpUp[p.id] = figure(`tcp-up/${p.id}`, p, 'Mbit/s');
     out.tcpDown[p.id] = figure(`tcp-down/${p.id}`, p, 'Mbit/s');
     out.p50[p.id] = figure(`p50/${p.id}`, p, 'ms');
+    const paired = overRunAs.get(p.id);
+    if (paired?.length) out.p50OverRunAs![p.id] = measured('ms', paired);
   }
   return out;
 }
