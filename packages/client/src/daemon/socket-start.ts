@@ -13,9 +13,9 @@ async function socketGid(host: Host): Promise<number> {
 }
 
 /** The socket server (its group follows /etc/group through `refreshGroup`), or a no-op when it cannot run here. */
-export async function startSupervisorSocket(host: Host, state: () => ClientState | undefined, log: (line: string) => void): Promise<SocketServer & { refreshGroup(): Promise<void> }> {
+export async function startSupervisorSocket(host: Host, state: () => ClientState | undefined, log: (line: string) => void, ready?: Promise<unknown>): Promise<SocketServer & { refreshGroup(): Promise<void> }> {
   try {
-    const server = await startSocketServer({ state, log, gid: await socketGid(host) });
+    const server = await startSocketServer({ state, log, gid: await socketGid(host), ...(ready ? { ready } : {}) });
     return { ...server, refreshGroup: async () => server.setGroup(await socketGid(host)) };
   } catch (err) {
     log(`socket: not started: ${(err as Error).message} (run, attach and exec need root until it runs)`);
