@@ -111,9 +111,11 @@ export async function runUnprivileged(opts: UnprivilegedRunOptions): Promise<num
   try {
     running = (await askSupervisor({ op: 'ping' })) !== undefined;
   } catch (err) {
-    // The socket is there but not for this user: say first whether the policy allows them at all.
-    if (err instanceof PermissionError) assertAllowed(facts, opts.command, uid);
-    throw err;
+    // The socket is there but not for this user: say first whether the policy allows them at all (the facts may be
+    // older than the policy the supervisor follows: then name the egress and how to be allowed all the same).
+    if (!(err instanceof PermissionError)) throw err;
+    assertAllowed(facts, opts.command, uid);
+    throw new PermissionError(`${opts.command}: ${err.message}, so it cannot place your app in egress '${facts.name}'`, { hint: `ask an administrator to run: sudo egress-client allow --egress ${facts.name} --user ${userInfo().username}` });
   }
   if (running) {
     assertAllowed(facts, opts.command, uid);

@@ -74,7 +74,7 @@ describe('allow / disallow on a fake host', () => {
     // alice is listed in /etc/group, bob has video as his primary group.
     expect(r.stdout).toContain('(uids allowed now: 0, 1001, 1010, 1011)');
     expect(table()).toContain('meta skuid != { 0, 1001, 1010, 1011 } meta l4proto tcp reject with tcp reset');
-    expect(r.stderr).toContain("each also needs to be in group 'egress'");
+    expect(r.stderr).toContain("launch without sudo (run, run-as, attach) while the supervisor runs: its socket's ACL follows the policy");
   });
 
   it('--dry-run changes nothing; bad input is refused naming the field before anything changes', async () => {

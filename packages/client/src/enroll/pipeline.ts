@@ -11,6 +11,7 @@ import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate, priorityRangeNote, type Allocation } from '../state/allocate.js';
 import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
+import { ensureSocketGroup, SOCKET_GROUP } from '../daemon/socket-group.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
 import { createSystemUser, lookupUser } from '../users.js';
@@ -187,6 +188,12 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
     for (const argv of source.reloadSecrets(egress)) await host.run(argv, { check: true, change: true });
   }
   await ensureTunnelForwarding(host, egress);
+  // The group of the supervisor's socket (allowed users join it): made here, recorded as egress's own for uninstall.
+  try {
+    if (await ensureSocketGroup(host)) out.info(`created group '${SOCKET_GROUP}' (the supervisor's socket; the last uninstall removes it)`);
+  } catch (err) {
+    out.warn(`could not create group '${SOCKET_GROUP}' for the supervisor's socket (${(err as Error).message}); only root can use the socket until 'egress-client allow --user' creates it`);
+  }
   const changed = steps.length > 0 || changedSecrets.length > 0 || JSON.stringify(before) !== JSON.stringify(finalAfter);
   let handshake: boolean | undefined;
   if (egress.kind === 'wireguard') {
