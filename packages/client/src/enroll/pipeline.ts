@@ -139,7 +139,9 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   const cgroup2 = await cgroup2Usable(host);
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
   if (userName && !users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
-  const egress = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
+  const built = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
+  // Enrolling again keeps who the owner allowed (`egress-client allow`): the bundle says nothing about it.
+  const egress: Egress = existing?.access && !built.access ? { ...built, access: existing.access } : built;
   // Another peer's file under an enrolled name replaces it only when asked (--replace).
   if (egress.kind === 'wireguard') checkReplace(existing, egress, !!o.replace, o.sourcePath ?? 'FILE', userName);
   // LAN forwards (443/tcp:192.168.1.10:443) learn the interface their host is on; loops are refused here, before any change.
