@@ -77,4 +77,19 @@ describe('group egress (the supervisor socket group)', () => {
     const allowed = { ...state, egresses: [{ ...e, access: { users: [{ name: 'alice', uid: 1010 }], groups: [{ name: 'video', gid: 44, members: [1011, 1001] }] } }] };
     expect(socketAcl(allowed)).toBe('u::rw-,g::rw-,o::---,u:1001:rw-,u:1010:rw-,u:1011:rw-,g:44:rw-,m::rw-');
   });
+
+  it('a run killed right after groupadd (the record says egress was creating it) is finished: enroll again completes it, uninstall removes it', async () => {
+    host.failOn('write /etc/egress/client-created-group.json', { nth: 2 });
+    const r = await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    // The enrollment itself stands; the group's setup is reported.
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("warning: setting up group 'egress' for the supervisor's socket failed");
+    expect(await groupLine()).toBe('egress:x:999:');
+    expect(JSON.parse((await host.readFile(CREATED_GROUP_PATH))!)).toEqual({ version: 1, group: 'egress' });
+    host.clearFailures();
+    expect((await cli(['enroll', '/root/b.json', '--user', 'appuser'])).code).toBe(0);
+    expect(JSON.parse((await host.readFile(CREATED_GROUP_PATH))!)).toEqual({ version: 1, group: 'egress', gid: 999 });
+    expect((await cli(['uninstall', 'laptop'])).code).toBe(0);
+    expect(await groupLine()).toBe('');
+  });
 });

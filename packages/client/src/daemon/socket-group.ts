@@ -10,16 +10,24 @@ export const SOCKET_GROUP = 'egress';
 /** The record that egress-client created the group (its gid then); 0600, beside the record of created directories. */
 export const CREATED_GROUP_PATH = `${EGRESS_DIR}/client-created-group.json`;
 
-/** The gid egress-client created the group with, or undefined when it did not create it (or no record). */
-export async function createdGroupGid(host: Host): Promise<number | undefined> {
+/**
+ * What the record says: `{ gid }` once created, `{}` when egress was about to create it (written before groupadd,
+ * so a run killed right after groupadd still knows the group is its own), undefined without a record.
+ */
+export async function createdGroup(host: Host): Promise<{ gid?: number } | undefined> {
   const text = await host.readFile(CREATED_GROUP_PATH);
   if (!text) return undefined;
   try {
     const data = JSON.parse(text) as { group?: unknown; gid?: unknown };
-    return data.group === SOCKET_GROUP && Number.isInteger(data.gid) ? (data.gid as number) : undefined;
+    if (data.group !== SOCKET_GROUP) return undefined;
+    return Number.isInteger(data.gid) ? { gid: data.gid as number } : {};
   } catch {
     return undefined;
   }
+}
+
+async function writeRecord(host: Host, gid?: number): Promise<void> {
+  await host.writeFile(CREATED_GROUP_PATH, `${JSON.stringify({ version: 1, group: SOCKET_GROUP, ...(gid !== undefined ? { gid } : {}) }, null, 2)}\n`, { mode: 0o600 });
 }
 
 async function groupGid(host: Host): Promise<number | undefined> {
@@ -37,10 +45,17 @@ export async function socketGroupMembers(host: Host): Promise<string[] | undefin
 
 /** Creates the system group `egress` when missing and records that egress created it; true when it did. */
 export async function ensureSocketGroup(host: Host): Promise<boolean> {
-  if ((await socketGroupMembers(host)) !== undefined) return false;
+  if ((await socketGroupMembers(host)) !== undefined) {
+    // An earlier run was killed between groupadd and the record's gid: complete the record.
+    const rec = await createdGroup(host);
+    const gid = await groupGid(host);
+    if (rec && rec.gid === undefined && gid !== undefined) await writeRecord(host, gid);
+    return false;
+  }
+  await writeRecord(host);
   await host.run(['groupadd', '--system', SOCKET_GROUP], { check: true, change: true });
   const gid = await groupGid(host);
-  if (gid !== undefined) await host.writeFile(CREATED_GROUP_PATH, `${JSON.stringify({ version: 1, group: SOCKET_GROUP, gid }, null, 2)}\n`, { mode: 0o600 });
+  if (gid !== undefined) await writeRecord(host, gid);
   return true;
 }
 
@@ -61,13 +76,13 @@ export async function removeFromSocketGroup(host: Host, user: string): Promise<b
 
 /**
  * Removes the group (uninstall of the last egress) when egress created it and it still has the gid it was created
- * with; a pre-existing group named egress is left as it is. Returns what it did, for the uninstall's report.
+ * with (or egress was creating it when a run was killed); a pre-existing group named egress is left as it is. Returns what it did, for the uninstall's report.
  */
 export async function removeSocketGroup(host: Host): Promise<'removed' | 'kept' | 'none'> {
-  const created = await createdGroupGid(host);
+  const created = await createdGroup(host);
   const gid = await groupGid(host);
   let did: 'removed' | 'kept' | 'none' = gid === undefined ? 'none' : 'kept';
-  if (gid !== undefined && created === gid) {
+  if (gid !== undefined && created && (created.gid === undefined || created.gid === gid)) {
     await host.run(['groupdel', SOCKET_GROUP], { check: true, change: true });
     did = 'removed';
   }

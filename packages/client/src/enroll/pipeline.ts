@@ -194,7 +194,7 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   try {
     if (await ensureSocketGroup(host)) out.info(`created group '${SOCKET_GROUP}' (the supervisor's socket; the last uninstall removes it)`);
   } catch (err) {
-    out.warn(`could not create group '${SOCKET_GROUP}' for the supervisor's socket (${(err as Error).message}); only root can use the socket until 'egress-client allow --user' creates it`);
+    out.warn(`setting up group '${SOCKET_GROUP}' for the supervisor's socket failed (${(err as Error).message}); enroll again to finish it (the socket's ACL still lets allowed users in)`);
   }
   const changed = steps.length > 0 || changedSecrets.length > 0 || JSON.stringify(before) !== JSON.stringify(finalAfter);
   let handshake: boolean | undefined;
