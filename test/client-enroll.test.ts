@@ -88,7 +88,10 @@ describe('egress-client enroll (lab)', () => {
     expect(seen.filter((q) => q.name.startsWith('asker.egress.test') && q.proto === 'tcp').map((q) => q.from)).toContain(lab.addr.vpsV4);
   });
 
-  it('answers a port-forwarded connection from the internet through the VPS, whoever owns the service', async () => {
+  it('answers a port-forwarded connection from the internet through the VPS, for root and a user the egress allows', async () => {
+    // Serving a forwarded port is using the egress: otheruser needs the owner's allow (issue 18's policy).
+    const allow = await client(lab, ['allow', '--user', 'otheruser']);
+    expect(allow.exitCode, allow.stderr).toBe(0);
     for (const user of [undefined, 'otheruser']) {
       const server = lab.spawn('client', ['socat', 'TCP-LISTEN:8080,reuseaddr,fork', `SYSTEM:echo served-by-${user ?? 'root'}`], user ? { user } : {});
       try {

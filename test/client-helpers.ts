@@ -37,7 +37,8 @@ export async function clientSnapshot(lab: Lab): Promise<Record<string, string>> 
     rules: await run('ip -4 rule; ip -6 rule'),
     routes: await run('ip -4 route show table all; ip -6 route show table all'),
     sysctls: await run("sysctl -a -r '^net\\.ipv[46]\\.(conf\\.|ip_forward)' 2>/dev/null | sort"),
-    etc: await run("find /etc -xdev \\( -type f -printf '%p %M %s\\n' \\) -o \\( ! -type f -printf '%p %M\\n' \\) | sort"),
+    // The shadow tools' backups (/etc/group- after groupadd/groupdel of group egress) are not the machine's state.
+    etc: await run("find /etc -xdev ! -name '*-' \\( -type f -printf '%p %M %s\\n' \\) -o ! -name '*-' \\( ! -type f -printf '%p %M\\n' \\) | sort"),
     links: await run('ip -br link | cut -d" " -f1 | sort'),
   };
 }

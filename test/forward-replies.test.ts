@@ -1,5 +1,5 @@
 // Port forwards answer through the tunnel whatever the service bound (0.0.0.0, ::, the tunnel address), TCP and UDP,
-// IPv4 and IPv6, owned by root or another user, including a forward added after enrollment; tcpdump on the client's
+// IPv4 and IPv6, owned by root or another allowed user, including a forward added after enrollment; tcpdump on the client's
 // uplinks sees none of it, and every service sees the real remote address.
 import { startLab, type Lab } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,9 @@ beforeAll(async () => {
   lab = await startLab({ name: 'forward-replies' });
   await provision(lab, ['--forward', '9101-9103/udp', '--forward', '9101-9103/tcp']);
   await enroll(lab);
+  // Serving a forwarded port is using the egress: otheruser needs the owner's allow (issue 18's policy).
+  const allow = await client(lab, ['allow', '--user', 'otheruser']);
+  expect(allow.exitCode, allow.stderr).toBe(0);
 }, 240_000);
 
 afterAll(async () => {

@@ -15,6 +15,8 @@ const NAME = `cover-${randomBytes(3).toString('hex')}`;
 const STATIC = '/tmp/cover/static-probe';
 const GO_STATIC = '/tmp/cover/go-static';
 const GO_CGO = '/tmp/cover/go-cgo';
+/** The C probe, dynamically linked, setuid root: the loader drops LD_PRELOAD for it. */
+const SUID = '/tmp/cover/suid-probe';
 let lab: Lab;
 let exec: string[];
 let sudoOther: Record<string, string>;
@@ -39,6 +41,8 @@ beforeAll(async () => {
   await lab.exec('client', ['sh', '-c', `cd /tmp/cover/src-static && go build -o ${GO_STATIC} .`], { env: { ...goEnv, CGO_ENABLED: '0' }, timeoutMs: 180_000, check: true });
   await lab.exec('client', ['sh', '-c', `cd /tmp/cover/src-cgo && go build -o ${GO_CGO} .`], { env: { ...goEnv, CGO_ENABLED: '1' }, timeoutMs: 180_000, check: true });
   await lab.exec('client', ['chmod', '0755', STATIC, GO_STATIC, GO_CGO], { check: true });
+  await lab.exec('client', ['cc', '-O2', '-o', SUID, '-x', 'c', '-'], { stdin: source('static-probe.c'), check: true });
+  await lab.exec('client', ['chmod', '4755', SUID], { check: true });
   const uid = (await lab.exec('client', ['id', '-u', 'otheruser'], { check: true })).stdout.trim();
   const gid = (await lab.exec('client', ['id', '-g', 'otheruser'], { check: true })).stdout.trim();
   sudoOther = { SUDO_UID: uid, SUDO_GID: gid, SUDO_USER: 'otheruser' };
@@ -54,7 +58,7 @@ async function uplinkCaptures() {
 }
 
 /** The probe's argv: static-probe HOST PORT tcp, go-probe HOST PORT. */
-const probeArgs = (prog: string) => [prog, lab.addr.whoamiV4, String(lab.addr.whoamiPort), ...(prog === STATIC ? ['tcp'] : [])];
+const probeArgs = (prog: string) => [prog, lab.addr.whoamiV4, String(lab.addr.whoamiPort), ...(prog === STATIC || prog === SUID ? ['tcp'] : [])];
 
 describe('no launcher leaks silently (lab)', () => {
   it('the probes are what they claim: static C, static Go, dynamically linked cgo Go', async () => {
@@ -75,7 +79,7 @@ describe('no launcher leaks silently (lab)', () => {
       expect({ prog, code: r.exitCode, stdout: r.stdout }).toEqual({ prog, code: 1, stdout: '' });
       expect(r.stderr).toContain(`error: exec: refusing to start ${prog}: ${prog} is ${reason}: the LD_PRELOAD shim cannot send its traffic through egress '${NAME}'`);
       expect(r.stderr).toContain(`Use the cgroup way instead: egress-client run --egress ${NAME} -- ${probeArgs(prog).join(' ')}`);
-      expect(r.stderr).toContain(`hint: to start it anyway, knowing its traffic will NOT go through egress '${NAME}': egress-client exec --allow-uncovered`);
+      expect(r.stderr).toContain(`then run exec again; to start it anyway, knowing its traffic will NOT go through egress '${NAME}': egress-client exec --allow-uncovered`);
     }
     expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
   });
@@ -114,6 +118,44 @@ describe('no launcher leaks silently (lab)', () => {
     const ok = await lab.exec('client', [...exec, '--', 'env', 'X=1', 'sh', '-c', [...lab.probeArgv(), '1500'].join(' ')], { user: 'otheruser' });
     expect({ code: ok.exitCode, seen: last(ok.stdout) }).toEqual({ code: 0, seen: lab.addr.vpsV4 });
     expect(ok.stderr).not.toContain('refusing');
+  });
+
+  it('with a supervisor running, exec places them in the egress cgroup: static C, static Go, cgo Go, setuid and sh -c static are seen with the VPS address', async () => {
+    const daemon = lab.spawn('client', [...lab.egressClientArgv, 'daemon', '--debounce-ms', '10']);
+    try {
+      await waitUntil('the daemon socket', 30_000, () => daemon.output().includes('socket /run/egress/client.sock'));
+      for (const prog of [STATIC, GO_STATIC, GO_CGO, SUID]) {
+        const r = await lab.exec('client', [...exec, '--', ...probeArgs(prog)], { user: 'otheruser' });
+        expect({ prog, code: r.exitCode, seen: last(r.stdout) }, r.stderr).toEqual({ prog, code: 0, seen: lab.addr.vpsV4 });
+        expect(r.stderr).toContain(`egress: ${prog} is `);
+        expect(r.stderr).toContain(`; the supervisor places it in egress '${NAME}''s cgroup, where the kernel selects its traffic`);
+        expect(r.stderr).toMatch(/egress: placed in cgroup \/\S+\/uid-\d+ by the supervisor/);
+        expect(r.stderr).not.toMatch(/LEAK|refusing/);
+      }
+      // Behind a wrapper: the shim's exec guard sees EGRESS_CGROUP and this process in that cgroup, and lets it start.
+      for (const argv of [['sh', '-c', probeArgs(STATIC).join(' ')], ['env', 'X=1', 'timeout', '20', ...probeArgs(GO_STATIC)]]) {
+        const r = await lab.exec('client', [...exec, '--', ...argv], { user: 'otheruser' });
+        expect({ argv, code: r.exitCode, seen: last(r.stdout) }).toEqual({ argv, code: 0, seen: lab.addr.vpsV4 });
+        expect(r.stderr).not.toMatch(/LEAK|refusing/);
+      }
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon.exited;
+    }
+    // Supervisor stopped: refused again, naming the supervisor and run; nothing starts, 0 packets on the uplinks.
+    const caps = await uplinkCaptures();
+    for (const argv of [probeArgs(STATIC), probeArgs(GO_CGO), probeArgs(SUID), ['sh', '-c', probeArgs(GO_STATIC).join(' ')]]) {
+      const r = await lab.exec('client', [...exec, '--', ...argv], { user: 'otheruser' });
+      if (argv[0] === 'sh') {
+        // sh is covered by the shim: it starts, and the guard inside it refuses the static Go program (no cgroup).
+        expect({ code: r.exitCode, stdout: r.stdout }).toEqual({ code: 126, stdout: '' });
+        expect(r.stderr).toContain(`egress: refusing to start ${GO_STATIC}: it is a statically linked Go program`);
+        continue;
+      }
+      expect({ argv, code: r.exitCode, stdout: r.stdout }).toEqual({ argv, code: 1, stdout: '' });
+      expect(r.stderr).toContain("exec could place it in the egress's cgroup, but no supervisor is running: start the supervisor (egress-client daemon / the systemd unit) or use run");
+    }
+    expect((await Promise.all(caps.map((c) => c.stop()))).flat()).toEqual([]);
   });
 
   it('a browser-like app handing its URL to an instance running outside the egress is reported by exec, run and run-as', async () => {

@@ -28,14 +28,14 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => { if (debs) rmSync(debs, { recursive: true, force: true }); });
 
-/** What uninstall + purge must leave as it was on the client. */
+/** What uninstall + purge must leave as it was on the client (the shadow tools' backups, /etc/group- and the like, aside: group egress is made and removed). */
 async function snapshot(m: Machine): Promise<string> {
   return m.sh([
     'echo "## nft"; nft list ruleset',
     'echo "## rules"; ip rule; ip -6 rule',
     'echo "## links"; ip -br link | cut -d" " -f1 | sed "s/@.*//"',
     'echo "## units"; systemctl list-unit-files --no-legend "egress*" "wg-quick*" | sort',
-    'echo "## files"; find /etc /usr/lib/egress /usr/bin /usr/local -xdev -not -path "/etc/ld.so.cache" -printf "%p %y %m %s\\n" 2>/dev/null | sed -E "s/ d ([0-7]+) [0-9]+$/ d \\1/" 2>/dev/null | sort',
+    'echo "## files"; find /etc /usr/lib/egress /usr/bin /usr/local -xdev -not -path "/etc/ld.so.cache" -not -name "*-" -printf "%p %y %m %s\\n" 2>/dev/null | sed -E "s/ d ([0-7]+) [0-9]+$/ d \\1/" 2>/dev/null | sort',
     'echo "## cgroups"; ls /sys/fs/cgroup | grep -i egress || true',
   ].join('; '));
 }

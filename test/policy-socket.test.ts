@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { labCgroupParent, startLab, type Lab, type LabProcess } from '@egress/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, enroll, provision, tearDownClientLab, waitUntil } from './client-helpers.js';
+import { askFromInternet, serveOnClient } from './forward-helpers.js';
 
 const NAME = `pol-${randomBytes(3).toString('hex')}`;
 const BIND = '/tmp/egress-bind-probe.mjs';
@@ -69,6 +70,11 @@ async function spawnWithPid(user: string, script: string): Promise<{ proc: LabPr
   return { proc, pid: Number(/pid=(\d+)/.exec(proc.output())![1]) };
 }
 
+/** The supervisor socket's ACL, as getfacl prints it. */
+async function socketAcl(): Promise<string> {
+  return (await lab.exec('client', ['getfacl', '--omit-header', '/run/egress/client.sock'])).stdout;
+}
+
 async function asOther(argv: string[]) {
   return lab.exec('client', argv, { user: 'otheruser', timeoutMs: 30_000 });
 }
@@ -86,7 +92,8 @@ async function captures() {
 
 beforeAll(async () => {
   lab = await startLab({ name: 'policy-socket' });
-  await provision(lab, []);
+  // A forwarded TCP and UDP port: serving one is using the egress too (only allowed users' replies leave).
+  await provision(lab, ['--forward', '8080/tcp', '--forward', '8081/udp']);
   await enroll(lab, ['--name', NAME]);
   const facts = JSON.parse((await lab.exec('client', ['cat', `/etc/egress/public/${NAME}.json`], { check: true })).stdout);
   tunnelAddr = facts.address4;
@@ -106,8 +113,14 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout);
     expect(doc.egresses[0].allowedUids).toEqual([0, 1001]);
-    // Nobody allowed yet: no group `egress` (the daemon never edits /etc/group), so the socket is root's alone.
-    expect((await lab.exec('client', ['stat', '-c', '%a %U %G', '/run/egress/client.sock'], { check: true })).stdout.trim()).toBe('660 root root');
+    // enroll created the group `egress` (no members yet) and recorded it as egress's own; the socket is root:egress,
+    // and its ACL names the bound user only (uid 1001), nobody else.
+    const group = (await lab.exec('client', ['getent', 'group', 'egress'], { check: true })).stdout.trim();
+    expect(group).toMatch(/^egress:x:\d+:$/);
+    expect(JSON.parse((await lab.exec('client', ['cat', '/etc/egress/client-created-group.json'], { check: true })).stdout)).toEqual({ version: 1, group: 'egress', gid: Number(group.split(':')[2]) });
+    expect((await lab.exec('client', ['stat', '-c', '%a %U %G', '/run/egress/client.sock'], { check: true })).stdout.trim()).toBe('660 root egress');
+    await waitUntil('the socket ACL', 10_000, async () => (await socketAcl()).includes('user:appuser:rw-'));
+    expect(await socketAcl()).not.toContain('otheruser');
   });
 
   it('otheruser, not allowed: exec, run, attach and a program binding the tunnel address fail; 0 packets on the tunnel or uplinks', async () => {
@@ -131,6 +144,19 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     expect(udp.stdout).toMatch(/^fail /);
     // Not one packet of theirs on the tunnel or an uplink.
     expect(await Promise.all(caps.map((c) => c.stop()))).toEqual([[], [], []]);
+    // Serving a forwarded port: the connections come in through the tunnel, otheruser's replies never leave.
+    const inbound = await lab.capture('client', tunnelIf, 'dst port 8080 or dst port 8081');
+    const replies = await Promise.all([lab.capture('client', tunnelIf, 'src port 8080 or src port 8081'), lab.capture('client', 'eth0', 'src port 8080 or src port 8081'), lab.capture('client', 'wlan0', 'src port 8080 or src port 8081')]);
+    const services = [await serveOnClient(lab, { proto: 'tcp', host: '0.0.0.0', port: 8080, tag: 'other-tcp', user: 'otheruser' }), await serveOnClient(lab, { proto: 'udp', host: '0.0.0.0', port: 8081, tag: 'other-udp', user: 'otheruser' })];
+    expect(await askFromInternet(lab, 'tcp', lab.addr.vpsV4, 8080, 6)).toBe('');
+    expect(await askFromInternet(lab, 'udp', lab.addr.vpsV4, 8081, 6)).toBe('');
+    // The UDP service got the question; the kernel refused its answer at sendto.
+    expect(services[1]!.output()).toContain('got');
+    expect(services[1]!.output()).toMatch(/sent (EPERM|EACCES)/);
+    for (const p of services) p.kill('SIGTERM');
+    await Promise.all(services.map((p) => p.exited));
+    expect((await inbound.stop()).length).toBeGreaterThan(0);
+    expect(await Promise.all(replies.map((c) => c.stop()))).toEqual([[], [], []]);
     // Root binding the same address is allowed (the kernel rule names the uids).
     const root = await lab.exec('client', bindArgv());
     expect(root.stdout.trim()).toBe(lab.addr.vpsV4);
@@ -164,6 +190,12 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     const udp = await asOther([...cli(), 'run', '--egress', NAME, '--', ...lab.probeArgv({ udp: true })]);
     expect(udp.stdout.trim().split('\n').pop()).toBe(lab.addr.vpsV4);
     for (const proto of ['tcp', 'udp'] as const) expect((await asOther(bindArgv(proto))).stdout.trim()).toBe(lab.addr.vpsV4);
+    // Allowed, otheruser may serve the forwarded ports too.
+    const services = [await serveOnClient(lab, { proto: 'tcp', host: '0.0.0.0', port: 8080, tag: 'other-tcp', user: 'otheruser' }), await serveOnClient(lab, { proto: 'udp', host: '0.0.0.0', port: 8081, tag: 'other-udp', user: 'otheruser' })];
+    expect(await askFromInternet(lab, 'tcp', lab.addr.vpsV4, 8080)).toBe(`other-tcp ${lab.addr.vpsGwV4}`);
+    expect(await askFromInternet(lab, 'udp', lab.addr.vpsV4, 8081)).toBe(`other-udp ${lab.addr.vpsGwV4}`);
+    for (const p of services) p.kill('SIGTERM');
+    await Promise.all(services.map((p) => p.exited));
   });
 
   it('attach moves a running loop’s next connections to the VPS address; detach moves them back', async () => {
@@ -272,15 +304,34 @@ describe('who may use an egress (allow) and launching without sudo (supervisor s
     // Re-rendered by the daemon alone (no egress-client command ran since gpasswd).
     const rules = (await lab.exec('client', ['nft', 'list', 'chain', 'inet', 'egress', 'output_filter'], { check: true })).stdout;
     expect(rules).toContain(`ip saddr ${tunnelAddr} ct direction original meta skuid != { 0, 1001, 1002 } jump allow_${NAME}`);
-    // Allowed through the group but not in group `egress` (disallow --user took them out): exec falls back to the shim.
+    // Allowed through the group alone (disallow --user took them out of group `egress`): the socket's ACL names the
+    // group and, expanded, the user, so run, exec and attach go through the supervisor without sudo.
+    expect((await lab.exec('client', ['id', '-nG', 'otheruser'], { check: true })).stdout.split(/\s+/)).not.toContain('egress');
+    await waitUntil('the socket ACL to name the group and the user', 20_000, async () => /group:egresstesters:rw-/.test(await socketAcl()) && /user:otheruser:rw-/.test(await socketAcl()));
+    const run = await asOther([...cli(), 'run', '--egress', NAME, '--', ...APP(lab.probeArgv())]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout.trim().split('\n')).toEqual(['1002', `0::/${labCgroupParent(lab.name)}/${NAME}/uid-1002`, lab.addr.vpsV4]);
     const exec = await asOther([...cli(), 'exec', '--egress', NAME, '--', ...lab.probeArgv()]);
     expect(exec.exitCode, exec.stderr).toBe(0);
     expect(exec.stdout.trim().split('\n').pop()).toBe(lab.addr.vpsV4);
-    expect(exec.stderr).toContain("you may not use the supervisor's socket");
-    expect(exec.stderr).toContain('the LD_PRELOAD shim alone selects the app');
+    expect(exec.stderr).toContain('placed in cgroup');
     const list = JSON.parse((await client(lab, ['allow', 'list', '--egress', NAME, '--json'])).stdout);
     expect(list.egresses[0].allowedUids).toEqual([0, 1001, 1002]);
     await lab.exec('client', ['gpasswd', '--delete', 'otheruser', 'egresstesters'], { check: true });
     await waitUntil('otheruser to be refused again', 20_000, async () => /^fail /.test((await asOther(bindArgv())).stdout));
+    // Not allowed any more: the ACL forgets the user, and run is refused naming the egress and how to allow them.
+    await waitUntil('the socket ACL to drop otheruser', 20_000, async () => !(await socketAcl()).includes('user:otheruser'));
+    const refused = await asOther([...cli(), 'run', '--egress', NAME, '--', ...lab.probeArgv()]);
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toContain(`may not use egress '${NAME}'`);
+    expect(refused.stderr).toContain(`sudo egress-client allow --egress ${NAME} --user otheruser`);
+  });
+
+  it('uninstall removes the group egress that enroll created, and its record', async () => {
+    const u = await client(lab, ['uninstall', NAME]);
+    expect(u.exitCode, u.stderr).toBe(0);
+    expect((await lab.exec('client', ['getent', 'group', 'egress'])).exitCode).toBe(2);
+    expect((await lab.exec('client', ['test', '-e', '/etc/egress/client-created-group.json'])).exitCode).not.toBe(0);
   });
 });

@@ -18,7 +18,7 @@ export function askSupervisor(req: SupervisorRequest, path = SOCKET_PATH, timeou
     sock.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
       else if (err.code === 'EACCES') {
-        reject(new PermissionError(`you may not use the supervisor's socket ${path} (it is for the group '${SOCKET_GROUP}')`, { hint: `an administrator allows you with: sudo egress-client allow --user $(id -un)  (then log in again)` }));
+        reject(new PermissionError(`you may not use the supervisor's socket ${path} (it is for root, group '${SOCKET_GROUP}' and the users and groups an egress allows)`, { hint: 'an administrator allows you with: sudo egress-client allow --user $(id -un) (or --group GROUP)' }));
       } else reject(new EgressError('E_SUPERVISOR', `cannot talk to the supervisor on ${path}: ${err.message}`, { cause: err }));
     });
     sock.on('end', () => {

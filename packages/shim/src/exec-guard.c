@@ -5,6 +5,10 @@
  * a Go program (static or cgo) makes its own system calls: their traffic would leave by the normal route. So before
  * an exec the target is inspected, and an uncovered one is refused with EACCES and one line on stderr naming it and
  * `egress-client run`, unless EGRESS_ALLOW_UNCOVERED=1 (exec --allow-uncovered), where it starts with a warning line.
+ * Nor is it refused when the process is in the egress's cgroup: `exec` with a running supervisor places the app there
+ * and sets EGRESS_CGROUP to that cgroup (after the placement succeeded); the kernel then selects the traffic of every
+ * program in it, static, Go or setuid alike. The guard trusts the variable only when /proc/self/cgroup's cgroup2 line
+ * is that cgroup (or below it), so a program moved out again is guarded as before.
  * So is any program about to start with an environment that no longer preloads the shim (env -i, env -u LD_PRELOAD,
  * a launcher that clears it): it would start without the shim and leave by the normal route.
  *
@@ -45,6 +49,7 @@
 /* A `#!` line is at most 256 bytes for the kernel (BINPRM_BUF_SIZE), so is its interpreter's path. */
 #define EG_INTERP_MAX 256
 #define EG_MAX_EXECL_ARGS 8192 /* argv on the stack: 64 KiB at most */
+#define EG_CGROUP_MAX 256       /* EGRESS_CGROUP's value, and the longest /proc/self/cgroup line compared */
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
 typedef int (*execv_fn)(const char *, char *const[]);
@@ -57,6 +62,7 @@ static struct {
   fexecve_fn fexecve;
   posix_spawn_fn posix_spawn, posix_spawnp;
   int allow;               /* EGRESS_ALLOW_UNCOVERED=1 */
+  char cgroup[EG_CGROUP_MAX]; /* EGRESS_CGROUP at load time ("" when unset or too long) */
   unsigned char ei_class;  /* the shim's own ELF class and machine: the loader skips it for other programs */
   uint16_t machine;
   const char *self;        /* the shim's own path, as the loader found it in LD_PRELOAD */
@@ -75,6 +81,8 @@ void eg_exec_init(void) {
   ex.posix_spawnp = (posix_spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
   const char *allow = getenv("EGRESS_ALLOW_UNCOVERED");
   ex.allow = allow != NULL && strcmp(allow, "1") == 0;
+  const char *cg = getenv("EGRESS_CGROUP");
+  if (cg != NULL && cg[0] == '/' && strlen(cg) < sizeof ex.cgroup) memcpy(ex.cgroup, cg, strlen(cg) + 1);
   Dl_info self;
   if (dladdr((void *)&eg_exec_init, &self) != 0 && self.dli_fbase != NULL) {
     const unsigned char *ident = (const unsigned char *)self.dli_fbase;
@@ -248,6 +256,58 @@ static int eg_env_has_shim(char *const envp[]) {
   return 0;
 }
 
+/* The EGRESS_CGROUP the next program gets (envp's; else the one this process was started with), or NULL. */
+static const char *eg_cgroup_var(char *const envp[]) {
+  for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+    if (strncmp(envp[i], "EGRESS_CGROUP=", 14) == 0) return envp[i][14] == '/' && strlen(envp[i] + 14) < EG_CGROUP_MAX ? envp[i] + 14 : NULL;
+  }
+  return ex.cgroup[0] == '/' ? ex.cgroup : NULL;
+}
+
+/* Whether this process's cgroup2 path (the `0::` line of /proc/self/cgroup) is cg or below it: then the kernel selects
+ * the traffic of whatever it starts. Reads the file in small pieces (no malloc: safe after vfork); fails closed. */
+static int eg_in_cgroup(const char *cg) {
+  size_t cglen = strlen(cg);
+  while (cglen > 1 && cg[cglen - 1] == '/') cglen--;
+  int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return 0;
+  char buf[EG_CGROUP_MAX + 8];
+  size_t have = 0;
+  int skipping = 0, found = 0;
+  for (;;) {
+    ssize_t got = read(fd, buf + have, sizeof buf - have);
+    if (got <= 0) break;
+    have += (size_t)got;
+    size_t start = 0;
+    for (size_t i = 0; i < have; i++) {
+      if (buf[i] != '\n') continue;
+      if (!skipping) {
+        const char *line = buf + start;
+        size_t len = i - start;
+        if (len >= 3 + cglen && memcmp(line, "0::", 3) == 0 && memcmp(line + 3, cg, cglen) == 0 && (len == 3 + cglen || line[3 + cglen] == '/')) found = 1;
+      }
+      skipping = 0;
+      start = i + 1;
+    }
+    if (start == 0 && have == sizeof buf) {
+      skipping = 1; /* a line longer than any we compare: skip to its end */
+      have = 0;
+    } else {
+      memmove(buf, buf + start, have - start);
+      have -= start;
+    }
+    if (found) break;
+  }
+  close(fd);
+  return found;
+}
+
+/* Whether the egress's cgroup covers the next program (placed by the supervisor; see the top of this file). */
+static int eg_placed(char *const envp[]) {
+  const char *cg = eg_cgroup_var(envp);
+  return cg != NULL && eg_in_cgroup(cg);
+}
+
 /* 0 when path may be executed with envp; -1 (EACCES) when refused. Keeps errno otherwise. */
 static int eg_guard(const char *path, char *const envp[]) {
   if (path == NULL || path[0] == '\0') return 0;
@@ -259,7 +319,7 @@ static int eg_guard(const char *path, char *const envp[]) {
   if (why == NULL && !eg_env_has_shim(envp) && access(path, F_OK) == 0) {
     why = "about to start without the egress's LD_PRELOAD in its environment (env -i, or a launcher that clears it), so the shim would not load";
   }
-  if (why == NULL) {
+  if (why == NULL || eg_placed(envp)) {
     errno = saved;
     return 0;
   }
@@ -341,6 +401,7 @@ EG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
     why = eg_inspect_path(interp, &which, buf);
   }
   if (why == NULL && !eg_env_has_shim(envp)) why = "about to start without the egress's LD_PRELOAD in its environment (env -i, or a launcher that clears it), so the shim would not load";
+  if (why != NULL && eg_placed(envp)) why = NULL;
   errno = saved;
   if (why != NULL) {
     eg_say("(file descriptor)", "(file descriptor)", why);

@@ -3,7 +3,7 @@
 // scripts run by a dynamic interpreter pass; wrappers (env, sh -c, timeout, xargs) are caught; the override lets them
 // start with a warning. No network, no namespace.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,5 +143,22 @@ describe('exec guard of libegress-shim', () => {
       stderr: `egress: warning: starting ${bin('go-static')}: it is a statically linked Go program; its traffic does NOT go through the egress (exec --allow-uncovered)\n`,
     });
     expect(run(['sh', '-c', 'go-static'], { EGRESS_ALLOW_UNCOVERED: 'yes' }).status).toBe(126);
+  });
+
+  it('inside the cgroup EGRESS_CGROUP names (placed by the supervisor) they start without a line; outside it they are refused', () => {
+    // The test's own cgroup2 path stands in for the egress's: the children inherit it, as the placed app's do.
+    const own = /^0::(\/.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1];
+    if (!own) throw new Error('no cgroup2 line in /proc/self/cgroup: the cgroup check needs cgroup v2 (mounted here in CI)');
+    const parent = own === '/' ? '/' : own.slice(0, own.lastIndexOf('/')) || '/';
+    for (const argv of [['sh', '-c', 'go-static'], ['env', '-i', bin('static')], ['timeout', '20', 'setuid'], ['sh', '-c', 'exec env X=1 go-cgo']]) {
+      expect(run(argv, { EGRESS_CGROUP: own })).toEqual({ status: 0, stdout: argv.join(' ').includes('go-cgo') ? 'ran 2\n' : 'ran\n', stderr: '' });
+      expect(run(argv, { EGRESS_CGROUP: parent })).toMatchObject({ status: 0, stderr: '' });
+    }
+    // Another cgroup (a sibling, or one whose name only starts the same), a relative or empty value: refused as before.
+    for (const cg of [`${own}-other`, `${own}x`, '/nosuch-egress', own.slice(1), '']) {
+      const r = run(['sh', '-c', 'go-static'], { EGRESS_CGROUP: cg });
+      expect({ cg, status: r.status }).toEqual({ cg, status: 126 });
+      expect(r.stderr).toContain('egress: refusing to start');
+    }
   });
 });

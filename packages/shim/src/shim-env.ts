@@ -11,8 +11,12 @@ export interface ShimTarget {
   allowUncovered?: boolean | undefined;
 }
 
-/** Environment variables the shim reads. */
-export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE', 'EGRESS_DNS', 'EGRESS_ALLOW_UNCOVERED'] as const;
+/**
+ * Environment variables the shim reads. EGRESS_CGROUP is set by the launcher only once the supervisor placed the app
+ * in the egress's cgroup (the exec guard then lets uncovered programs start: the kernel selects them); a stale one
+ * from the caller's environment is dropped.
+ */
+export const SHIM_ENV_KEYS = ['EGRESS_BIND_V4', 'EGRESS_BIND_V6', 'EGRESS_BIND_IFACE', 'EGRESS_DNS', 'EGRESS_ALLOW_UNCOVERED', 'EGRESS_CGROUP'] as const;
 
 /** A copy of `env` with the shim first in LD_PRELOAD and the egress's bind variables set (stale ones removed). */
 export function shimEnv(shimPath: string, target: ShimTarget, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

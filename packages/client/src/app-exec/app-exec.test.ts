@@ -275,9 +275,9 @@ describe('runExec on this host', () => {
         (e: Error & { hint?: string }) => e,
       );
       expect(err?.message).toBe(
-        `exec: refusing to start ${join(dir, bin)}: ${join(dir, bin)} is ${reason}: the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- ${join(dir, bin)} (or run-as a bound user; with sudo unless a supervisor allows you)`,
+        `exec: refusing to start ${join(dir, bin)}: ${join(dir, bin)} is ${reason}: the LD_PRELOAD shim cannot send its traffic through egress 'vps1', it would leave by the normal route. Use the cgroup way instead: egress-client run --egress vps1 -- ${join(dir, bin)} (or run-as a bound user; with sudo unless a supervisor allows you). exec could place it in the egress's cgroup, but no supervisor is running: start the supervisor (egress-client daemon / the systemd unit) or use run`,
       );
-      expect(err?.hint).toBe(`to start it anyway, knowing its traffic will NOT go through egress 'vps1': egress-client exec --allow-uncovered --egress vps1 -- ${join(dir, bin)}`);
+      expect(err?.hint).toBe(`sudo systemctl start egress-client (or sudo egress-client daemon), then run exec again; to start it anyway, knowing its traffic will NOT go through egress 'vps1': egress-client exec --allow-uncovered --egress vps1 -- ${join(dir, bin)}`);
     }
   });
   it('starts them with --allow-uncovered, says they leak, and tells the shim (EGRESS_ALLOW_UNCOVERED=1)', async () => {

@@ -62,6 +62,11 @@ export function shimWarnings(info: ExecutableInfo & { inspected: string }, facts
   );
 }
 
+/** The "PROGRAM is REASON" part of each shim warning (before the advice). */
+function uncoveredOf(problems: string[]): string[] {
+  return problems.map((p) => p.split(': the LD_PRELOAD shim cannot')[0]!);
+}
+
 /** Runs argv as the current user with the shim prepended to LD_PRELOAD; resolves with the exit code (128+N for signal N). */
 export async function runExec(opts: ExecOptions): Promise<number> {
   if (opts.argv.length === 0 || !opts.argv[0]) {
@@ -78,22 +83,37 @@ export async function runExec(opts: ExecOptions): Promise<number> {
   const file = resolveCommand(opts.argv[0], env);
   const shimInfo = await inspectExecutable(shim).catch(() => undefined);
   const problems = shimWarnings(await inspectCommand(file, opts.runner), facts, opts.argv, shimInfo);
-  if (problems.length > 0 && !opts.allowUncovered) {
-    throw new EgressError('E_UNCOVERED', `exec: refusing to start ${opts.argv[0]}: ${problems.join('; ')}`, {
-      hint: `to start it anyway, knowing its traffic will NOT go through egress '${facts.name}': egress-client exec --allow-uncovered --egress ${facts.name} -- ${opts.argv.join(' ')}`,
-    });
+  // What the shim cannot cover, the egress's cgroup does: the kernel selects every process in it, static, Go or
+  // setuid alike. So with a supervisor to place it, exec starts it; without one it refuses (or leaks when told to).
+  let needsCgroup = false;
+  if (problems.length > 0) {
+    const supervisor = await placed.supervisorReachable();
+    if (supervisor.running) {
+      needsCgroup = true;
+      for (const p of uncoveredOf(problems)) opts.output.info(`egress: ${p}; the supervisor places it in egress '${facts.name}''s cgroup, where the kernel selects its traffic`);
+    } else if (!opts.allowUncovered) {
+      const why = supervisor.error ? supervisor.error.message : 'no supervisor is running';
+      throw new EgressError('E_UNCOVERED', `exec: refusing to start ${opts.argv[0]}: ${problems.join('; ')}. exec could place it in the egress's cgroup, but ${why}: start the supervisor (egress-client daemon / the systemd unit) or use run`, {
+        hint: `sudo systemctl start egress-client (or sudo egress-client daemon), then run exec again; to start it anyway, knowing its traffic will NOT go through egress '${facts.name}': egress-client exec --allow-uncovered --egress ${facts.name} -- ${opts.argv.join(' ')}`,
+      });
+    } else {
+      for (const p of problems) opts.output.warn(`--allow-uncovered: starting it anyway; its traffic will LEAK outside the egress. ${p}`);
+    }
   }
-  for (const p of problems) opts.output.warn(`--allow-uncovered: starting it anyway; its traffic will LEAK outside the egress. ${p}`);
   let childEnv: NodeJS.ProcessEnv;
   try {
-    childEnv = shimEnv(shim, { ...facts, allowUncovered: opts.allowUncovered === true }, env);
+    childEnv = shimEnv(shim, { ...facts, allowUncovered: opts.allowUncovered === true && !needsCgroup }, env);
   } catch (err) {
     throw new EgressError('E_SHIM_PATH', (err as Error).message, { hint: 'install egress in a directory whose path has no spaces or colons' });
   }
-  opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, LD_PRELOAD shim)`);
+  opts.output.info(`egress: ${opts.argv[0]} through '${facts.name}' (${[facts.address4, facts.address6].filter(Boolean).join(', ')} on ${facts.interface}, ${needsCgroup ? "the egress's cgroup" : 'LD_PRELOAD shim'})`);
   const started = Date.now();
-  // With a supervisor running, the kernel selects the app by cgroup too (what the shim cannot reach); else the shim alone.
-  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output, fallback: true });
+  // With a supervisor running, the kernel selects the app by cgroup too (what the shim cannot reach); else the shim
+  // alone. A program only the cgroup covers is never started unplaced (no fallback: a refusal ends it before it runs).
+  const viaSupervisor = await placed.runPlaced(file, opts.argv.slice(1), { egress: facts.name, env: childEnv, argv0: opts.argv[0], output: opts.output, fallback: !needsCgroup });
+  if (viaSupervisor === undefined && needsCgroup) {
+    throw new EgressError('E_UNCOVERED', `exec: the supervisor stopped before it placed ${opts.argv[0]}; nothing was started`, { hint: 'start the supervisor (egress-client daemon / the systemd unit) or use run' });
+  }
   const code = viaSupervisor ?? (await runChild(file, opts.argv.slice(1), { env: childEnv, argv0: opts.argv[0] }));
   reportHandoff(opts.output, { argv: opts.argv, exitCode: code, elapsedMs: Date.now() - started, egress: facts.name, env });
   return code;

@@ -12,8 +12,24 @@ import { readPublicFacts } from './public-facts.js';
 import type { RunOptions } from './run.js';
 import { resolveCommand } from './resolve-command.js';
 
-/** Waits for `go` on fd 3 (anything else, or EOF, ends it with 126: the app never runs unplaced), then becomes the app. */
-const GATE = 'IFS= read -r go <&3 && [ "$go" = go ] || exit 126; exec 3<&-; exec "$@"';
+/**
+ * Waits for a line on fd 3, then becomes the app: `placed:CGROUP` (the supervisor placed it: EGRESS_CGROUP tells the
+ * shim's exec guard that the kernel selects whatever it starts) or `go` (exec's fallback: the shim alone). Anything
+ * else, or EOF, ends it with 126: the app never runs unplaced unless the launcher said so.
+ */
+const GATE = 'IFS= read -r go <&3 || exit 126; case "$go" in go) ;; placed:/*) EGRESS_CGROUP=${go#placed:}; export EGRESS_CGROUP ;; *) exit 126 ;; esac; exec 3<&-; exec "$@"';
+
+/** A cgroup path as the supervisor reports it, safe to hand to the gate on one line. */
+const CGROUP_PATH = /^\/[A-Za-z0-9_.@:+-]+(\/[A-Za-z0-9_.@:+-]+)*$/;
+
+/** Whether a supervisor answers on its socket; an error when its socket is there but not for this user. */
+export async function supervisorReachable(): Promise<{ running: boolean; error?: Error }> {
+  try {
+    return { running: (await askSupervisor({ op: 'ping' })) !== undefined };
+  } catch (err) {
+    return { running: false, error: err as Error };
+  }
+}
 
 /** Refuses (with how to get allowed) a caller the egress's policy does not list; facts written before the policy pass. */
 export function assertAllowed(facts: PublicEgressFacts, command: string, uid: number = process.getuid!()): void {
@@ -50,12 +66,12 @@ export async function runPlaced(file: string, args: string[], o: { egress: strin
     const pipe = child.stdio[3] as NodeJS.WritableStream;
     askSupervisor({ op: 'place', pid: child.pid!, egress: o.egress }).then(
       (r) => {
-        if (r?.ok) {
+        if (r?.ok && r.cgroup && CGROUP_PATH.test(r.cgroup)) {
           o.output.info(`egress: placed in cgroup ${r.cgroup} by the supervisor`);
-          pipe.end('go\n');
+          pipe.end(`placed:${r.cgroup}\n`);
           return;
         }
-        const why = `the supervisor refused to place the app in egress '${o.egress}': ${r ? r.error : 'it stopped'}`;
+        const why = `the supervisor refused to place the app in egress '${o.egress}': ${!r ? 'it stopped' : r.ok ? `it named no usable cgroup (${JSON.stringify(r.cgroup)})` : r.error}`;
         if (o.fallback) {
           o.output.warn(`${why}; the LD_PRELOAD shim alone selects it`);
           pipe.end('go\n');
@@ -95,9 +111,11 @@ export async function runUnprivileged(opts: UnprivilegedRunOptions): Promise<num
   try {
     running = (await askSupervisor({ op: 'ping' })) !== undefined;
   } catch (err) {
-    // The socket is there but not for this user: say first whether the policy allows them at all.
-    if (err instanceof PermissionError) assertAllowed(facts, opts.command, uid);
-    throw err;
+    // The socket is there but not for this user: say first whether the policy allows them at all (the facts may be
+    // older than the policy the supervisor follows: then name the egress and how to be allowed all the same).
+    if (!(err instanceof PermissionError)) throw err;
+    assertAllowed(facts, opts.command, uid);
+    throw new PermissionError(`${opts.command}: ${err.message}, so it cannot place your app in egress '${facts.name}'`, { hint: `ask an administrator to run: sudo egress-client allow --egress ${facts.name} --user ${userInfo().username}` });
   }
   if (running) {
     assertAllowed(facts, opts.command, uid);

@@ -41,6 +41,16 @@ beforeEach(async () => {
 });
 
 describe('allow / disallow on a fake host', () => {
+  it('enrolling again with the same bundle keeps the policy and changes nothing', async () => {
+    expect((await cli(['allow', '--user', 'alice'])).code).toBe(0);
+    const before = dumpMachine(host.machine);
+    const again = await cli(['enroll', '/root/b.json', '--user', 'appuser']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('nothing changed');
+    expect((await state()).egresses[0].access).toEqual({ users: [{ name: 'alice', uid: 1010 }], groups: [] });
+    expect(dumpMachine(host.machine)).toBe(before);
+  });
+
   it('a new egress allows root and its bound user only: the kernel rule names uids 0 and 1001 (no cgroup selector here: rejected directly)', async () => {
     expect((await state()).egresses[0].access).toBeUndefined();
     expect(table()).toContain('ip saddr 10.77.0.2 ct direction original meta skuid != { 0, 1001 } meta l4proto tcp reject with tcp reset');
@@ -74,7 +84,7 @@ describe('allow / disallow on a fake host', () => {
     // alice is listed in /etc/group, bob has video as his primary group.
     expect(r.stdout).toContain('(uids allowed now: 0, 1001, 1010, 1011)');
     expect(table()).toContain('meta skuid != { 0, 1001, 1010, 1011 } meta l4proto tcp reject with tcp reset');
-    expect(r.stderr).toContain("each also needs to be in group 'egress'");
+    expect(r.stderr).toContain("launch without sudo (run, run-as, attach) while the supervisor runs: its socket's ACL follows the policy");
   });
 
   it('--dry-run changes nothing; bad input is refused naming the field before anything changes', async () => {

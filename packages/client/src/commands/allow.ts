@@ -7,7 +7,7 @@ import { allowedUids, describeAccess } from '@egress/core/policy/access';
 import { applyClient } from '../apply-client.js';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { addToSocketGroup, removeFromSocketGroup, SOCKET_GROUP } from '../daemon/socket-group.js';
+import { addToSocketGroup, removeFromSocketGroup } from '../daemon/socket-group.js';
 import { checkState, loadClientState } from '../state/store.js';
 import { checkUserName, lookupUser } from '../users.js';
 import { currentlyDown } from './up-down.js';
@@ -90,13 +90,14 @@ export async function allowCommand(inv: Invocation, ctx: CommandContext): Promis
   }
   const down = await currentlyDown(host, before);
   const { steps } = await applyClient(host, { before, after, down, output: out });
-  // The supervisor's socket is 0660 group `egress`: an allowed user joins it (a user allowed elsewhere stays in it).
+  // The supervisor's socket is 0660 group `egress` plus an ACL entry per allowed user and group (the daemon sets it):
+  // an allowed user joins the group too, so the socket stays theirs where setfacl is missing.
   if (who.kind === 'user') {
     const stillAllowed = after.egresses.some((x) => x.access?.users.some((u) => u.name === who.name));
     if (action === 'allow') await addToSocketGroup(host, who.name);
     else if (!stillAllowed) await removeFromSocketGroup(host, who.name);
   } else if (action === 'allow') {
-    out.info(`members of group ${who.name} may send through '${e.name}'; to launch without sudo (run, attach) each also needs to be in group '${SOCKET_GROUP}' (sudo gpasswd -a USER ${SOCKET_GROUP}; effective at their next login)`);
+    out.info(`members of group ${who.name} may send through '${e.name}', and launch without sudo (run, run-as, attach) while the supervisor runs: its socket's ACL follows the policy`);
   }
   out.result(summary);
   out.document({ command: inv.command, egress: e.name, changed: true, steps, allowedUids: uids });

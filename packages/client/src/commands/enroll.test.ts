@@ -16,7 +16,8 @@ beforeEach(async () => {
   host = new FakeHost();
   host.machine.dirs.add('/etc/systemd').add('/etc/systemd/system'); // as on any systemd host
   host.on('sh', () => ({ exitCode: 0, stdout: '', stderr: '' })); // preflight: every tool and WireGuard present
-  host.on('getent', (argv) => (argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+  // `getent group` falls through to the fake's group database (enroll creates group egress, uninstall removes it).
+  host.on('getent', (argv) => (argv[1] === 'group' ? undefined : argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
   await host.writeFile('/root/b.json', JSON.stringify(bundle), { mode: 0o600 });
 });
 

@@ -59,10 +59,13 @@ export async function uninstallCommand(inv: Invocation, ctx: CommandContext): Pr
     // The apt source and pin of --userspace-wireguard backports, and wireguard-go back as it was before.
     const apt = await (await import('../enroll/userspace-wireguard.js')).removeAptFiles(host);
     if (apt.leftover) leftovers.push(apt.leftover);
+    // The group `egress` of the supervisor's socket, with its members, when egress created it (its record is in
+    // /etc/egress, so before the directories go); a group of that name that was there before stays.
+    if ((await (await import('../daemon/socket-group.js')).removeSocketGroup(host)) === 'kept') {
+      ctx.output.info("group 'egress' left in place: it existed before egress-client (egress did not create it)");
+    }
     // Directories enroll created (empty by now): remove them so /etc is as it was before enroll.
     await removeCreatedDirs(host);
-    // The group `egress` of the supervisor's socket (made by the daemon or `allow`), with its members.
-    await (await import('../daemon/socket-group.js')).removeSocketGroup(host);
     // What `run --isolate` left beside its runs (netns directories egress created, /run/egress/isolate).
     leftovers.push(...(await (await import('../isolate/leftovers.js')).removeIsolateLeftovers(host)));
   }
@@ -102,7 +105,10 @@ async function finishInterrupted(host: Host, state: ClientState, name: string | 
     await host.removeFile(clientKeyPath(n));
   }
   for (const n of new Set([...keys, ...cgroups])) await removeEgressCgroup(host, n);
-  if (state.egresses.length === 0) await removeCreatedDirs(host);
+  if (state.egresses.length === 0) {
+    await (await import('../daemon/socket-group.js')).removeSocketGroup(host);
+    await removeCreatedDirs(host);
+  }
   ctx.output.result(`nothing enrolled${name ? ` as '${name}'` : ''}; removed what an interrupted run left (${[...steps, ...keys.map((k) => `key ${k}`)].length + dirs.length} item(s))`);
   ctx.output.document({ command: 'uninstall', removed: [], remaining: state.egresses.map((e) => e.name), steps, leftovers: [], finished: keys });
   return exitCode(0);

@@ -43,6 +43,8 @@ export interface SocketServerOptions {
   cgroupRoot?: string;
   /** At most this many connections at once; more are closed at once. */
   maxConnections?: number;
+  /** Settles once the supervisor's first pass has loaded the state: requests wait for it (not refused as stateless). */
+  ready?: Promise<unknown>;
 }
 
 export interface SocketServer {
@@ -67,7 +69,7 @@ export async function startSocketServer(o: SocketServerOptions): Promise<SocketS
     }
     open++;
     sock.on('close', () => open--);
-    serve(sock, ctx, o.log, helper);
+    serve(sock, ctx, o.log, helper, o.ready);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -97,7 +99,8 @@ export async function startSocketServer(o: SocketServerOptions): Promise<SocketS
   };
 }
 
-function serve(sock: Socket, ctx: OpsContext, log: (line: string) => void, helper: string): void {
+function serve(sock: Socket, ctx: OpsContext, log: (line: string) => void, helper: string, ready?: Promise<unknown>): void {
+  let settled = ready === undefined;
   let buf = Buffer.alloc(0);
   let line: string | undefined;
   let cred: PeerCred | undefined;
@@ -111,7 +114,7 @@ function serve(sock: Socket, ctx: OpsContext, log: (line: string) => void, helpe
   };
   const who = () => (cred ? `uid ${cred.uid} (pid ${cred.pid})` : 'unknown caller');
   const go = (): void => {
-    if (done || line === undefined || !cred) return;
+    if (done || line === undefined || !cred || !settled) return;
     const parsed = parseRequest(line);
     if (!parsed.ok) return reply({ ok: false, error: parsed.error }, who(), '');
     const req = parsed.request;
@@ -135,6 +138,16 @@ function serve(sock: Socket, ctx: OpsContext, log: (line: string) => void, helpe
     line = buf.subarray(0, nl).toString('utf8');
     go();
   });
+  void ready?.then(
+    () => {
+      settled = true;
+      go();
+    },
+    () => {
+      settled = true;
+      go();
+    },
+  );
   peerCred(sock, helper).then(
     (c) => {
       cred = c;

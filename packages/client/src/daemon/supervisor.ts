@@ -53,6 +53,11 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   const health = new Map<string, EgressHealth>();
   const started = Date.now();
   const lastResolve = new Map<string, number>();
+  // Socket requests wait for the first pass (the state it loads), so a launch right after the start is not refused.
+  let firstPassDone!: () => void;
+  const firstPass = new Promise<void>((r) => (firstPassDone = r));
+  // The socket's ACL follows the policy the pass loaded (set once the socket runs).
+  const socketHooks: { refreshAccess?: () => Promise<void> } = {};
 
   const pass = async (): Promise<void> => {
     // Named at the end: events that arrived while the pass ran (the drift itself, often) belong to this repair.
@@ -87,6 +92,9 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
       await writeHealth();
     } catch (err) {
       log(`repair failed after [${why()}]: ${(err as Error).message} (retrying at the next event or in ${Math.round(o.backstopMs / 1000)} s)`);
+    } finally {
+      firstPassDone();
+      await socketHooks.refreshAccess?.().catch((err: Error) => log(`socket: ${err.message}`));
     }
   };
 
@@ -170,7 +178,8 @@ export async function startSupervisor(host: Host, o: SupervisorOptions): Promise
   watchers.push(watchStateFile(CLIENT_PATHS.state, () => schedule('state file changed'), log));
   // Allowed groups are expanded to uids at render time: a membership change re-renders the policy (and the socket
   // follows the group `egress`).
-  const socket = await startSupervisorSocket(host, () => state, log);
+  const socket = await startSupervisorSocket(host, () => state, log, firstPass);
+  socketHooks.refreshAccess = socket.refreshAccess;
   watchers.push(
     watchUserDb((f) => {
       schedule(`${f} changed`);

@@ -11,6 +11,7 @@ import { selectionFacts } from '../egress-facts.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
 import { allocate, priorityRangeNote, type Allocation } from '../state/allocate.js';
 import { missingDirs, recordCreatedDirs, removeCreatedDirs } from '../state/created-dirs.js';
+import { ensureSocketGroup, SOCKET_GROUP } from '../daemon/socket-group.js';
 import { readHostUsage } from '../state/host-usage.js';
 import { checkState, loadClientState } from '../state/store.js';
 import { createSystemUser, lookupUser } from '../users.js';
@@ -138,7 +139,9 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
   const cgroup2 = await cgroup2Usable(host);
   const users: SelectedUser[] = [...(existing?.selectors.users ?? [])];
   if (userName && !users.some((u) => u.name === userName)) users.push({ name: userName, uid: entry?.uid ?? 0 });
-  const egress = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
+  const built = source.build({ name, allocation, users, cgroup2, ...(existing ? { existing } : {}) });
+  // Enrolling again keeps who the owner allowed (`egress-client allow`): the bundle says nothing about it.
+  const egress: Egress = existing?.access && !built.access ? { ...built, access: existing.access } : built;
   // Another peer's file under an enrolled name replaces it only when asked (--replace).
   if (egress.kind === 'wireguard') checkReplace(existing, egress, !!o.replace, o.sourcePath ?? 'FILE', userName);
   // LAN forwards (443/tcp:192.168.1.10:443) learn the interface their host is on; loops are refused here, before any change.
@@ -187,6 +190,12 @@ export async function runEnroll(ctx: CommandContext, o: PipelineOptions, makeSou
     for (const argv of source.reloadSecrets(egress)) await host.run(argv, { check: true, change: true });
   }
   await ensureTunnelForwarding(host, egress);
+  // The group of the supervisor's socket (allowed users join it): made here, recorded as egress's own for uninstall.
+  try {
+    if (await ensureSocketGroup(host)) out.info(`created group '${SOCKET_GROUP}' (the supervisor's socket; the last uninstall removes it)`);
+  } catch (err) {
+    out.warn(`setting up group '${SOCKET_GROUP}' for the supervisor's socket failed (${(err as Error).message}); enroll again to finish it (the socket's ACL still lets allowed users in)`);
+  }
   const changed = steps.length > 0 || changedSecrets.length > 0 || JSON.stringify(before) !== JSON.stringify(finalAfter);
   let handshake: boolean | undefined;
   if (egress.kind === 'wireguard') {

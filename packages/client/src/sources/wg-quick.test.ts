@@ -35,7 +35,8 @@ beforeEach(() => {
   host = new FakeHost();
   host.machine.dirs.add('/etc/systemd').add('/etc/systemd/system');
   host.on('sh', () => ({ exitCode: 0, stdout: '', stderr: '' }));
-  host.on('getent', (argv) => (argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
+  // `getent group` falls through to the fake's group database (enroll creates group egress, uninstall removes it).
+  host.on('getent', (argv) => (argv[1] === 'group' ? undefined : argv.at(-1) === 'appuser' ? { exitCode: 0, stdout: 'appuser:x:1001:1001::/home/appuser:/bin/bash\n', stderr: '' } : { exitCode: 2, stdout: '', stderr: '' }));
 });
 
 describe('enroll FILE.conf', () => {

@@ -6,6 +6,7 @@ import { fakeIp } from './fake/ip.js';
 import { bumpCounters, fakeNft, listTable } from './fake/nft.js';
 import { cloneMachine, defaultMachine, type FakeMachine } from './fake/state.js';
 import { fakeCoreutils, fakeSysctl, fakeSystemctl, fakeWg, fakeWgQuick, parentDirs } from './fake/tools.js';
+import { fakeGroups } from './fake/groups.js';
 import { displayArgv, maskSecrets, runSequentially, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
 
 /** One recorded call: a command, or a file write/remove (argv `['write', path]` / `['rm', path]`). */
@@ -140,7 +141,7 @@ export class FakeHost implements Host {
       case 'systemctl':
         return fakeSystemctl(m, args);
       default: {
-        const r = fakeCoreutils(m, cmd ?? '', args);
+        const r = fakeCoreutils(m, cmd ?? '', args) ?? fakeGroups(m, cmd ?? '', args);
         if (r) return r;
         return { exitCode: 127, stdout: '', stderr: `fake host: command not modelled: ${displayArgv(argv)}\n` };
       }

@@ -106,7 +106,7 @@ function egressRules(e: Egress, c: Chains, absent: AbsentParts): void {
       c.filter.push(`meta skuid ${u.uid} ${to}oifname != "lo" oifname != ${iface} reject with icmpx admin-prohibited${comment(e, `kill switch for ${u.name}`)}`);
     }
   }
-  const pol = policyRules(e);
+  const pol = policyRules(e, tunnel ? isMarked('ct mark', e) : undefined);
   c.filter.push(...pol.rules);
   if (pol.chain) c.policy.push(pol.chain);
   if (!e.address6) c.mark.push(`${marked} meta nfproto ipv6 oifname != "lo" reject with icmpx admin-prohibited${comment(e, 'no IPv6 on this egress')}`);

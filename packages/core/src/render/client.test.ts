@@ -169,6 +169,7 @@ const V4_NFT = `table inet egress {
 		meta skuid 1001 oifname != "lo" oifname != "egress0" meta l4proto tcp reject with tcp reset comment "main: kill switch for appuser"
 		meta skuid 1001 oifname != "lo" oifname != "egress0" reject with icmpx admin-prohibited comment "main: kill switch for appuser"
 		ip saddr 10.77.0.2 ct direction original meta skuid != { 0, 1001 } jump allow_main comment "main: only allowed users send from 10.77.0.2"
+		ct mark & 0x01000000 == 0x01000000 ct direction reply meta skuid != { 0, 1001 } jump allow_main comment "main: only allowed users answer connections from the tunnel"
 	}
 
 	chain allow_main {
