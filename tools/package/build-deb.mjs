@@ -150,8 +150,9 @@ for (const arch of o.arches) {
     `Installed-Size: ${duKiB(root)}`,
     // wg-quick uses the kernel's WireGuard when it has it (stock Debian/Ubuntu kernels do) and falls back to
     // wireguard-go when not (containers, some VPS kernels): Recommends installs it by default without forcing it.
+    // acl: setfacl gives allowed users and groups the supervisor's socket (and run-as its display sockets).
     'Depends: wireguard-tools, nftables, iproute2, util-linux',
-    'Recommends: wireguard-go, openssh-client',
+    'Recommends: wireguard-go, openssh-client, acl',
     'Section: net',
     'Priority: optional',
     'Homepage: https://example.invalid/egress',
