@@ -83,7 +83,7 @@ function statResult(r: RunResult | undefined, path: string): CurrentFile | undef
   return { kind: type.join(' ') === 'directory' ? 'dir' : 'file', mode: Number.parseInt(mode!, 8) };
 }
 
-/** Reads the current state of everything egress owns or wants on `host` in two batches (two round trips over SSH). */
+/** Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only for what just the journal names). */
 export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
   const paths = pathsOf(desired, ownership, { version: 1, sysctls: {}, nft: {}, links: {}, files: [] });
   const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
@@ -94,7 +94,8 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const commands: Command[] = [];
   const at = (c: Command): number => commands.push(c) - 1;
   const journalAt = at({ argv: ['cat', '--', ownership.journalPath] });
-  const statAt = paths.map((p) => at({ argv: ['stat', '-c', '%a %F', '--', p] }));
+  // Content (or entries) of every path in the same batch as its stat: reading what exists costs no second round trip.
+  const statAt = paths.map((p) => ({ stat: at({ argv: ['stat', '-c', '%a %F', '--', p] }), cat: at({ argv: ['cat', '--', p] }), ls: at({ argv: ['ls', '-A', '--', p] }) }));
   const nftAt = ownership.nftTables.map((t) => at({ argv: ['nft', 'list', 'table', t.family, t.name] }));
   const rulesAt = ([4, 6] as const).map((f) => at({ argv: ['ip', '-j', `-${f}`, 'rule', 'show'] }));
   const routesAt = ownership.routeTables.flatMap((t) => ([4, 6] as const).map((f) => ({ f, t, i: at({ argv: ['ip', '-j', `-${f}`, 'route', 'show', 'table', String(t)] }) })));
@@ -114,20 +115,29 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const journalText = catResult(results[journalAt], ownership.journalPath);
   const journal = journalText === undefined || !journalText.trim() ? emptyJournal() : parseJsonWith(Journal, journalText, ownership.journalPath);
 
-  // Second batch: contents of what exists, and what only the journal names (files egress wrote, sysctls it changed).
   const files = new Map<string, CurrentFile>();
   paths.forEach((p, k) => {
-    const f = statResult(results[statAt[k]!], p);
-    if (f) files.set(p, f);
+    const f = statResult(results[statAt[k]!.stat], p);
+    if (!f) return;
+    if (f.kind === 'dir') {
+      const r = res(statAt[k]!.ls);
+      if (r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r.exitCode, r.stderr);
+      f.entries = r.stdout.split('\n').filter(Boolean);
+    } else {
+      const content = catResult(results[statAt[k]!.cat], p);
+      if (content === undefined) return;
+      f.content = content;
+    }
+    files.set(p, f);
   });
+  // Second batch, only when the journal names more (files egress wrote, sysctls it changed) than this run reads.
+
   const extraPaths = journal.files.filter((p) => !paths.includes(p)).sort();
   // A per-interface key journaled as absent (its interface came later, e.g. a tunnel egress made) restores to the
   // value a new interface gets: the `default` key's, read here too.
   const defaults = Object.entries(journal.sysctls).flatMap(([k, v]) => (v === null && interfaceDefaultKey(k) ? [interfaceDefaultKey(k)!] : []));
   const extraKeys = [...new Set([...Object.keys(journal.sysctls), ...defaults])].filter((k) => !sysctlKeys.includes(k)).sort();
   const second: Command[] = [];
-  const read = new Map<string, number>();
-  for (const [p, f] of files) read.set(p, second.push({ argv: f.kind === 'dir' ? ['ls', '-A', '--', p] : ['cat', '--', p] }) - 1);
   const extraAt = extraPaths.map((p) => ({ p, stat: second.push({ argv: ['stat', '-c', '%a %F', '--', p] }) - 1, cat: second.push({ argv: ['cat', '--', p] }) - 1 }));
   const extraKeyAt = extraKeys.map((k) => second.push({ argv: ['sysctl', '-n', k] }) - 1);
   const more = second.length ? await runAll(host, second) : [];
@@ -136,18 +146,6 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
     if (!f) continue;
     files.set(p, f);
     if (f.kind === 'file') f.content = catResult(more[cat], p);
-  }
-  for (const [p, i] of read) {
-    const f = files.get(p)!;
-    if (f.kind === 'dir') {
-      const r = more[i];
-      if (!r || r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r?.exitCode ?? -1, r?.stderr ?? '');
-      f.entries = r.stdout.split('\n').filter(Boolean);
-    } else {
-      const content = catResult(more[i], p);
-      if (content === undefined) files.delete(p);
-      else f.content = content;
-    }
   }
 
   const nft = new Map<string, string>();
