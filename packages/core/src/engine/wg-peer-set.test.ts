@@ -5,7 +5,7 @@ import { generateKeyPair } from '../keys.js';
 import { FakeHost } from '../testing/index.js';
 import { apply } from './apply.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';
-import { peerSetChange, splitWgConfig } from './wg-peer-set.js';
+import { MAX_PEER_SETS, peerSetChange, splitWgConfig } from './wg-peer-set.js';
 
 const KEYS = Array.from({ length: 4 }, () => generateKeyPair().publicKey);
 const CONF = '/etc/wireguard/wg9.conf';
@@ -55,6 +55,13 @@ describe('peerSetChange', () => {
     ['nothing was added or removed', conf([0]), conf([0]).replace('# peer0', '# renamed'), [0]],
   ] as const)('leaves the whole-config sync when %s', (_why, before, after, live) => {
     expect(peerSetChange('wg9', before, after, live.map((i) => KEYS[i]!))).toBeUndefined();
+  });
+
+  it(`leaves a bulk change (more than ${MAX_PEER_SETS} peers) to one whole-config sync`, () => {
+    const many = Array.from({ length: MAX_PEER_SETS + 1 }, () => generateKeyPair().publicKey);
+    const text = (keys: string[]) => `[Interface]\nListenPort = 1\n${keys.map((k, i) => `[Peer]\nPublicKey = ${k}\nAllowedIPs = 10.8.${i}.1/32\n`).join('')}`;
+    expect(peerSetChange('wg9', text([]), text(many.slice(0, MAX_PEER_SETS)), [])!.do).toHaveLength(MAX_PEER_SETS);
+    expect(peerSetChange('wg9', text([]), text(many), [])).toBeUndefined();
   });
 
   it('normalizes spacing and comments of the [Interface] section', () => {

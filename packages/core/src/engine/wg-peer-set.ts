@@ -60,6 +60,9 @@ export function wgRemovePeer(iface: string, publicKey: string): Action {
   return { kind: 'run', argv: ['wg', 'set', iface, 'peer', publicKey, 'remove'] };
 }
 
+/** At most this many peers change by `wg set` (one command each); more go through the whole-config sync. */
+export const MAX_PEER_SETS = 16;
+
 export interface PeerSetChange {
   added: WgPeerSettings[];
   removed: WgPeerSettings[];
@@ -72,8 +75,9 @@ export interface PeerSetChange {
 /**
  * The `wg set` commands taking a link that runs `oldText` (its live peers `livePeers`) to `newText`, when the only
  * difference is whole peers added or removed; undefined when anything else differs (then the caller syncs the whole
- * config): the [Interface] section, a kept peer's settings, keys `wg set` is not given, live peers that drifted, or
- * one allowed prefix given to two peers (the kernel moves it to the last one: not a one-peer change).
+ * config): the [Interface] section, a kept peer's settings, keys `wg set` is not given, live peers that drifted,
+ * one allowed prefix given to two peers (the kernel moves it to the last one: not a one-peer change), or more than
+ * MAX_PEER_SETS peers changing.
  */
 export function peerSetChange(iface: string, oldText: string, newText: string, livePeers: readonly string[]): PeerSetChange | undefined {
   const before = splitWgConfig(oldText);
@@ -86,7 +90,9 @@ export function peerSetChange(iface: string, oldText: string, newText: string, l
   for (const [key, p] of now) if (old.has(key) && !samePeer(old.get(key)!, p)) return undefined;
   const added = after.peers.filter((p) => !old.has(p.publicKey));
   const removed = before.peers.filter((p) => !now.has(p.publicKey));
+  // A bulk change (a provision re-run converging hundreds of peers) is one syncconf, not a `wg` process per peer.
   if (!added.length && !removed.length) return undefined;
+  if (added.length + removed.length > MAX_PEER_SETS) return undefined;
   // A prefix held by two peers belongs to the last one set: that would change a kept peer too, so syncconf decides.
   const held = after.peers.flatMap((p) => p.allowedIps.map((a) => a.toLowerCase()));
   if (new Set(held).size !== held.length) return undefined;
