@@ -51,11 +51,6 @@ export function priorityOwned(priority: number, ownership: Ownership): boolean {
   return ownership.rulePriorities.some(([lo, hi]) => priority >= lo && priority <= hi);
 }
 
-/** Every path the engine looks at: desired files, owned paths, parents of desired files that are owned. */
-function pathsOf(desired: HostState, ownership: Ownership, journal: Journal): string[] {
-  return [...new Set([...desired.files.map((f) => f.path), ...ownership.files, ...journal.files])].sort();
-}
-
 const LinkJson = z.array(z.object({ ifname: z.string(), mtu: z.number(), flags: z.array(z.string()).optional() }).loose());
 const AddrJson = z.array(z.object({ addr_info: z.array(z.object({ local: z.string(), prefixlen: z.number(), scope: z.string().optional() }).loose()).default([]) }).loose());
 
@@ -83,14 +78,15 @@ function statResult(r: RunResult | undefined, path: string): CurrentFile | undef
   return { kind: type.join(' ') === 'directory' ? 'dir' : 'file', mode: Number.parseInt(mode!, 8) };
 }
 
-/** Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only for what just the journal names). */
-export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
-  const paths = pathsOf(desired, ownership, { version: 1, sysctls: {}, nft: {}, links: {}, files: [] });
-  const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
+/** What decides the engine's first read: the paths, sysctl keys, links and units a desired state names. */
+export type ReadShape = { files: ReadonlyArray<{ path: string }>; sysctls: ReadonlyArray<{ key: string }>; links: ReadonlyArray<{ name: string }>; units: ReadonlyArray<{ name: string }> };
+
+/** The engine's first read batch for `desired` under `ownership`, with where each answer sits in it. */
+function firstRead(desired: ReadShape, ownership: Ownership) {
+  const paths = [...new Set([...desired.files.map((f) => f.path), ...ownership.files])].sort();
   const sysctlKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort();
   const linkNames = [...new Set([...ownership.links, ...desired.links.map((l) => l.name)])].sort();
   const unitNames = [...new Set([...ownership.units, ...desired.units.map((u) => u.name)])].sort();
-
   const commands: Command[] = [];
   const at = (c: Command): number => commands.push(c) - 1;
   const journalAt = at({ argv: ['cat', '--', ownership.journalPath] });
@@ -105,6 +101,21 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const wgAt = linkNames.map((n) => at({ argv: ['wg', 'show', n, 'dump'] }));
   const systemdAt = unitNames.length ? at({ argv: ['test', '-d', '/run/systemd/system'] }) : -1;
   const unitAt = unitNames.map((n) => at({ argv: ['systemctl', 'is-enabled', n] }));
+  return { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt };
+}
+
+/**
+ * The commands of the engine's first read (all reads, no stdin), so a caller that reads facts anyway can send them in
+ * its own batch and prime the host with the answers (SshHost.primeResults): the engine's read then costs no round trip.
+ */
+export function stateReadCommands(desired: ReadShape, ownership: Ownership): Command[] {
+  return firstRead(desired, ownership).commands;
+}
+
+/** Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only for what just the journal names). */
+export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
+  const { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt } = firstRead(desired, ownership);
+  const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
   const results = await runAll(host, commands);
   const res = (i: number): RunResult => expect(results[i], commands[i]!);
   const fail = (i: number): never => {

@@ -50,6 +50,8 @@ export class SshHost implements Host {
   private closed = false;
   /** File contents read ahead in a batch; served by readFile until anything may have changed a file. */
   private readonly primed = new Map<string, string | undefined>();
+  /** Answers of read commands sent ahead in another batch (by command line); served while nothing else ran. */
+  private readonly primedResults = new Map<string, RunResult>();
   /** Number of SSH execs (round trips) made so far. */
   roundTrips = 0;
 
@@ -116,9 +118,22 @@ export class SshHost implements Host {
     for (const [path, content] of files) this.primed.set(path, content);
   }
 
+  /**
+   * Remembers the answers of read commands (no stdin, no change) that ran in a batch, so a later runMany of only such
+   * commands (the engine's first read after the facts) costs no round trip. Forgotten once anything else runs or
+   * writes: they hold only while the host is exactly as it was read (the VPS lock is held the whole session).
+   */
+  primeResults(commands: ReadonlyArray<Command>, results: ReadonlyArray<RunResult>): void {
+    commands.forEach((c, i) => {
+      const r = results[i];
+      if (r && c.options?.stdin === undefined && !c.options?.change && !c.options?.env) this.primedResults.set(this.commandLine(c.argv), r);
+    });
+  }
+
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    this.primedResults.clear();
     if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
     if (options.change) this.echo(options.display ?? displayArgv(argv, secrets));
@@ -133,6 +148,12 @@ export class SshHost implements Host {
   /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
   async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
+    const served = commands.map((c) => (c.options?.stdin === undefined && !c.options?.change && !c.options?.env ? this.primedResults.get(this.commandLine(c.argv)) : undefined));
+    if (served.every((r) => r !== undefined)) {
+      const bad = options.stopOnError ? served.findIndex((r) => r!.exitCode !== 0) : -1;
+      return (bad < 0 ? served : served.slice(0, bad + 1)) as RunResult[];
+    }
+    this.primedResults.clear();
     if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
     for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
@@ -165,6 +186,7 @@ export class SshHost implements Host {
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
     this.primed.delete(path);
+    this.primedResults.clear();
     const { argv, options: o } = this.writeCommand(path, content, options);
     this.echo(o!.display!);
     const r = await this.exec(this.commandLine([...argv]), content);
@@ -184,6 +206,7 @@ export class SshHost implements Host {
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
+    this.primedResults.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
     this.primed.set(path, undefined);
