@@ -121,9 +121,9 @@ describe('egress-server provision (lab, real SSH)', () => {
     const files = await sh(lab, 'vps', 'sha256sum /etc/egress/* /etc/wireguard/egress0.conf /etc/sysctl.d/90-egress.conf');
     const doc = await provisionJson(lab, ['--forward', '8080/tcp:8080', '--forward', '5353/udp']);
     expect(doc).toMatchObject({ changed: 0, changes: [] });
-    // 1 for the channel holding the change lock on the VPS (issue 20), 1 for the facts, 1 for the engine's read of
-    // what egress owns (stat and content of each file in the same batch since issue 19; it was 2 round trips).
-    expect(doc.roundTrips).toBe(3);
+    // 1 for the channel holding the change lock on the VPS (issue 20) and 1 for the facts, which carry the engine's
+    // read of what egress owns too (issue 19: it was 2 more round trips of its own).
+    expect(doc.roundTrips).toBe(2);
     expect(await sh(lab, 'vps', 'nft list ruleset')).toBe(before);
     expect(await sh(lab, 'vps', 'sha256sum /etc/egress/* /etc/wireguard/egress0.conf /etc/sysctl.d/90-egress.conf')).toBe(files);
     const st = await server(lab, ['status', lab.ssh.target, '--json']);

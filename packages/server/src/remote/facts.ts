@@ -1,6 +1,6 @@
 // Everything provision, status and deprovision need to know about the VPS, read in ONE batched exec.
 import { z } from 'zod';
-import { IpAddr, runAll, serverOwnership, stateReadCommands, type Command, type Host, type RunResult } from '@egress/core';
+import { IpAddr, ifaceSysctlKey, runAll, serverOwnership, stateReadCommands, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
@@ -302,9 +302,13 @@ export async function readFacts(
     });
     host.primeFiles(primed);
   }
-  if (host.primeResults && results.length === base.length + extra.length) {
+  const parsed = parseFacts(results.slice(0, facts));
+  if (engine.length && host.primeResults && results.length === base.length + extra.length) {
     const byKey = new Map([...base, ...extra].map((c, i) => [key(c), results[i]!]));
     host.primeResults(engine, engine.map((c) => byKey.get(key(c))!));
+    // The accept_ra key of an IPv6 public interface, as the engine reads it: the value this batch read from /proc.
+    const ra = Object.entries(parsed.acceptRa).map(([name, value]) => ({ argv: ['sysctl', '-n', ifaceSysctlKey('ipv6', name, 'accept_ra')], result: { exitCode: 0, stdout: `${value}\n`, stderr: '' } }));
+    host.primeResults(ra, ra.map((r) => r.result));
   }
-  return parseFacts(results.slice(0, facts));
+  return parsed;
 }

@@ -121,9 +121,11 @@ describe('SshHost', () => {
     await readFacts(host, 'egress0', true);
     expect(host.roundTrips).toBe(1);
     const own = serverOwnership({ interface: 'egress0' });
-    const desired = { ...emptyHostState(), files: own.files.map((path) => ({ path, content: '', mode: 0o600 })), sysctls: [{ key: 'net.ipv4.ip_forward', value: '1' }], units: own.units.map((name) => ({ name, enable: true })) };
+    const desired = { ...emptyHostState(), files: own.files.map((path) => ({ path, content: '', mode: 0o600 })), sysctls: [{ key: 'net.ipv4.ip_forward', value: '1' }, { key: 'net.ipv6.conf.lo.accept_ra', value: '2' }], units: own.units.map((name) => ({ name, enable: true })) };
     const state = await readState(host, desired, own);
     expect(state.sysctls.get('net.ipv4.ip_forward')).toMatch(/^[01]$/);
+    // accept_ra of an interface (an IPv6 public interface's key) is answered from the facts' read of /proc.
+    expect(state.sysctls.get('net.ipv6.conf.lo.accept_ra')).toBe(readFileSync('/proc/sys/net/ipv6/conf/lo/accept_ra', 'utf8').trim());
     expect(host.roundTrips).toBe(1);
     expect(commands).toHaveLength(1);
     // Without it (status), the facts' batch carries only the facts.
