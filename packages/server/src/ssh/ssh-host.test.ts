@@ -71,6 +71,7 @@ describe('SshHost', () => {
     await host.removeFile(path);
     await host.removeFile(path);
     expect(await host.readFile(path)).toBeUndefined();
+    await expect(host.writeFile('relative/f', 'x', { mode: 0o600 })).rejects.toThrow(/not an absolute path/);
   });
 
   it('serves primed files until something changes', async () => {
