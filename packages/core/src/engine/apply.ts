@@ -4,7 +4,7 @@ import { displayArgv, maskSecrets, type Command, type Host, type RunResult } fro
 import type { Output } from '../output.js';
 import { formatJournal, journalIsEmpty, normalizeNftListing, pendingOf, readJournal, sha256, withPending, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
-import { readState, type CurrentState } from './read-state.js';
+import { readState, stateReadCommands, type CurrentState } from './read-state.js';
 import { rollback } from './rollback.js';
 import { batchCommand, describeAction, runAction, type Step } from './step.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';
@@ -89,7 +89,9 @@ export async function apply(host: Host, desired: HostState, given: Ownership, op
   const predicted = steps.length && !removesJournal && !steps.some((s) => s.resource === 'nft') ? finalJournal(journal, before, desired) : undefined;
   const endStep = predicted && !journalIsEmpty(predicted) && formatJournal(predicted) !== formatJournal(startStep ? journal : before.journal) ? journalStep(ownership.journalPath, predicted) : undefined;
   const internal = new Set([startStep, endStep].filter((x): x is Step => !!x));
-  const run = await runSteps(host, [...(startStep ? [startStep] : []), ...steps, ...(endStep ? [endStep] : [])], out, internal);
+  // The verification's read rides at the end of the last batch (run only if every change before it succeeded).
+  const verifyReads = stateReadCommands(desired, ownership);
+  const run = await runSteps(host, [...(startStep ? [startStep] : []), ...steps, ...(endStep ? [endStep] : [])], out, internal, verifyReads);
   const done = run.done.filter((s) => !internal.has(s));
   let failed = run.failed;
   if (failed?.step && failed.step === startStep) {
@@ -109,7 +111,7 @@ export async function apply(host: Host, desired: HostState, given: Ownership, op
   }
   if (!failed) {
     // Nothing ran: what was read is what is there.
-    const after = steps.length ? await readState(host, desired, ownership) : before;
+    const after = steps.length ? await readState(host, desired, ownership, run.verified) : before;
     const left = plan(after, desired, ownership, { verify: true }).steps;
     if (!left.length) {
       const final = finalJournal(journal, after, desired);
@@ -144,7 +146,13 @@ export async function apply(host: Host, desired: HostState, given: Ownership, op
  * Runs steps in order and stops at the first failure. Consecutive steps whose actions can all be batched go to the
  * host in one runMany (one SSH round trip for a whole provision); the rest run action by action.
  */
-async function runSteps(host: Host, steps: readonly Step[], out: Output | undefined, quiet: ReadonlySet<Step>): Promise<{ done: Step[]; failed?: { step?: Step; error: unknown } }> {
+async function runSteps(
+  host: Host,
+  steps: readonly Step[],
+  out: Output | undefined,
+  quiet: ReadonlySet<Step>,
+  reads: readonly Command[],
+): Promise<{ done: Step[]; failed?: { step?: Step; error: unknown }; verified?: RunResult[] }> {
   const done: Step[] = [];
   let k = 0;
   while (k < steps.length) {
@@ -154,14 +162,19 @@ async function runSteps(host: Host, steps: readonly Step[], out: Output | undefi
       if (commands.some((c) => !c)) break;
       batch.push({ step: steps[j]!, commands: commands as Command[] });
     }
-    if (batch.reduce((n, b) => n + b.commands.length, 0) > 1) {
+    // The last batch carries the verification's reads after its changes: a failed change stops it before them.
+    const last = batch.length > 0 && k + batch.length === steps.length ? reads : [];
+    const changes = batch.reduce((n, b) => n + b.commands.length, 0);
+    if (changes + last.length > 1) {
       for (const b of batch) if (!quiet.has(b.step)) out?.step(b.step.title);
       let results: RunResult[];
       try {
-        results = await host.runMany!(batch.flatMap((b) => b.commands), { stopOnError: true });
+        results = await host.runMany!([...batch.flatMap((b) => b.commands), ...last], { stopOnError: last.length ? 'changes' : true });
       } catch (error) {
         return { done, failed: { step: batch[0]!.step, error } };
       }
+      const verified = results.length === changes + last.length && last.length ? results.slice(changes) : undefined;
+      results = results.slice(0, changes);
       let at = 0;
       for (const b of batch) {
         const mine = results.slice(at, at + b.commands.length);
@@ -179,6 +192,7 @@ async function runSteps(host: Host, steps: readonly Step[], out: Output | undefi
         return { done, failed: { step: b.step, error } };
       }
       k += batch.length;
+      if (verified) return { done, verified };
       continue;
     }
     const step = steps[k]!;

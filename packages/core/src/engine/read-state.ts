@@ -112,11 +112,15 @@ export function stateReadCommands(desired: ReadShape, ownership: Ownership): Com
   return firstRead(desired, ownership).commands;
 }
 
-/** Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only for what just the journal names). */
-export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
+/**
+ * Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only
+ * for what just the journal names). `prefetched`: the answers of `stateReadCommands(desired, ownership)` already run.
+ */
+export async function readState(host: Host, desired: HostState, ownership: Ownership, prefetched?: readonly RunResult[]): Promise<CurrentState> {
   const { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt } = firstRead(desired, ownership);
   const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
-  const results = await runAll(host, commands);
+  // Answers of exactly these commands, run after the last change in the same batch (apply's verification).
+  const results = prefetched && prefetched.length === commands.length ? prefetched : await runAll(host, commands);
   const res = (i: number): RunResult => expect(results[i], commands[i]!);
   const fail = (i: number): never => {
     const r = res(i);

@@ -7,6 +7,8 @@ import { quoteArgv } from './shell-quote.js';
 export interface BatchCommand {
   argv: readonly string[];
   stdin?: string;
+  /** With stopOnError 'changes': whether a failure of this command ends the batch. */
+  stops?: boolean;
 }
 
 /** A batch script and the marker its output is split on. */
@@ -24,7 +26,7 @@ function heredoc(stdin: string, tag: string): string {
  * command. stdin is passed as a quoted here-document (no expansion); content
  * without a final newline gets one (use writeFile for exact bytes).
  */
-export function buildBatchScript(commands: readonly BatchCommand[], stopOnError: boolean, marker = `EGRESS${randomBytes(8).toString('hex')}`): BatchScript {
+export function buildBatchScript(commands: readonly BatchCommand[], stopOnError: boolean | 'changes', marker = `EGRESS${randomBytes(8).toString('hex')}`): BatchScript {
   const lines = ['set +e', 'umask 077', `t=$(mktemp -d) || exit 97`, `trap 'rm -rf "$t"' EXIT`];
   commands.forEach((c, i) => {
     const tag = `${marker}_IN${i}`;
@@ -36,7 +38,7 @@ export function buildBatchScript(commands: readonly BatchCommand[], stopOnError:
     lines.push(`${quoteArgv(c.argv)} 2>"$t/e" ${input.trimEnd()}`);
     lines.push(`rc=$?`);
     lines.push(`printf '\\n%s E %s\\n' '${marker}' "$rc"; if [ -s "$t/e" ]; then cat "$t/e"; fi`);
-    if (stopOnError) lines.push(`[ "$rc" -eq 0 ] || exit 0`);
+    if (stopOnError === true || (stopOnError === 'changes' && c.stops)) lines.push(`[ "$rc" -eq 0 ] || exit 0`);
   });
   lines.push(`printf '\\n%s END\\n' '${marker}'`);
   return { script: `${lines.join('\n')}\n`, marker };

@@ -1,6 +1,6 @@
 // SshHost: the Host seam over one ssh2 connection; argv quoted for the remote shell, batches in one exec.
 import type { Client } from 'ssh2';
-import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
+import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, stopsBatch, type BatchOptions, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
 import { quoteArgv } from './shell-quote.js';
 
@@ -150,19 +150,19 @@ export class SshHost implements Host {
   }
 
   /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
-  async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+  async runMany(commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
     const served = commands.map((c) => (c.options?.stdin === undefined && !c.options?.change && !c.options?.env ? this.primedResults.get(this.commandLine(c.argv)) : undefined));
     if (served.every((r) => r !== undefined)) {
-      const bad = options.stopOnError ? served.findIndex((r) => r!.exitCode !== 0) : -1;
+      const bad = served.findIndex((r, i) => r!.exitCode !== 0 && stopsBatch(commands[i]!, options));
       return (bad < 0 ? served : served.slice(0, bad + 1)) as RunResult[];
     }
     this.primedResults.clear();
     if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
     for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
-      commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
-      !!options.stopOnError,
+      commands.map((c) => ({ argv: c.argv, stops: !!c.options?.change, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
+      options.stopOnError ?? false,
     );
     const r = await this.exec(this.commandLine(['sh', '-s']), script);
     this.checkSudo(r);
