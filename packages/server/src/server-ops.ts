@@ -135,12 +135,15 @@ export interface Vps {
   facts: VpsFacts;
 }
 
-/** Opens the one SSH session, reads every fact in one exec and checks root, runs `fn`, and always closes the connection. */
-export async function withVps<T>(targetText: string, options: CliOptions, output: Output, open: SessionOpener, fn: (vps: Vps) => Promise<T>): Promise<T> {
+/**
+ * Opens the one SSH session, reads every fact in one exec and checks root, runs `fn`, and always closes the connection.
+ * `reads: 'engine'` (commands that converge) sends the engine's first read in the same exec.
+ */
+export async function withVps<T>(targetText: string, options: CliOptions, output: Output, open: SessionOpener, fn: (vps: Vps) => Promise<T>, reads: 'facts' | 'engine' = 'engine'): Promise<T> {
   const session = await open(targetText, options, output);
   try {
     output.step('Reading the VPS');
-    const facts = await readFacts(session.host);
+    const facts = await readFacts(session.host, 'egress0', reads === 'engine');
     requireRoot(facts, session.sudo, session.host.name);
     return await fn({ session, host: session.host, facts });
   } finally {

@@ -4,7 +4,7 @@ import { displayArgv, maskSecrets, type Command, type Host, type RunResult } fro
 import type { Output } from '../output.js';
 import { formatJournal, journalIsEmpty, normalizeNftListing, pendingOf, readJournal, sha256, withPending, type Journal } from './journal.js';
 import { assertOwned, plan } from './plan.js';
-import { readState, type CurrentState } from './read-state.js';
+import { readState, stateReadCommands, type CurrentState } from './read-state.js';
 import { rollback } from './rollback.js';
 import { batchCommand, describeAction, runAction, type Step } from './step.js';
 import { emptyHostState, type HostState, type Ownership } from './types.js';
@@ -30,6 +30,11 @@ async function writeJournal(host: Host, path: string, journal: Journal, existed:
     return;
   }
   await host.writeFile(path, formatJournal(journal), { mode: 0o600 });
+}
+
+/** The journal's write as a step of the run (not shown as a step of its own; the host echoes the write). */
+function journalStep(path: string, journal: Journal): Step {
+  return { resource: 'file', title: `record ${path}`, do: [{ kind: 'write', path, content: formatJournal(journal), mode: 0o600 }], undo: [] };
 }
 
 /** The journal once `desired` is in place: originals kept for desired sysctls only, nft listings as seen after. */
@@ -76,32 +81,41 @@ export async function apply(host: Host, desired: HostState, given: Ownership, op
   }
   const journalExisted = !!before.journalFound;
   const journal = startJournal(before, desired, ownership);
-  // The journal as it is on the host once the steps start (the final one is written only when it differs).
-  let onHost = before.journal;
-  if (steps.length && formatJournal(journal) !== formatJournal(before.journal)) {
-    try {
-      await writeJournal(host, ownership.journalPath, journal, journalExisted);
-      onHost = journal;
-    } catch (error) {
-      const { restored, problems } = await rollback(host, desired, ownership, before, [], undefined);
-      throw new ApplyError(
-        `writing the journal ${ownership.journalPath} failed: ${(error as Error).message}\n${restored ? 'the previous state was restored (nothing else had changed)' : `the previous state was NOT fully restored:\n  ${problems.join('\n  ')}`}`,
-        restored,
-        { cause: error },
-      );
-    }
+  // The journal goes to the host in the steps' own batch: first (what the run owns, before any change) and, when it
+  // can be known ahead (no nft table reloaded, nothing removes the journal), last in its final form once every step
+  // succeeded: no round trip of its own on SSH. It is checked against what verification saw and rewritten if off.
+  const startStep = steps.length && formatJournal(journal) !== formatJournal(before.journal) ? journalStep(ownership.journalPath, journal) : undefined;
+  const removesJournal = steps.some((s) => s.do.some((a) => a.kind === 'remove' && a.path === ownership.journalPath));
+  const predicted = steps.length && !removesJournal && !steps.some((s) => s.resource === 'nft') ? finalJournal(journal, before, desired) : undefined;
+  const endStep = predicted && !journalIsEmpty(predicted) && formatJournal(predicted) !== formatJournal(startStep ? journal : before.journal) ? journalStep(ownership.journalPath, predicted) : undefined;
+  const internal = new Set([startStep, endStep].filter((x): x is Step => !!x));
+  // The verification's read rides at the end of the last batch (run only if every change before it succeeded).
+  const verifyReads = stateReadCommands(desired, ownership);
+  const run = await runSteps(host, [...(startStep ? [startStep] : []), ...steps, ...(endStep ? [endStep] : [])], out, internal, verifyReads);
+  const done = run.done.filter((s) => !internal.has(s));
+  let failed = run.failed;
+  if (failed?.step && failed.step === startStep) {
+    const { restored, problems } = await rollback(host, desired, ownership, before, [], undefined);
+    const error = failed.error;
+    throw new ApplyError(
+      `writing the journal ${ownership.journalPath} failed: ${(error as Error).message}\n${restored ? 'the previous state was restored (nothing else had changed)' : `the previous state was NOT fully restored:\n  ${problems.join('\n  ')}`}`,
+      restored,
+      { cause: error },
+    );
   }
-
-  const { done, failed: stopped } = await runSteps(host, steps, out);
-  let failed = stopped;
+  // The journal as it is on the host now.
+  const onHost = endStep && run.done.includes(endStep) ? predicted! : startStep && run.done.includes(startStep) ? journal : before.journal;
+  if (failed?.step && failed.step === endStep) {
+    // Every change is made; only the journal's final form did not land: verification and the write below decide.
+    failed = undefined;
+  }
   if (!failed) {
     // Nothing ran: what was read is what is there.
-    const after = steps.length ? await readState(host, desired, ownership) : before;
+    const after = steps.length ? await readState(host, desired, ownership, run.verified) : before;
     const left = plan(after, desired, ownership, { verify: true }).steps;
     if (!left.length) {
       const final = finalJournal(journal, after, desired);
-      const removedByStep = steps.some((s) => s.do.some((a) => a.kind === 'remove' && a.path === ownership.journalPath));
-      const needed = journalIsEmpty(final) ? !removedByStep && (journalExisted || steps.length > 0) : formatJournal(final) !== formatJournal(onHost);
+      const needed = journalIsEmpty(final) ? !removesJournal && (journalExisted || steps.length > 0) : formatJournal(final) !== formatJournal(onHost);
       if (needed) {
         try {
           await writeJournal(host, ownership.journalPath, final, journalExisted || steps.length > 0);
@@ -132,7 +146,13 @@ export async function apply(host: Host, desired: HostState, given: Ownership, op
  * Runs steps in order and stops at the first failure. Consecutive steps whose actions can all be batched go to the
  * host in one runMany (one SSH round trip for a whole provision); the rest run action by action.
  */
-async function runSteps(host: Host, steps: readonly Step[], out: Output | undefined): Promise<{ done: Step[]; failed?: { step?: Step; error: unknown } }> {
+async function runSteps(
+  host: Host,
+  steps: readonly Step[],
+  out: Output | undefined,
+  quiet: ReadonlySet<Step>,
+  reads: readonly Command[],
+): Promise<{ done: Step[]; failed?: { step?: Step; error: unknown }; verified?: RunResult[] }> {
   const done: Step[] = [];
   let k = 0;
   while (k < steps.length) {
@@ -142,14 +162,19 @@ async function runSteps(host: Host, steps: readonly Step[], out: Output | undefi
       if (commands.some((c) => !c)) break;
       batch.push({ step: steps[j]!, commands: commands as Command[] });
     }
-    if (batch.reduce((n, b) => n + b.commands.length, 0) > 1) {
-      for (const b of batch) out?.step(b.step.title);
+    // The last batch carries the verification's reads after its changes: a failed change stops it before them.
+    const last = batch.length > 0 && k + batch.length === steps.length ? reads : [];
+    const changes = batch.reduce((n, b) => n + b.commands.length, 0);
+    if (changes + last.length > 1) {
+      for (const b of batch) if (!quiet.has(b.step)) out?.step(b.step.title);
       let results: RunResult[];
       try {
-        results = await host.runMany!(batch.flatMap((b) => b.commands), { stopOnError: true });
+        results = await host.runMany!([...batch.flatMap((b) => b.commands), ...last], { stopOnError: last.length ? 'changes' : true });
       } catch (error) {
         return { done, failed: { step: batch[0]!.step, error } };
       }
+      const verified = results.length === changes + last.length && last.length ? results.slice(changes) : undefined;
+      results = results.slice(0, changes);
       let at = 0;
       for (const b of batch) {
         const mine = results.slice(at, at + b.commands.length);
@@ -167,10 +192,11 @@ async function runSteps(host: Host, steps: readonly Step[], out: Output | undefi
         return { done, failed: { step: b.step, error } };
       }
       k += batch.length;
+      if (verified) return { done, verified };
       continue;
     }
     const step = steps[k]!;
-    out?.step(step.title);
+    if (!quiet.has(step)) out?.step(step.title);
     try {
       for (const a of step.do) await runAction(host, a);
       done.push(step);

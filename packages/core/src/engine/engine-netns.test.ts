@@ -217,8 +217,10 @@ describe('engine on the real kernel (network namespace)', () => {
       expect((await apply(host, state('10.88.0.1/24', [peers[0]!]), own)).changed).toBe(0);
 
       const synced = await apply(host, state('10.88.0.1/24', peers), own);
-      expect(synced.steps.map((s) => s.title)).toEqual([expect.stringMatching(new RegExp(`^update ${configPath}`)), `update peers of ${name} (wg syncconf)`]);
-      expect(echoed).toContain(`wg syncconf ${name} /dev/stdin`);
+      // Only the new peer is set (`wg set`): the interface and the peers it had are not touched.
+      expect(synced.steps.map((s) => s.title)).toEqual([expect.stringMatching(new RegExp(`^update ${configPath}`)), `update peers of ${name} (wg set: +${peers.length - 1} peer${peers.length === 2 ? '' : 's'})`]);
+      expect(echoed).toContain(`wg set ${name} peer ${peers[1]} allowed-ips 10.88.0.11/32`);
+      expect(echoed.join('\n')).not.toContain('syncconf');
       expect((await inNs('wg', 'show', name, 'peers')).split('\n').sort()).toEqual([...peers].sort());
       expect(await inNs('wg', 'show', name)).toContain(`public key: ${priv.publicKey}`);
       expect((await apply(host, state('10.88.0.1/24', peers), own)).changed).toBe(0);

@@ -3,6 +3,7 @@ import { normalizePrefix } from './ip-format.js';
 import type { CurrentState } from './read-state.js';
 import type { Action, Step } from './step.js';
 import type { HostState, Ownership, WireguardLinkSpec } from './types.js';
+import { peerSetChange } from './wg-peer-set.js';
 
 function down(name: string, config: string): Action {
   return { kind: 'run', argv: ['wg-quick', 'down', config], fallback: ['ip', 'link', 'del', 'dev', name] };
@@ -62,6 +63,16 @@ export function planLinkUps(current: CurrentState, desired: HostState, changedFi
         undoLate: ops.restart,
       });
     } else if (change === 'sync') {
+      // Whole peers added or removed: `wg set` for those only (other peers' sessions never notice); else syncconf.
+      const cur = current.links.get(l.name)!;
+      const oldText = current.files.get(l.configPath)?.content;
+      const newText = desired.files.find((f) => f.path === l.configPath)?.content;
+      const peerSet = oldText !== undefined && newText !== undefined && (l.listenPort === undefined || cur.wg!.listenPort === l.listenPort) ? peerSetChange(l.name, oldText, newText, cur.wg!.peers) : undefined;
+      if (peerSet) {
+        const what = [peerSet.added.length ? `+${peerSet.added.length}` : '', peerSet.removed.length ? `-${peerSet.removed.length}` : ''].filter(Boolean).join(' ');
+        steps.push({ resource: 'link', title: `update peers of ${l.name} (wg set: ${what} peer${peerSet.added.length + peerSet.removed.length === 1 ? '' : 's'})`, do: peerSet.do, undo: peerSet.undo });
+        continue;
+      }
       steps.push({
         resource: 'link',
         title: `update peers of ${l.name} (wg syncconf)`,

@@ -51,11 +51,6 @@ export function priorityOwned(priority: number, ownership: Ownership): boolean {
   return ownership.rulePriorities.some(([lo, hi]) => priority >= lo && priority <= hi);
 }
 
-/** Every path the engine looks at: desired files, owned paths, parents of desired files that are owned. */
-function pathsOf(desired: HostState, ownership: Ownership, journal: Journal): string[] {
-  return [...new Set([...desired.files.map((f) => f.path), ...ownership.files, ...journal.files])].sort();
-}
-
 const LinkJson = z.array(z.object({ ifname: z.string(), mtu: z.number(), flags: z.array(z.string()).optional() }).loose());
 const AddrJson = z.array(z.object({ addr_info: z.array(z.object({ local: z.string(), prefixlen: z.number(), scope: z.string().optional() }).loose()).default([]) }).loose());
 
@@ -83,18 +78,20 @@ function statResult(r: RunResult | undefined, path: string): CurrentFile | undef
   return { kind: type.join(' ') === 'directory' ? 'dir' : 'file', mode: Number.parseInt(mode!, 8) };
 }
 
-/** Reads the current state of everything egress owns or wants on `host` in two batches (two round trips over SSH). */
-export async function readState(host: Host, desired: HostState, ownership: Ownership): Promise<CurrentState> {
-  const paths = pathsOf(desired, ownership, { version: 1, sysctls: {}, nft: {}, links: {}, files: [] });
-  const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
+/** What decides the engine's first read: the paths, sysctl keys, links and units a desired state names. */
+export type ReadShape = { files: ReadonlyArray<{ path: string }>; sysctls: ReadonlyArray<{ key: string }>; links: ReadonlyArray<{ name: string }>; units: ReadonlyArray<{ name: string }> };
+
+/** The engine's first read batch for `desired` under `ownership`, with where each answer sits in it. */
+function firstRead(desired: ReadShape, ownership: Ownership) {
+  const paths = [...new Set([...desired.files.map((f) => f.path), ...ownership.files])].sort();
   const sysctlKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort();
   const linkNames = [...new Set([...ownership.links, ...desired.links.map((l) => l.name)])].sort();
   const unitNames = [...new Set([...ownership.units, ...desired.units.map((u) => u.name)])].sort();
-
   const commands: Command[] = [];
   const at = (c: Command): number => commands.push(c) - 1;
   const journalAt = at({ argv: ['cat', '--', ownership.journalPath] });
-  const statAt = paths.map((p) => at({ argv: ['stat', '-c', '%a %F', '--', p] }));
+  // Content (or entries) of every path in the same batch as its stat: reading what exists costs no second round trip.
+  const statAt = paths.map((p) => ({ stat: at({ argv: ['stat', '-c', '%a %F', '--', p] }), cat: at({ argv: ['cat', '--', p] }), ls: at({ argv: ['ls', '-A', '--', p] }) }));
   const nftAt = ownership.nftTables.map((t) => at({ argv: ['nft', 'list', 'table', t.family, t.name] }));
   const rulesAt = ([4, 6] as const).map((f) => at({ argv: ['ip', '-j', `-${f}`, 'rule', 'show'] }));
   const routesAt = ownership.routeTables.flatMap((t) => ([4, 6] as const).map((f) => ({ f, t, i: at({ argv: ['ip', '-j', `-${f}`, 'route', 'show', 'table', String(t)] }) })));
@@ -104,7 +101,26 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const wgAt = linkNames.map((n) => at({ argv: ['wg', 'show', n, 'dump'] }));
   const systemdAt = unitNames.length ? at({ argv: ['test', '-d', '/run/systemd/system'] }) : -1;
   const unitAt = unitNames.map((n) => at({ argv: ['systemctl', 'is-enabled', n] }));
-  const results = await runAll(host, commands);
+  return { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt };
+}
+
+/**
+ * The commands of the engine's first read (all reads, no stdin), so a caller that reads facts anyway can send them in
+ * its own batch and prime the host with the answers (SshHost.primeResults): the engine's read then costs no round trip.
+ */
+export function stateReadCommands(desired: ReadShape, ownership: Ownership): Command[] {
+  return firstRead(desired, ownership).commands;
+}
+
+/**
+ * Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only
+ * for what just the journal names). `prefetched`: the answers of `stateReadCommands(desired, ownership)` already run.
+ */
+export async function readState(host: Host, desired: HostState, ownership: Ownership, prefetched?: readonly RunResult[]): Promise<CurrentState> {
+  const { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt } = firstRead(desired, ownership);
+  const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
+  // Answers of exactly these commands, run after the last change in the same batch (apply's verification).
+  const results = prefetched && prefetched.length === commands.length ? prefetched : await runAll(host, commands);
   const res = (i: number): RunResult => expect(results[i], commands[i]!);
   const fail = (i: number): never => {
     const r = res(i);
@@ -114,20 +130,29 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
   const journalText = catResult(results[journalAt], ownership.journalPath);
   const journal = journalText === undefined || !journalText.trim() ? emptyJournal() : parseJsonWith(Journal, journalText, ownership.journalPath);
 
-  // Second batch: contents of what exists, and what only the journal names (files egress wrote, sysctls it changed).
   const files = new Map<string, CurrentFile>();
   paths.forEach((p, k) => {
-    const f = statResult(results[statAt[k]!], p);
-    if (f) files.set(p, f);
+    const f = statResult(results[statAt[k]!.stat], p);
+    if (!f) return;
+    if (f.kind === 'dir') {
+      const r = res(statAt[k]!.ls);
+      if (r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r.exitCode, r.stderr);
+      f.entries = r.stdout.split('\n').filter(Boolean);
+    } else {
+      const content = catResult(results[statAt[k]!.cat], p);
+      if (content === undefined) return;
+      f.content = content;
+    }
+    files.set(p, f);
   });
+  // Second batch, only when the journal names more (files egress wrote, sysctls it changed) than this run reads.
+
   const extraPaths = journal.files.filter((p) => !paths.includes(p)).sort();
   // A per-interface key journaled as absent (its interface came later, e.g. a tunnel egress made) restores to the
   // value a new interface gets: the `default` key's, read here too.
   const defaults = Object.entries(journal.sysctls).flatMap(([k, v]) => (v === null && interfaceDefaultKey(k) ? [interfaceDefaultKey(k)!] : []));
   const extraKeys = [...new Set([...Object.keys(journal.sysctls), ...defaults])].filter((k) => !sysctlKeys.includes(k)).sort();
   const second: Command[] = [];
-  const read = new Map<string, number>();
-  for (const [p, f] of files) read.set(p, second.push({ argv: f.kind === 'dir' ? ['ls', '-A', '--', p] : ['cat', '--', p] }) - 1);
   const extraAt = extraPaths.map((p) => ({ p, stat: second.push({ argv: ['stat', '-c', '%a %F', '--', p] }) - 1, cat: second.push({ argv: ['cat', '--', p] }) - 1 }));
   const extraKeyAt = extraKeys.map((k) => second.push({ argv: ['sysctl', '-n', k] }) - 1);
   const more = second.length ? await runAll(host, second) : [];
@@ -136,18 +161,6 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
     if (!f) continue;
     files.set(p, f);
     if (f.kind === 'file') f.content = catResult(more[cat], p);
-  }
-  for (const [p, i] of read) {
-    const f = files.get(p)!;
-    if (f.kind === 'dir') {
-      const r = more[i];
-      if (!r || r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r?.exitCode ?? -1, r?.stderr ?? '');
-      f.entries = r.stdout.split('\n').filter(Boolean);
-    } else {
-      const content = catResult(more[i], p);
-      if (content === undefined) files.delete(p);
-      else f.content = content;
-    }
   }
 
   const nft = new Map<string, string>();

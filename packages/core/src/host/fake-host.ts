@@ -7,7 +7,7 @@ import { bumpCounters, fakeNft, listTable } from './fake/nft.js';
 import { cloneMachine, defaultMachine, type FakeMachine } from './fake/state.js';
 import { fakeCoreutils, fakeSysctl, fakeSystemctl, fakeWg, fakeWgQuick, parentDirs } from './fake/tools.js';
 import { fakeGroups } from './fake/groups.js';
-import { displayArgv, maskSecrets, runSequentially, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
+import { displayArgv, maskSecrets, runSequentially, type BatchOptions, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
 
 /** One recorded call: a command, or a file write/remove (argv `['write', path]` / `['rm', path]`). */
 export interface FakeCall {
@@ -149,7 +149,7 @@ export class FakeHost implements Host {
   }
 
   /** Runs commands in order (one "round trip"). */
-  async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+  async runMany(commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
     return runSequentially(this, commands, options);
   }
 

@@ -47,7 +47,7 @@ export interface Host {
    * With stopOnError, stops after the first nonzero exit; the result has one entry per command that ran.
    * Optional: use `runAll()` which falls back to sequential `run`.
    */
-  runMany?(commands: ReadonlyArray<Command>, options?: { stopOnError?: boolean }): Promise<RunResult[]>;
+  runMany?(commands: ReadonlyArray<Command>, options?: BatchOptions): Promise<RunResult[]>;
   /**
    * The command that does what writeFile does, for hosts whose runMany saves round trips (SSH): the engine then
    * sends a plan's writes and commands in one batch. Hosts without it get writeFile calls.
@@ -57,6 +57,14 @@ export interface Host {
   close(): Promise<void>;
 }
 
+/**
+ * How a batch treats a failure: `stopOnError: true` stops after the first nonzero exit; `'changes'` only after a
+ * failing change (a command run with `change`), so reads that follow the changes (the engine's verification) may fail.
+ */
+export interface BatchOptions {
+  stopOnError?: boolean | 'changes';
+}
+
 /** One argv with its options, for batches. */
 export interface Command {
   argv: readonly string[];
@@ -64,20 +72,25 @@ export interface Command {
 }
 
 /** Runs commands in order, batched when the host supports it; stops after the first failure when asked. */
-export async function runAll(host: Host, commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+export async function runAll(host: Host, commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
   if (host.runMany) return host.runMany(commands, options);
   return runSequentially(host, commands, options);
 }
 
 /** Runs commands one by one through `host.run` (never throwing on a nonzero exit); the plain `runMany`. */
-export async function runSequentially(host: Pick<Host, 'run'>, commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+export async function runSequentially(host: Pick<Host, 'run'>, commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
   const results: RunResult[] = [];
   for (const c of commands) {
     const r = await host.run(c.argv, { ...c.options, check: false });
     results.push(r);
-    if (options.stopOnError && r.exitCode !== 0) break;
+    if (r.exitCode !== 0 && stopsBatch(c, options)) break;
   }
   return results;
+}
+
+/** Whether a failure of `c` ends a batch run with `options`. */
+export function stopsBatch(c: Command, options: BatchOptions): boolean {
+  return options.stopOnError === 'changes' ? !!c.options?.change : !!options.stopOnError;
 }
 
 /** Replaces every secret in `text` with `***`. */

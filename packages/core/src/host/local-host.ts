@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { CommandError } from '../errors.js';
 import type { Output } from '../output.js';
-import { displayArgv, maskSecrets, runSequentially, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
+import { displayArgv, maskSecrets, runSequentially, type BatchOptions, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
 
 export interface LocalHostOptions {
   /** Label for messages (default "local"). */
@@ -107,7 +107,7 @@ export class LocalHost implements Host {
   }
 
   /** Runs commands one after another (a local host has no round trips to save). */
-  async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+  async runMany(commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
     return runSequentially(this, commands, options);
   }
 

@@ -141,15 +141,28 @@ describe('provision on a fake Debian VPS without wireguard-tools and nftables', 
   it('adds and removes peers and forwards, refusing unknown peers and taken ports', async () => {
     const phone = join(dir, 'phone.json');
     const own = generateKeyPair();
+    let before = host.calls.length;
     const added = await peerCommand('add', 'root@vps', 'phone', { publicKey: own.publicKey, out: phone }, quiet(), opener);
     expect(added.peers.map((p) => [p.name, p.address4])).toEqual([['laptop', '10.77.0.2'], ['phone', '10.77.0.3']]);
+    // One peer changes: its `wg set`, never a syncconf or restart of the interface; the journal first and last.
+    const changesSince = (n: number) => host.calls.slice(n).filter((c) => c.change).map((c) => c.argv.join(' '));
+    expect(changesSince(before)).toEqual([
+      'write /etc/egress/server.journal.json',
+      'write /etc/egress/server.json',
+      'write /etc/wireguard/egress0.conf',
+      `wg set egress0 peer ${own.publicKey} allowed-ips 10.77.0.3/32`,
+      'write /etc/egress/server.journal.json',
+    ]);
     expect(Bundle.parse(JSON.parse(readFileSync(phone, 'utf8'))).client.privateKey).toBeUndefined();
     await expect(forwardCommand('add', 'root@vps', '8080', { peer: 'phone' }, quiet(), opener)).rejects.toThrow("SPEC: 8080/tcp:8080 is already forwarded to peer 'laptop'");
     await expect(forwardCommand('add', 'root@vps', '7000', { peer: 'ghost' }, quiet(), opener)).rejects.toThrow("peer 'ghost' does not exist on this server (peers: laptop, phone)");
     await expect(forwardCommand('add', 'root@vps', '7000', {}, quiet(), opener)).rejects.toThrow('--peer: expected the peer the forward goes to (peers: laptop, phone)');
     expect((await forwardCommand('add', 'root@vps', '7000/udp:53', { peer: 'phone' }, quiet(), opener)).forwards).toContainEqual({ spec: '7000/udp:53', peer: 'phone' });
+    before = host.calls.length;
     const removed = await peerCommand('remove', 'root@vps', 'phone', {}, quiet(), opener);
     expect(removed.peers.map((p) => p.name)).toEqual(['laptop']);
+    expect(changesSince(before).filter((c) => c.startsWith('wg'))).toEqual([`wg set egress0 peer ${own.publicKey} remove`]);
+    expect(host.machine.links.get('egress0')!.wg!.peers.map((p) => p.publicKey)).not.toContain(own.publicKey);
     expect((await forwardCommand('list', 'root@vps', undefined, {}, quiet(), opener)).forwards.map((f) => f.spec)).toEqual(['8080/tcp:8080', '9000/udp:9000']);
   });
 

@@ -125,5 +125,5 @@ export async function statusCommand(targetText: string, options: CliOptions, out
     const s = buildStatus(host.name, facts, Math.floor(Date.now() / 1000));
     output.result(formatStatus(s));
     return { ...s, roundTrips: host.roundTrips ?? 0 };
-  });
+  }, 'facts');
 }

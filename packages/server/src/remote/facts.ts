@@ -1,6 +1,6 @@
 // Everything provision, status and deprovision need to know about the VPS, read in ONE batched exec.
 import { z } from 'zod';
-import { IpAddr, runAll, serverOwnership, type Command, type Host, type RunResult } from '@egress/core';
+import { IpAddr, ifaceSysctlKey, runAll, serverOwnership, stateReadCommands, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
 import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
 
@@ -267,20 +267,57 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
   };
 }
 
-/** Reads every fact in one round trip; the files egress owns are read in the same batch and primed into an SSH host. */
-export async function readFacts(host: Host & { primeFiles?: (files: ReadonlyMap<string, string | undefined>) => void }, iface = 'egress0'): Promise<VpsFacts> {
+/**
+ * The engine's first read for this VPS as the server renders it (its owned files, sysctl keys, link and units), so
+ * it goes in the facts' batch. A VPS whose render needs more (the accept_ra key of an IPv6 public interface) just
+ * reads again in the engine.
+ */
+export function engineReadCommands(iface = 'egress0'): Command[] {
+  const own = serverOwnership({ interface: iface });
+  const shape = {
+    files: own.files.map((path) => ({ path })),
+    sysctls: [{ key: 'net.ipv4.ip_forward' }, { key: 'net.ipv6.conf.all.forwarding' }],
+    links: own.links.map((name) => ({ name })),
+    units: own.units.map((name) => ({ name })),
+  };
+  return stateReadCommands(shape, own);
+}
+
+/**
+ * Reads every fact in one round trip. In the same batch: the files egress owns (primed into an SSH host for readFile)
+ * and, `withEngineRead`, the engine's first read (primed as answers), so a change reads the VPS once before it applies.
+ */
+export async function readFacts(
+  host: Host & { primeFiles?: (files: ReadonlyMap<string, string | undefined>) => void; primeResults?: (commands: ReadonlyArray<Command>, results: ReadonlyArray<RunResult>) => void },
+  iface = 'egress0',
+  withEngineRead = false,
+): Promise<VpsFacts> {
   const own = serverOwnership({ interface: iface });
   const paths = [...own.files, own.journalPath];
-  const base = factCommands(iface);
-  const results = await runAll(host, [...base, ...paths.map((p) => ({ argv: ['cat', '--', p] }))]);
+  const base = [...factCommands(iface), ...paths.map((p) => ({ argv: ['cat', '--', p] }))];
+  // Commands both lists hold (cat of owned files, wg show dump, the nft table) are sent once.
+  const key = (c: Command): string => JSON.stringify(c.argv);
+  const seen = new Set(base.map(key));
+  const engine = withEngineRead && host.primeResults ? engineReadCommands(iface) : [];
+  const extra = engine.filter((c) => !seen.has(key(c)) && (seen.add(key(c)), true));
+  const results = await runAll(host, [...base, ...extra]);
+  const facts = factCommands(iface).length;
   if (host.primeFiles) {
     const primed = new Map<string, string | undefined>();
     paths.forEach((p, i) => {
-      const r = results[base.length + i];
+      const r = results[facts + i];
       if (r?.exitCode === 0) primed.set(p, r.stdout);
       else if (r && /No such file or directory/.test(r.stderr)) primed.set(p, undefined);
     });
     host.primeFiles(primed);
   }
-  return parseFacts(results.slice(0, base.length));
+  const parsed = parseFacts(results.slice(0, facts));
+  if (engine.length && host.primeResults && results.length === base.length + extra.length) {
+    const byKey = new Map([...base, ...extra].map((c, i) => [key(c), results[i]!]));
+    host.primeResults(engine, engine.map((c) => byKey.get(key(c))!));
+    // The accept_ra key of an IPv6 public interface, as the engine reads it: the value this batch read from /proc.
+    const ra = Object.entries(parsed.acceptRa).map(([name, value]) => ({ argv: ['sysctl', '-n', ifaceSysctlKey('ipv6', name, 'accept_ra')], result: { exitCode: 0, stdout: `${value}\n`, stderr: '' } }));
+    host.primeResults(ra, ra.map((r) => r.result));
+  }
+  return parsed;
 }

@@ -42,6 +42,18 @@ describe('batch script', () => {
     expect(r[0]!.stdout).toBe("a b|$(id)|it's|");
   });
 
+  it('costs one process per command that writes no stderr (no temp-file copies of stdout)', () => {
+    const { script } = buildBatchScript([{ argv: ['true'] }, { argv: ['echo', 'x'] }], false, 'M');
+    expect(script).not.toContain('$t/o');
+    expect(script.match(/cat "\$t\/e"/g)).toHaveLength(2);
+    expect(script).toContain('if [ -s "$t/e" ]; then cat "$t/e"; fi');
+  });
+
+  it('leaves out a command cut off before its exit line, and keeps the ones before it', () => {
+    const r = parseBatchOutput('\nM 0\none\nM E 0\n\nM 1\npartial', 'M');
+    expect(r).toEqual([{ exitCode: 0, stdout: 'one', stderr: '' }]);
+  });
+
   it('refuses stdin that contains its own delimiter', () => {
     expect(() => buildBatchScript([{ argv: ['cat'], stdin: 'x\nM_IN0\n' }], false, 'M')).toThrow(/delimiter/);
   });

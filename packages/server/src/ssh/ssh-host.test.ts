@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PermissionError } from '@egress/core';
+import { PermissionError, emptyHostState, readState, serverOwnership } from '@egress/core';
+import { readFacts } from '../remote/facts.js';
 import { SshHost } from './ssh-host.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'egress-sshhost-'));
@@ -70,6 +71,7 @@ describe('SshHost', () => {
     await host.removeFile(path);
     await host.removeFile(path);
     expect(await host.readFile(path)).toBeUndefined();
+    await expect(host.writeFile('relative/f', 'x', { mode: 0o600 })).rejects.toThrow(/not an absolute path/);
   });
 
   it('serves primed files until something changes', async () => {
@@ -89,6 +91,50 @@ describe('SshHost', () => {
     await host.removeFile(path);
     expect(await host.readFile(path)).toBeUndefined();
     expect(commands.length).toBe(execs + 1);
+  });
+
+  it('answers a batch of primed reads without a round trip, until anything else runs', async () => {
+    const { client, commands } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    const reads = [{ argv: ['echo', 'a'] }, { argv: ['sh', '-c', 'echo b; exit 3'] }];
+    host.primeResults(reads, await host.runMany(reads));
+    expect(commands).toHaveLength(1);
+    expect(await host.runMany([reads[1]!, reads[0]!])).toEqual([{ exitCode: 3, stdout: 'b\n', stderr: '' }, { exitCode: 0, stdout: 'a\n', stderr: '' }]);
+    expect(await host.runMany(reads, { stopOnError: true })).toHaveLength(2);
+    expect(commands).toHaveLength(1);
+    // A command it was not primed with runs the whole batch; a write (or any run) forgets every primed answer.
+    await host.runMany([reads[0]!, { argv: ['echo', 'c'] }]);
+    expect(commands).toHaveLength(2);
+    host.primeResults(reads, await host.runMany(reads));
+    await host.writeFile(join(dir, 'primed-w'), 'x', { mode: 0o600 });
+    const before = commands.length;
+    await host.runMany(reads);
+    expect(commands.length).toBe(before + 1);
+    // Commands with stdin or changes are never primed.
+    host.primeResults([{ argv: ['cat'], options: { stdin: 'x' } }], [{ exitCode: 0, stdout: 'x', stderr: '' }]);
+    await host.runMany([{ argv: ['cat'], options: { stdin: 'y' } }]);
+    expect(commands.length).toBe(before + 2);
+  });
+
+  it("sends the engine's first read with the facts: the engine then reads this machine without a round trip", async () => {
+    const { client, commands } = localClient();
+    const host = new SshHost(client, { name: 'test' });
+    await readFacts(host, 'egress0', true);
+    expect(host.roundTrips).toBe(1);
+    const own = serverOwnership({ interface: 'egress0' });
+    const desired = { ...emptyHostState(), files: own.files.map((path) => ({ path, content: '', mode: 0o600 })), sysctls: [{ key: 'net.ipv4.ip_forward', value: '1' }, { key: 'net.ipv6.conf.lo.accept_ra', value: '2' }], units: own.units.map((name) => ({ name, enable: true })) };
+    const state = await readState(host, desired, own);
+    expect(state.sysctls.get('net.ipv4.ip_forward')).toMatch(/^[01]$/);
+    // accept_ra of an interface (an IPv6 public interface's key) is answered from the facts' read of /proc.
+    expect(state.sysctls.get('net.ipv6.conf.lo.accept_ra')).toBe(readFileSync('/proc/sys/net/ipv6/conf/lo/accept_ra', 'utf8').trim());
+    expect(host.roundTrips).toBe(1);
+    expect(commands).toHaveLength(1);
+    // Without it (status), the facts' batch carries only the facts.
+    const plain = localClient();
+    const statusHost = new SshHost(plain.client, { name: 'test' });
+    await readFacts(statusHost, 'egress0');
+    await readState(statusHost, desired, own);
+    expect(statusHost.roundTrips).toBe(2);
   });
 
   it('wraps commands in sudo -n -- and explains a password prompt', async () => {

@@ -1,6 +1,6 @@
 // SshHost: the Host seam over one ssh2 connection; argv quoted for the remote shell, batches in one exec.
 import type { Client } from 'ssh2';
-import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
+import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, stopsBatch, type BatchOptions, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
 import { quoteArgv } from './shell-quote.js';
 
@@ -20,10 +20,14 @@ export interface HeldChannel {
   closed: Promise<{ code: number; stderr: string }>;
 }
 
+// Paths are absolute (the engine's); the directory and name come from parameter expansion, mkdir only when missing:
+// a write costs cat, chmod, sync and mv on the VPS, nothing more.
 const WRITE_SCRIPT = [
   'umask 077',
-  'd=$(dirname -- "$1") && (umask 022; mkdir -p -- "$d") || exit 1',
-  't="$d/.$(basename -- "$1").egress-$$.tmp"',
+  'case "$1" in /*) ;; *) echo "egress-write: not an absolute path: $1" >&2; exit 1 ;; esac',
+  'd=${1%/*}; b=${1##*/}; [ -n "$d" ] || d=/',
+  '[ -d "$d" ] || (umask 022; mkdir -p -- "$d") || exit 1',
+  't="$d/.$b.egress-$$.tmp"',
   'if cat >"$t" && chmod "$2" "$t" && (sync "$t" 2>/dev/null || true) && mv -f -- "$t" "$1"; then exit 0; fi',
   'rc=$?; rm -f -- "$t"; exit "$rc"',
 ].join('\n');
@@ -50,6 +54,8 @@ export class SshHost implements Host {
   private closed = false;
   /** File contents read ahead in a batch; served by readFile until anything may have changed a file. */
   private readonly primed = new Map<string, string | undefined>();
+  /** Answers of read commands sent ahead in another batch (by command line); served while nothing else ran. */
+  private readonly primedResults = new Map<string, RunResult>();
   /** Number of SSH execs (round trips) made so far. */
   roundTrips = 0;
 
@@ -116,9 +122,22 @@ export class SshHost implements Host {
     for (const [path, content] of files) this.primed.set(path, content);
   }
 
+  /**
+   * Remembers the answers of read commands (no stdin, no change) that ran in a batch, so a later runMany of only such
+   * commands (the engine's first read after the facts) costs no round trip. Forgotten once anything else runs or
+   * writes: they hold only while the host is exactly as it was read (the VPS lock is held the whole session).
+   */
+  primeResults(commands: ReadonlyArray<Command>, results: ReadonlyArray<RunResult>): void {
+    commands.forEach((c, i) => {
+      const r = results[i];
+      if (r && c.options?.stdin === undefined && !c.options?.change && !c.options?.env) this.primedResults.set(this.commandLine(c.argv), r);
+    });
+  }
+
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    this.primedResults.clear();
     if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
     if (options.change) this.echo(options.display ?? displayArgv(argv, secrets));
@@ -131,13 +150,19 @@ export class SshHost implements Host {
   }
 
   /** Runs all commands in ONE exec of `sh -s`, each with its own exit code; stops after a failure when asked. */
-  async runMany(commands: ReadonlyArray<Command>, options: { stopOnError?: boolean } = {}): Promise<RunResult[]> {
+  async runMany(commands: ReadonlyArray<Command>, options: BatchOptions = {}): Promise<RunResult[]> {
     if (commands.length === 0) return [];
+    const served = commands.map((c) => (c.options?.stdin === undefined && !c.options?.change && !c.options?.env ? this.primedResults.get(this.commandLine(c.argv)) : undefined));
+    if (served.every((r) => r !== undefined)) {
+      const bad = served.findIndex((r, i) => r!.exitCode !== 0 && stopsBatch(commands[i]!, options));
+      return (bad < 0 ? served : served.slice(0, bad + 1)) as RunResult[];
+    }
+    this.primedResults.clear();
     if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
     for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
-      commands.map((c) => ({ argv: c.argv, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
-      !!options.stopOnError,
+      commands.map((c) => ({ argv: c.argv, stops: !!c.options?.change, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
+      options.stopOnError ?? false,
     );
     const r = await this.exec(this.commandLine(['sh', '-s']), script);
     this.checkSudo(r);
@@ -165,6 +190,7 @@ export class SshHost implements Host {
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
     this.primed.delete(path);
+    this.primedResults.clear();
     const { argv, options: o } = this.writeCommand(path, content, options);
     this.echo(o!.display!);
     const r = await this.exec(this.commandLine([...argv]), content);
@@ -184,6 +210,7 @@ export class SshHost implements Host {
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
+    this.primedResults.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
     this.primed.set(path, undefined);

@@ -84,7 +84,7 @@ export function peersMarkdown(p: PeersGroup): string {
     `| VPS wireguard-go RSS at ${p.peers} peers, MiB | ${num(p.rss, 1)} |`,
     `| VPS wireguard-go RSS with 1 peer (baseline), MiB | ${num(p.rssOnePeer, 1)} (ratio ${r(p.rss, p.rssOnePeer)}) |`,
     '',
-    `interface restarted by \`peer add\`: ${p.restarted === undefined ? 'n/a' : p.restarted ? 'YES' : 'no (same ifindex, wg syncconf)'}`,
+    `interface restarted by \`peer add\`: ${p.restarted === undefined ? 'n/a' : p.restarted ? 'YES' : 'no (same ifindex)'}`,
     '',
   ].join('\n');
 }

@@ -145,6 +145,7 @@ export function fakeWg(m: FakeMachine, args: string[], stdin: string | undefined
     if (what === 'public-key') return ok(`${wg.publicKey ?? '(none)'}\n`);
     return fail(`Invalid subcommand: \`${what ?? ''}'`);
   }
+  if (verb === 'set') return fakeWgSet(wg, args.slice(2), stdin);
   if (verb === 'syncconf' || verb === 'setconf') {
     const text = what === '/dev/stdin' || what === '-' ? stdin : what ? m.files.get(what)?.content : undefined;
     if (text === undefined) return fail(`fopen: No such file or directory`);
@@ -154,6 +155,33 @@ export function fakeWg(m: FakeMachine, args: string[], stdin: string | undefined
     return ok();
   }
   return fail(`Invalid subcommand: \`${verb ?? ''}'`);
+}
+
+/** `wg set IF peer KEY remove` / `wg set IF peer KEY [allowed-ips LIST] [endpoint E] [persistent-keepalive N] [preshared-key FILE]` (one peer). */
+function fakeWgSet(wg: NonNullable<FakeLink['wg']>, words: string[], stdin: string | undefined): RunResult {
+  if (words[0] !== 'peer' || !words[1]) return fail(`fake wg set: only 'peer KEY ...' is modelled, got ${words.join(' ')}`);
+  const key = words[1];
+  if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(key)) return fail(`Key is not the correct length or format: \`${key}'\nInvalid argument`);
+  const opts = words.slice(2);
+  if (opts[0] === 'remove') {
+    wg.peers = wg.peers.filter((p) => p.publicKey !== key);
+    return ok();
+  }
+  let peer = wg.peers.find((p) => p.publicKey === key);
+  if (!peer) wg.peers.push((peer = { publicKey: key, allowedIps: [] }));
+  for (let i = 0; i < opts.length; i += 2) {
+    const [name, value] = [opts[i], opts[i + 1] ?? ''];
+    if (name === 'allowed-ips') {
+      const ips = value.split(',').map((v) => v.trim()).filter(Boolean);
+      // The kernel moves an allowed IP from any other peer to this one.
+      for (const p of wg.peers) if (p !== peer) p.allowedIps = p.allowedIps.filter((a) => !ips.includes(a));
+      peer.allowedIps = ips;
+    } else if (name === 'endpoint') peer.endpoint = value;
+    else if (name === 'preshared-key') {
+      if (value !== '/dev/stdin' || !stdin?.trim()) return fail('fake wg set: preshared-key only from /dev/stdin');
+    } else if (name !== 'persistent-keepalive') return fail(`Invalid argument: ${name}`);
+  }
+  return ok();
 }
 
 function sysctlExists(m: FakeMachine, key: string): boolean {
