@@ -40,11 +40,12 @@ async function behindMirror(m: Machine, url: string, keyFile: string): Promise<s
 }
 const PIN = '/etc/apt/preferences.d/egress-wireguard-go-backports.pref';
 
-/** What must be as before: every package and version, /etc (files, modes, sizes, apt's files by content), the firewall, links, units. */
+/** What must be as before: every package and version, /etc (files, modes, sizes, apt's files by content; backups like /etc/group- aside), the firewall, links, units. */
 async function snapshot(m: Machine): Promise<string> {
   return m.sh([
     "echo '## dpkg'; dpkg-query -W -f='${Package} ${Version} ${Status}\\n' | sort",
-    "echo '## etc'; find /etc -xdev -not -path /etc/ld.so.cache -printf '%p %y %m %s\\n' | sort",
+    // The shadow tools' backups (/etc/group- after enroll's groupadd and uninstall's groupdel of group egress) aside.
+    "echo '## etc'; find /etc -xdev -not -path /etc/ld.so.cache -not -name '*-' -printf '%p %y %m %s\\n' | sort",
     "echo '## apt'; find /etc/apt -type f -exec md5sum {} + | sort",
     "echo '## apt lists'; ls /var/lib/apt/lists",
     "echo '## nft'; nft list ruleset",
