@@ -20,12 +20,13 @@ export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 
 /**
  * What every image carries: systemd as PID 1, sshd (provision logs in as root by key), the tools egress's .deb
- * depends on (so `apt install ./egress.deb` needs no network), and netbase (/etc/protocols). No Node.js.
+ * depends on and recommends (so `apt install ./egress.deb` needs no network: acl is recommended for the supervisor
+ * socket's ACL), and netbase (/etc/protocols). No Node.js.
  */
 export function imagePackages(_suite: MachineSuite): string[] {
   return [
     'systemd', 'systemd-sysv', 'dbus', 'netbase', 'openssh-server', 'iproute2', 'nftables',
-    'wireguard-tools', 'wireguard-go', 'procps', 'ca-certificates',
+    'wireguard-tools', 'wireguard-go', 'procps', 'ca-certificates', 'acl',
   ];
 }
 
