@@ -21,6 +21,7 @@ import { acceptCommands, neededAccepts, nftAcceptCommands, nftBootAccepts, prese
 import { readFacts, type VpsFacts } from './remote/facts.js';
 import type { CliOptions } from './cli/parse-cli.js';
 import type { Session, SessionOpener } from './session.js';
+import { span } from './timing.js';
 
 /** What provision records for deprovision: packages it installed and directories it created. */
 export const ProvisionRecord = z
@@ -143,10 +144,19 @@ export async function withVps<T>(targetText: string, options: CliOptions, output
   const session = await open(targetText, options, output);
   try {
     output.step('Reading the VPS');
+    const endFacts = span('facts');
     const facts = await readFacts(session.host, 'egress0', reads === 'engine');
+    endFacts();
     requireRoot(facts, session.sudo, session.host.name);
-    return await fn({ session, host: session.host, facts });
+    const endChange = span('command');
+    try {
+      return await fn({ session, host: session.host, facts });
+    } finally {
+      endChange();
+    }
   } finally {
+    const endClose = span('close');
     await session.host.close();
+    endClose();
   }
 }

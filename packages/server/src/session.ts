@@ -2,6 +2,7 @@
 import type { Host, Output } from '@egress/core';
 import type { CliOptions } from './cli/parse-cli.js';
 import type { SshTarget } from './ssh/target.js';
+import { span } from './timing.js';
 
 /** A connected VPS: the Host to drive it and the resolved target. */
 export interface Session {
@@ -15,9 +16,11 @@ export type SessionOpener = (target: string, options: CliOptions, output: Output
 
 /** The real opener: ~/.ssh/config, known_hosts, agent and keys, one ssh2 connection. */
 export const openSshSession: SessionOpener = async (targetText, options, output) => {
+  const endLoad = span('load-ssh');
   const { resolveTarget } = await import('./ssh/target.js');
   const { connectSsh } = await import('./ssh/connect.js');
   const { SshHost } = await import('./ssh/ssh-host.js');
+  endLoad();
   const target = resolveTarget(targetText, { ...(options.port ? { port: options.port } : {}), ...(options.identity ? { identity: options.identity } : {}) });
   output.step(`Connecting to ${target.user}@${target.host}:${target.port}`);
   const client = await connectSsh(target, {

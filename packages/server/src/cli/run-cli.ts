@@ -1,6 +1,7 @@
 // Runs a parsed command line: output module, lazily imported command, one JSON document with --json.
 import { Output, type OutputOptions } from '@egress/core';
 import type { SessionOpener } from '../session.js';
+import { markCliStart, printTiming, span } from '../timing.js';
 import { parseCli, type ParsedCli } from './parse-cli.js';
 
 export interface RunCliOptions extends OutputOptions {
@@ -31,7 +32,18 @@ export async function runParsed(parsed: Extract<ParsedCli, { kind: 'run' }>, out
 
 /** Parses argv and runs it; returns the exit code (0 ok, 2 bad input, 1 other failures). Only bin.ts exits. */
 export async function runCli(argv: readonly string[], options: RunCliOptions = {}): Promise<number> {
+  markCliStart();
+  try {
+    return await runCliTimed(argv, options);
+  } finally {
+    printTiming(options.stderr ?? process.stderr);
+  }
+}
+
+async function runCliTimed(argv: readonly string[], options: RunCliOptions): Promise<number> {
+  const endLoad = span('load');
   const { exitCodeFor } = await import('@egress/core');
+  endLoad();
   let output = new Output(options);
   try {
     const parsed = parseCli(argv);

@@ -7,6 +7,7 @@ import { SshError, readUserFile } from '@egress/core';
 import { loadIdentities, promptPassphrase } from './identities.js';
 import { fingerprintOf, keyTypeOfBlob, knownHostName, knownHostsLine, knownKeyTypes, parseKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
 import type { SshTarget } from './target.js';
+import { span } from '../timing.js';
 
 export interface ConnectOptions {
   knownHostsFile?: string;
@@ -62,6 +63,7 @@ function connectError(target: SshTarget, err: Error & { code?: string; level?: s
 
 /** Connects, verifying the host key strictly (unknown refused unless accepted, changed always refused). */
 export async function connectSsh(target: SshTarget, options: ConnectOptions = {}): Promise<Client> {
+  const endPrep = span('ssh-prepare');
   const { default: ssh2 } = await import('ssh2');
   const file = options.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts');
   const knownText = (await readUserFile(file, { field: '--known-hosts', maxBytes: 16 * 1024 * 1024 })) ?? '';
@@ -99,8 +101,22 @@ export async function connectSsh(target: SshTarget, options: ConnectOptions = {}
       return false;
     },
   };
+  endPrep();
+  // EGRESS_TIMING: TCP connect, key exchange (to ssh2's 'handshake', with what was negotiated), then authentication.
+  let endPhase = span('ssh-tcp');
+  client.once('connect', () => {
+    endPhase();
+    endPhase = span('ssh-kex');
+  });
+  client.once('handshake', (negotiated: { kex?: string; serverHostKey?: string; cs?: { cipher?: string; mac?: string } }) => {
+    endPhase({ kex: negotiated.kex ?? '?', hostKey: negotiated.serverHostKey ?? '?', cipher: negotiated.cs?.cipher ?? '?' });
+    endPhase = span('ssh-auth');
+  });
   await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
+    client.once('ready', () => {
+      endPhase();
+      resolve();
+    });
     client.once('error', (err: Error & { code?: string; level?: string }) => {
       client.end();
       if (verdict && verdict.result.status !== 'known' && !newKeyLine) reject(hostKeyError(name, verdict.result, verdict.blob, file));

@@ -6,6 +6,7 @@
 import { hostname, userInfo } from 'node:os';
 import { ConflictError, EgressError, PermissionError } from '@egress/core';
 import { isSudoPasswordError, type HeldChannel } from './ssh-host.js';
+import { span } from '../timing.js';
 
 export const REMOTE_LOCK_DIR = '/run/egress-server';
 export const REMOTE_LOCK_PATH = `${REMOTE_LOCK_DIR}/change.lock`;
@@ -84,6 +85,7 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
   let holder: string | undefined;
   let onHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (onHeld = resolve));
+  const endLock = span('lock');
   const channel = await host.hold(['sh', '-c', REMOTE_LOCK_SCRIPT, 'egress-lock', String(waitSeconds), JSON.stringify(me), options.dir ?? REMOTE_LOCK_DIR], (d) => {
     text += d;
     for (;;) {
@@ -98,6 +100,7 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
     }
   });
   const outcome = await Promise.race([held.then(() => 'held' as const), channel.closed]);
+  endLock();
   if (outcome !== 'held') {
     if (outcome.code === NO_DIR) return undefined;
     const name = holder ?? 'another operator';

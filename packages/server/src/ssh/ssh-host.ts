@@ -3,6 +3,7 @@ import type { Client } from 'ssh2';
 import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, stopsBatch, type BatchOptions, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
 import { quoteArgv } from './shell-quote.js';
+import { span } from '../timing.js';
 
 export interface SshHostOptions {
   /** Label for messages and the `[#host]` echo, e.g. "root@vps". */
@@ -80,9 +81,10 @@ export class SshHost implements Host {
   }
 
   /** One exec: sends `command`, writes stdin, collects stdout/stderr and the exit code. */
-  private exec(command: string, stdin: string | undefined, timeoutMs?: number): Promise<RunResult> {
+  private exec(command: string, stdin: string | undefined, timeoutMs?: number, commands = 1): Promise<RunResult> {
     if (this.closed) return Promise.reject(new SshError('E_SSH', `connection to ${this.name} is closed`));
     this.roundTrips++;
+    const endExec = span(`exec ${this.roundTrips}`);
     if (process.env.EGRESS_SSH_TRACE) process.stderr.write(`[ssh ${this.roundTrips}] ${command.slice(0, 160).replace(/\n/g, ' ')}\n`);
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, channel) => {
@@ -99,6 +101,7 @@ export class SshHost implements Host {
         channel.on('close', (code: number | null | undefined) => {
           if (timer) clearTimeout(timer);
           const stderr = Buffer.concat(errOut).toString('utf8');
+          endExec({ commands, sent: Buffer.byteLength(stdin ?? ''), received: out.reduce((n, b) => n + b.length, 0) });
           resolve({ exitCode: timedOut ? 124 : typeof code === 'number' ? code : 255, stdout: Buffer.concat(out).toString('utf8'), stderr: timedOut ? `${stderr}timed out after ${timeoutMs} ms` : stderr });
         });
         channel.end(stdin ?? '');
@@ -164,7 +167,7 @@ export class SshHost implements Host {
       commands.map((c) => ({ argv: c.argv, stops: !!c.options?.change, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
       options.stopOnError ?? false,
     );
-    const r = await this.exec(this.commandLine(['sh', '-s']), script);
+    const r = await this.exec(this.commandLine(['sh', '-s']), script, undefined, commands.length);
     this.checkSudo(r);
     if (r.exitCode !== 0) throw new SshError('E_SSH', `batch of ${commands.length} commands on ${this.name} did not run (exit ${r.exitCode}): ${r.stderr.trim()}`);
     const results = parseBatchOutput(r.stdout, marker);

@@ -6,8 +6,9 @@ import type { Lab } from '@egress/lab';
 import { allocatePeer, generateKeyPair } from '@egress/core';
 import type { BenchConfig } from '../config.js';
 import { jsonDocument, runProvision } from '../egress-setup.js';
-import { must, reasonOf, StepError, stop, timed, waitForListen } from '../lab-run.js';
+import { assetPath, firstLine, must, reasonOf, StepError, stop, timed, waitForListen } from '../lab-run.js';
 import { measured, unavailable, type Figure } from '../results.js';
+import { phasesOf, type PhaseId, type TimingDoc } from './peers-phases.js';
 
 export interface PeersGroup {
   peers: number;
@@ -31,6 +32,21 @@ export interface PeersGroup {
   load?: number;
   /** Whether the VPS's tunnel interface got a new ifindex during `peer add` (a restart). */
   restarted?: boolean;
+  /** Where `peer add`'s time went (EGRESS_TIMING=1), ms per phase, and the commands its change batch ran on the VPS. */
+  phases?: Partial<Record<PhaseId | 'changeCommands', Figure>>;
+  /** Same-run baselines, each while the same transfer runs (a stream window of their own). */
+  baseline?: {
+    /** `egress-server --help`, wall s: Node start-up and the CLI's first module loads. */
+    help: Figure;
+    /** The bare SSH script (tools/bench/assets/ssh-baseline.mjs), wall s: Node, egress-server's connect, 3 execs, close. */
+    bareSsh: Figure;
+    /** Its parts, ms: connect (prepare + TCP + kex + auth), one exec of `true`, `wg set` add + `wg set` remove. */
+    connect: Figure;
+    execTrue: Figure;
+    wgSetPair: Figure;
+    /** The transfer's longest stall while the baselines ran, ms. */
+    stall: Figure;
+  };
 }
 
 const STREAM_PORT = 9100;
@@ -61,6 +77,16 @@ function netOf(pid: number): string | undefined {
 
 async function ifindex(lab: Lab): Promise<number> {
   return jsonDocument<Array<{ ifindex: number }>>(await must(lab, 'vps', ['ip', '-j', 'link', 'show', 'dev', 'egress0']), 'ip -j link')[0]!.ifindex;
+}
+
+/**
+ * An address of PEERS_SUBNET no peer holds, for the bare `wg set` baseline: the last host of the /22 (peers are
+ * allocated from the bottom up, so it stays free); a baseline peer given a held address would take it from that peer.
+ */
+export function spareAddress(used: readonly string[]): string {
+  const spare = '10.77.3.254';
+  if (used.includes(spare)) throw new StepError(`${spare} (the bare wg set baseline's address) is held by a peer`);
+  return spare;
 }
 
 /** Times `egress-server status --json` `runs` times, checking it listed at least `peers` peers. */
@@ -144,6 +170,9 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     const during: number[] = [];
     const adds: number[] = [];
     const trips: number[] = [];
+    const phases: Array<ReturnType<typeof phasesOf>> = [];
+    const bare = { help: [] as number[], bareSsh: [] as number[], connect: [] as number[], execTrue: [] as number[], wgSetPair: [] as number[], stall: [] as number[] };
+    const spare = spareAddress(state.peers.map((p) => p.address4));
     let restarted = false;
     for (let i = 0; i < cfg.runs; i++) {
       baseline.push(await streamGap(lab, 3000));
@@ -152,15 +181,48 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
         await streamGap(lab, 3000, {
           delayMs: 500,
           fn: async () => {
-            const r = await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `extra${i}`, '--out', `/tmp/egress-bench-extra${i}.json`, '--json'], { timeoutMs: 120_000 }));
+            const argv = [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `extra${i}`, '--out', `/tmp/egress-bench-extra${i}.json`, '--json'];
+            const r = await timed(() => lab.exec('client', argv, { timeoutMs: 120_000, env: { EGRESS_TIMING: '1' } }));
+            if (r.value.exitCode !== 0) throw new StepError(`peer add: exit ${r.value.exitCode}: ${firstLine(r.value.stderr) || firstLine(r.value.stdout)}`);
             adds.push(r.ms / 1000);
-            trips.push(jsonDocument<{ roundTrips: number }>(r.value, 'peer add').roundTrips);
+            trips.push(jsonDocument<{ roundTrips: number }>(r.value.stdout, 'peer add').roundTrips);
+            const line = r.value.stderr.split('\n').find((l) => l.startsWith('egress-timing {'));
+            if (!line) throw new StepError('peer add printed no egress-timing line with EGRESS_TIMING=1');
+            phases.push(phasesOf(JSON.parse(line.slice('egress-timing '.length)) as TimingDoc, r.ms));
           },
         }),
       );
       if ((await ifindex(lab)) !== before) restarted = true;
       log(`peer add at ${cfg.peers + i} peers: ${adds[adds.length - 1]!.toFixed(2)} s; longest stall ${during[during.length - 1]!.toFixed(0)} ms (baseline ${baseline[baseline.length - 1]!.toFixed(0)} ms)`);
+      log(`  phases, ms: ${Object.entries(phases[phases.length - 1]!).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+      bare.stall.push(
+        await streamGap(lab, 3000, {
+          delayMs: 500,
+          fn: async () => {
+            bare.help.push((await timed(() => must(lab, 'client', [...lab.egressServerArgv, '--help']))).ms / 1000);
+            const key = generateKeyPair().publicKey;
+            const r = await timed(() => must(lab, 'client', [process.execPath, assetPath('ssh-baseline.mjs'), lab.ssh.target, 'egress0', key, `${spare}/32`]));
+            const doc = jsonDocument<{ connect: number; true: number; wgSet: number; wgRemove: number }>(r.value, 'ssh-baseline');
+            bare.bareSsh.push(r.ms / 1000);
+            bare.connect.push(doc.connect);
+            bare.execTrue.push(doc.true);
+            bare.wgSetPair.push(doc.wgSet + doc.wgRemove);
+          },
+        }),
+      );
+      log(`  baselines: --help ${bare.help[i]!.toFixed(2)} s; bare ssh ${bare.bareSsh[i]!.toFixed(2)} s (connect ${bare.connect[i]!.toFixed(0)} ms, true ${bare.execTrue[i]!.toFixed(0)} ms, wg set+remove ${bare.wgSetPair[i]!.toFixed(0)} ms)`);
     }
+    out.phases = Object.fromEntries(
+      (Object.keys(phases[0] ?? {}) as Array<PhaseId | 'changeCommands'>).map((k) => [k, measured(k === 'changeCommands' ? 'count' : 'ms', phases.map((p) => p[k]))]),
+    );
+    out.baseline = {
+      help: measured('s', bare.help),
+      bareSsh: measured('s', bare.bareSsh),
+      connect: measured('ms', bare.connect),
+      execTrue: measured('ms', bare.execTrue),
+      wgSetPair: measured('ms', bare.wgSetPair),
+      stall: measured('ms', bare.stall),
+    };
     out.peerAdd = measured('s', adds);
     out.peerAddRoundTrips = measured('count', trips);
     out.stallDuringAdd = measured('ms', during);

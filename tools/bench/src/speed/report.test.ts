@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { cpuSecondsFromStat, type WireguardGroup } from '../groups/wireguard.js';
 import { measured, unavailable } from '../results.js';
-import { wireguardMarkdown } from './report.js';
+import type { PeersGroup } from '../groups/peers.js';
+import { peersMarkdown, wireguardMarkdown } from './report.js';
 
 const mbit = (...v: number[]) => measured('Mbit/s', v);
 
@@ -37,5 +38,24 @@ describe('speed report', () => {
     expect(md).toContain('| egress run-as down | 700 | n/a (iperf3: timeout) |');
     expect(md).toContain('| egress/`ssh -D` up (ssh -D: 2000 Mbit/s) | 0.49 | 0.20 |');
     expect(md).toContain('old/offload CPU per GiB: 7.00');
+  });
+
+  it('shows peer add phase by phase and as a multiple of the same-run bare SSH baselines', () => {
+    const s = (...v: number[]) => measured('s', v);
+    const ms = (...v: number[]) => measured('ms', v);
+    const p: PeersGroup = {
+      peers: 1000, method: 'm', bulkApply: s(1.5), provisionRerun: s(0.7), peerAdd: s(1.2, 1.0, 1.4), peerAddOnePeer: s(0.8), peerAddRoundTrips: measured('count', [3]),
+      stallDuringAdd: ms(30), stallBaseline: ms(20), status: s(0.7), statusOnePeer: s(0.6), provisionRerunOnePeer: s(0.6), rss: measured('MiB', [33]), rssOnePeer: measured('MiB', [6]),
+      phases: { startup: ms(300), facts: ms(250), changeCommands: measured('count', [40]) },
+      baseline: { help: s(0.3), bareSsh: s(0.6), connect: ms(150), execTrue: ms(40), wgSetPair: ms(90), stall: unavailable('no stream') },
+    };
+    const md = peersMarkdown(p);
+    expect(md).toContain('| Node start-up and loading the CLI (before its first line) | 300 |');
+    expect(md).toContain('| facts + engine read (1 exec) | 250 |');
+    expect(md).toContain('| SSH key exchange | n/a |');
+    expect(md).toContain('| commands the change batch ran on the VPS (count) | 40 |');
+    expect(md).toContain('| one exec round trip of `true`, ms | 40 |');
+    expect(md).toContain('| longest stall of the transfer during the baselines, ms | n/a (no stream) |');
+    expect(md).toContain('peer add / bare SSH script: 2.00; peer add / `--help`: 4.00; peer add = 30.00 × one bare exec round trip.');
   });
 });

@@ -3,6 +3,7 @@ import { med, type Figure } from '../results.js';
 import { ratio } from '../stats.js';
 import type { WireguardGroup } from '../groups/wireguard.js';
 import type { PeersGroup } from '../groups/peers.js';
+import { PHASES } from '../groups/peers-phases.js';
 
 /** What one speed-group run wrote (bench/results/<group>-<time>.json). */
 export interface SpeedResults {
@@ -86,7 +87,48 @@ export function peersMarkdown(p: PeersGroup): string {
     '',
     `interface restarted by \`peer add\`: ${p.restarted === undefined ? 'n/a' : p.restarted ? 'YES' : 'no (same ifindex)'}`,
     '',
+    ...peerAddBreakdown(p),
   ].join('\n');
+}
+
+/** Where `peer add`'s time went, and the same-run baselines it is a multiple of. */
+function peerAddBreakdown(p: PeersGroup): string[] {
+  const lines: string[] = [];
+  if (p.phases) {
+    lines.push(
+      `### Where \`peer add\` at ${p.peers} peers spends its time (EGRESS_TIMING=1, transfer running)`,
+      '',
+      '| phase | ms |',
+      '|---|---|',
+      ...(Object.keys(PHASES) as Array<keyof typeof PHASES>).map((k) => `| ${PHASES[k]} | ${num(p.phases![k], 0)} |`),
+      `| commands the change batch ran on the VPS (count) | ${num(p.phases.changeCommands, 0)} |`,
+      '',
+    );
+  }
+  const b = p.baseline;
+  if (b) {
+    lines.push(
+      '### Same-run baselines (each while the same transfer runs)',
+      '',
+      '| baseline | value |',
+      '|---|---|',
+      `| \`egress-server --help\` (Node start-up + CLI load), s | ${num(b.help, 2)} |`,
+      `| bare SSH script (Node, egress-server's connect, \`true\`, \`wg set\` add and remove, close), s | ${num(b.bareSsh, 2)} |`,
+      `| its SSH connect (known_hosts, keys, TCP, kex, auth), ms | ${num(b.connect, 0)} |`,
+      `| one exec round trip of \`true\`, ms | ${num(b.execTrue, 0)} |`,
+      `| bare \`wg set\` add + \`wg set\` remove of one peer (2 execs), ms | ${num(b.wgSetPair, 0)} |`,
+      `| longest stall of the transfer during the baselines, ms | ${num(b.stall, 0)} |`,
+      '',
+      `peer add / bare SSH script: ${r(p.peerAdd, b.bareSsh)}; peer add / \`--help\`: ${r(p.peerAdd, b.help)}; ` +
+        `peer add = ${r(secondsToMs(p.peerAdd), b.execTrue)} × one bare exec round trip.`,
+      '',
+    );
+  }
+  return lines;
+}
+
+function secondsToMs(f: Figure): Figure {
+  return f.status === 'ok' ? { ...f, median: f.median * 1000, min: f.min * 1000, max: f.max * 1000, samples: f.samples.map((x) => x * 1000), unit: 'ms' } : f;
 }
 
 /** The whole report of one run. */
