@@ -42,6 +42,10 @@ export async function setUpSsh(lab: Lab): Promise<string> {
   await lab.writeFile('vps', '/etc/ssh/ssh_host_ed25519_key.pub', `${hostPub}\n`, '0644');
   await lab.writeFile('vps', '/etc/ssh/sshd_config', SSHD_CONFIG, '0644');
   await lab.writeFile('vps', '/root/.ssh/authorized_keys', clientPub, '0600');
+  // sshd runs every exec through root's shell, and Debian's bash sources ~/.bashrc for it: the vps gets a fresh Debian
+  // VPS's root dotfiles, not this machine's (/root is an overlay of it), whose tool set-up would run at every exec.
+  await lab.writeFile('vps', '/root/.bashrc', VPS_ROOT_BASHRC, '0644');
+  await lab.writeFile('vps', '/root/.profile', VPS_ROOT_PROFILE, '0644');
   await lab.writeFile('client', '/root/.ssh/id_ed25519', clientKey, '0600');
   await lab.writeFile('client', '/root/.ssh/id_ed25519.pub', clientPub, '0644');
   await lab.writeFile('client', '/root/.ssh/known_hosts', `${hostKeyLine}\n${LAB_ADDR.vpsV6} ${hostPub}\n`, '0644');
@@ -50,6 +54,18 @@ export async function setUpSsh(lab: Lab): Promise<string> {
   await waitForLine(sshd.stderrFile, /Server listening on 0\.0\.0\.0 port 22/, 'sshd');
   return hostKeyLine;
 }
+
+/** /root/.bashrc and /root/.profile as Debian 12 installs them (comments trimmed). */
+const VPS_ROOT_BASHRC = `# ~/.bashrc: executed by bash(1) for non-login shells (the lab vps's root, as on a fresh Debian VPS).
+`;
+const VPS_ROOT_PROFILE = `# ~/.profile: executed by Bourne-compatible login shells.
+if [ "$BASH" ]; then
+  if [ -f ~/.bashrc ]; then
+    . ~/.bashrc
+  fi
+fi
+mesg n 2> /dev/null || true
+`;
 
 const SSHD_CONFIG = `# egress lab: the vps's sshd (root login by key only)
 Port 22

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile as fsReadFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { CommandError } from '../errors.js';
 import type { Output } from '../output.js';
 import { displayArgv, maskSecrets, runSequentially, type BatchOptions, type Command, type Host, type RunOptions, type RunResult, type WriteOptions } from './host.js';
@@ -79,6 +78,8 @@ export class LocalHost implements Host {
     // Node gives children a socket as stdin; programs that open /dev/stdin (wg syncconf, install) need a file there.
     const viaFile = options.stdin !== undefined && argv.includes('/dev/stdin');
     const stdinFile = viaFile ? await stdinTempFile(options.stdin!) : undefined;
+    // execa is loaded on first use: a CLI that only drives a VPS over SSH (egress-server) never pays its ~75 ms load.
+    const { execa } = await import('execa');
     const result = await execa(full[0]!, full.slice(1), {
       // A numeric fd is handed to the child as is (execa's types omit it; `{ file }` would be piped through a socket again).
       ...(stdinFile ? { stdin: stdinFile.fd as unknown as 'ignore' } : { input: options.stdin ?? '' }),
