@@ -138,14 +138,22 @@ export interface Vps {
 
 /**
  * Opens the one SSH session, reads every fact in one exec and checks root, runs `fn`, and always closes the connection.
- * `reads: 'engine'` (commands that converge) sends the engine's first read in the same exec.
+ * `reads: 'engine'` (commands that converge) sends the engine's first read in the same exec; `peer-change` too, with only
+ * the facts a peer add/remove uses (factCommands).
  */
-export async function withVps<T>(targetText: string, options: CliOptions, output: Output, open: SessionOpener, fn: (vps: Vps) => Promise<T>, reads: 'facts' | 'engine' = 'engine'): Promise<T> {
+export async function withVps<T>(
+  targetText: string,
+  options: CliOptions,
+  output: Output,
+  open: SessionOpener,
+  fn: (vps: Vps) => Promise<T>,
+  reads: 'facts' | 'engine' | 'peer-change' = 'engine',
+): Promise<T> {
   const session = await open(targetText, options, output);
   try {
     output.step('Reading the VPS');
     const endFacts = span('facts');
-    const facts = await readFacts(session.host, 'egress0', reads === 'engine');
+    const facts = await readFacts(session.host, 'egress0', reads !== 'facts', reads === 'peer-change' ? 'peer-change' : 'all');
     endFacts();
     requireRoot(facts, session.sudo, session.host.name);
     const endChange = span('command');

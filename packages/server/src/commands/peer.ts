@@ -89,5 +89,5 @@ export async function peerCommand(action: 'add' | 'remove' | 'list', targetText:
       output.result(peers.length ? peers.map((p) => `${p.name.padEnd(16)} ${[p.address4, p.address6].filter(Boolean).join(', ').padEnd(32)} ${p.forwards} forward(s)  ${p.publicKey}`).join('\n') : 'no peers');
     }
     return { host: host.name, action, changed, peers, bundle, roundTrips: host.roundTrips ?? 0 };
-  });
+  }, action === 'list' ? 'engine' : 'peer-change');
 }

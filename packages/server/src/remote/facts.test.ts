@@ -1,6 +1,7 @@
 // Parsing what the VPS reports: resolvers behind systemd-resolved, wg dumps, firewall policies.
 import { describe, expect, it } from 'vitest';
-import { parseWgDump, upstreamResolvers } from './facts.js';
+import type { Command, Host, RunResult } from '@egress/core';
+import { factCommands, parseWgDump, readFacts, upstreamResolvers } from './facts.js';
 import { acceptCommands, dropPolicies, neededAccepts, nftAcceptCommands, nftRemoveCommands, presentAccepts } from './firewall.js';
 
 describe('upstreamResolvers', () => {
@@ -68,5 +69,45 @@ describe('firewall accepts', () => {
     const withRules = { nftables: [...json.nftables, { rule: { family: 'inet', table: 'filter', chain: 'forward', handle: 7, comment: 'egress' } }] };
     expect(nftAcceptCommands(withRules, 'egress0')).toEqual([]);
     expect(nftRemoveCommands(withRules).map((c) => c.argv.join(' '))).toEqual(['nft delete rule inet filter forward handle 7']);
+  });
+});
+
+describe('readFacts for a peer add/remove', () => {
+  /** A host answering `cat -- /etc/egress/server.json`, `id -u` and the shell builtin `false`; records every batch. */
+  function recordingHost(): Host & { batches: string[][] } {
+    const answer = (c: Command): RunResult => {
+      const line = c.argv.join(' ');
+      if (line === 'cat -- /etc/egress/server.json') return { exitCode: 0, stdout: '{"model":1}\n', stderr: '' };
+      if (line === 'id -u') return { exitCode: 0, stdout: '0\n', stderr: '' };
+      if (line === 'false') return { exitCode: 1, stdout: '', stderr: '' };
+      return { exitCode: 1, stdout: '', stderr: 'No such file or directory' };
+    };
+    const batches: string[][] = [];
+    return {
+      name: 'rec',
+      batches,
+      run: async (argv) => answer({ argv }),
+      runMany: async (commands) => (batches.push(commands.map((c) => c.argv.join(' '))), commands.map(answer)),
+      readFile: async () => undefined,
+      writeFile: async () => undefined,
+      removeFile: async () => undefined,
+    } as Host & { batches: string[][] };
+  }
+
+  it('reads only what the change uses, in one batch, and server.json once', async () => {
+    const host = recordingHost();
+    const facts = await readFacts(host, 'egress0', true, 'peer-change');
+    expect(host.batches).toHaveLength(1);
+    const batch = host.batches[0]!;
+    expect(facts.uid).toBe(0);
+    expect(facts.stateText).toBe('{"model":1}\n');
+    expect(batch.filter((l) => l.includes('/etc/egress/server.json'))).toEqual(['cat -- /etc/egress/server.json']);
+    for (const kept of ['iptables -S', 'ip6tables -S', 'nft -j list ruleset', 'wg show egress0 dump', 'nft list table inet egress']) expect(batch).toContain(kept);
+    expect(batch.some((l) => l.startsWith('sh -c for f in /proc/sys/net/ipv6/conf/'))).toBe(true);
+    // Packages, routes, resolvers, units and the implementation probe are provision's and status's: not run.
+    for (const dropped of ['cat /etc/os-release', 'ip -j addr show', 'cat /etc/resolv.conf', 'cat /etc/egress/provision.json']) expect(batch).not.toContain(dropped);
+    expect(batch.filter((l) => l === 'false')).toHaveLength(factCommands().length - 7);
+    // Every fact keeps its place: the full read has the same length.
+    expect(factCommands('egress0', 'peer-change')).toHaveLength(factCommands().length);
   });
 });

@@ -13,8 +13,28 @@ const SCRIPT_SERVER_PUB = 'if [ -f /etc/egress/server.key ]; then wg pubkey < /e
 const SCRIPT_SYSCTLS = 'for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding; do echo "$k $(sysctl -n $k 2>/dev/null)"; done';
 const SCRIPT_UNIT = 'systemctl is-enabled "$1" 2>/dev/null; systemctl is-active "$1" 2>/dev/null; true';
 
-/** The read commands, in the order `parseFacts` expects their results. */
-export function factCommands(iface = 'egress0'): Command[] {
+/**
+ * What `peer add|remove` reads of the facts (by index in factCommands): root check, the server model, the firewalls
+ * whose accepts it keeps in line, accept_ra, the live peers and the nft table. The other facts (packages, routes,
+ * resolvers, units, implementation…) are for provision, status and deprovision.
+ */
+const PEER_CHANGE_FACTS: ReadonlySet<number> = new Set([0, 11, 12, 13, 16, 19, 22]);
+/** factCommands' read of the server model: with `peer-change`, readFacts takes it from its `cat -- PATH` of owned files. */
+const STATE_FACT = 14;
+
+/** Which facts a run reads: all of them, or those a peer add/remove needs (`peer-change`). */
+export type FactScope = 'all' | 'peer-change';
+
+/**
+ * The read commands, in the order `parseFacts` expects their results. With `peer-change`, a fact the change does not
+ * need is the shell's builtin `false` in its place (no process on the VPS; parsed as "not read", like a failed read).
+ */
+export function factCommands(iface = 'egress0', scope: FactScope = 'all'): Command[] {
+  const all = allFactCommands(iface);
+  return scope === 'all' ? all : all.map((c, i) => (PEER_CHANGE_FACTS.has(i) ? c : { argv: ['false'] }));
+}
+
+function allFactCommands(iface: string): Command[] {
   const sh = (script: string, ...args: string[]): Command => ({ argv: ['sh', '-c', script, 'egress', ...args] });
   return [
     { argv: ['id', '-u'] },
@@ -291,13 +311,14 @@ export async function readFacts(
   host: Host & { primeFiles?: (files: ReadonlyMap<string, string | undefined>) => void; primeResults?: (commands: ReadonlyArray<Command>, results: ReadonlyArray<RunResult>) => void },
   iface = 'egress0',
   withEngineRead = false,
+  scope: FactScope = 'all',
 ): Promise<VpsFacts> {
   const own = serverOwnership({ interface: iface });
   const paths = [...own.files, own.journalPath];
-  const base = [...factCommands(iface), ...paths.map((p) => ({ argv: ['cat', '--', p] }))];
+  const base = [...factCommands(iface, scope), ...paths.map((p) => ({ argv: ['cat', '--', p] }))];
   // Commands both lists hold (cat of owned files, wg show dump, the nft table) are sent once.
   const key = (c: Command): string => JSON.stringify(c.argv);
-  const seen = new Set(base.map(key));
+  const seen = new Set(base.filter((c) => c.argv[0] !== 'false').map(key));
   const engine = withEngineRead && host.primeResults ? engineReadCommands(iface) : [];
   const extra = engine.filter((c) => !seen.has(key(c)) && (seen.add(key(c)), true));
   const results = await runAll(host, [...base, ...extra]);
@@ -312,6 +333,12 @@ export async function readFacts(
     host.primeFiles(primed);
   }
   const parsed = parseFacts(results.slice(0, facts));
+  if (scope === 'peer-change') {
+    // server.json is one of the owned files this batch reads anyway: not read a second time.
+    const at = paths.indexOf(String(factCommands(iface)[STATE_FACT]!.argv[1]));
+    const r = at >= 0 ? results[facts + at] : undefined;
+    parsed.stateText = r?.exitCode === 0 ? r.stdout : undefined;
+  }
   if (engine.length && host.primeResults && results.length === base.length + extra.length) {
     const byKey = new Map([...base, ...extra].map((c, i) => [key(c), results[i]!]));
     host.primeResults(engine, engine.map((c) => byKey.get(key(c))!));
