@@ -15,6 +15,12 @@ export interface ApplyClientOptions {
   down?: readonly string[];
   output: Output;
   dryRun?: boolean;
+  /**
+   * The early boot unit (`up --fence-only`): kernel state only, never systemd's units. Its boot runs from the installed
+   * units, and a `systemctl daemon-reload` + `enable` from inside the boot transaction (seen once when an early
+   * `is-enabled` read did not say enabled) lost the supervisor's queued start: egress-client.service never started.
+   */
+  kernelOnly?: boolean;
 }
 
 export interface ApplyClientResult {
@@ -43,7 +49,9 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const systemd = await systemdRuns(host);
   const absent = await absentParts(host, o.after);
   const desired = renderClient(o.after, { down: o.down ?? [], absent, ...(systemd ? { bootCommand: bootCommand() } : {}) });
-  const ownership = clientOwnership(o.before, o.after);
+  const owned = clientOwnership(o.before, o.after);
+  const ownership = o.kernelOnly ? { ...owned, units: [] } : owned;
+  if (o.kernelOnly) desired.units = [];
   // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
   if (!o.dryRun) {
     for (const w of await ensureCgroupFences(host, o.after)) o.output.warn(w);

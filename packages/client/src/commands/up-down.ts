@@ -39,7 +39,7 @@ export async function upDownCommand(inv: Invocation, ctx: CommandContext): Promi
     for (const e of state.egresses) if (e.selectors.cgroups.length) await ensureEgressCgroup(host, e.name);
   }
   ctx.output.step(fenceOnly ? `Arming the kill switch of ${targets.join(', ')} (fence only)` : `${verb === 'up' ? 'Bringing up' : 'Taking down'} ${targets.join(', ')}`);
-  const { steps } = await applyClient(host, { before: state, after: state, down, output: ctx.output });
+  const { steps } = await applyClient(host, { before: state, after: state, down, output: ctx.output, kernelOnly: fenceOnly });
   // The supervisor keeps an egress taken down by hand down, and brings it back only after `up`.
   if (!fenceOnly) for (const t of targets) await (verb === 'down' ? markDown(host, t) : clearDown(host, t));
   const handshakes: Record<string, boolean> = {};
