@@ -12,8 +12,11 @@ export type UserspaceWireguard = (typeof USERSPACE_WIREGUARD)[number];
 export const BACKPORTS_SOURCE_PATH = '/etc/apt/sources.list.d/egress-wireguard-go-backports.sources';
 export const BACKPORTS_PIN_PATH = '/etc/apt/preferences.d/egress-wireguard-go-backports.pref';
 
-/** Distributions with an offload-capable wireguard-go (0.0.20230223+) in their backports, by VERSION_CODENAME. */
-const BACKPORTS: Record<string, { suite: string; uri: string; keyring: string; version: string }> = {
+/**
+ * Distributions whose own archive lacks an offload-capable wireguard-go (0.0.20230223+) but whose backports have one,
+ * by VERSION_CODENAME. Used only when the host's own candidate is older (chooseWireguardGo decides from apt's facts).
+ */
+export const KNOWN_BACKPORT: Record<string, { suite: string; uri: string; keyring: string; version: string }> = {
   bookworm: { suite: 'bookworm-backports', uri: 'http://deb.debian.org/debian', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg', version: '0.0.20231211' },
 };
 
@@ -48,15 +51,17 @@ export function parseUserspaceWireguard(value: string | undefined): UserspaceWir
 export interface OsFacts {
   id: string;
   codename?: string;
+  /** VERSION_ID ("13", "24.04"), for messages. */
+  versionId?: string;
   prettyName: string;
 }
 
 /** The files and commands that install wireguard-go from backports on `os`, or a ValidationError saying why it cannot. */
 export function backportsPlan(os: OsFacts, hostLabel: string, mirror?: string): { files: Array<{ path: string; content: string }>; commands: Command[]; version: string } {
-  const known = os.codename ? BACKPORTS[os.codename] : undefined;
+  const known = os.codename ? KNOWN_BACKPORT[os.codename] : undefined;
   const bp = known && mirror ? { ...known, uri: mirror } : known;
   if (!bp) {
-    const why = os.id === 'ubuntu' ? 'Ubuntu has no backport of an offload-capable wireguard-go' : `egress knows a backport only for Debian 12 (bookworm-backports wireguard-go ${BACKPORTS.bookworm!.version})`;
+    const why = os.id === 'ubuntu' ? 'Ubuntu has no backport of an offload-capable wireguard-go' : `egress knows a backport only for Debian 12 (bookworm-backports wireguard-go ${KNOWN_BACKPORT.bookworm!.version})`;
     throw new ValidationError(`--userspace-wireguard backports: ${hostLabel} runs ${os.prettyName}; ${why}; nothing was changed`, [{ path: '--userspace-wireguard', message: 'no backport for this distribution' }], {
       hint: 'use --userspace-wireguard system (the distribution\'s own wireguard-go), or a kernel with the WireGuard module',
     });
@@ -120,7 +125,7 @@ export function restoreWireguardGoCommand(previous: string | null, installed: st
  * names the suite (even commented out) keeps them.
  */
 export function dropBackportsListsCommand(): Command {
-  const suites = [...new Set(Object.values(BACKPORTS).map((b) => b.suite))];
+  const suites = [...new Set(Object.values(KNOWN_BACKPORT).map((b) => b.suite))];
   const script = 'for s in "$@"; do grep -qs -- "$s" /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources || rm -f /var/lib/apt/lists/*_dists_"$s"_*; done; true';
   return { argv: ['sh', '-c', script, 'egress-apt-lists', ...suites], options: { change: true, display: `remove apt's indexes of ${suites.join(', ')} (no source names it any more)` } };
 }

@@ -33,6 +33,8 @@ export const ProvisionRecord = z
     aptFiles: z.array(z.string()).default([]),
     /** The wireguard-go version before --userspace-wireguard backports replaced it (null: none); deprovision puts it back. */
     wireguardGoBefore: z.string().nullable().optional(),
+    /** The wireguard-go version egress installed (the distribution's own package): deprovision undoes only that one. */
+    wireguardGoInstalled: z.string().optional(),
   })
   .strict();
 export type ProvisionRecord = z.infer<typeof ProvisionRecord>;

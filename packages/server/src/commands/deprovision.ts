@@ -30,9 +30,10 @@ export function cleanupCommands(facts: Parameters<typeof loadRecord>[0], iface: 
     { argv: ['rm', '-f', '--', paths.key], options: { change: true } },
     // The apt source and pin of --userspace-wireguard backports.
     ...(record.aptFiles.length ? [{ argv: ['rm', '-f', '--', ...record.aptFiles], options: { change: true } }, dropBackportsListsCommand()] : []),
-    // ... and wireguard-go as it was before (Debian's own again, or none), once the source is gone.
+    // ... and wireguard-go as it was before (Debian's own again, or none), once the source is gone; only while the
+    // version egress installed is there (recorded for the distribution's own package; else the one found now).
     ...(record.wireguardGoBefore !== undefined && facts.wireguardGoVersion && facts.wireguardGoVersion !== record.wireguardGoBefore
-      ? [restoreWireguardGoCommand(record.wireguardGoBefore, facts.wireguardGoVersion)] : []),
+      ? [restoreWireguardGoCommand(record.wireguardGoBefore, record.wireguardGoInstalled ?? facts.wireguardGoVersion)] : []),
     ...dirs.filter((d) => d !== '/etc/egress').map(rmdir),
     // The record goes last, so a run killed before this point still knows what to remove next time.
     { argv: ['rm', '-f', '--', PROVISION_RECORD_PATH], options: { change: true } },

@@ -37,6 +37,7 @@ const OS: Record<string, string> = {
   debian: 'ID=debian\nVERSION_CODENAME=bookworm\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
   ubuntu: 'ID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=noble\nPRETTY_NAME="Ubuntu 24.04 LTS"\n',
   fedora: 'ID=fedora\nPRETTY_NAME="Fedora Linux 40"\n',
+  trixie: 'ID=debian\nVERSION_ID="13"\nVERSION_CODENAME=trixie\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"\n',
   alpine: 'ID=alpine\nPRETTY_NAME="Alpine Linux v3.20"\n',
   arch: 'ID=arch\nPRETTY_NAME="Arch Linux"\n',
 };
@@ -44,7 +45,7 @@ const OS: Record<string, string> = {
 const ok = (stdout = ''): RunResult => ({ exitCode: 0, stdout, stderr: '' });
 
 /** A fake VPS: eth0 192.0.2.10/24 (public in the lab's sense), tools present or not, iptables policies as given. */
-function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: boolean; targetHost?: string; firewalld?: boolean } = {}) {
+function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: boolean; targetHost?: string; firewalld?: boolean; aptPolicy?: string; wireguardGo?: string } = {}) {
   const host = new FakeHost({ name: 'root@vps' });
   const m = host.machine;
   m.files.set('/etc/os-release', { content: OS[options.distro ?? 'debian']!, mode: 0o644 });
@@ -67,6 +68,8 @@ function fakeVps(options: { distro?: string; tools?: boolean; forwardDrop?: bool
   host.on('sh', (argv, _stdin, machine) => {
     const script = argv[2] ?? '';
     if (script.includes('firewall-cmd')) return ok(options.firewalld ? 'running\n' : '');
+    if (script.includes('apt-cache policy wireguard-go')) return ok(options.aptPolicy ?? '');
+    if (script.includes("s/^install ok installed //p")) return ok(options.wireguardGo ? `${options.wireguardGo}\n` : '');
     if (script.includes('command -v')) return ok(tools ? 'wg /usr/bin/wg\nwg-quick /usr/bin/wg-quick\nnft /usr/sbin/nft\nwireguard-go /usr/bin/wireguard-go\n' : '');
     if (script.includes('/sys/module/wireguard')) return ok('none\n');
     if (script.includes('resolvectl')) return ok('');
@@ -410,14 +413,54 @@ describe('provision --userspace-wireguard backports', () => {
     expect(host.calls).toEqual([]);
   });
 
-  it('refuses on Ubuntu (no backport) and an unknown value, before anything changes', async () => {
-    const { host, opener } = fakeVps({ distro: 'ubuntu', tools: false });
+  it('refuses on an Ubuntu whose candidate predates offloads (no known backport) and an unknown value, before anything changes', async () => {
+    const { host, opener } = fakeVps({ distro: 'ubuntu', tools: false, aptPolicy: 'wireguard-go:\n  Installed: (none)\n  Candidate: 0.0.20220316-1\n  Version table:\n     0.0.20220316-1 500\n        500 http://archive.ubuntu.com/ubuntu noble/universe amd64 Packages\n' });
     await expect(provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'bpo-u.json') }, quiet(), opener)).rejects.toThrow(
-      '--userspace-wireguard backports: root@vps runs Ubuntu 24.04 LTS; Ubuntu has no backport of an offload-capable wireguard-go; nothing was changed',
+      '--userspace-wireguard backports: root@vps runs Ubuntu 24.04 LTS; its archive offers wireguard-go 0.0.20220316-1, which predates TUN offloads (0.0.20230223+), and egress knows a backport only for Debian 12 (bookworm-backports wireguard-go 0.0.20231211); nothing was changed',
     );
     await expect(provision('root@vps', { userspaceWireguard: 'newest', out: join(dir, 'bpo-u.json') }, quiet(), opener)).rejects.toThrow(
       "--userspace-wireguard: expected one of system, backports, got 'newest'",
     );
     expect(host.calls.filter((c) => c.change)).toEqual([]);
+  });
+});
+
+describe("provision --userspace-wireguard backports on Debian 13 (the distribution's own wireguard-go has offloads)", () => {
+  const TRIXIE_POLICY = (installed: string) => `wireguard-go:\n  Installed: ${installed}\n  Candidate: 0.0.20231211-1+b9\n  Version table:\n ${installed === '(none)' ? '   ' : '***'} 0.0.20231211-1+b9 500\n        500 http://deb.debian.org/debian trixie/main amd64 Packages\n`;
+
+  it('installed already: no apt source, no pin, no apt-get; said in --dry-run and the run; nothing recorded to undo', async () => {
+    const { host, opener } = fakeVps({ distro: 'trixie', aptPolicy: TRIXIE_POLICY('0.0.20231211-1+b9'), wireguardGo: '0.0.20231211-1+b9' });
+    let out = '';
+    const output = new Output({ stderr: { write: (c: string) => ((out += c), true) } as never, stdout: { write: (c: string) => ((out += c), true) } as never, env: {} });
+    const dry = await provision('root@vps', { dryRun: true, userspaceWireguard: 'backports', out: join(dir, 'd13-dry.json') }, output, opener);
+    expect(out).toContain("--userspace-wireguard backports: Debian 13's own wireguard-go 0.0.20231211 has offloads; no backports source needed (0.0.20231211-1+b9 is installed: nothing to install)");
+    expect(out).not.toContain('/etc/apt/');
+    expect(dry.changes.filter((c) => c.startsWith('apt-get') || c.includes('egress-apt-file'))).toEqual([]);
+    await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'd13.json') }, quiet(), opener);
+    expect(host.calls.filter((c) => c.argv[0] === 'apt-get')).toEqual([]);
+    expect([...host.machine.files.keys()].filter((f) => f.startsWith('/etc/apt/'))).toEqual([]);
+    const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
+    expect(record).toEqual({ version: 1, installedPackages: [], createdDirs: expect.any(Array), aptFiles: [] });
+  });
+
+  it('not installed: apt-get installs exactly the candidate from its own sources, recorded; deprovision purges only that version', async () => {
+    const { host, opener } = fakeVps({ distro: 'trixie', aptPolicy: TRIXIE_POLICY('(none)') });
+    let out = '';
+    const output = new Output({ stderr: { write: (c: string) => ((out += c), true) } as never, stdout: { write: (c: string) => ((out += c), true) } as never, env: {} });
+    await provision('root@vps', { userspaceWireguard: 'backports', out: join(dir, 'd13-new.json') }, output, opener);
+    expect(out).toContain("Debian 13's own wireguard-go 0.0.20231211 has offloads; no backports source needed (installing 0.0.20231211-1+b9 from the host's own sources)");
+    expect(host.calls.filter((c) => c.argv[0] === 'apt-get').map((c) => c.argv.join(' '))).toEqual([
+      'apt-get install -y -q --no-install-recommends wireguard-go=0.0.20231211-1+b9',
+    ]);
+    expect([...host.machine.files.keys()].filter((f) => f.startsWith('/etc/apt/'))).toEqual([]);
+    const record = JSON.parse(host.machine.files.get('/etc/egress/provision.json')!.content);
+    expect(record).toMatchObject({ installedPackages: [], aptFiles: [], wireguardGoBefore: null, wireguardGoInstalled: '0.0.20231211-1+b9' });
+    const { cleanupCommands } = await import('./deprovision.js');
+    const facts = { iptables: { v4: undefined, v6: undefined }, nftJson: undefined, distro: 'debian', provisionText: JSON.stringify(record) } as unknown as Parameters<typeof cleanupCommands>[0];
+    const lines = (v: string) => cleanupCommands({ ...facts, wireguardGoVersion: v } as typeof facts, 'egress0', false);
+    // The check inside the command is against the version egress installed, not the one found now (a user's upgrade stays).
+    const restore = lines('0.0.20250522-1').find((c) => c.argv[3] === 'egress-restore-wireguard-go')!;
+    expect(restore.argv.slice(4)).toEqual(['0.0.20231211-1+b9', '']);
+    expect(lines('0.0.20250522-1').some((c) => c.argv[0] === 'rm' && c.argv.some((a) => a.startsWith('/etc/apt')))).toBe(false);
   });
 });

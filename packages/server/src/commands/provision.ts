@@ -10,7 +10,7 @@ import { installCommands, missingPackages } from '../remote/install.js';
 import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps, type ProvisionRecord } from '../server-ops.js';
 import type { VpsFacts } from '../remote/facts.js';
 import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, dropBackportsListsCommand, parseBackportsMirror, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
-import { hasOffloadSupport } from '@egress/core/wireguard-impl';
+import { chooseWireguardGo } from '@egress/core/wireguard-go-source';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -68,32 +68,46 @@ async function undoFreshPreparation(host: Host, keyPath: string, createdDirs: re
   ]).catch(() => undefined);
 }
 
+/** What `--userspace-wireguard backports` does on this VPS: files to write, commands, and what to record for deprovision. */
+interface UserspacePlan {
+  files: Array<{ path: string; content: string }>;
+  commands: Command[];
+  /** The wireguard-go version the commands install when it is the distribution's own package (recorded). */
+  ownVersion?: string;
+}
+
 /**
- * `--userspace-wireguard backports`: the apt source + pin writes and the install, or undefined when nothing is to do
- * (system, the kernel module is there, or an earlier provision installed it). Refuses before any change where no
- * backport exists.
+ * `--userspace-wireguard backports`, decided from the VPS's facts (chooseWireguardGo): the distribution's own package
+ * when it has offloads (no source), bookworm-backports' pinned source where only it has them, or undefined when
+ * nothing is to do (system, the kernel module, already installed, or an earlier provision did it). Refuses before any
+ * change where neither exists.
  */
-function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | undefined, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): { files: Array<{ path: string; content: string }>; commands: Command[] } | undefined {
+function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | undefined, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): UserspacePlan | undefined {
   if (choice === 'system') return undefined;
-  if (facts.kernelWireguard !== 'none') {
-    output.info('--userspace-wireguard backports: this kernel has the WireGuard module, which egress uses; no wireguard-go is installed');
-    return undefined;
-  }
-  const plan = backportsPlan({ id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), prettyName: facts.prettyName }, hostName, mirror);
-  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go']) {
+  const os = { id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), ...(facts.versionId ? { versionId: facts.versionId } : {}), prettyName: facts.prettyName };
+  if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go'] && facts.kernelWireguard === 'none') {
     // Done by an earlier run; only a source pointing at another archive now (--backports-mirror changed) is rewritten.
-    const source = plan.files.find((f) => f.path === BACKPORTS_SOURCE_PATH)!;
+    const source = backportsPlan(os, hostName, mirror).files.find((f) => f.path === BACKPORTS_SOURCE_PATH)!;
     if (facts.backportsSourceText === undefined || facts.backportsSourceText === source.content) return undefined;
     output.info(`--userspace-wireguard backports: ${BACKPORTS_SOURCE_PATH} is rewritten to take bookworm-backports from ${mirror ?? 'the Debian archive'} (wireguard-go is not reinstalled)`);
     return { files: [source], commands: [aptFileCommand(source.path, source.content)] };
   }
-  const upstream = facts.wireguardGoVersion?.replace(/^\d+:/, '').replace(/-[^-]*$/, '');
-  if (upstream && /^\d+\.\d+\.\d+$/.test(upstream) && hasOffloadSupport(upstream)) {
-    output.info(`--userspace-wireguard backports: wireguard-go ${facts.wireguardGoVersion} is installed and has TUN offloads; nothing to install`);
-    return undefined;
-  }
-  output.info(`--userspace-wireguard backports: wireguard-go ${plan.version} from ${BACKPORTS_SOURCE_PATH}, pinned by ${BACKPORTS_PIN_PATH} to wireguard-go only (deprovision removes both)`);
+  const picked = chooseWireguardGo({
+    os,
+    kernel: facts.kernelWireguard !== 'none',
+    ...(facts.wireguardGoVersion ? { installed: facts.wireguardGoVersion } : {}),
+    ...(facts.wireguardGoPolicy?.candidate ? { candidate: facts.wireguardGoPolicy.candidate } : {}),
+    ...(facts.wireguardGoPolicy ? { origins: facts.wireguardGoPolicy.origins } : {}),
+  }, hostName, mirror);
+  output.info(picked.message);
+  if (picked.kind === 'kernel' || picked.kind === 'installed' || (picked.kind === 'own' && !picked.commands.length)) return undefined;
   if (facts.linkUp !== undefined) output.info('note: the running tunnel keeps its wireguard-go until it restarts (systemctl restart wg-quick@IF, or a reboot: a few seconds without the tunnel)');
+  if (picked.kind === 'own') {
+    output.info(`deprovision ${facts.wireguardGoVersion ? `puts wireguard-go ${facts.wireguardGoVersion} back if apt still offers it` : `purges the wireguard-go ${picked.version} egress installed`} (only while ${picked.version} is installed)`);
+    return { files: [], commands: picked.commands, ownVersion: picked.version };
+  }
+  const plan = picked.plan;
+  output.info(`--userspace-wireguard backports: wireguard-go ${plan.version} from ${BACKPORTS_SOURCE_PATH}, pinned by ${BACKPORTS_PIN_PATH} to wireguard-go only (deprovision removes both)`);
   return { files: plan.files, commands: [...plan.files.map((f) => aptFileCommand(f.path, f.content)), ...plan.commands] };
 }
 
@@ -168,6 +182,8 @@ export async function provision(targetText: string, options: CliOptions, output:
       aptFiles: [...new Set([...record.aptFiles, ...(backports?.files.map((f) => f.path) ?? [])])],
       // What wireguard-go was before backports replaced it, so deprovision puts it back (kept from the first run).
       ...(record.wireguardGoBefore !== undefined ? { wireguardGoBefore: record.wireguardGoBefore } : backports ? { wireguardGoBefore: facts.wireguardGoVersion ?? null } : {}),
+      // ... and which version egress installed from the distribution's own archive (only that one is undone).
+      ...(backports?.ownVersion ? { wireguardGoInstalled: backports.ownVersion } : record.wireguardGoInstalled !== undefined ? { wireguardGoInstalled: record.wireguardGoInstalled } : {}),
     };
     const recordChanged = !facts.provisionText || JSON.stringify(newRecord) !== JSON.stringify(record);
     if (prep.length || !facts.serverPublicKey || recordChanged) {
@@ -180,10 +196,10 @@ export async function provision(targetText: string, options: CliOptions, output:
       const failed = results.findIndex((r) => r.exitCode !== 0);
       if (failed >= 0 || results.length < batch.length) {
         // A backports source that did not install is not left behind (nothing half-applied).
-        if (backports && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }, dropBackportsListsCommand()]).catch(() => undefined);
-        const what = failed < prep.length ? `installing ${[...packages, ...(backports ? ['wireguard-go from backports'] : [])].join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
+        if (backports?.files.length && !record.aptFiles.length) await runAll(host, [{ argv: ['rm', '-f', '--', ...backports.files.map((f) => f.path)], options: { change: true } }, dropBackportsListsCommand()]).catch(() => undefined);
+        const what = failed < prep.length ? `installing ${[...packages, ...(backports ? [backports.ownVersion ? `wireguard-go ${backports.ownVersion}` : 'wireguard-go from backports'] : [])].join(', ')}` : failed === prep.length ? 'generating the server key' : `writing ${PROVISION_RECORD_PATH}`;
         throw new EgressError('E_INSTALL', `${what} on ${host.name} failed: ${results[failed]?.stderr.trim().split('\n').slice(-3).join(' ') ?? 'did not run'}`, {
-          hint: backports ? `check the VPS package manager and network (and --backports-mirror), then rerun provision; the backports source and pin were removed again` : 'check the VPS package manager and network, then rerun provision',
+          hint: backports?.files.length ? `check the VPS package manager and network (and --backports-mirror), then rerun provision; the backports source and pin were removed again` : 'check the VPS package manager and network, then rerun provision',
         });
       }
       const pub = results[prep.length]!.stdout.trim();

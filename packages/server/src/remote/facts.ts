@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { IpAddr, ifaceSysctlKey, runAll, serverOwnership, stateReadCommands, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
 import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
+import { APT_POLICY_ARGV, parseAptPolicy, type AptPolicy } from '@egress/core/wireguard-go-source';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -66,6 +67,7 @@ function allFactCommands(iface: string): Command[] {
     { argv: implementationArgv(iface) },
     { argv: WIREGUARD_GO_VERSION_ARGV },
     { argv: ['cat', BACKPORTS_SOURCE_PATH] },
+    { argv: APT_POLICY_ARGV },
   ];
 }
 
@@ -97,6 +99,8 @@ export interface VpsFacts {
   prettyName: string;
   /** VERSION_CODENAME of /etc/os-release (bookworm, noble, …). */
   codename?: string;
+  /** VERSION_ID of /etc/os-release ("12", "24.04"). */
+  versionId?: string;
   tools: Record<string, string>;
   kernelWireguard: 'loaded' | 'module' | 'none';
   defaultRoute4?: { dev: string; gateway?: string };
@@ -131,6 +135,8 @@ export interface VpsFacts {
   wireguardGoVersion?: string;
   /** The apt source --userspace-wireguard backports wrote, when it is there. */
   backportsSourceText?: string;
+  /** apt's view of wireguard-go (candidate and the suites of each version), for --userspace-wireguard backports. */
+  wireguardGoPolicy?: AptPolicy;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -258,6 +264,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     distro: distroOf(os.ID ?? '', osLike),
     prettyName: os.PRETTY_NAME ?? os.ID ?? 'unknown Linux',
     ...(os.VERSION_CODENAME ? { codename: os.VERSION_CODENAME } : {}),
+    ...(os.VERSION_ID ? { versionId: os.VERSION_ID } : {}),
     tools,
     kernelWireguard: kw === 'loaded' || kw === 'module' ? kw : 'none',
     ...(defaultRoute(ok(r(4))) ? { defaultRoute4: defaultRoute(ok(r(4)))! } : {}),
@@ -284,6 +291,7 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     implementationText: ok(r(26)) ?? '',
     ...((ok(r(27)) ?? '').trim() ? { wireguardGoVersion: ok(r(27))!.trim() } : {}),
     ...(ok(r(28)) !== undefined ? { backportsSourceText: ok(r(28))! } : {}),
+    ...(ok(r(29))?.trim() ? { wireguardGoPolicy: parseAptPolicy(ok(r(29))!) } : {}),
   };
 }
 
