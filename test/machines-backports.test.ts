@@ -5,30 +5,22 @@
 // carries the tunnel (the client's, with a handshake, too); a re-run changes nothing; deprovision puts bookworm's
 // wireguard-go back on the VPS, uninstall purges it from the client that had none, each machine as before; a mirror that stops serving packages after
 // `apt-get update` leaves nothing behind.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_ADDR, startAptMirror, withMachinesLab, type Machine, type MachinesLab } from '@egress/lab';
+import { PIN, SOURCE, buildEgressDeb, diff, dpkgWireguardGo, expectHandshake, installEgressDeb, packagesOf, removeDir, serverRunner, snapshot, whoamiAsAppuser } from './backports-helpers.js';
 
-const REPO = resolve(import.meta.dirname, '..');
-const SERVER_BIN = join(REPO, 'packages/server/bin/egress-server.js');
 const DEBS = {
   system: '/var/cache/egress-lab/debs/wireguard-go_0.0.20220316-1+b4_amd64.deb',
   backports: '/var/cache/egress-lab/wireguard-go-0.0.20231211/wireguard-go_0.0.20231211-1~bpo12+1_amd64.deb',
 };
-const SOURCE = '/etc/apt/sources.list.d/egress-wireguard-go-backports.sources';
-const DEB = 'egress_0.0.1_amd64.deb';
 let debs = '';
 
 // The egress .deb of this tree, for the client machine (no Node there).
-beforeAll(async () => {
-  debs = mkdtempSync(join(tmpdir(), 'egress-bpo-debs-'));
-  await promisify(execFile)(process.execPath, [join(REPO, 'tools/package/build-deb.mjs'), '--arch', 'amd64', '--version', '0.0.1', '--out', debs, '--gzip'], { maxBuffer: 1 << 24 });
-}, 300_000);
-afterAll(() => { if (debs) rmSync(debs, { recursive: true, force: true }); });
+beforeAll(async () => { debs = await buildEgressDeb(); }, 300_000);
+afterAll(() => removeDir(debs));
 
 /** Points a machine's bookworm source at the lab mirror and trusts the mirror's key (also for Signed-By the Debian keyring). */
 async function behindMirror(m: Machine, url: string, keyFile: string): Promise<string> {
@@ -38,30 +30,6 @@ async function behindMirror(m: Machine, url: string, keyFile: string): Promise<s
   await m.sh('cp /usr/share/keyrings/debian-archive-keyring.gpg /etc/apt/trusted.gpg.d/debian-archive-keyring.gpg');
   return m.sh('apt-get update 2>&1');
 }
-const PIN = '/etc/apt/preferences.d/egress-wireguard-go-backports.pref';
-
-/** What must be as before: every package and version, /etc (files, modes, sizes, apt's files by content; backups like /etc/group- aside), the firewall, links, units. */
-async function snapshot(m: Machine): Promise<string> {
-  return m.sh([
-    "echo '## dpkg'; dpkg-query -W -f='${Package} ${Version} ${Status}\\n' | sort",
-    // The shadow tools' backups (/etc/group- after enroll's groupadd and uninstall's groupdel of group egress) aside.
-    "echo '## etc'; find /etc -xdev -not -path /etc/ld.so.cache -not -name '*-' -printf '%p %y %m %s\\n' | sort",
-    "echo '## apt'; find /etc/apt -type f -exec md5sum {} + | sort",
-    "echo '## apt lists'; ls /var/lib/apt/lists",
-    "echo '## nft'; nft list ruleset",
-    "echo '## links'; ip -br link | cut -d' ' -f1",
-    "echo '## units'; systemctl list-unit-files --no-legend 'wg-quick*' 'egress*' | sort",
-    "echo '## rules'; ip rule; ip -6 rule",
-  ].join('; '));
-}
-
-function diff(before: string, after: string): string[] {
-  const a = new Set(after.split('\n'));
-  const b = new Set(before.split('\n'));
-  return [...[...b].filter((l) => !a.has(l)).map((l) => `- ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `+ ${l}`)];
-}
-
-const dpkgWireguardGo = (m: Machine): Promise<string> => m.sh("dpkg-query -W -f='${Version} ${Status}' wireguard-go 2>&1 || true");
 
 describe('--userspace-wireguard backports on real Debian 12 machines (real apt and dpkg, a local mirror)', () => {
   it('provision and enroll: dry run changes nothing; 0.0.20231211 installed pinned carries the tunnel; re-run is a no-op; deprovision/uninstall and a failed install leave the machine as before', async () => {
@@ -90,16 +58,7 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         expect(await dpkgWireguardGo(vps)).toBe('0.0.20220316-1+b4 install ok installed');
 
         // egress-server runs on this host in the lab's router namespace and reaches the machine over SSH.
-        const hostPub = readFileSync(join(vps.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
-        writeFileSync(join(work, 'known_hosts'), `${LAB_ADDR.vpsV4} ${hostPub}\n`);
-        const server = async (args: string[], timeoutMs = 240_000) => {
-          const argv = [`--net=/run/netns/${lab.routerNs}`, '--', process.execPath, SERVER_BIN, ...args, `root@${LAB_ADDR.vpsV4}`, '-i', lab.keyFile, '--known-hosts', join(work, 'known_hosts')];
-          return new Promise<{ code: number; out: string }>((done) => {
-            execFile('nsenter', argv, { timeout: timeoutMs, maxBuffer: 1 << 24, env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } }, (err, stdout, stderr) => {
-              done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` });
-            });
-          });
-        };
+        const server = serverRunner(lab, vps, work);
         const bpo = ['--userspace-wireguard', 'backports', '--backports-mirror', `${mirror.url}/`, '--out', join(work, 'bundle.json')];
         const before = await snapshot(vps);
 
@@ -142,8 +101,7 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         const aptDiff = diff(before, await snapshot(vps)).filter((l) => / \/etc\/apt\//.test(l) || l.startsWith('+ /etc/apt') || l.startsWith('- /etc/apt'));
         expect(aptDiff.map((l) => l.replace(/ [0-9a-f]{32} +| f \d+ \d+$/g, ' ').trim()).sort()).toEqual([`+ ${PIN}`, `+ ${PIN}`, `+ ${SOURCE}`, `+ ${SOURCE}`].sort());
         // Nothing but wireguard-go came from backports (dpkg: every other package as before).
-        const pkgs = (s: string) => s.split('## etc')[0]!;
-        expect(diff(pkgs(before), pkgs(await snapshot(vps)))).toEqual(['- wireguard-go 0.0.20220316-1+b4 install ok installed', '+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
+        expect(diff(packagesOf(before), packagesOf(await snapshot(vps)))).toEqual(['- wireguard-go 0.0.20220316-1+b4 install ok installed', '+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
         // apt-get update read only the backports source: its indexes were added, the others left as they were.
         const lists = (x: string) => x.split('## apt lists\n')[1]!.split('## nft')[0]!;
         const listDiff = diff(lists(before), lists(await snapshot(vps)));
@@ -177,8 +135,7 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
 
         // 5. The client (no wireguard-go before): enroll --userspace-wireguard backports (dry run, a failed install, the
         // real one, a re-run, uninstall).
-        copyFileSync(join(debs, DEB), join(cli.root, 'root', DEB));
-        await cli.sh(`cd /root && DEBIAN_FRONTEND=noninteractive apt install -y ./${DEB} >/dev/null 2>&1 && rm ${DEB}`, { timeoutMs: 300_000 });
+        await installEgressDeb(cli, debs);
         await cli.sh('useradd --create-home --shell /bin/bash appuser');
         // This client has no wireguard-go before (the VPS had bookworm's): uninstall must purge the one enroll installed.
         console.log(`client: ${await cli.sh('dpkg --purge wireguard-go 2>&1')}`);
@@ -203,13 +160,9 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         console.log(`enroll:\n${creal.stdout}`);
         expect(creal.exitCode, creal.stdout).toBe(0);
         expect(await dpkgWireguardGo(cli)).toBe('0.0.20231211-1~bpo12+1 install ok installed');
-        const pkgsOnly = (s: string) => s.split('## etc')[0]!;
-        expect(diff(pkgsOnly(cliBefore), pkgsOnly(await snapshot(cli)))).toEqual(['+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
-        const iface = (await cli.sh('wg show interfaces')).trim();
-        const handshake = async () => Number((await cli.sh(`wg show ${iface} latest-handshakes`)).trim().split(/\s+/)[1] ?? 0) > 0;
-        for (let i = 0; i < 120 && !(await handshake()); i++) await new Promise((r) => setTimeout(r, 500));
-        expect(await handshake()).toBe(true);
-        expect((await cli.sh(`runuser -u appuser -- bash -c 'exec 3<>/dev/tcp/${LAB_ADDR.whoamiV4}/${LAB_ADDR.whoamiPort}; timeout 5 cat <&3'`)).trim()).toBe(LAB_ADDR.vpsV4);
+        expect(diff(packagesOf(cliBefore), packagesOf(await snapshot(cli)))).toEqual(['+ wireguard-go 0.0.20231211-1~bpo12+1 install ok installed']);
+        await expectHandshake(cli);
+        expect(await whoamiAsAppuser(cli)).toBe(LAB_ADDR.vpsV4);
         const cdoc = await cli.exec(['egress-client', 'doctor']);
         console.log(`client doctor:\n${cdoc.stdout}${cdoc.stderr}`);
         expect(`${cdoc.stdout}${cdoc.stderr}`).toMatch(/wireguard-go 0\.0\.20230223 \(package wireguard-go 0\.0\.20231211-1~bpo12\+1, \/usr\/bin\/wireguard-go\), offloads on/);
@@ -219,7 +172,8 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         const cagain = await enroll();
         console.log(`enroll again:\n${cagain.stdout}`);
         expect(cagain.exitCode, cagain.stdout).toBe(0);
-        expect(cagain.stdout).toContain('wireguard-go 0.0.20230223 (package 0.0.20231211-1~bpo12+1) is installed and has TUN offloads; nothing to install');
+        // apt's candidate is now the pinned backport itself: nothing to install (the binary prints v0.0.20230223).
+        expect(cagain.stdout).toContain('--userspace-wireguard backports: wireguard-go 0.0.20231211-1~bpo12+1 is installed and has TUN offloads; nothing to install');
         expect(diff(cliAfter, await snapshot(cli))).toEqual([]);
         const un = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
         console.log(`uninstall:\n${un.stdout}`);

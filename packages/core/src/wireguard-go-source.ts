@@ -105,7 +105,7 @@ export function chooseWireguardGo(facts: WireguardGoFacts, hostLabel: string, mi
     if (isOwn(installed)) {
       return { kind: 'own', version: installed, commands: [], message: `--userspace-wireguard backports: ${whose(installed)} has offloads; no backports source needed (${installed} is installed: nothing to install)${unusedMirror}` };
     }
-    return { kind: 'installed', version: installed, message: `--userspace-wireguard backports: wireguard-go ${installed} is installed and has TUN offloads; nothing to install${unusedMirror}` };
+    return { kind: 'installed', version: installed, message: `--userspace-wireguard backports: wireguard-go ${installed} is installed and has TUN offloads; nothing to install` };
   }
   // A candidate from a source the host already has (its own archive, or one the user added) needs no new source.
   if (candidate && packageHasOffloads(candidate) && suites(candidate).length) {

@@ -1,0 +1,115 @@
+// `provision` and `enroll --userspace-wireguard backports` on real Debian 13 machines, whose own archive already has an
+// offload-capable wireguard-go (0.0.20231211-1+b9, installed in the image): egress decides from apt's facts, so a dry
+// run and the real run name the distribution's own package, no apt source or pin is written, nothing is installed,
+// status/doctor name the package with offloads on, the tunnel carries appuser's traffic, and uninstall/deprovision
+// leave each machine as before — with the wireguard-go that was there before still installed.
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAB_ADDR, withMachinesLab, type MachinesLab } from '@egress/lab';
+import { PIN, SOURCE, buildEgressDeb, diff, dpkgWireguardGo, expectHandshake, installEgressDeb, packagesOf, removeDir, serverRunner, snapshot, whoamiAsAppuser } from './backports-helpers.js';
+
+const OWN = '0.0.20231211-1+b9';
+const SAID = `--userspace-wireguard backports: Debian 13's own wireguard-go 0.0.20231211 has offloads; no backports source needed (${OWN} is installed: nothing to install)`;
+// The 0.0.20231211 binary prints v0.0.20230223 (upstream did not bump its version.go): status names the package too.
+const CARRIED = /wireguard-go 0\.0\.20230223 \(package wireguard-go 0\.0\.20231211-1\+b9, \/usr\/bin\/wireguard-go\), offloads on/;
+let debs = '';
+
+beforeAll(async () => { debs = await buildEgressDeb(); }, 300_000);
+afterAll(() => removeDir(debs));
+
+/** /etc/apt lines of a snapshot diff (files and their checksums). */
+const aptLines = (lines: string[]) => lines.filter((l) => l.includes('/etc/apt'));
+
+describe("--userspace-wireguard backports on real Debian 13 machines (the distribution's own wireguard-go)", () => {
+  it('provision and enroll: the own package is named in the dry run and the run, no apt source, it carries the tunnel with offloads; deprovision/uninstall leave the machines as before', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'egress-bpo13-'));
+    try {
+      await withMachinesLab('mbpo13', async (lab: MachinesLab) => {
+        const vps = await lab.add({ name: 'vps', role: 'vps', suite: 'trixie' });
+        const cli = await lab.add({ name: 'cli', role: 'client', suite: 'trixie' });
+        await Promise.all([vps.boot(), cli.boot()]);
+        expect(await vps.waitBooted()).toBe('running');
+        expect(await cli.waitBooted()).toBe('running');
+        expect(await dpkgWireguardGo(vps)).toBe(`${OWN} install ok installed`);
+        console.log(`VPS apt-cache policy wireguard-go:\n${await vps.sh('apt-cache policy wireguard-go')}`);
+        const server = serverRunner(lab, vps, work);
+        const bpo = ['--userspace-wireguard', 'backports', '--out', join(work, 'bundle.json')];
+        const before = await snapshot(vps);
+
+        // 1. --dry-run: names Debian 13's own package, shows no source, pin or apt-get; changes nothing.
+        const dry = await server(['provision', '--dry-run', ...bpo]);
+        console.log(`provision --dry-run:\n${dry.out}`);
+        expect(dry.code, dry.out).toBe(0);
+        expect(dry.out).toContain(SAID);
+        for (const absent of [SOURCE, PIN, '/etc/apt/', 'apt-get', 'Pin-Priority']) expect(dry.out).not.toContain(absent);
+        expect(diff(before, await snapshot(vps))).toEqual([]);
+
+        // 2. The real run: no file under /etc/apt, no package changed, nothing recorded to undo; the tunnel is up.
+        const real = await server(['provision', ...bpo]);
+        console.log(`provision:\n${real.out}`);
+        expect(real.code, real.out).toBe(0);
+        expect(real.out).toContain(SAID);
+        const after = await snapshot(vps);
+        expect(aptLines(diff(before, after))).toEqual([]);
+        expect(diff(packagesOf(before), packagesOf(after))).toEqual([]);
+        expect(after.split('## apt lists')[1]!.split('## nft')[0]).toBe(before.split('## apt lists')[1]!.split('## nft')[0]);
+        const record = JSON.parse(await vps.sh('cat /etc/egress/provision.json')) as Record<string, unknown>;
+        console.log(`provision record: ${JSON.stringify(record)}`);
+        expect(record).toMatchObject({ aptFiles: [], installedPackages: [] });
+        expect(record.wireguardGoBefore).toBeUndefined();
+        expect(record.wireguardGoInstalled).toBeUndefined();
+        expect(await vps.sh('systemctl is-active wg-quick@egress0.service')).toBe('active\n');
+        const status = await server(['status']);
+        console.log(`status:\n${status.out}`);
+        expect(status.code, status.out).toBe(0);
+        expect(status.out).toMatch(new RegExp(`tunnel ${CARRIED.source}`));
+
+        // 3. The client: enroll --userspace-wireguard backports (dry run, real), traffic through the tunnel, uninstall.
+        await installEgressDeb(cli, debs);
+        await cli.sh('useradd --create-home --shell /bin/bash appuser');
+        copyFileSync(join(work, 'bundle.json'), join(cli.root, 'root/bundle.json'));
+        const cliBefore = await snapshot(cli);
+        const enroll = (...extra: string[]) => cli.exec(['sh', '-c', 'egress-client enroll /root/bundle.json --user appuser --userspace-wireguard backports "$@" 2>&1', 'sh', ...extra], { timeoutMs: 240_000 });
+        const cdry = await enroll('--dry-run');
+        console.log(`enroll --dry-run:\n${cdry.stdout}`);
+        expect(cdry.exitCode, cdry.stdout).toBe(0);
+        expect(cdry.stdout).toContain(SAID);
+        for (const absent of [SOURCE, PIN, 'apt-get']) expect(cdry.stdout).not.toContain(absent);
+        expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
+        const creal = await enroll();
+        console.log(`enroll:\n${creal.stdout}`);
+        expect(creal.exitCode, creal.stdout).toBe(0);
+        expect(creal.stdout).toContain(SAID);
+        const cliAfter = await snapshot(cli);
+        expect(aptLines(diff(cliBefore, cliAfter))).toEqual([]);
+        expect(diff(packagesOf(cliBefore), packagesOf(cliAfter))).toEqual([]);
+        expect(await cli.sh('test -e /etc/egress/apt-files.json && echo recorded || echo none')).toBe('none\n');
+        await expectHandshake(cli);
+        expect(await whoamiAsAppuser(cli)).toBe(LAB_ADDR.vpsV4);
+        const cdoc = await cli.exec(['egress-client', 'doctor']);
+        console.log(`client doctor:\n${cdoc.stdout}${cdoc.stderr}`);
+        expect(`${cdoc.stdout}${cdoc.stderr}`).toMatch(CARRIED);
+        const cstat = await cli.exec(['egress-client', 'status']);
+        console.log(`client status:\n${cstat.stdout}${cstat.stderr}`);
+        expect(`${cstat.stdout}${cstat.stderr}`).toMatch(new RegExp(`tunnel ${CARRIED.source}`));
+        const un = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
+        console.log(`uninstall:\n${un.stdout}`);
+        expect(un.exitCode, un.stdout).toBe(0);
+        // The wireguard-go that was there before enroll stays (egress did not install it).
+        expect(await dpkgWireguardGo(cli)).toBe(`${OWN} install ok installed`);
+        expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
+
+        // 4. deprovision: the VPS as before, its own wireguard-go still installed.
+        const dep = await server(['deprovision']);
+        console.log(`deprovision:\n${dep.out}`);
+        expect(dep.code, dep.out).toBe(0);
+        expect(await dpkgWireguardGo(vps)).toBe(`${OWN} install ok installed`);
+        expect(diff(before, await snapshot(vps))).toEqual([]);
+      });
+    } finally {
+      removeDir(work);
+    }
+  }, 600_000);
+});
