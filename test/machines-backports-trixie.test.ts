@@ -2,18 +2,22 @@
 // offload-capable wireguard-go (0.0.20231211-1+b9, installed in the image): egress decides from apt's facts, so a dry
 // run and the real run name the distribution's own package, no apt source or pin is written, nothing is installed,
 // status/doctor name the package with offloads on, the tunnel carries appuser's traffic, and uninstall/deprovision
-// leave each machine as before — with the wireguard-go that was there before still installed.
-import { copyFileSync, mkdtempSync } from 'node:fs';
+// leave each machine as before — with the wireguard-go that was there before still installed. Then a Debian 13 client
+// without wireguard-go, behind a local mirror of trixie main serving Debian's genuine .deb (cached by tools/setup.sh):
+// enroll installs exactly apt's candidate from the host's own source (still no source added) and uninstall purges it.
+import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAB_ADDR, withMachinesLab, type MachinesLab } from '@egress/lab';
+import { LAB_ADDR, startAptMirror, withMachinesLab, type MachinesLab } from '@egress/lab';
 import { PIN, SOURCE, buildEgressDeb, diff, dpkgWireguardGo, expectHandshake, installEgressDeb, packagesOf, removeDir, serverRunner, snapshot, whoamiAsAppuser } from './backports-helpers.js';
 
 const OWN = '0.0.20231211-1+b9';
 const SAID = `--userspace-wireguard backports: Debian 13's own wireguard-go 0.0.20231211 has offloads; no backports source needed (${OWN} is installed: nothing to install)`;
 // The 0.0.20231211 binary prints v0.0.20230223 (upstream did not bump its version.go): status names the package too.
 const CARRIED = /wireguard-go 0\.0\.20230223 \(package wireguard-go 0\.0\.20231211-1\+b9, \/usr\/bin\/wireguard-go\), offloads on/;
+const TRIXIE_DEBS = '/var/cache/egress-lab/debs-trixie';
 let debs = '';
 
 beforeAll(async () => { debs = await buildEgressDeb(); }, 300_000);
@@ -101,7 +105,48 @@ describe("--userspace-wireguard backports on real Debian 13 machines (the distri
         expect(await dpkgWireguardGo(cli)).toBe(`${OWN} install ok installed`);
         expect(diff(cliBefore, await snapshot(cli))).toEqual([]);
 
-        // 4. deprovision: the VPS as before, its own wireguard-go still installed.
+        // 4. A client without wireguard-go, its trixie source on the lab's mirror (Debian's genuine .deb): enroll installs
+        // the candidate from that source (no source added), records it, and uninstall purges it again.
+        const deb = readdirSync(TRIXIE_DEBS).find((f) => /^wireguard-go_.*_amd64\.deb$/.test(f));
+        expect(deb, `${TRIXIE_DEBS}/wireguard-go_*_amd64.deb missing: run tools/setup.sh`).toBeDefined();
+        const version = execFileSync('dpkg-deb', ['-f', join(TRIXIE_DEBS, deb!), 'Version'], { encoding: 'utf8' }).trim();
+        const mirror = await startAptMirror(lab, [{ suite: 'trixie', debs: [join(TRIXIE_DEBS, deb!)] }]);
+        await cli.sh('mkdir -p /etc/apt/keyrings');
+        copyFileSync(mirror.keyFile, join(cli.root, 'etc/apt/keyrings/egress-lab-mirror.gpg'));
+        writeFileSync(join(cli.root, 'etc/apt/sources.list'), `deb [signed-by=/etc/apt/keyrings/egress-lab-mirror.gpg] ${mirror.url} trixie main\n`);
+        console.log(`client: ${await cli.sh('dpkg --purge wireguard-go 2>&1; apt-get update 2>&1; apt-cache policy wireguard-go')}`);
+        const bare = await snapshot(cli);
+        const installing = `--userspace-wireguard backports: Debian 13's own wireguard-go ${version.replace(/^\d+:/, '').replace(/-[^-]*$/, '')} has offloads; no backports source needed (installing ${version} from the host's own sources)`;
+        const ndry = await enroll('--dry-run');
+        console.log(`enroll --dry-run (no wireguard-go):\n${ndry.stdout}`);
+        expect(ndry.exitCode, ndry.stdout).toBe(0);
+        expect(ndry.stdout).toContain(installing);
+        expect(ndry.stdout).toContain(`would run: apt-get install -y -q --no-install-recommends wireguard-go=${version}`);
+        for (const absent of [SOURCE, PIN, 'would write']) expect(ndry.stdout).not.toContain(absent);
+        expect(diff(bare, await snapshot(cli))).toEqual([]);
+        const nreal = await enroll();
+        console.log(`enroll (no wireguard-go):\n${nreal.stdout}`);
+        expect(nreal.exitCode, nreal.stdout).toBe(0);
+        expect(await dpkgWireguardGo(cli)).toBe(`${version} install ok installed`);
+        const installed = await snapshot(cli);
+        expect(aptLines(diff(bare, installed))).toEqual([]);
+        expect(diff(packagesOf(bare), packagesOf(installed))).toEqual([`+ wireguard-go ${version} install ok installed`]);
+        expect(JSON.parse(await cli.sh('cat /etc/egress/apt-files.json'))).toEqual({ files: [], wireguardGoBefore: null, wireguardGoInstalled: version });
+        expect(mirror.requests().some((l) => l.endsWith(`${deb} 200`))).toBe(true);
+        await expectHandshake(cli);
+        expect(await whoamiAsAppuser(cli)).toBe(LAB_ADDR.vpsV4);
+        const ndoc = await cli.exec(['egress-client', 'doctor']);
+        expect(`${ndoc.stdout}${ndoc.stderr}`).toMatch(new RegExp(`wireguard-go 0\\.0\\.\\d+ \\(package wireguard-go ${version.replace(/[.+]/g, '\\$&')}, /usr/bin/wireguard-go\\), offloads on`));
+        const nun = await cli.exec(['sh', '-c', 'egress-client uninstall 2>&1']);
+        console.log(`uninstall (egress installed wireguard-go):\n${nun.stdout}`);
+        expect(nun.exitCode, nun.stdout).toBe(0);
+        const gone = await dpkgWireguardGo(cli);
+        console.log(`client dpkg after uninstall: wireguard-go ${JSON.stringify(gone)}`);
+        expect(gone).toMatch(/^(dpkg-query: no packages found matching wireguard-go\n| unknown ok not-installed)$/);
+        expect(diff(bare, await snapshot(cli))).toEqual([]);
+        mirror.stop();
+
+        // 5. deprovision: the VPS as before, its own wireguard-go still installed.
         const dep = await server(['deprovision']);
         console.log(`deprovision:\n${dep.out}`);
         expect(dep.code, dep.out).toBe(0);

@@ -56,6 +56,26 @@ fetch_backports_wireguard_go() {
   echo "setup: wireguard-go $WG_GO_BPO_VERSION (bookworm-backports) in $WG_GO_BPO_DIR"
 }
 fetch_backports_wireguard_go
+# Debian 13's own wireguard-go as a .deb (the current one of trixie main, checked against the signed InRelease like the
+# backport above): the machines lab's mirror serves it as trixie main, so a Debian 13 machine without wireguard-go
+# can get the distribution's own package through --userspace-wireguard backports without the internet.
+WG_GO_TRIXIE_DIR=/var/cache/egress-lab/debs-trixie
+fetch_trixie_wireguard_go() {
+  compgen -G "$WG_GO_TRIXIE_DIR/wireguard-go_*_amd64.deb" >/dev/null && return 0
+  local tmp; tmp=$(mktemp -d /tmp/egress-d13.XXXXXX)
+  mkdir -p "$tmp/lists/partial" "$tmp/parts" "$tmp/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
+  local o=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/parts" -o "Dir::State::Lists=$tmp/lists"
+    -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "Dir::Cache::archives=$tmp/archives" -o APT::Sandbox::User=root
+    -o APT::Architecture=amd64)
+  apt-get -q "${o[@]}" update >/dev/null
+  (cd "$tmp" && apt-get -q "${o[@]}" download wireguard-go:amd64 >/dev/null)
+  mkdir -p "$WG_GO_TRIXIE_DIR"
+  cp "$tmp"/wireguard-go_*_amd64.deb "$WG_GO_TRIXIE_DIR/"
+  rm -rf "$tmp"
+  echo "setup: wireguard-go $(dpkg-deb -f "$WG_GO_TRIXIE_DIR"/wireguard-go_*_amd64.deb Version) (trixie) in $WG_GO_TRIXIE_DIR"
+}
+fetch_trixie_wireguard_go
 # Debian 12's own wireguard-go as a .deb too: the machines lab's local mirror serves it as bookworm main, so removing
 # --userspace-wireguard backports can go back to it without the internet.
 WG_GO_SYS_DEB=/var/cache/egress-lab/debs/wireguard-go_0.0.20220316-1+b4_amd64.deb

@@ -37,6 +37,6 @@ describe('restoreWireguardGoCommand', () => {
     const purge = restoreWireguardGoCommand(null, '0.0.20231211-1~bpo12+1');
     expect(purge.argv.slice(-1)).toEqual(['']);
     expect(purge.argv[2]).toContain('if [ -z "$2" ]; then exec apt-get purge -y -q wireguard-go; fi');
-    expect(purge.options?.display).toBe('apt-get purge wireguard-go (none was installed before backports)');
+    expect(purge.options?.display).toBe('apt-get purge wireguard-go (none was installed before egress)');
   });
 });

@@ -115,7 +115,7 @@ export function restoreWireguardGoCommand(previous: string | null, installed: st
   ].join('\n');
   return {
     argv: ['sh', '-c', script, 'egress-restore-wireguard-go', installed, previous ?? ''],
-    options: { change: true, env, display: previous ? `apt-get install --allow-downgrades wireguard-go=${previous} (the version before backports)` : 'apt-get purge wireguard-go (none was installed before backports)' },
+    options: { change: true, env, display: previous ? `apt-get install --allow-downgrades wireguard-go=${previous} (the version before egress changed it)` : 'apt-get purge wireguard-go (none was installed before egress)' },
   };
 }
 
