@@ -76,6 +76,8 @@ describe('--userspace-wireguard backports on real Debian 12 machines (real apt a
         expect(dry.out).toMatch(/Suites: bookworm-backports/);
         expect(dry.out).toMatch(/Package: \*\n\s+Pin: release n=bookworm-backports\n\s+Pin-Priority: -1/);
         expect(dry.out).toContain('apt-get install -y -q --no-install-recommends wireguard-go/bookworm-backports');
+        // Decided from apt's candidate on the machine (bookworm's own predates offloads), not from the codename alone.
+        expect(dry.out).toContain("--userspace-wireguard backports: Debian 12's own wireguard-go (0.0.20220316-1+b4) predates offloads (0.0.20230223); bookworm-backports has 0.0.20231211");
         expect(diff(before, await snapshot(vps))).toEqual([]);
 
         // 2. A mirror that stops serving packages after `apt-get update`: the install fails and is rolled back.

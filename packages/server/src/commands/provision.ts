@@ -10,7 +10,7 @@ import { installCommands, missingPackages } from '../remote/install.js';
 import { PROVISION_RECORD_PATH, converge, loadRecord, loadState, withVps, type ProvisionRecord } from '../server-ops.js';
 import type { VpsFacts } from '../remote/facts.js';
 import { BACKPORTS_PIN_PATH, BACKPORTS_SOURCE_PATH, aptFileCommand, backportsPlan, dropBackportsListsCommand, parseBackportsMirror, parseUserspaceWireguard, type UserspaceWireguard } from '@egress/core/wireguard-backports';
-import { chooseWireguardGo } from '@egress/core/wireguard-go-source';
+import { APT_POLICY_ARGV, chooseWireguardGo, parseAptPolicy, type AptPolicy } from '@egress/core/wireguard-go-source';
 import type { SessionOpener } from '../session.js';
 
 /** Stands in for the server public key in a dry run before the key exists on the VPS. */
@@ -82,7 +82,7 @@ interface UserspacePlan {
  * nothing is to do (system, the kernel module, already installed, or an earlier provision did it). Refuses before any
  * change where neither exists.
  */
-function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | undefined, facts: VpsFacts, record: ProvisionRecord, hostName: string, output: Output): UserspacePlan | undefined {
+function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | undefined, facts: VpsFacts, policy: AptPolicy | undefined, record: ProvisionRecord, hostName: string, output: Output): UserspacePlan | undefined {
   if (choice === 'system') return undefined;
   const os = { id: facts.osId, ...(facts.codename ? { codename: facts.codename } : {}), ...(facts.versionId ? { versionId: facts.versionId } : {}), prettyName: facts.prettyName };
   if (record.aptFiles.includes(BACKPORTS_SOURCE_PATH) && facts.tools['wireguard-go'] && facts.kernelWireguard === 'none') {
@@ -96,8 +96,8 @@ function userspaceWireguardPlan(choice: UserspaceWireguard, mirror: string | und
     os,
     kernel: facts.kernelWireguard !== 'none',
     ...(facts.wireguardGoVersion ? { installed: facts.wireguardGoVersion } : {}),
-    ...(facts.wireguardGoPolicy?.candidate ? { candidate: facts.wireguardGoPolicy.candidate } : {}),
-    ...(facts.wireguardGoPolicy ? { origins: facts.wireguardGoPolicy.origins } : {}),
+    ...(policy?.candidate ? { candidate: policy.candidate } : {}),
+    ...(policy ? { origins: policy.origins } : {}),
   }, hostName, mirror);
   output.info(picked.message);
   if (picked.kind === 'kernel' || picked.kind === 'installed' || (picked.kind === 'own' && !picked.commands.length)) return undefined;
@@ -142,7 +142,10 @@ export async function provision(targetText: string, options: CliOptions, output:
     // Plan once with what is known, so bad input is refused before anything changes.
     let { config, peerIsNew } = planServerConfig(facts, input, existing, keysFor(facts.serverPublicKey ?? existing?.publicKey ?? PENDING_SERVER_KEY));
     const record = loadRecord(facts);
-    const backports = userspaceWireguardPlan(userspace, mirror, facts, record, host.name, output);
+    // apt's candidate for wireguard-go: read only with --userspace-wireguard backports (apt-cache takes ~0.5 s, so it
+    // is not in every status's facts), in one more round trip.
+    const policy = userspace === 'backports' ? parseAptPolicy((await host.run(APT_POLICY_ARGV)).stdout) : undefined;
+    const backports = userspaceWireguardPlan(userspace, mirror, facts, policy, record, host.name, output);
     const packages = missingPackages(facts).filter((p) => !(backports && p === 'wireguard-go'));
     const prep: Command[] = [...installCommands(facts.distro, packages), ...(backports?.commands ?? [])];
     const paths = serverPaths(config);

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { IpAddr, ifaceSysctlKey, runAll, serverOwnership, stateReadCommands, type Command, type Host, type RunResult } from '@egress/core';
 import { implementationArgv } from '@egress/core/wireguard-impl';
 import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/wireguard-backports';
-import { APT_POLICY_ARGV, parseAptPolicy, type AptPolicy } from '@egress/core/wireguard-go-source';
 
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
@@ -67,7 +66,6 @@ function allFactCommands(iface: string): Command[] {
     { argv: implementationArgv(iface) },
     { argv: WIREGUARD_GO_VERSION_ARGV },
     { argv: ['cat', BACKPORTS_SOURCE_PATH] },
-    { argv: APT_POLICY_ARGV },
   ];
 }
 
@@ -135,8 +133,6 @@ export interface VpsFacts {
   wireguardGoVersion?: string;
   /** The apt source --userspace-wireguard backports wrote, when it is there. */
   backportsSourceText?: string;
-  /** apt's view of wireguard-go (candidate and the suites of each version), for --userspace-wireguard backports. */
-  wireguardGoPolicy?: AptPolicy;
 }
 
 function ok(r: RunResult | undefined): string | undefined {
@@ -291,7 +287,6 @@ export function parseFacts(results: readonly RunResult[]): VpsFacts {
     implementationText: ok(r(26)) ?? '',
     ...((ok(r(27)) ?? '').trim() ? { wireguardGoVersion: ok(r(27))!.trim() } : {}),
     ...(ok(r(28)) !== undefined ? { backportsSourceText: ok(r(28))! } : {}),
-    ...(ok(r(29))?.trim() ? { wireguardGoPolicy: parseAptPolicy(ok(r(29))!) } : {}),
   };
 }
 
