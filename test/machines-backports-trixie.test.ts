@@ -4,7 +4,8 @@
 // status/doctor name the package with offloads on, the tunnel carries appuser's traffic, and uninstall/deprovision
 // leave each machine as before — with the wireguard-go that was there before still installed. Then a Debian 13 client
 // without wireguard-go, behind a local mirror of trixie main serving Debian's genuine .deb (cached by tools/setup.sh):
-// enroll installs exactly apt's candidate from the host's own source (still no source added) and uninstall purges it.
+// enroll installs exactly apt's candidate from the host's own source (still no source added) and uninstall purges it;
+// the same for a VPS without wireguard-go (provision, status, deprovision).
 import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -144,7 +145,6 @@ describe("--userspace-wireguard backports on real Debian 13 machines (the distri
         console.log(`client dpkg after uninstall: wireguard-go ${JSON.stringify(gone)}`);
         expect(gone).toMatch(/^(dpkg-query: no packages found matching wireguard-go\n| unknown ok not-installed)$/);
         expect(diff(bare, await snapshot(cli))).toEqual([]);
-        mirror.stop();
 
         // 5. deprovision: the VPS as before, its own wireguard-go still installed.
         const dep = await server(['deprovision']);
@@ -152,6 +152,39 @@ describe("--userspace-wireguard backports on real Debian 13 machines (the distri
         expect(dep.code, dep.out).toBe(0);
         expect(await dpkgWireguardGo(vps)).toBe(`${OWN} install ok installed`);
         expect(diff(before, await snapshot(vps))).toEqual([]);
+
+        // 6. The VPS without wireguard-go, behind the same mirror: provision installs the candidate (shown in --dry-run,
+        // no source), status names it with offloads on, deprovision purges it and the VPS is as before.
+        await vps.sh('mkdir -p /etc/apt/keyrings');
+        copyFileSync(mirror.keyFile, join(vps.root, 'etc/apt/keyrings/egress-lab-mirror.gpg'));
+        writeFileSync(join(vps.root, 'etc/apt/sources.list'), `deb [signed-by=/etc/apt/keyrings/egress-lab-mirror.gpg] ${mirror.url} trixie main\n`);
+        console.log(`VPS: ${await vps.sh('dpkg --purge wireguard-go 2>&1; apt-get update 2>&1')}`);
+        const vbare = await snapshot(vps);
+        const bpo2 = ['--userspace-wireguard', 'backports', '--out', join(work, 'bundle2.json')];
+        const vdry = await server(['provision', '--dry-run', ...bpo2]);
+        console.log(`provision --dry-run (no wireguard-go):\n${vdry.out}`);
+        expect(vdry.code, vdry.out).toBe(0);
+        expect(vdry.out).toContain(installing);
+        expect(vdry.out).toContain(`install: apt-get install -y -q --no-install-recommends wireguard-go=${version}`);
+        for (const absent of [SOURCE, PIN]) expect(vdry.out).not.toContain(absent);
+        expect(diff(vbare, await snapshot(vps))).toEqual([]);
+        const vreal = await server(['provision', ...bpo2]);
+        console.log(`provision (no wireguard-go):\n${vreal.out}`);
+        expect(vreal.code, vreal.out).toBe(0);
+        expect(await dpkgWireguardGo(vps)).toBe(`${version} install ok installed`);
+        const vinst = await snapshot(vps);
+        expect(aptLines(diff(vbare, vinst))).toEqual([]);
+        expect(diff(packagesOf(vbare), packagesOf(vinst))).toEqual([`+ wireguard-go ${version} install ok installed`]);
+        expect(JSON.parse(await vps.sh('cat /etc/egress/provision.json'))).toMatchObject({ aptFiles: [], installedPackages: ['wireguard-go'], wireguardGoBefore: null, wireguardGoInstalled: version });
+        const vstat = await server(['status']);
+        console.log(`status:\n${vstat.out}`);
+        expect(vstat.out).toMatch(new RegExp(`tunnel wireguard-go 0\\.0\\.\\d+ \\(package wireguard-go ${version.replace(/[.+]/g, '\\$&')}, /usr/bin/wireguard-go\\), offloads on`));
+        const vdep = await server(['deprovision']);
+        console.log(`deprovision (egress installed wireguard-go):\n${vdep.out}`);
+        expect(vdep.code, vdep.out).toBe(0);
+        expect(await dpkgWireguardGo(vps)).toMatch(/^(dpkg-query: no packages found matching wireguard-go\n| unknown ok not-installed)$/);
+        expect(diff(vbare, await snapshot(vps))).toEqual([]);
+        mirror.stop();
       });
     } finally {
       removeDir(work);
