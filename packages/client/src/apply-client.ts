@@ -62,6 +62,6 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const removed = netns ? await netns.removeGoneNamespaces(host, o.before, o.after) : [];
   const engine = await import('@egress/core/engine/apply');
   const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
-  const built = netns ? await netns.ensureNamespaces(host, o.after) : [];
+  const built = netns ? [...(await netns.resetTunnelForwarding(host, o.before, o.after)), ...(await netns.ensureNamespaces(host, o.after))] : [];
   return { steps: [...removed, ...result.steps.map((s: { title: string }) => s.title), ...built], notes: result.notes ?? [] };
 }
