@@ -128,6 +128,9 @@ describe('egress-client netns (lab)', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, steps: [] });
     const list = await client(lab, ['netns', 'list', '--json']);
     expect(JSON.parse(list.stdout).namespaces).toEqual([expect.objectContaining({ name: NS, present: true })]);
+    const status = await client(lab, ['status', '--json']);
+    expect(JSON.parse(status.stdout).egresses[0].namespaces).toEqual([NS]);
+    expect((await client(lab, ['status'])).stdout).toContain(`  namespaces ${NS} (/run/netns/${NS})`);
   });
 
   it('tunnel down: the namespace is refused, 0 packets on the uplinks; tunnel up: a process that stayed inside works again', async () => {
