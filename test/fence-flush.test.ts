@@ -132,6 +132,48 @@ describe('fail closed without nftables (no daemon)', () => {
       await app.exited;
     }
   });
+
+  it('a cgroup selected with select add --cgroup (like a --unit service) is marked by BPF too: flushed table, 0 packets leave directly; select remove detaches it', async () => {
+    const up0 = await client(lab, ['up', NAME]);
+    expect(up0.exitCode, up0.stderr).toBe(0);
+    const rel = `${labCgroupParent(lab.name)}/${NAME}-svc`;
+    const dir = `/sys/fs/cgroup/${rel}`;
+    await lab.exec('client', ['mkdir', '-p', dir], { check: true });
+    const probe = lab.probeArgv({ udp: true }).join(' ');
+    // A service someone else runs: it puts itself into its cgroup, then sends in a loop.
+    const svc = lab.spawn('client', ['sh', '-c', `echo $$ > ${dir}/cgroup.procs && while :; do ${probe} 1500 2>&1 | tail -n 1; sleep 0.2; done`]);
+    const seenSince = (from: number) => svc.output().slice(from).split('\n').filter(Boolean);
+    try {
+      await waitUntil('the service to send directly before it is selected', 30_000, () => seenSince(0).includes(lab.addr.clientV4));
+      const add = await client(lab, ['select', 'add', '--egress', NAME, '--cgroup', rel]);
+      expect(add.exitCode, add.stderr).toBe(0);
+      expect(add.stderr).toMatch(new RegExp(`\\[#\\] \\S*egress-cgroup-bpf attach-mark ${dir} 0x`));
+      const q = await lab.exec('client', [loader, 'query', dir], { check: true });
+      expect(q.stdout.split('\n').filter(Boolean)).toEqual([`sock_create egmark_${(await stateMark()).toString(16).padStart(8, '0')}`]);
+      let at = svc.output().length;
+      await waitUntil('the selected service through the VPS', 30_000, () => seenSince(at).filter((l) => l === lab.addr.vpsV4).length >= 2);
+
+      const caps = { eth0: await lab.capture('client', 'eth0', `host ${lab.addr.whoamiV4}`), wlan0: await lab.capture('client', 'wlan0', `host ${lab.addr.whoamiV4}`) };
+      expect((await lab.exec('client', ['nft', 'flush', 'ruleset'])).exitCode).toBe(0);
+      at = svc.output().length;
+      await waitUntil('five probes of the service after the flush', 30_000, () => seenSince(at).length >= 5);
+      const leaked = [...(await caps.eth0.stop()), ...(await caps.wlan0.stop())];
+      console.log(`table flushed: the selected cgroup's service is seen as ${JSON.stringify([...new Set(seenSince(at))])}, ${leaked.length} packets to whoami on eth0+wlan0`);
+      expect(seenSince(at).filter((l) => l === lab.addr.clientV4 || l === lab.addr.clientWlanV4)).toEqual([]);
+      expect(leaked).toEqual([]);
+
+      // Unselected again (this also loads the table back): the mark goes, and the service takes the normal route.
+      const rm = await client(lab, ['select', 'remove', '--egress', NAME, '--cgroup', rel]);
+      expect(rm.exitCode, rm.stderr).toBe(0);
+      expect((await lab.exec('client', [loader, 'query', dir], { check: true })).stdout.trim()).toBe('');
+      at = svc.output().length;
+      await waitUntil('the unselected service to go directly again', 30_000, () => seenSince(at).filter((l) => l === lab.addr.clientV4).length >= 2);
+    } finally {
+      svc.kill('SIGTERM');
+      await svc.exited;
+      await lab.exec('client', ['sh', '-c', `for p in $(cat ${dir}/cgroup.procs); do kill -9 $p; done; sleep 0.2; rmdir ${dir}`]);
+    }
+  });
 });
 
 /** The egress's mark from the saved state. */

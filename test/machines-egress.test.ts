@@ -100,6 +100,15 @@ ExecStart=/bin/bash -c 'while :; do echo x 2>/dev/null >/dev/udp/${LAB_ADDR.whoa
 WantedBy=multi-user.target
 `;
 
+/** A root service (no dedicated user) that connects at once when it starts and writes what the whoami saw. */
+const WEB_UNIT = `[Unit]
+Description=a service selected with select add --unit, connecting as soon as it starts
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/timeout 10 /bin/bash -c 'exec 3<>/dev/tcp/${LAB_ADDR.whoamiV4}/${LAB_ADDR.whoamiPort}; cat <&3 > /run/webprobe.out'
+`;
+
 /** Lines of the lab's whoami log (JSON: proto, from, at) written after `sinceMs`. */
 function whoamiSeen(lab: MachinesLab, sinceMs: number): Array<{ proto: string; from: string }> {
   return readFileSync(join(lab.dir, 'whoami.out'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { proto: string; from: string; at: string })
@@ -193,6 +202,25 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       expect(await cli.sh("dpkg-query -W -f='${Version}' egress")).toBe(NEW);
       expect((await cli.exec(['egress-client', 'doctor'])).exitCode).toBe(0);
       expect(await whoamiAsApp(cli)).toBe(LAB_ADDR.vpsV4);
+
+      // select add --unit: each start of the unit makes a new cgroup; its drop-in (ExecStartPre=+ select sync) selects
+      // it before the first process runs. The supervisor is stopped, so no watcher can be what selects it.
+      writeFileSync(join(cli.root, 'etc/systemd/system/egress-webprobe.service'), WEB_UNIT);
+      await cli.sh('systemctl daemon-reload; systemctl stop egress-client.service');
+      await cli.sh('egress-client select add --unit egress-webprobe.service');
+      expect(await cli.sh('cat /etc/systemd/system/egress-webprobe.service.d/50-egress-select.conf')).toMatch(/ExecStartPre=\+\/bin\/sh -c 'if \[ -x \/usr\/bin\/egress-client \]; then exec \/usr\/bin\/egress-client select sync --unit egress-webprobe.service; fi'/);
+      for (const round of [1, 2]) {
+        const unitCap = await cli.capture(`port ${LAB_ADDR.whoamiPort}`);
+        const r = await cli.exec(['sh', '-c', 'rm -f /run/webprobe.out; systemctl start egress-webprobe.service; cat /run/webprobe.out'], { timeoutMs: 60_000 });
+        const seen = await unitCap.stop();
+        if (r.stdout.trim() !== LAB_ADDR.vpsV4) console.log(await cli.sh('systemctl status --no-pager -l egress-webprobe.service 2>&1; journalctl --no-pager -n 60 -u egress-webprobe.service 2>&1; nft list ruleset 2>&1 | head -80; ip rule 2>&1 || true'));
+        expect(r.stdout.trim(), `start ${round} of the selected unit: ${r.stdout}${r.stderr}`).toBe(LAB_ADDR.vpsV4);
+        expect(seen.filter((l) => l.includes(`${LAB_ADDR.clientV4}.`) && l.includes(`.${LAB_ADDR.whoamiPort}:`))).toEqual([]);
+      }
+      await cli.sh('systemctl start egress-client.service; egress-client select remove --unit egress-webprobe.service');
+      expect(await cli.sh('ls /etc/systemd/system/egress-webprobe.service.d 2>&1 || true')).toMatch(/No such file/);
+      expect(await cli.sh('rm -f /run/webprobe.out; systemctl start egress-webprobe.service; cat /run/webprobe.out')).toBe(`${LAB_ADDR.clientV4}\n`);
+      await cli.sh('rm /etc/systemd/system/egress-webprobe.service; systemctl daemon-reload');
 
       // uninstall + purge leave the client as before
       await cli.sh('systemctl disable --now egress-probe.service; rm /etc/systemd/system/egress-probe.service; systemctl daemon-reload');

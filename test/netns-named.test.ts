@@ -84,6 +84,30 @@ describe('egress-client netns (lab)', () => {
     expect(await snapshot()).toEqual(beforeAdd);
   });
 
+  it('a run --isolate that started before the namespace and ends after it leaves the namespace working (no daemon to repair it)', async () => {
+    const NS2 = 'isofirst';
+    const fwd = async () => (await lab.exec('client', ['sysctl', '-n', 'net.ipv4.conf.egress0.forwarding'])).stdout.trim();
+    expect(await fwd()).toBe('0');
+    await lab.exec('client', ['rm', '-f', '/tmp/iso-end']);
+    // The isolated run claims egress0's forwarding first and saves the 0 it found.
+    const iso = lab.spawn('client', [...lab.egressClientArgv, 'run', '--isolate', '--', 'sh', '-c', 'while [ ! -e /tmp/iso-end ]; do sleep 0.05; done']);
+    await waitUntil('the isolated run to start', 30_000, () => /isolated in egiso-/.test(iso.output()));
+    expect(await fwd()).toBe('1');
+    const add = await client(lab, ['netns', 'add', NS2]);
+    expect(add.exitCode, add.stderr).toBe(0);
+    expect(await lab.probe('client', { prefix: ['ip', 'netns', 'exec', NS2] })).toBe(lab.addr.vpsV4);
+    await lab.exec('client', ['touch', '/tmp/iso-end'], { check: true });
+    expect((await iso.exited).code).toBe(0);
+    // Its teardown forgets the saved 0 instead of writing it over what the namespace needs (replies come in on egress0).
+    expect(await fwd()).toBe('1');
+    expect(await lab.probe('client', { prefix: ['ip', 'netns', 'exec', NS2] })).toBe(lab.addr.vpsV4);
+    expect((await lab.exec('client', ['ls', '-A', '/run/egress/isolate/sysctl'])).stdout.trim()).toBe('');
+    const rm = await client(lab, ['netns', 'remove', NS2]);
+    expect(rm.exitCode, rm.stderr).toBe(0);
+    expect(await fwd()).toBe('0');
+    expect(await snapshot()).toEqual(beforeAdd);
+  });
+
   it('netns add (FORWARD policy DROP, like Docker): apps inside are seen with the VPS address, see only lo and the veth, and resolve through the tunnel; add again changes nothing', async () => {
     const add = await client(lab, ['netns', 'add', NS, '--json']);
     expect(add.exitCode, add.stderr).toBe(0);
@@ -104,6 +128,9 @@ describe('egress-client netns (lab)', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ changed: false, steps: [] });
     const list = await client(lab, ['netns', 'list', '--json']);
     expect(JSON.parse(list.stdout).namespaces).toEqual([expect.objectContaining({ name: NS, present: true })]);
+    const status = await client(lab, ['status', '--json']);
+    expect(JSON.parse(status.stdout).egresses[0].namespaces).toEqual([NS]);
+    expect((await client(lab, ['status'])).stdout).toContain(`  namespaces ${NS} (/run/netns/${NS})`);
   });
 
   it('tunnel down: the namespace is refused, 0 packets on the uplinks; tunnel up: a process that stayed inside works again', async () => {

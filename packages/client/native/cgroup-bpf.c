@@ -9,7 +9,10 @@
 // The instructions are assembled here (no clang, no libbpf); attached with BPF_F_ALLOW_MULTI so other programs on
 // the same cgroup keep working; identified later by their names (egmark_<MARK>, egdns_*).
 //
-// usage: egress-cgroup-bpf attach CGROUP_DIR MARK MASK | detach CGROUP_DIR | query CGROUP_DIR
+// `attach-mark` attaches the mark program only: for a cgroup someone else runs (a selected systemd unit, a --cgroup
+// path), whose DNS goes to the host's resolver as configured and is redirected by nft.
+//
+// usage: egress-cgroup-bpf attach|attach-mark CGROUP_DIR MARK MASK | detach CGROUP_DIR | query CGROUP_DIR
 // Exit codes: 0 ok, 2 bad arguments (nothing done), 1 the kernel refused (message on stderr).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,7 +36,7 @@ static int sys_bpf(int cmd, union bpf_attr *attr) {
 }
 
 static int usage(const char *why) {
-  fprintf(stderr, "egress-cgroup-bpf: %s\nusage: egress-cgroup-bpf attach CGROUP_DIR MARK MASK | detach CGROUP_DIR | query CGROUP_DIR\n", why);
+  fprintf(stderr, "egress-cgroup-bpf: %s\nusage: egress-cgroup-bpf attach|attach-mark CGROUP_DIR MARK MASK | detach CGROUP_DIR | query CGROUP_DIR\n", why);
   return 2;
 }
 
@@ -254,7 +257,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   const char *dir = argv[2];
   uint32_t mark = 0, mask = 0;
-  if (!strcmp(cmd, "attach")) {
+  const int mark_only = !strcmp(cmd, "attach-mark");
+  if (!strcmp(cmd, "attach") || mark_only) {
     if (argc != 5) return usage("attach: expected CGROUP_DIR MARK MASK");
     if (parse_u32(argv[3], &mark) || mark == 0) return usage("MARK: expected a non-zero 32-bit number (decimal or 0x hex)");
     if (parse_u32(argv[4], &mask) || mask == 0) return usage("MASK: expected a non-zero 32-bit number (decimal or 0x hex)");
@@ -262,7 +266,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(cmd, "detach") || !strcmp(cmd, "query")) {
     if (argc != 3) return usage("expected exactly CGROUP_DIR");
   } else {
-    return usage("expected attach, detach or query");
+    return usage("expected attach, attach-mark, detach or query");
   }
   int cg = open_cgroup(dir);
   if (cg == -2) return 2;
@@ -293,8 +297,11 @@ int main(int argc, char **argv) {
     struct bpf_insn d4[16], d6[24];
     unsigned n4 = dns4(d4), n6 = dns6(d6);
     /* The mark first: once it is on, the fwmark rule and its prohibit fallback hold whatever nft does. */
-    if (attach(cg, BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, "sock_create", mk, sizeof(mk) / sizeof(mk[0]), name, dir) < 0 ||
-        attach(cg, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, "connect4", d4, n4, NAME_DNS "c4", dir) < 0 ||
+    if (attach(cg, BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, "sock_create", mk, sizeof(mk) / sizeof(mk[0]), name, dir) < 0)
+      rc = 1;
+    else if (mark_only)
+      rc = 0;
+    else if (attach(cg, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT, "connect4", d4, n4, NAME_DNS "c4", dir) < 0 ||
         attach(cg, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP4_SENDMSG, "sendmsg4", d4, n4, NAME_DNS "s4", dir) < 0 ||
         attach(cg, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET6_CONNECT, "connect6", d6, n6, NAME_DNS "c6", dir) < 0 ||
         attach(cg, BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_UDP6_SENDMSG, "sendmsg6", d6, n6, NAME_DNS "s6", dir) < 0)

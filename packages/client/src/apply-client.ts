@@ -3,10 +3,12 @@ import { fileURLToPath } from 'node:url';
 import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
 import type { Output } from '@egress/core/output';
-import { clientOwnership, renderClient } from '@egress/core/render/client';
+import { clientOwnership, renderClient, unitDropInPaths } from '@egress/core/render/client';
 import { absentParts } from './select/absent.js';
 import { ensureCgroupFences } from './cgroup.js';
 import { removeStaleTemps } from './state/stale-temps.js';
+
+const SYSTEMD_DIR = '/etc/systemd/system/';
 
 export interface ApplyClientOptions {
   before: ClientState;
@@ -50,11 +52,23 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const absent = await absentParts(host, o.after);
   const desired = renderClient(o.after, { down: o.down ?? [], absent, ...(systemd ? { bootCommand: bootCommand() } : {}) });
   const owned = clientOwnership(o.before, o.after);
+  // Unit files and the drop-ins of selected units are systemd's: written, removed and loaded (daemon-reload) only
+  // outside kernelOnly. kernelOnly keeps each exactly as it is on disk (the journal lists them: left out, they would
+  // be removed; rewritten without a reload, systemd would run the old text until some later reload).
   const ownership = o.kernelOnly ? { ...owned, units: [] } : owned;
-  if (o.kernelOnly) desired.units = [];
+  if (o.kernelOnly) {
+    desired.units = [];
+    const systemdFiles = new Set([...desired.files.map((f) => f.path), ...unitDropInPaths([...o.before.egresses, ...o.after.egresses])].filter((p) => p.startsWith(SYSTEMD_DIR) && !p.endsWith('.d')));
+    const kept = [];
+    for (const path of systemdFiles) {
+      const content = await host.readFile(path);
+      if (content !== undefined) kept.push({ path, content, mode: 0o644 });
+    }
+    desired.files = [...desired.files.filter((f) => !systemdFiles.has(f.path)), ...kept];
+  }
   // Cgroup selection's own fence first (the mark at socket creation, the loopback-DNS guard): it holds without nft.
   if (!o.dryRun) {
-    for (const w of await ensureCgroupFences(host, o.after)) o.output.warn(w);
+    for (const w of await ensureCgroupFences(host, o.after, o.before)) o.output.warn(w);
     await removeStaleTemps(host);
   }
   // Named namespaces (`netns add`): gone ones lose their veth before their kill switch goes; the rest are built after it is in place.
@@ -62,6 +76,12 @@ export async function applyClient(host: Host, o: ApplyClientOptions): Promise<Ap
   const removed = netns ? await netns.removeGoneNamespaces(host, o.before, o.after) : [];
   const engine = await import('@egress/core/engine/apply');
   const result = await engine.apply(host, desired, ownership, { output: o.output, dryRun: !!o.dryRun });
-  const built = netns ? await netns.ensureNamespaces(host, o.after) : [];
-  return { steps: [...removed, ...result.steps.map((s: { title: string }) => s.title), ...built], notes: result.notes ?? [] };
+  const titles: string[] = result.steps.map((s: { title: string }) => s.title);
+  // Unit files and drop-ins that changed are loaded at once (after an upgrade the units' text can change too).
+  if (systemd && !o.kernelOnly && titles.some((t) => / \/etc\/systemd\/system\/\S+\.(service|conf)\b/.test(t))) {
+    if (o.dryRun) titles.push('systemctl daemon-reload (a unit file or drop-in changed)');
+    else await host.run(['systemctl', 'daemon-reload'], { check: true, change: true });
+  }
+  const built = netns ? [...(await netns.resetTunnelForwarding(host, o.before, o.after)), ...(await netns.ensureNamespaces(host, o.after))] : [];
+  return { steps: [...removed, ...titles, ...built], notes: result.notes ?? [] };
 }

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bpfAttachArgv, bpfDetachArgv, bpfForbidden, cgroupBpfLoaderPath, locateCgroupBpfLoader } from './cgroup-bpf.js';
+import { bpfAttachArgv, bpfAttachMarkArgv, bpfDetachArgv, bpfForbidden, cgroupBpfLoaderPath, locateCgroupBpfLoader } from './cgroup-bpf.js';
 
 const LOADER = '/opt/egress/egress-cgroup-bpf';
 
@@ -20,6 +20,9 @@ describe('bpfAttachArgv / bpfDetachArgv', () => {
   it('builds the exact argv for an egress cgroup (mark and mask as 8-digit hex)', () => {
     expect(bpfAttachArgv(LOADER, '/sys/fs/cgroup/egress/work', 0x01000000, 0x01000000)).toEqual([LOADER, 'attach', '/sys/fs/cgroup/egress/work', '0x01000000', '0x01000000']);
     expect(bpfAttachArgv(LOADER, '/sys/fs/cgroup/egress-lab/lab1/wifi', 0x80000000, 0xff000000)).toEqual([LOADER, 'attach', '/sys/fs/cgroup/egress-lab/lab1/wifi', '0x80000000', '0xff000000']);
+    // A selected unit's cgroup gets the mark only (its DNS is the host's, redirected by nft); the same checks apply.
+    expect(bpfAttachMarkArgv(LOADER, '/sys/fs/cgroup/system.slice/web.service', 0x01000000, 0x01000000)).toEqual([LOADER, 'attach-mark', '/sys/fs/cgroup/system.slice/web.service', '0x01000000', '0x01000000']);
+    expect(() => bpfAttachMarkArgv(LOADER, '/sys/fs/cgroup/system.slice', 1, 1)).toThrow(/^cgroup: expected an egress cgroup/);
     expect(bpfDetachArgv(LOADER, '/sys/fs/cgroup/egress/work')).toEqual([LOADER, 'detach', '/sys/fs/cgroup/egress/work']);
   });
 
@@ -54,7 +57,7 @@ describe('the C loader refuses bad arguments before any bpf() call (exit 2)', ()
 
   it.each([
     [[], 'egress-cgroup-bpf: expected a command and CGROUP_DIR'],
-    [['frobnicate', '/sys/fs/cgroup/egress/x'], 'egress-cgroup-bpf: expected attach, detach or query'],
+    [['frobnicate', '/sys/fs/cgroup/egress/x'], 'egress-cgroup-bpf: expected attach, attach-mark, detach or query'],
     [['attach', '/sys/fs/cgroup/egress/x'], 'egress-cgroup-bpf: attach: expected CGROUP_DIR MARK MASK'],
     [['attach', '/sys/fs/cgroup/egress/x', '0', '0x1'], 'egress-cgroup-bpf: MARK: expected a non-zero 32-bit number (decimal or 0x hex)'],
     [['attach', '/sys/fs/cgroup/egress/x', '-1', '0x1'], 'egress-cgroup-bpf: MARK: expected a non-zero 32-bit number (decimal or 0x hex)'],
@@ -62,6 +65,8 @@ describe('the C loader refuses bad arguments before any bpf() call (exit 2)', ()
     [['attach', '/sys/fs/cgroup/egress/x', '0x1zz', '0x1'], 'egress-cgroup-bpf: MARK: expected a non-zero 32-bit number (decimal or 0x hex)'],
     [['attach', '/sys/fs/cgroup/egress/x', '0x1', ''], 'egress-cgroup-bpf: MASK: expected a non-zero 32-bit number (decimal or 0x hex)'],
     [['attach', '/sys/fs/cgroup/egress/x', '0x3', '0x1'], 'egress-cgroup-bpf: MARK: expected only bits inside MASK'],
+    [['attach-mark', '/sys/fs/cgroup/system.slice/x.service'], 'egress-cgroup-bpf: attach: expected CGROUP_DIR MARK MASK'],
+    [['attach-mark', '/sys/fs/cgroup/system.slice/x.service', '0x3', '0x1'], 'egress-cgroup-bpf: MARK: expected only bits inside MASK'],
     [['attach', 'egress/x', '0x1', '0x1'], 'egress-cgroup-bpf: CGROUP_DIR: expected an absolute path'],
     [['detach', '/sys/fs/cgroup/egress/../x'], "egress-cgroup-bpf: CGROUP_DIR: expected a path without '.' or '..' components"],
     [['query', '/tmp'], "egress-cgroup-bpf: CGROUP_DIR: '/tmp' is not a cgroup v2 directory (no cgroup.procs)"],

@@ -41,6 +41,13 @@ export function bpfAttachArgv(loader: string, dir: string, mark: number, mask: n
   return [loader, 'attach', dir, `0x${mark.toString(16).padStart(8, '0')}`, `0x${mask.toString(16).padStart(8, '0')}`];
 }
 
+/** The argv that attaches only the mark program to a cgroup egress selects but does not run (a unit, a --cgroup path). */
+export function bpfAttachMarkArgv(loader: string, dir: string, mark: number, mask: number): string[] {
+  const argv = bpfAttachArgv(loader, dir, mark, mask);
+  argv[1] = 'attach-mark';
+  return argv;
+}
+
 /** The argv that detaches egress's programs from the egress's cgroup. */
 export function bpfDetachArgv(loader: string, dir: string): string[] {
   checkDir(dir);
@@ -101,4 +108,35 @@ export async function queryCgroupBpf(host: Host, egress: string): Promise<string
   if (r.exitCode === 0) return r.stdout.split('\n').filter(Boolean);
   if (bpfForbidden(r.stderr)) return 'forbidden';
   throw new CommandError(argv, r.exitCode, r.stderr);
+}
+
+/**
+ * Marks every socket created in a selected cgroup egress does not run (`select add --unit/--cgroup`), so its traffic
+ * is routed into the egress by the fwmark rule (and refused by its fallback) without the nft table too. Only the mark:
+ * its DNS goes to the resolver the host configures and is redirected by nft. Idempotent; 'forbidden' where the host
+ * allows no BPF. `path` is relative to /sys/fs/cgroup and must exist.
+ */
+export async function attachSelectedCgroupMark(host: Host, path: string, egress: { mark: number; markMask: number }): Promise<BpfAttach> {
+  const loader = locateCgroupBpfLoader();
+  const dir = `${ROOT}/${path}`;
+  const q = await host.run([loader, 'query', dir]);
+  if (q.exitCode !== 0 && bpfForbidden(q.stderr)) return 'forbidden';
+  const want = expectedPrograms(egress.mark)[0]!;
+  const have = q.exitCode === 0 ? q.stdout.split('\n').filter(Boolean) : [];
+  if (have.length === 1 && have[0] === want) return 'attached';
+  const argv = bpfAttachMarkArgv(loader, dir, egress.mark, egress.markMask);
+  const r = await host.run(argv, { change: true });
+  if (r.exitCode === 0) return 'attached';
+  if (bpfForbidden(r.stderr)) return 'forbidden';
+  throw new CommandError(argv, r.exitCode, r.stderr);
+}
+
+/** Detaches egress's programs from a selected cgroup it does not run (a no-op when the cgroup or the programs are gone). */
+export async function detachSelectedCgroupMark(host: Host, path: string): Promise<void> {
+  const dir = `${ROOT}/${path}`;
+  if ((await host.run(['test', '-d', dir])).exitCode !== 0) return;
+  const loader = locateCgroupBpfLoader();
+  const q = await host.run([loader, 'query', dir]);
+  if (q.exitCode !== 0 || !q.stdout.trim()) return;
+  await host.run(bpfDetachArgv(loader, dir), { check: true, change: true });
 }

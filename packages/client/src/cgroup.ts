@@ -1,7 +1,9 @@
 // The egress's cgroup v2 directory (`egress/<name>` under /sys/fs/cgroup), selected by `socket cgroupv2` in nft.
 import type { Host } from '@egress/core/host/host';
 import type { ClientState } from '@egress/core/model/client';
-import { attachCgroupBpf, detachCgroupBpf } from './cgroup-bpf.js';
+import { attachCgroupBpf, attachSelectedCgroupMark, detachCgroupBpf, detachSelectedCgroupMark } from './cgroup-bpf.js';
+import { unitCgroupPath } from '@egress/core/model/selectors';
+import type { Egress } from '@egress/core/model/client';
 import { cgroupParent, egressCgroupPath } from '@egress/core/render/client-paths';
 
 /** Where nft resolves `socket cgroupv2` paths. */
@@ -40,9 +42,11 @@ export async function removeEgressCgroup(host: Host, egress: string): Promise<bo
  * Returns a warning per egress whose fence this host forbids (a container without CAP_BPF): its cgroup selection then
  * rests on the nft rules alone — still fail-closed while the table is there, not through a flushed ruleset.
  */
-export async function ensureCgroupFences(host: Host, state: ClientState): Promise<string[]> {
+export async function ensureCgroupFences(host: Host, state: ClientState, before?: ClientState): Promise<string[]> {
   const wanted = state.egresses.filter((e) => e.selectors.cgroups.length);
-  if (!wanted.length || !(await cgroup2Usable(host))) return [];
+  const foreign = state.egresses.flatMap((e) => foreignCgroupsOf(e).map((path) => ({ e, path })));
+  const dropped = (before?.egresses ?? []).flatMap(foreignCgroupsOf).filter((p) => !foreign.some((f) => f.path === p));
+  if (!(wanted.length || foreign.length || dropped.length) || !(await cgroup2Usable(host))) return [];
   const warnings: string[] = [];
   for (const e of wanted) {
     await ensureEgressCgroup(host, e.name);
@@ -50,5 +54,18 @@ export async function ensureCgroupFences(host: Host, state: ClientState): Promis
       warnings.push(`egress ${e.name}: this host does not allow BPF (a container without CAP_BPF?): apps started with 'run' are marked by the nft rules only, so they are not fenced while another program has flushed the ruleset (the supervisor restores it)`);
     }
   }
+  // Units and --cgroup paths that exist now: their sockets are marked at creation, so they hold through a flushed ruleset.
+  for (const { e, path } of foreign) {
+    if ((await host.run(['test', '-d', `${CGROUP_ROOT}/${path}`])).exitCode !== 0) continue;
+    if ((await attachSelectedCgroupMark(host, path, e)) === 'forbidden') {
+      warnings.push(`egress ${e.name}: this host does not allow BPF: ${path} is marked by the nft rules only, so it is not fenced while another program has flushed the ruleset (the supervisor restores it)`);
+    }
+  }
+  for (const path of dropped) await detachSelectedCgroupMark(host, path);
   return warnings;
+}
+
+/** The cgroups an egress selects that it does not run itself: `select add --cgroup` paths and `--unit` services. */
+export function foreignCgroupsOf(e: Egress): string[] {
+  return [...e.selectors.cgroups.filter((g) => g !== egressCgroupPath(e.name)), ...e.selectors.units.map(unitCgroupPath)];
 }

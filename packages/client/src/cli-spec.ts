@@ -156,7 +156,7 @@ Targets that would loop (this client, the tunnel subnet, a host not on a directl
   {
     name: 'select',
     args: ['<action>'],
-    summary: 'add, remove or list what traffic an egress carries: users, cgroups, systemd units, forwarded interfaces and networks (add|remove|list)',
+    summary: 'add, remove or list what traffic an egress carries: users, cgroups, systemd units, forwarded interfaces and networks (add|remove|list|sync)',
     details: `Each selector at any time, idempotent (adding one that is there, or removing one that is not, changes nothing):
   --user U             every process of user U (what 'enroll --user' does)
   --cgroup PATH        every socket of a cgroup v2 path under /sys/fs/cgroup (e.g. app.slice/myapp.scope)
@@ -168,7 +168,10 @@ to the egress's resolvers, and the kill switch holds: it never leaves by another
 egress is down. Only the interfaces it arrives on get forwarding turned on (restored on remove). Where another
 firewall's FORWARD policy drops (Docker), a tagged accept goes into DOCKER-USER and goes with the selector.
 A cgroup, unit or interface that does not exist yet is accepted and selected once it appears (the supervisor
-reloads the rules); until then nothing of it exists to route.
+reloads the rules); until then nothing of it exists to route. A selected unit also gets a drop-in
+(/etc/systemd/system/NAME.service.d/50-egress-select.conf) whose ExecStartPre=+ runs 'select sync --unit NAME.service'
+inside each new cgroup of the unit before its first process, so not even its first connection leaves directly
+(a failing sync fails the start; with egress removed the unit starts as before).
 Example: egress-client select add --interface br-1a2b3c4d5e6f`,
     options: [
       { flags: '--egress <name>', description: 'egress to change or list (default: the only one)' },

@@ -121,7 +121,7 @@ function withoutSelector(e: Egress, s: SelectorInput): Egress {
 /** Runs `select add|remove|list`. */
 export async function selectCommand(inv: Invocation, ctx: CommandContext): Promise<ExitStatus> {
   const action = inv.args[0] ?? '';
-  if (!['add', 'remove', 'list'].includes(action)) throw new ValidationError(`ACTION: expected add, remove or list, got '${action}'`, [{ path: 'ACTION', message: 'unknown action' }]);
+  if (!['add', 'remove', 'list', 'sync'].includes(action)) throw new ValidationError(`ACTION: expected add, remove, list or sync, got '${action}'`, [{ path: 'ACTION', message: 'unknown action' }]);
   const out = ctx.output;
   const o = inv.options;
   const host = await ctx.host();
@@ -132,6 +132,7 @@ export async function selectCommand(inv: Invocation, ctx: CommandContext): Promi
     out.document({ command: 'select', action, egresses: egresses.map((e) => ({ name: e.name, selectors: e.selectors })) });
     return exitCode(0);
   }
+  if (action === 'sync') return syncUnit(host, ctx, before, o);
   const selector = parseSelector(o);
   const dryRun = o.dryRun === true;
   if (!ctx.isRoot && !dryRun) throw new PermissionError(`select ${action} must run as root`, { hint: `sudo egress-client select ${action} --${selector.kind} ${selector.value}` });
@@ -167,5 +168,29 @@ export async function selectCommand(inv: Invocation, ctx: CommandContext): Promi
   }
   out.result(`${action === 'add' ? 'selected' : 'no longer selected'}: ${describeSelector(selector)} (egress ${e.name})`);
   out.document({ command: 'select', action, egress: e.name, selector, changed: true, steps: [...steps, ...accepts], notes });
+  return exitCode(0);
+}
+
+/**
+ * `select sync --unit NAME.service`: what the drop-in of a selected unit runs as ExecStartPre, inside the unit's new
+ * cgroup before its first process: loads the rules again (nft resolves the cgroup path to the new cgroup's id) with
+ * the kernel state only (no systemd calls from inside a unit's start). Under the change lock, like every change. A
+ * failure fails the unit's start (fail closed); a unit no egress selects any more (a stale drop-in) starts as it is.
+ */
+async function syncUnit(host: Host, ctx: CommandContext, before: ClientState, o: Record<string, unknown>): Promise<ExitStatus> {
+  const out = ctx.output;
+  const selector = parseSelector(o);
+  if (selector.kind !== 'unit') throw new ValidationError(`select sync: expected --unit NAME.service, got --${selector.kind}`, [{ path: `--${selector.kind}`, message: 'sync takes --unit' }]);
+  if (!ctx.isRoot) throw new PermissionError('select sync must run as root (systemd runs it as ExecStartPre=+ of a selected unit)', { hint: `sudo egress-client select sync --unit ${selector.value}` });
+  const e = before.egresses.find((x) => x.selectors.units.includes(selector.value));
+  if (!e) {
+    out.result(`unit ${selector.value} is not selected by any egress: nothing to do`);
+    out.document({ command: 'select', action: 'sync', unit: selector.value, egress: null, steps: [] });
+    return exitCode(0);
+  }
+  const down = await currentlyDown(host, before);
+  const { steps } = await applyClient(host, { before, after: before, down, output: out, kernelOnly: true });
+  out.result(`unit ${selector.value}: its cgroup ${unitCgroupPath(selector.value)} is selected by egress ${e.name}${down.includes(e.name) ? ' (down: its traffic is refused until it is up)' : ''}`);
+  out.document({ command: 'select', action: 'sync', unit: selector.value, egress: e.name, steps });
   return exitCode(0);
 }

@@ -15,7 +15,7 @@ export async function statusCommand(inv: Invocation, ctx: CommandContext): Promi
   const live = await readLiveFor(host, state);
   const statuses = [];
   const sup = await readSupervisor(host);
-  for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live)), health: sup.health[e.name] ?? null });
+  for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live, state)), health: sup.health[e.name] ?? null });
   // Saved proxies (proxy --persist): whether each runs, its active connections and bytes.
   const { proxyRows, formatProxyRow } = await import('../proxy/persist-command.js');
   const proxies = await proxyRows(host).catch(() => []);

@@ -7,7 +7,8 @@ export function confKey(family: 4 | 6, iface: string, name: string): string {
   return `net.ipv${family}.conf.${iface.replace(/\./g, '/')}.${name}`;
 }
 
-function procPath(key: string): string {
+/** The /proc/sys path of a sysctl key (in sysctl's notation: '/' for a '.' inside an interface name). */
+export function procPath(key: string): string {
   // sysctl's '.' separates path parts and its '/' stands for a '.' inside an interface name.
   return `/proc/sys/${key
     .split('.')
@@ -41,12 +42,15 @@ export async function claimSysctl(host: Host, key: string, value: string): Promi
   return original;
 }
 
-/** Restores a shared sysctl to its saved original and forgets it (call when no live run holds it any more). */
-export async function releaseSysctl(host: Host, key: string): Promise<void> {
+/**
+ * Restores a shared sysctl to its saved original and forgets it (call when no live run holds it any more). A key in
+ * `keepOn` (see sysctlsTheStateSets: the egress state itself needs it on) is only forgotten, never turned back.
+ */
+export async function releaseSysctl(host: Host, key: string, keepOn: ReadonlySet<string> = new Set()): Promise<void> {
   const saved = (await host.readFile(origPath(key)))?.trim();
   if (saved === undefined) return;
   const current = await readSysctl(host, key);
-  if (current !== undefined && current !== saved) await writeSysctl(host, key, saved);
+  if (current !== undefined && current !== saved && !(keepOn.has(procPath(key)) && current === '1')) await writeSysctl(host, key, saved);
   await host.removeFile(origPath(key));
 }
 

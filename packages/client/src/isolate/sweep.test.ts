@@ -16,7 +16,7 @@ const record = (pid: number, startTime: string) =>
  * 100 alive with its record; 200 recorded but its pid now belongs to another process (start time differs);
  * 300 dead, only its veth, ip rules and iptables accepts are left; 400 alive, only an nft table (no record yet: mid-setup); 500 a zombie.
  */
-function scene(dead: number[] = []): Host & { changes: string[] } {
+function scene(dead: number[] = [], clientState?: string): Host & { changes: string[] } {
   const files = new Map<string, string>([
     ['/run/egress/isolate/100.json', record(100, '77')],
     ['/run/egress/isolate/200.json', record(200, '5')],
@@ -28,6 +28,7 @@ function scene(dead: number[] = []): Host & { changes: string[] } {
     ['/proc/sys/net/ipv4/conf/wlan0/forwarding', '1\n'],
   ]);
   for (const pid of dead) files.delete(`/proc/${pid}/stat`);
+  if (clientState) files.set('/etc/egress/client.json', clientState);
   const links = [{ ifname: 'lo' }, { ifname: 'wlan0' }, { ifname: 'egiso100h' }, { ifname: 'egiso300h' }, { ifname: 'egiso500h' }];
   const changes: string[] = [];
   return {
@@ -113,5 +114,25 @@ describe('sweeping isolate leftovers', () => {
     expect(host.changes).toContain('rm -f /run/egress/isolate/sysctl/net.ipv4.conf.wlan0.forwarding');
     expect(host.changes.filter((c) => c.startsWith('sysctl'))).toHaveLength(1);
     expect(await host.readFile('/proc/sys/net/ipv4/conf/wlan0/forwarding')).toBe('0\n');
+  });
+
+  it('leaves forwarding on when the saved state itself needs it (a named namespace on that egress), forgetting only the original', async () => {
+    // A tunnel egress on wlan0 with a named namespace: the engine turns net.ipv4.conf.wlan0.forwarding on (replies come in there).
+    const egress = {
+      ...{ name: 'wifi', kind: 'wireguard', interface: 'wlan0', mark: 0x01000000, markMask: 0x01000000, table: 7100, priority: 7100 },
+      ...{ address4: '10.77.0.2', dns: ['203.0.113.53'], selectors: { users: [{ name: 'appuser', uid: 1001 }], cgroups: [] } },
+      wireguard: { endpoint: '198.51.100.2:51820', serverPublicKey: 'nKj0Z3mEjnij6kBZCfavXks08pg8B8p0q5thDKtcSAU=', publicKey: 'zrWgoz+XWrmY13w7SqNsDGYYWM83XZOaM9I/WgRY8xo=', mtu: 1420, persistentKeepalive: 25, subnet4: '10.77.0.0/24' },
+    };
+    const withNs = JSON.stringify({ version: 1, egresses: [egress], namespaces: [{ name: 'vpn', egress: 'wifi', slot: 3 }] });
+    const host = scene([100], withNs);
+    expect(await sweepIsolations(host)).toEqual([100, 200, 300, 500]);
+    expect(host.changes.filter((c) => c.startsWith('sysctl'))).toEqual([]);
+    expect(host.changes).toContain('rm -f /run/egress/isolate/sysctl/net.ipv4.conf.wlan0.forwarding');
+    expect(await host.readFile('/proc/sys/net/ipv4/conf/wlan0/forwarding')).toBe('1\n');
+
+    // The same state without the namespace: the run's original (0) comes back, as before.
+    const plain = scene([100], JSON.stringify({ version: 1, egresses: [egress] }));
+    await sweepIsolations(plain);
+    expect(plain.changes).toContain('sysctl -q -w net.ipv4.conf.wlan0.forwarding=0');
   });
 });

@@ -7,6 +7,7 @@ import { withIsolateLock } from './lock.js';
 import { ISOLATE_PRIORITY, ownerPidOf } from './names.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl, savedSysctls } from './shared-sysctl.js';
+import { sysctlsTheStateSets } from './state-sysctls.js';
 import { teardownIsolation } from './teardown.js';
 
 const Named = z.array(z.object({ name: z.string() }).passthrough());
@@ -72,7 +73,8 @@ export async function sweepIsolations(host: Host): Promise<number[]> {
       const rec = await readRecord(host, pid);
       if (rec) rec.shared.forEach((k) => held.add(k));
     }
-    for (const key of await savedSysctls(host)) if (!held.has(key)) await releaseSysctl(host, key);
+    const keepOn = await sysctlsTheStateSets(host);
+    for (const key of await savedSysctls(host)) if (!held.has(key)) await releaseSysctl(host, key, keepOn);
   });
   return swept;
 }

@@ -8,6 +8,7 @@ import { isolateNames } from './names.js';
 import { removeVethNamespace } from './plumbing.js';
 import { listRecordPids, ownerAlive, readRecord } from './record.js';
 import { releaseSysctl } from './shared-sysctl.js';
+import { sysctlsTheStateSets } from './state-sysctls.js';
 
 const RuleJson = z.array(IpRuleJson);
 
@@ -54,8 +55,8 @@ export async function teardownIsolation(host: Host, pid: number): Promise<void> 
   await withIsolateLock(host, async () => {
     if (record || (await host.readFile(n.recordPath)) !== undefined) await host.removeFile(n.recordPath);
     if (record && record.shared.length > 0) {
-      const held = await heldByOthers(host, pid);
-      for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key);
+      const [held, keepOn] = await Promise.all([heldByOthers(host, pid), sysctlsTheStateSets(host)]);
+      for (const key of record.shared) if (!held.has(key)) await releaseSysctl(host, key, keepOn);
     }
   });
 }

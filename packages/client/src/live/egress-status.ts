@@ -20,6 +20,14 @@ export interface EgressStatus {
   txBytes: number;
   users: Array<{ name: string; uid: number }>;
   cgroups: string[];
+  /** systemd services, and forwarded traffic by interface or source network (`select add`). */
+  units: string[];
+  interfaces: string[];
+  sources: Array<{ cidr: string; via: string }>;
+  /** Who else may use the egress (`allow`): users and groups by name. */
+  allowed: string[];
+  /** Named namespaces (`netns add`) whose only way out is this egress. */
+  namespaces: string[];
   mark: string;
   markMask: string;
   table: number;
@@ -53,8 +61,8 @@ export function killSwitchOf(e: Egress, live: LiveClient): EgressStatus['killSwi
   return { armed: nft && fallbackRules, nft, fallbackRules };
 }
 
-/** Status of one egress from the live state and `wg show`. */
-export async function egressStatus(host: Host, e: Egress, live: LiveClient): Promise<EgressStatus> {
+/** Status of one egress from the live state and `wg show` (`state` adds the named namespaces using it). */
+export async function egressStatus(host: Host, e: Egress, live: LiveClient, state?: ClientState): Promise<EgressStatus> {
   const link = live.links.get(e.interface);
   const peers = e.kind === 'wireguard' && link ? ((await wgPeers(host, e.interface)) ?? []) : [];
   const peer = e.kind === 'wireguard' ? peers.find((p) => p.publicKey === e.wireguard.serverPublicKey) : undefined;
@@ -70,6 +78,8 @@ export async function egressStatus(host: Host, e: Egress, live: LiveClient): Pro
     rxBytes: peer?.rxBytes ?? 0,
     txBytes: peer?.txBytes ?? 0,
     ...selectionFacts(e),
+    allowed: [...(e.access?.users ?? []).map((u) => `user ${u.name}`), ...(e.access?.groups ?? []).map((g) => `group ${g.name}`)],
+    namespaces: (state?.namespaces ?? []).filter((n) => n.egress === e.name).map((n) => n.name),
     killSwitch: killSwitchOf(e, live),
     dns: e.dns,
     ...(e.kind === 'wireguard' && link ? { implementation: await tunnelImplementation(host, e.interface) } : {}),
@@ -104,6 +114,10 @@ export function formatStatus(s: EgressStatus): string {
     ...(s.implementation ? [`  tunnel ${describeImplementation(s.implementation)}`] : []),
     ...(s.kind === 'wireguard' ? [`  peer ${s.endpoint ?? '?'}: latest handshake ${ago(s.latestHandshake)}, transfer ${bytes(s.rxBytes)} received, ${bytes(s.txBytes)} sent`] : []),
     `  users ${s.users.map((u) => `${u.name} (uid ${u.uid})`).join(', ') || 'none'}${s.cgroups.length ? `; cgroup ${s.cgroups.join(', ')}` : ''}`,
+    ...(s.units.length ? [`  units ${s.units.join(', ')}`] : []),
+    ...(s.interfaces.length || s.sources.length ? [`  forwarded traffic from ${[...s.interfaces, ...s.sources.map((x) => `${x.cidr} via ${x.via}`)].join(', ')}`] : []),
+    ...(s.namespaces.length ? [`  namespaces ${s.namespaces.map((n) => `${n} (/run/netns/${n})`).join(', ')}`] : []),
+    ...(s.allowed.length ? [`  also allowed ${s.allowed.join(', ')}`] : []),
     `  mark ${s.mark}/${s.markMask}, table ${s.table}, priorities ${s.priorities[0]}-${s.priorities[1]}`,
     `  kill switch ${s.killSwitch.armed ? 'armed' : `NOT ARMED (nft ${s.killSwitch.nft ? 'ok' : 'missing'}, fallback rules ${s.killSwitch.fallbackRules ? 'ok' : 'missing'})`}`,
     `  DNS ${s.dns.length ? `${s.dns.join(', ')} through the egress` : 'none: DNS to local resolvers is refused'}`,

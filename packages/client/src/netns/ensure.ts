@@ -45,7 +45,6 @@ export async function removeGoneNamespaces(host: Host, before: ClientState, afte
     for (const a of tags.filter((t) => t.tag === acceptTag(n.name))) await host.run(a.argv, { change: true });
     done.push(`remove namespace ${n.name}`);
   }
-  done.push(...(await resetTunnelForwarding(host, before, after)));
   const wanted = new Set((after.namespaces ?? []).map((n) => netnsNames(n).vethHost));
   for (const l of await links(host, ['ip', '-j', 'link', 'show'])) {
     if (new RegExp(`^${NETNS_VETH_PREFIX}\\d{1,5}h$`).test(l.ifname) && !wanted.has(l.ifname)) {
@@ -59,8 +58,10 @@ export async function removeGoneNamespaces(host: Host, before: ClientState, afte
 /**
  * Forwarding on a tunnel whose last namespace went: back to what a new link gets (the `default` value; wg-quick makes
  * the link, so that is its original), unless LAN forwards (its PostUp) or a live `run --isolate` (its saved original) need it.
+ * Runs after the engine: the engine restores the value it journaled, which is 1 when a `run --isolate` had turned
+ * forwarding on before the namespace was added.
  */
-async function resetTunnelForwarding(host: Host, before: ClientState, after: ClientState): Promise<string[]> {
+export async function resetTunnelForwarding(host: Host, before: ClientState, after: ClientState): Promise<string[]> {
   const done: string[] = [];
   const held = await savedSysctls(host);
   for (const e of after.egresses) {

@@ -306,6 +306,7 @@ After=network-online.target
 [Service]
 Type=simple
 ExecStart=/usr/bin/node /opt/egress/client/dist/bin.js daemon
+KillMode=process
 Restart=on-failure
 RestartSec=2s
 

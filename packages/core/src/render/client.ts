@@ -6,10 +6,12 @@ import { CLIENT_NFT_TABLE, lanForwardsOf, renderClientNft } from './client-nft.j
 import { forwardedSysctls, type AbsentParts } from './client-nft-forwarded.js';
 import { CLIENT_PATHS, clientWgConfigPath, publicFactsPath } from './client-paths.js';
 import { NETNS_PRIORITY, renderNetnsRules, renderNetnsSysctls } from './client-netns.js';
+import { renderUnitDropIn, unitDropInPath, unitDropInPaths } from './client-unit-dropin.js';
 import { renderClientRoutes, renderClientRules } from './client-routing.js';
 import { clientTunnelAddresses, renderClientWgConfig } from './client-wg.js';
 
 export * from './client-netns.js';
+export * from './client-unit-dropin.js';
 export * from './client-nft.js';
 export * from './client-nft-forwarded.js';
 export * from './client-paths.js';
@@ -52,6 +54,9 @@ export function renderClientUnit(bootCommand: readonly string[]): string {
     '[Service]',
     'Type=simple',
     `ExecStart=${bootCommand.join(' ')} daemon`,
+    // Stopping or restarting the supervisor ends the supervisor only: a userspace tunnel (wireguard-go) it started
+    // lives in this unit's cgroup and keeps carrying traffic (the kill switch holds either way).
+    'KillMode=process',
     'Restart=on-failure',
     'RestartSec=2s',
     '',
@@ -132,6 +137,9 @@ export function renderClient(state: ClientState, options: ClientRenderOptions = 
     units.push({ name: CLIENT_PATHS.unitName, enable: true });
     files.push({ path: CLIENT_PATHS.fenceUnit, content: renderClientFenceUnit(options.bootCommand), mode: 0o644 });
     units.push({ name: CLIENT_PATHS.fenceUnitName, enable: true });
+    for (const unit of new Set(state.egresses.flatMap((e) => e.selectors.units))) {
+      files.push({ path: unitDropInPath(unit), content: renderUnitDropIn(unit, options.bootCommand), mode: 0o644 });
+    }
   }
   return hs;
 }
@@ -153,6 +161,7 @@ export function clientOwnership(...states: ClientState[]): Ownership {
       CLIENT_PATHS.unit,
       CLIENT_PATHS.fenceUnit,
       ...egresses.flatMap((e) => [publicFactsPath(e.name), ...(e.kind === 'wireguard' ? [clientWgConfigPath(e.interface)] : [])]),
+      ...unitDropInPaths(egresses),
     ]),
     journalPath: CLIENT_PATHS.journal,
     units: [CLIENT_PATHS.unitName, CLIENT_PATHS.fenceUnitName],
