@@ -222,6 +222,13 @@ describe.each(PAIRS)('egress on real systemd machines: $vps VPS, $client client'
       expect(await cli.sh('rm -f /run/webprobe.out; systemctl start egress-webprobe.service; cat /run/webprobe.out')).toBe(`${LAB_ADDR.clientV4}\n`);
       await cli.sh('rm /etc/systemd/system/egress-webprobe.service; systemctl daemon-reload');
 
+      // A named namespace joined by a service the systemd way (NetworkNamespacePath=): seen as the VPS; removed cleanly.
+      await cli.sh('egress-client netns add vpn');
+      writeFileSync(join(cli.root, 'etc/systemd/system/egress-nsprobe.service'), WEB_UNIT.replace('[Service]', '[Service]\nNetworkNamespacePath=/run/netns/vpn').replace(/webprobe/g, 'nsprobe'));
+      const ns = await cli.exec(['sh', '-c', 'systemctl daemon-reload; systemctl start egress-nsprobe.service; cat /run/nsprobe.out'], { timeoutMs: 60_000 });
+      expect(ns.stdout.trim(), `a service in /run/netns/vpn: ${ns.stdout}${ns.stderr}`).toBe(LAB_ADDR.vpsV4);
+      await cli.sh('rm -f /etc/systemd/system/egress-nsprobe.service /run/nsprobe.out; systemctl daemon-reload; egress-client netns remove vpn');
+
       // uninstall + purge leave the client as before
       await cli.sh('systemctl disable --now egress-probe.service; rm /etc/systemd/system/egress-probe.service; systemctl daemon-reload');
       await cli.sh('egress-client uninstall');
