@@ -61,16 +61,6 @@ export function abbaOrder<A, B>(a: A, b: B, pairs: number): Array<[A | B, A | B]
   return Array.from({ length: pairs }, (_, j) => (j % 2 === 0 ? [a, b] : [b, a]));
 }
 
-/** Per-pair ratios x[i]/y[i] (pairs measured back to back); throws when the counts differ or a divisor is not positive. */
-export function pairRatios(x: readonly number[], y: readonly number[]): number[] {
-  if (x.length !== y.length) throw new RangeError(`pairRatios: ${x.length} numerators but ${y.length} divisors`);
-  return x.map((v, i) => {
-    const d = y[i]!;
-    if (!(d > 0)) throw new RangeError(`pairRatios: divisor ${i} is ${d}, expected > 0`);
-    return v / d;
-  });
-}
-
 /** The items in order on even rounds and reversed on odd ones (A B C, C B A, …): over two rounds every pair of items is measured in ABBA order, and neighbours stay back to back. */
 export function mirror<T>(items: readonly T[], round: number): T[] {
   return round % 2 === 0 ? [...items] : [...items].reverse();

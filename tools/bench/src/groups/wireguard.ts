@@ -43,7 +43,7 @@ export interface WireguardPlan {
 export function wireguardPlan(cfg: BenchConfig): WireguardPlan {
   return cfg.mode === 'smoke'
     ? { blocks: ['offload', 'old'], seconds: 1, warmupSeconds: 1, pairs: 1, noisePairs: 1, sshD: 1 }
-    : { blocks: ['offload', 'old', 'old', 'offload'], seconds: 3, warmupSeconds: 2, pairs: 4, noisePairs: 1, sshD: 1 };
+    : { blocks: ['offload', 'old', 'old', 'offload'], seconds: 3, warmupSeconds: 2, pairs: 4, noisePairs: 2, sshD: 1 };
 }
 
 /** The transfers of one block and direction, in order: tunnel/egress pairs in ABBA order with the tunnel/tunnel pairs between them. */
@@ -182,7 +182,9 @@ export async function measureWireguard(lab: Lab, cfg: BenchConfig, setup: Egress
         if (r.bytes) cpu.set(id, [...(cpu.get(id) ?? []), used / (r.bytes / 2 ** 30)]);
         return r.mbps;
       };
-      for (const [j, step] of blockSequence(plan).entries()) {
+      let pair = 0;
+      for (const step of blockSequence(plan)) {
+        if (step.kind === 'te') pair++;
         for (const dir of ['up', 'down'] as const) {
           const k = `${id}/${dir}`;
           if (failures.has(k)) continue;
@@ -194,7 +196,7 @@ export async function measureWireguard(lab: Lab, cfg: BenchConfig, setup: Egress
             } else {
               const [t, e] = step.order[0] === 'tunnel' ? [x, y] : [y, x];
               add(`${id}/te/${dir}`, e / t);
-              log(`block ${b + 1}/${plan.blocks.length} ${id} ${dir} pair ${j + 1} (${step.order.join(', ')}): tunnel ${t.toFixed(0)}, egress ${e.toFixed(0)} Mbit/s (${(e / t).toFixed(3)})`);
+              log(`block ${b + 1}/${plan.blocks.length} ${id} ${dir} pair ${pair}/${plan.pairs} (${step.order.join(', ')}): tunnel ${t.toFixed(0)}, egress ${e.toFixed(0)} Mbit/s (${(e / t).toFixed(3)})`);
             }
           } catch (e) {
             failures.set(k, reasonOf(e));
