@@ -113,7 +113,7 @@ function goalsSection(res: BenchResults, n: Notes): string {
   ];
   if (missed.length) {
     lines.push('Where a goal is missed, by how much and what limits it:', '');
-    for (const g of missed) lines.push(`- **${g.subject}** (${g.goal === 'run-as-startup' || g.text !== undefined ? goalValue(g) : g.value!.toFixed(3)}, goal ${g.target}): ${g.limit}.`);
+    for (const g of missed) lines.push(`- **${g.subject}** (${g.goal === 'run-as-startup' || g.goal === 'peers' || g.goal === 'egresses' ? goalValue(g) : g.value!.toFixed(3)}, goal ${g.target}): ${g.limit}.`);
     lines.push('');
   }
   return lines.join('\n');
