@@ -107,8 +107,11 @@ async function measureSpeedGroups(res: BenchResults, cfg: BenchConfig): Promise<
     log(`speed group '${group}' (its own lab)`);
     try {
       const r = await measureSpeedGroup(group, cfg, REPO, log);
-      if (r[group]) Object.assign(res, { [group]: r[group] });
-      else errors[group] = 'the group returned no results';
+      // Checked one group at a time, so a group whose results no longer fit the schema costs only its own section.
+      const checked = BenchResults.safeParse({ ...res, [group]: r[group] });
+      if (!r[group]) errors[group] = 'the group returned no results';
+      else if (!checked.success) errors[group] = `its results do not fit the results schema: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300)}`;
+      else Object.assign(res, { [group]: r[group] });
     } catch (e) {
       errors[group] = reasonOf(e);
       log(`speed group '${group}' failed: ${errors[group]}`);
