@@ -24,7 +24,7 @@ export function ratioOf(a: Figure | undefined, b: Figure | undefined): Ratio {
   return { value: median(pairs), min: Math.min(...pairs), max: Math.max(...pairs) };
 }
 
-export type GoalId = 'throughput' | 'forwards' | 'run-as-startup';
+export type GoalId = 'throughput' | 'forwards' | 'run-as-startup' | 'wireguard' | 'peers' | 'egresses';
 
 /** One goal from the issue checked against one figure. */
 export interface GoalVerdict {
@@ -43,6 +43,10 @@ export interface GoalVerdict {
   /** What limits the figure (when missed), from the measured evidence. */
   limit?: string;
   reason?: string;
+  /** The value as shown, when it is not a plain ratio (a reported figure, "8 of 8"); with met undefined and no reason: reported, no goal. */
+  text?: string;
+  /** Unit of value and missBy when not a ratio (e.g. "s"). */
+  unit?: string;
 }
 
 const THROUGHPUT_GOAL = 0.97;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench`: measures egress in one lab and writes bench/results/<time>.json, its charts and docs/BENCHMARKS.md.
+// `npm run bench`: measures egress in one lab, then each speed group (wireguard, peers, egresses) in its own lab, and writes
+// bench/results/<time>.json, its charts and docs/BENCHMARKS.md.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -27,8 +28,9 @@ const DOC = join(REPO, 'docs/BENCHMARKS.md');
 const LAB_NAME = 'bench';
 
 const USAGE = `usage: npm run bench [-- [GROUP] --smoke] | node tools/bench/dist/main.js [GROUP] [--smoke] [--report FILE.json]
-  GROUP          only one speed group in its own lab: wireguard (offload vs old wireguard-go), peers (1,000 peers)
-  --smoke        one short pass of everything (CI); writes bench/results/smoke-*.{json,md,svg}, not docs/
+  GROUP          only one speed group in its own lab: wireguard (offload vs old wireguard-go), peers (1,000 peers),
+                 egresses (8 egresses on one client); writes bench/results/GROUP-<time>.{json,md} (a full run runs all three)
+  --smoke        one short pass of everything, the speed groups too (CI); writes bench/results/smoke-*.{json,md,svg}, not docs/
   --report FILE  only re-render docs/BENCHMARKS.md and the charts from an existing results file
   --only proxy   only the proxy group (with --smoke: its short pass); prints its section and JSON, writes nothing`;
 
@@ -95,6 +97,27 @@ async function measure(cfg: BenchConfig): Promise<BenchResults> {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+}
+
+/** Runs every speed group after the main lab is down, each in its own lab; a group that fails leaves its reason in groupErrors. */
+async function measureSpeedGroups(res: BenchResults, cfg: BenchConfig): Promise<void> {
+  const { measureSpeedGroup, SPEED_GROUPS } = await import('./speed/run.js');
+  const errors: Record<string, string> = {};
+  for (const group of SPEED_GROUPS) {
+    log(`speed group '${group}' (its own lab)`);
+    try {
+      const r = await measureSpeedGroup(group, cfg, REPO, log);
+      // Checked one group at a time, so a group whose results no longer fit the schema costs only its own section.
+      const checked = BenchResults.safeParse({ ...res, [group]: r[group] });
+      if (!r[group]) errors[group] = 'the group returned no results';
+      else if (!checked.success) errors[group] = `its results do not fit the results schema: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300)}`;
+      else Object.assign(res, { [group]: r[group] });
+    } catch (e) {
+      errors[group] = reasonOf(e);
+      log(`speed group '${group}' failed: ${errors[group]}`);
+    }
+  }
+  Object.assign(res, BenchResults.parse({ ...res, finishedAt: new Date().toISOString(), ...(Object.keys(errors).length ? { groupErrors: errors } : {}) }));
 }
 
 /** `--only proxy`: the lab, the egress and the `ssh -D`, then only the proxy group (for working on the proxy's data path). */
@@ -170,6 +193,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const res = await measure(cfg);
+  await measureSpeedGroups(res, cfg);
   const stamp = res.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const prefix = cfg.mode === 'smoke' ? 'smoke-' : '';
   const jsonPath = join(RESULTS, `${prefix}${stamp}.json`);

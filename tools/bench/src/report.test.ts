@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { barSpec, latencyRows, relativeRows, renderCharts, renderSvg, throughputRows } from './chart.js';
 import { goals, ratioOf } from './derive.js';
-import { fig, num, rat, readingSection, renderReport } from './report.js';
+import { fig, num, rat, readingSection, renderReport, speedGoals } from './report.js';
+import { egressesFixture, pairedWireguard, peersFixture } from './test-fixtures/speed.js';
 import { BenchResults, measured, unavailable } from './results.js';
 
 const fixture = BenchResults.parse(JSON.parse(readFileSync(new URL('./test-fixtures/results.json', import.meta.url), 'utf8')));
@@ -179,5 +180,38 @@ describe('charts', () => {
     const spec = barSpec({ title: 't', subtitle: 's', unit: 'ms', panels: ['p50', 'p99'], log: true }, rows) as { spec: { layer: Array<{ mark: { type: string }; encoding: { x: { scale?: unknown } } }> } };
     expect(spec.spec.layer[1]!.mark.type).toBe('point');
     expect(spec.spec.layer[1]!.encoding.x.scale).toEqual({ type: 'log' });
+  });
+});
+
+describe('speed groups in the full report', () => {
+  const withGroups = BenchResults.parse({ ...fixture, wireguard: pairedWireguard(), peers: peersFixture, egresses: egressesFixture });
+  it('an older results file without the speed groups still parses and renders without their rows', () => {
+    expect(fixture.wireguard).toBeUndefined();
+    const md = renderReport(fixture, links);
+    expect(md).not.toContain('offload/old');
+    expect(speedGoals(fixture)).toEqual([]);
+  });
+  it('refuses a peers section without its figures', () => {
+    expect(() => BenchResults.parse({ ...fixture, peers: { peers: 1000 } })).toThrow('not a peers group');
+  });
+  it('puts each speed goal in the Goals table and the groups as numbered sections', () => {
+    const md = renderReport(withGroups, links);
+    const goalsTable = md.slice(md.indexOf('## Goals'), md.indexOf('## 1. Data plane'));
+    expect(goalsTable).toContain('| tunnel TCP up, wireguard-go offload/old | ≥ 2 | 6.200 (6.00–6.40) | met |');
+    expect(goalsTable).toMatch(/\| tunnel TCP down, wireguard-go offload\/old \| ≥ 2 \| n\/a \| n\/a \[\d+\] \|/);
+    expect(goalsTable).toContain('| TCP down egress/tunnel, old wireguard-go | ≥ 0.97 | 0.945 (0.90–0.98) — 1 of 4 pairs ≥ 0.97; tunnel/tunnel pairs in the same run: 1.000 (0.95–1.05) | **missed** by 0.025 (some runs reach the goal) |');
+    expect(goalsTable).toContain('| CPU s per GiB through the tunnel, offload wireguard-go (both ends) | reported | 4.70 (4.50–4.90, n=2) | reported |');
+    expect(goalsTable).toContain('| `peer add` at 1000 peers | < 1 s | 1.20 (1.00–1.40, n=3) s | **missed** by 0.20 s |');
+    expect(goalsTable).toContain("| 2 egresses on one client, each seen with its own VPS's address | 2 of 2 | 1 of 2 | **missed** by 1 |");
+    expect(goalsTable).toContain('- **2 egresses on one client, each seen with its own VPS\'s address** (1 of 2, goal 2 of 2): vps1 seen as 192.0.2.2, expected 198.51.100.12.');
+    expect(md).toContain('## 6. wireguard-go with offloads vs 0.0.20220316');
+    expect(md).toContain('## 7. 1000 peers on one VPS');
+    expect(md).toContain('## 8. 2 egresses on one client');
+  });
+  it('a group that failed shows as n/a with its reason, in the table and as a section', () => {
+    const res = BenchResults.parse({ ...fixture, groupErrors: { peers: 'lab bench-peers: provision: exit 1' } });
+    const md = renderReport(res, links);
+    expect(md).toMatch(/\| 1,000 peers on one VPS \| see section \| n\/a \| n\/a \[(\d+)\] \|/);
+    expect(md).toContain("group 'peers': lab bench-peers: provision: exit 1");
   });
 });

@@ -3,6 +3,8 @@ import type { BenchResults, Figure, PathFigures, PathId, ProxyPathId } from './r
 import { EGRESS_PATHS, FORWARD_SETUPS, NODELAY_LABEL, PATH_IDS, PROXY_PATH_IDS, THROUGHPUT_TESTS } from './results.js';
 import { goals, ratioOf, throughputGoals, type GoalVerdict, type Ratio } from './derive.js';
 import { LATENCY_WARMUP } from './config.js';
+import { egressesGoals, peersGoals, wireguardGoals } from './speed/goals.js';
+import { egressesMarkdown, peersMarkdown, wireguardMarkdown } from './speed/report.js';
 
 /** Where the report finds the run's other files, relative to the markdown file. */
 export interface ReportLinks {
@@ -67,15 +69,16 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
 }
 
 function verdict(g: GoalVerdict, n: Notes): string {
-  if (g.met === undefined) return n.ref(g.reason ?? 'not measured');
+  if (g.met === undefined) return g.reason === undefined && g.text !== undefined ? 'reported' : n.ref(g.reason ?? 'not measured');
   if (g.met) return 'met';
-  const by = g.goal === 'run-as-startup' ? `${num(g.missBy ?? 0)} ms` : (g.missBy ?? 0).toFixed(3);
+  const by = g.goal === 'run-as-startup' ? `${num(g.missBy ?? 0)} ms` : g.unit ? `${num(g.missBy ?? 0)} ${g.unit}` : g.goal === 'egresses' ? String(g.missBy ?? 0) : (g.missBy ?? 0).toFixed(3);
   const reaches = g.goal !== 'run-as-startup' && g.max !== undefined && g.value !== undefined && g.max >= g.value + (g.missBy ?? 0);
   return `**missed** by ${by}${reaches ? ' (some runs reach the goal)' : ''}`;
 }
 
 function goalValue(g: GoalVerdict): string {
   if (g.value === undefined) return 'n/a';
+  if (g.text !== undefined) return g.text;
   if (g.goal === 'run-as-startup') return `${num(g.value)} ms`;
   return g.min !== undefined && g.max !== undefined ? `${g.value.toFixed(3)} (${g.min.toFixed(2)}–${g.max.toFixed(2)})` : g.value.toFixed(3);
 }
@@ -84,21 +87,33 @@ function label(res: BenchResults, p: PathId): string {
   return res.dataplane.paths.find((x) => x.id === p)?.label ?? p;
 }
 
+/** Goal rows of the speed groups (issue 19), or one n/a row per group that has no results in this run. */
+export function speedGoals(res: BenchResults): GoalVerdict[] {
+  const missing = (goal: GoalVerdict['goal'], subject: string, group: string): GoalVerdict[] =>
+    res.groupErrors?.[group] !== undefined ? [{ goal, subject, target: 'see section', reason: `group '${group}': ${res.groupErrors[group]}` }] : [];
+  return [
+    ...(res.wireguard ? wireguardGoals(res.wireguard) : missing('wireguard', 'wireguard-go offload vs old', 'wireguard')),
+    ...(res.peers ? peersGoals(res.peers) : missing('peers', '1,000 peers on one VPS', 'peers')),
+    ...(res.egresses ? egressesGoals(res.egresses) : missing('egresses', '8 egresses on one client', 'egresses')),
+  ];
+}
+
 function goalsSection(res: BenchResults, n: Notes): string {
-  const gs = goals(res);
+  const gs = [...goals(res), ...speedGoals(res)];
   const rows = gs.map((g) => [g.subject, g.target, goalValue(g), verdict(g, n)]);
   const missed = gs.filter((g) => g.met === false);
   const lines = [
     '## Goals',
     '',
-    'Ratios as the median of per-run ratios, with their min–max in brackets (each run of the two paths taken back to back).',
+    'Ratios as the median of per-run ratios, with their min–max in brackets (each run of the two paths taken back to back). ' +
+      'The wireguard rows pair transfers back to back within one implementation block (section 6); "reported" rows have no goal.',
     '',
     table(['figure', 'goal', 'this run', 'verdict'], rows),
     '',
   ];
   if (missed.length) {
     lines.push('Where a goal is missed, by how much and what limits it:', '');
-    for (const g of missed) lines.push(`- **${g.subject}** (${g.goal === 'run-as-startup' ? goalValue(g) : g.value!.toFixed(3)}, goal ${g.target}): ${g.limit}.`);
+    for (const g of missed) lines.push(`- **${g.subject}** (${g.goal === 'run-as-startup' || g.goal === 'peers' || g.goal === 'egresses' ? goalValue(g) : g.value!.toFixed(3)}, goal ${g.target}): ${g.limit}.`);
     lines.push('');
   }
   return lines.join('\n');
@@ -180,8 +195,8 @@ function throughputSection(res: BenchResults, n: Notes): string {
   const lines = [
     '## 1. Data plane: throughput (iperf3)',
     '',
-    `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths interleaved run by run ` +
-      '(each round starts one path later, so no path always follows the same one) so drift hits them alike. ' +
+    `From the lab client to the \`internet\` host: iperf3 \`-t ${d.seconds}\`, ${d.runs} run(s) per path and test, the paths back to back in the order of the table ` +
+      '(the tunnel right before run-as), reversed every other run, so each egress path and the tunnel run in ABBA order over two runs and drift hits them alike. ' +
       'TCP is one stream; UDP is sent at full rate (`-b 0`, 1,200-byte datagrams so nothing fragments in the tunnel) and the figure is what the receiver got. ' +
       '"up" = client sends, "down" = `-R`, the internet host sends. Figures in Mbit/s, median (min–max). ' +
       'A ratio is the median of the per-run ratios (run i of every path ran back to back) with their min–max.',
@@ -400,12 +415,24 @@ export function proxySection(res: BenchResults, n: Notes): string {
   ].join('\n');
 }
 
+/** The speed groups' sections (each measured in its own lab), numbered after the main ones. */
+export function speedSections(res: BenchResults, n: Notes): string {
+  const parts: string[] = [];
+  let i = 6;
+  const add = (md: string) => parts.push(md.replace(/^## /, `## ${i++}. `));
+  if (res.wireguard) add(wireguardMarkdown(res.wireguard));
+  if (res.peers) add(peersMarkdown(res.peers));
+  if (res.egresses) add(egressesMarkdown(res.egresses));
+  for (const [group, why] of Object.entries(res.groupErrors ?? {})) parts.push(`## Group \`${group}\`\n\n${n.ref(`group '${group}': ${why}`)}\n`);
+  return parts.join('\n');
+}
+
 /** The whole of docs/BENCHMARKS.md for a run. */
 export function renderReport(res: BenchResults, links: ReportLinks): string {
   const started = res.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
   const minutes = (Date.parse(res.finishedAt) - Date.parse(res.startedAt)) / 60_000;
   const notes = new Notes();
-  const sections = [goalsSection, throughputSection, latencySection, forwardsSection, controlSection, proxySection].map((f) => f(res, notes));
+  const sections = [goalsSection, throughputSection, latencySection, forwardsSection, controlSection, proxySection, speedSections].map((f) => f(res, notes));
   return [
     '# Benchmarks',
     '',
@@ -424,7 +451,7 @@ export function renderReport(res: BenchResults, links: ReportLinks): string {
     machineSection(res),
     '## Reproduce',
     '',
-    'After the README\'s set-up, as root: `npm run bench` (about 10 minutes on 2 cores). It starts a lab, measures, tears the lab down, ' +
+    'After the README\'s set-up, as root: `npm run bench` (about 10 minutes on 2 cores for the main lab, then the wireguard, peers and egresses groups, each in its own lab). It starts a lab, measures, tears the lab down, ' +
       'writes `bench/results/<time>.json` and regenerates this file and its charts. `npm run bench:smoke` does one short pass of everything ' +
       '(CI runs it; its results are not committed and CI never asserts on timings).',
     '',

@@ -1,6 +1,7 @@
 // The results file of one bench run (bench/results/*.json): its schema, and helpers to build its figures.
 import { z } from 'zod';
 import { summarize } from './stats.js';
+import type { PeersGroup } from './groups/peers.js';
 
 /** A measured figure: every sample kept, with median/min/max over them. */
 export const Measured = z
@@ -152,6 +153,57 @@ export const Machine = z
   .strict();
 export type Machine = z.infer<typeof Machine>;
 
+/** The implementations the wireguard group compares: the offload-capable wireguard-go and Debian 12's 0.0.20220316. */
+export const IMPL_IDS = ['offload', 'old'] as const;
+const PerDir = z.object({ up: Figure, down: Figure }).strict();
+const PerImplDir = z.object({ offload: PerDir, old: PerDir }).strict();
+
+export const WireguardBench = z
+  .object({
+    seconds: z.number(),
+    /** Pairs per implementation and direction (results before the paired design: runs per path). */
+    runs: z.number().int(),
+    impls: z.array(z.object({ id: z.enum(IMPL_IDS), binary: z.string(), version: z.string(), seen: z.string() }).strict()),
+    /** Mbit/s of every counted transfer per implementation, path and direction. */
+    throughput: z.object({ offload: z.object({ tunnel: PerDir, egress: PerDir }).strict(), old: z.object({ tunnel: PerDir, egress: PerDir }).strict() }).strict(),
+    sshD: PerDir,
+    cpuSecondsPerGiB: z.object({ offload: Figure, old: Figure }).strict(),
+    /** The paired design (absent in older results): implementation per block, in order; tunnel/egress pairs per block and direction. */
+    blocks: z.array(z.enum(IMPL_IDS)).optional(),
+    pairsPerBlock: z.number().int().optional(),
+    noisePairsPerBlock: z.number().int().optional(),
+    warmupSeconds: z.number().optional(),
+    /** Per-pair egress/tunnel ratios (each pair back to back, ABBA order). */
+    egressOverTunnel: PerImplDir.optional(),
+    /** Per-pair tunnel/tunnel ratios (second over first, back to back): the noise floor of the ratio above. */
+    tunnelOverTunnel: PerImplDir.optional(),
+    /** Tunnel offload/old per pair of adjacent blocks (offload block median over the old block's next to it). */
+    offloadOverOld: PerDir.optional(),
+    /** 1-minute load average when the group started. */
+    load: z.number().optional(),
+  })
+  .strict();
+export type WireguardBench = z.infer<typeof WireguardBench>;
+
+/** The peers group as written by groups/peers.ts (its shape is owned there; checked here for the figures the report reads). */
+const PeersShape = z.looseObject({ peers: z.number().int(), method: z.string(), peerAdd: Figure, status: Figure, statusOnePeer: Figure, rss: Figure, stallDuringAdd: Figure, stallBaseline: Figure });
+export const PeersBench = z.custom<PeersGroup>((v) => PeersShape.safeParse(v).success, { message: 'peers: not a peers group (peers, method, peerAdd, status, rss, stall figures)' });
+
+/** Several egresses on one client, each to its own stand-in VPS (groups/egresses.ts). */
+export const EgressesBench = z
+  .object({
+    count: z.number().int(),
+    method: z.string(),
+    /** Per egress: the address its user was seen with and the VPS's own. */
+    seen: z.array(z.object({ name: z.string(), user: z.string(), expected: z.string(), seen: z.string() }).strict()),
+    /** `egress-client status --json` wall time with the first egress only, then with all of them, s. */
+    statusOne: Figure,
+    statusAll: Figure,
+    load: z.number().optional(),
+  })
+  .strict();
+export type EgressesBench = z.infer<typeof EgressesBench>;
+
 export const BenchResults = z
   .object({
     schema: z.literal(1),
@@ -167,6 +219,12 @@ export const BenchResults = z
     controlPlane: ControlPlane,
     /** Absent in results written before the proxy existed. */
     proxy: ProxyBench.optional(),
+    /** The speed groups, each measured in its own lab after the others (absent in older results and in single-group runs). */
+    wireguard: WireguardBench.optional(),
+    peers: PeersBench.optional(),
+    egresses: EgressesBench.optional(),
+    /** Why a speed group has no results in this run. */
+    groupErrors: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 export type BenchResults = z.infer<typeof BenchResults>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, percentile, ratio, rotate, spread, summarize } from './stats.js';
+import { abbaOrder, median, mirror, percentile, ratio, rotate, spread, summarize } from './stats.js';
 
 describe('median', () => {
   it('takes the middle sample of an odd count, whatever the order', () => {
@@ -59,5 +59,17 @@ describe('rotate', () => {
     expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
     expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
     expect(rotate([], 2)).toEqual([]);
+  });
+});
+
+describe('abbaOrder and mirror', () => {
+  it('alternates which side of a pair goes first: A B, B A, A B', () => {
+    expect(abbaOrder('t', 'e', 3)).toEqual([['t', 'e'], ['e', 't'], ['t', 'e']]);
+    expect(abbaOrder('t', 'e', 0)).toEqual([]);
+  });
+  it('reverses the order every other round, keeping neighbours back to back', () => {
+    expect(mirror(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(mirror(['a', 'b', 'c'], 1)).toEqual(['c', 'b', 'a']);
+    expect(mirror(['a', 'b', 'c'], 2)).toEqual(['a', 'b', 'c']);
   });
 });

@@ -55,3 +55,13 @@ export function rotate<T>(items: readonly T[], by: number): T[] {
   const k = ((by % items.length) + items.length) % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
 }
+
+/** ABBA order of `pairs` back-to-back pairs of A and B: pair j runs A then B when j is even, B then A when odd (A B B A A B …), so a steady drift favours neither side. */
+export function abbaOrder<A, B>(a: A, b: B, pairs: number): Array<[A | B, A | B]> {
+  return Array.from({ length: pairs }, (_, j) => (j % 2 === 0 ? [a, b] : [b, a]));
+}
+
+/** The items in order on even rounds and reversed on odd ones (A B C, C B A, …): over two rounds every pair of items is measured in ABBA order, and neighbours stay back to back. */
+export function mirror<T>(items: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...items] : [...items].reverse();
+}

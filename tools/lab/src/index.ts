@@ -13,3 +13,4 @@ export { ensureImage, imageKey, imagePackages, machinesCacheDir, SUITE_RELEASE, 
 export { startAptMirror, type AptMirror, type MirrorSuite } from './machines/apt-mirror.js';
 export { Machine, MachinesLab, withMachinesLab, downStaleMachinesLab, ROLE_ADDR, MACHINES_ROOT, type Capture, type MachineRole, type MachineSpec } from './machines/lab.js';
 export { BACKPORTS_WIREGUARD_GO, HOST_SYSTEM_WIREGUARD_GO, SYSTEM_WIREGUARD_GO, useWireguardGo, wireguardGoPath, type LabWireguardGo } from './wireguard-go.js';
+export { MAX_WG_SERVERS, enrollArgs, startWgServers, type WgServer } from './wg-servers.js';

@@ -5,11 +5,14 @@ import { iperfArgv, IperfServer, parseIperf, retryBusy, type IperfResult } from 
 import { must, reasonOf } from '../lab-run.js';
 import { along, type BenchPath } from '../paths.js';
 import { measured, unavailable, THROUGHPUT_TESTS, type Dataplane, type Figure, type PathFigures, type ThroughputTest } from '../results.js';
-import { median, rotate } from '../stats.js';
+import { median, mirror } from '../stats.js';
 
 const IPERF_PORT = 5201;
 
-/** Measures every path × test, `runs` times, interleaving the paths run by run. */
+/**
+ * Measures every path × test, `runs` times, the paths back to back in report order (tunnel right before run-as) and reversed every
+ * other run, so each egress path and the tunnel run in ABBA order over two runs and a steady drift favours neither.
+ */
 export async function measureDataplane(lab: Lab, cfg: BenchConfig, paths: BenchPath[], log: (l: string) => void): Promise<Dataplane> {
   const server = new IperfServer(lab, 'internet', lab.addr.whoamiV4, IPERF_PORT);
   const samples = new Map<string, IperfResult[]>();
@@ -20,7 +23,7 @@ export async function measureDataplane(lab: Lab, cfg: BenchConfig, paths: BenchP
     for (let run = 0; run < cfg.throughputRuns; run++) {
       for (const test of THROUGHPUT_TESTS) {
         const udp = test.startsWith('udp');
-        for (const p of rotate(paths, run)) {
+        for (const p of mirror(paths, run)) {
           if ((udp ? p.udpUnavailable : p.tcpUnavailable) || failures.has(key(test, p))) continue;
           const argv = [...p.prefix, ...iperfArgv({ server: lab.addr.whoamiV4, port: IPERF_PORT, seconds: cfg.iperfSeconds, udp, reverse: test.endsWith('down') })];
           try {

@@ -1,5 +1,6 @@
 // Markdown for the speed groups (`npm run bench -- wireguard|peers`): each figure with the ratio against its same-run baseline.
-import { med, type Figure } from '../results.js';
+import { med, type EgressesBench, type Figure } from '../results.js';
+import { EGRESS_TUNNEL_GOAL, pairsReaching } from './goals.js';
 import { ratio } from '../stats.js';
 import type { WireguardGroup } from '../groups/wireguard.js';
 import type { PeersGroup } from '../groups/peers.js';
@@ -7,7 +8,7 @@ import { PHASES } from '../groups/peers-phases.js';
 
 /** What one speed-group run wrote (bench/results/<group>-<time>.json). */
 export interface SpeedResults {
-  group: 'wireguard' | 'peers';
+  group: SpeedGroupName;
   mode: 'full' | 'smoke';
   startedAt: string;
   finishedAt: string;
@@ -15,7 +16,10 @@ export interface SpeedResults {
   machine: Record<string, unknown>;
   wireguard?: WireguardGroup;
   peers?: PeersGroup;
+  egresses?: EgressesBench;
 }
+
+export type SpeedGroupName = 'wireguard' | 'peers' | 'egresses';
 
 function num(f: Figure | undefined, digits = 0): string {
   if (!f) return 'n/a';
@@ -29,12 +33,22 @@ function r(a: Figure | undefined, b: Figure | undefined, goal?: { min: number })
   return `${x.toFixed(2)}${goal ? (x >= goal.min ? ` (goal ≥ ${goal.min}: met)` : ` (goal ≥ ${goal.min}: NOT met)`) : ''}`;
 }
 
-/** The `wireguard` group as markdown. */
+/** The `wireguard` group as markdown (paired design when the results have it; ratios of medians for older results). */
 export function wireguardMarkdown(w: WireguardGroup): string {
+  const paired = w.egressOverTunnel !== undefined && w.blocks !== undefined;
+  const how = paired
+    ? `Both ends (lab vps and client) run the same implementation, switched once per block (blocks in order: ${w.blocks!.join(', ')}), each switch followed by a ` +
+      `${w.warmupSeconds ?? '?'} s warm-up transfer per direction that is not counted. Inside a block, per direction, ${w.pairsPerBlock} tunnel/egress pair(s) ` +
+      `back to back in ABBA order (tunnel, egress, egress, tunnel, …) and ${w.noisePairsPerBlock} tunnel/tunnel pair(s) among them; iperf3 TCP ${w.seconds} s each, ` +
+      'from the client to the internet host. egress/tunnel is the median of the per-pair ratios (min–max, n); tunnel/tunnel (second over first of two ' +
+      "back-to-back tunnel transfers) is the same ratio with no difference between the paths: its spread is this run's noise floor. " +
+      'offload/old is tunnel Mbit/s, one block median over the adjacent block of the other implementation.'
+    : `Both ends (lab vps and client) run the same implementation; the two alternate run by run (${w.runs} runs × ${w.seconds} s iperf3 TCP each, from the client to the internet host).`;
   const lines = [
     '## wireguard-go with offloads vs 0.0.20220316',
     '',
-    `Both ends (lab vps and client) run the same implementation; the two alternate run by run (${w.runs} runs × ${w.seconds} s iperf3 TCP each, from the client to the internet host).`,
+    how,
+    ...(w.load !== undefined ? ['', `1-minute load average when the group started: ${w.load.toFixed(2)} (2 cores shared by both iperf3 ends and both wireguard-go).`] : []),
     '',
     ...w.impls.map((i) => `- **${i.id}**: \`${i.binary}\` — status says: ${i.seen}`),
     '',
@@ -45,12 +59,26 @@ export function wireguardMarkdown(w: WireguardGroup): string {
     for (const dir of ['up', 'down'] as const) {
       const a = w.throughput.offload[path][dir];
       const b = w.throughput.old[path][dir];
-      lines.push(`| ${path === 'tunnel' ? 'plain tunnel route' : 'egress run-as'} ${dir} | ${num(a)} | ${num(b)} | ${r(a, b, path === 'tunnel' ? { min: 2 } : undefined)} |`);
+      const ratioCell = path === 'tunnel' && w.offloadOverOld ? goalCell(w.offloadOverOld[dir], 2, 2) : r(a, b, path === 'tunnel' ? { min: 2 } : undefined);
+      lines.push(`| ${path === 'tunnel' ? 'plain tunnel route' : 'egress run-as'} ${dir} | ${num(a)} | ${num(b)} | ${ratioCell} |`);
     }
   }
-  lines.push('', '| ratio | offload | old |', '|---|---|---|');
-  for (const dir of ['up', 'down'] as const) {
-    lines.push(`| egress/tunnel ${dir} (goal ≥ 0.97) | ${r(w.throughput.offload.egress[dir], w.throughput.offload.tunnel[dir], { min: 0.97 })} | ${r(w.throughput.old.egress[dir], w.throughput.old.tunnel[dir], { min: 0.97 })} |`);
+  if (paired) {
+    lines.push('', '| ratio | offload | old |', '|---|---|---|');
+    for (const dir of ['up', 'down'] as const) {
+      const cell = (id: 'offload' | 'old') => {
+        const f = w.egressOverTunnel![id][dir];
+        const reach = pairsReaching(f, EGRESS_TUNNEL_GOAL);
+        return `${goalCell(f, EGRESS_TUNNEL_GOAL, 3)}${reach ? `; ${reach}` : ''}`;
+      };
+      lines.push(`| egress/tunnel ${dir}, per pair (goal ≥ 0.97) | ${cell('offload')} | ${cell('old')} |`);
+      lines.push(`| tunnel/tunnel ${dir}, per pair (noise floor) | ${num(w.tunnelOverTunnel?.offload[dir], 3)} | ${num(w.tunnelOverTunnel?.old[dir], 3)} |`);
+    }
+  } else {
+    lines.push('', '| ratio | offload | old |', '|---|---|---|');
+    for (const dir of ['up', 'down'] as const) {
+      lines.push(`| egress/tunnel ${dir} (goal ≥ 0.97) | ${r(w.throughput.offload.egress[dir], w.throughput.offload.tunnel[dir], { min: 0.97 })} | ${r(w.throughput.old.egress[dir], w.throughput.old.tunnel[dir], { min: 0.97 })} |`);
+    }
   }
   for (const dir of ['up', 'down'] as const) {
     lines.push(`| egress/\`ssh -D\` ${dir} (ssh -D: ${num(w.sshD[dir])} Mbit/s) | ${r(w.throughput.offload.egress[dir], w.sshD[dir])} | ${r(w.throughput.old.egress[dir], w.sshD[dir])} |`);
@@ -62,6 +90,29 @@ export function wireguardMarkdown(w: WireguardGroup): string {
     '',
   );
   return lines.join('\n');
+}
+
+/** A ratio figure (per-pair samples) with its goal verdict. */
+function goalCell(f: Figure | undefined, goal: number, digits: number): string {
+  if (!f || f.status !== 'ok') return num(f, digits);
+  return `${num(f, digits)} (goal ≥ ${goal}: ${f.median >= goal ? 'met' : 'NOT met'})`;
+}
+
+/** The `egresses` group as markdown. */
+export function egressesMarkdown(e: EgressesBench): string {
+  return [
+    `## ${e.count} egresses on one client`,
+    '',
+    e.method,
+    ...(e.load !== undefined ? ['', `1-minute load average when the group started: ${e.load.toFixed(2)}.`] : []),
+    '',
+    '| egress | user | its VPS\'s address | address whoami saw |',
+    '|---|---|---|---|',
+    ...e.seen.map((s) => `| ${s.name} | ${s.user} | ${s.expected} | ${s.seen}${s.seen === s.expected ? '' : ' (WRONG)'} |`),
+    '',
+    `\`egress-client status --json\`, s: with 1 egress ${num(e.statusOne, 2)}; with ${e.count} ${num(e.statusAll, 2)}; ratio ${r(e.statusAll, e.statusOne)}.`,
+    '',
+  ].join('\n');
 }
 
 /** The `peers` group as markdown. */
@@ -140,5 +191,6 @@ export function speedMarkdown(res: SpeedResults): string {
     '',
     ...(res.wireguard ? [wireguardMarkdown(res.wireguard)] : []),
     ...(res.peers ? [peersMarkdown(res.peers)] : []),
+    ...(res.egresses ? [egressesMarkdown(res.egresses)] : []),
   ].join('\n');
 }

@@ -1,9 +1,11 @@
-// `npm run bench -- wireguard|peers [--smoke]`: one speed group in its own lab; writes bench/results/<group>-<time>.{json,md}.
+// `npm run bench -- wireguard|peers|egresses [--smoke]`: one speed group in its own lab; writes bench/results/<group>-<time>.{json,md}.
+// The full `npm run bench` runs each of them too (measureSpeedGroup), after its own lab is down.
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startLab, type Lab } from '@egress/lab';
 import type { BenchConfig } from '../config.js';
 import { provisionArgv, setupEgress } from '../egress-setup.js';
+import { measureEgresses } from '../groups/egresses.js';
 import { measurePeers, PEERS_SUBNET } from '../groups/peers.js';
 import { measureWireguard } from '../groups/wireguard.js';
 import { must, stop } from '../lab-run.js';
@@ -12,7 +14,7 @@ import { checkPaths, definePaths, startSocks } from '../paths.js';
 import { speedMarkdown, type SpeedResults } from './report.js';
 
 /** The groups this runner knows; main.ts hands it any of these names. */
-export const SPEED_GROUPS = ['wireguard', 'peers'] as const;
+export const SPEED_GROUPS = ['wireguard', 'peers', 'egresses'] as const;
 export type SpeedGroup = (typeof SPEED_GROUPS)[number];
 
 /** Peers on the VPS in the `peers` group (smoke: fewer, so CI stays short). */
@@ -33,12 +35,16 @@ async function inLab<T>(name: string, log: (l: string) => void, fn: (lab: Lab) =
   }
 }
 
-/** Runs one speed group and writes its results; returns the markdown path. */
-export async function runSpeedGroup(group: SpeedGroup, cfg: BenchConfig, resultsDir: string, repo: string, log: (l: string) => void): Promise<string> {
+/** Measures one speed group in its own lab (bench-<group>) and returns its results. */
+export async function measureSpeedGroup(group: SpeedGroup, cfg: BenchConfig, repo: string, log: (l: string) => void): Promise<SpeedResults> {
   const startedAt = new Date().toISOString();
   const commit = await gitCommit(repo);
   const res: SpeedResults = { group, mode: cfg.mode, startedAt, finishedAt: '', commit, machine: { ...machineInfo() } };
   await inLab(`bench-${group}`, log, async (lab) => {
+    if (group === 'egresses') {
+      res.egresses = await measureEgresses(lab, cfg, log);
+      return;
+    }
     if (group === 'peers') {
       // A /22 first, so ~1,000 peers fit; setupEgress's provision runs are then re-runs on it.
       await must(lab, 'client', [...provisionArgv(lab), '--subnet', PEERS_SUBNET], { timeoutMs: 600_000 });
@@ -62,6 +68,13 @@ export async function runSpeedGroup(group: SpeedGroup, cfg: BenchConfig, results
     }
   });
   res.finishedAt = new Date().toISOString();
+  return res;
+}
+
+/** Runs one speed group alone and writes its results; returns the markdown path. */
+export async function runSpeedGroup(group: SpeedGroup, cfg: BenchConfig, resultsDir: string, repo: string, log: (l: string) => void): Promise<string> {
+  const res = await measureSpeedGroup(group, cfg, repo, log);
+  const startedAt = res.startedAt;
   const stamp = startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const base = join(resultsDir, `${cfg.mode === 'smoke' ? 'smoke-' : ''}${group}-${stamp}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(res, null, 2)}\n`);
