@@ -2,7 +2,7 @@
 // pending key file (0600) written before the VPS learns the peer, so an interrupted run never loses the key.
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { Bundle, WgKey, keysMatch, parseJsonWith, readUserFile, checkOutputPath, writeOutputFile, ValidationError, type Peer, type ServerConfig } from '@egress/core';
+import { BUNDLE_MAX_BYTES, Bundle, WgKey, keysMatch, parseJsonWith, readUserFile, checkOutputPath, writeOutputFile, ValidationError, type Peer, type ServerConfig } from '@egress/core';
 import { makeBundle } from './bundle.js';
 
 /** The key a run made for a new peer, kept next to --out until the bundle is written. */
@@ -16,7 +16,7 @@ export function pendingPath(out: string): string {
 
 /** Reads an existing bundle at --out (regular files only); undefined when nothing is there. */
 export async function readOutBundle(out: string): Promise<Bundle | undefined> {
-  const text = await readUserFile(out, { field: '--out' });
+  const text = await readUserFile(out, { field: '--out', maxBytes: BUNDLE_MAX_BYTES });
   return text === undefined ? undefined : parseJsonWith(Bundle, text, out);
 }
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { NotFoundError, ValidationError } from '@egress/core/errors';
 import type { Host } from '@egress/core/host/host';
 import { LocalHost } from '@egress/core/host/local-host';
-import { readUserFile } from '@egress/core/fs/user-file';
+import { BUNDLE_MAX_BYTES, readUserFile } from '@egress/core/fs/user-file';
 import { keysMatch } from '@egress/core/keys';
 import { Bundle } from '@egress/core/model/bundle';
 import { parseJsonWith } from '@egress/core/model/parse';
@@ -22,7 +22,7 @@ export interface LoadedBundle {
 export async function loadBundle(host: Host, path: string, nameOverride?: string): Promise<LoadedBundle> {
   const abs = resolve(path);
   // On this machine: regular files only (no FIFO, device or directory), at most 64 KiB, through the one shared reader.
-  const text = host instanceof LocalHost ? await readUserFile(abs, { field: 'bundle' }) : await host.readFile(abs);
+  const text = host instanceof LocalHost ? await readUserFile(abs, { field: 'bundle', maxBytes: BUNDLE_MAX_BYTES }) : await host.readFile(abs);
   if (text === undefined) throw new NotFoundError(`bundle: no such file '${path}'`, { hint: 'egress-server provision (or peer add) writes the bundle; copy it to this machine' });
   const bundle = parseJsonWith(Bundle, text, 'bundle');
   const egressName = nameOverride ?? bundle.name;

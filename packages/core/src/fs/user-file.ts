@@ -6,8 +6,11 @@ import { basename, dirname, join } from 'node:path';
 import type { Stats } from 'node:fs';
 import { ConflictError, ValidationError } from '../errors.js';
 
-/** Default size limit of a user-given input file (a bundle is about 1 KiB). */
+/** Default size limit of a user-given input file (keys, small configs). */
 export const USER_FILE_MAX_BYTES = 64 * 1024;
+
+/** Size limit of an enrollment bundle: about 1 KiB, plus about 100 bytes per port forward it carries (10,000 → ~1 MiB). */
+export const BUNDLE_MAX_BYTES = 8 * 1024 * 1024;
 
 /** What kind of file `st` is, in words for messages. */
 export function fileKind(st: Stats): string {
