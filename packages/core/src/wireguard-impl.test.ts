@@ -1,6 +1,6 @@
 // What carries a tunnel: parsers for ip -d link, ss -xlpn, wireguard-go --version and ethtool -k, and the fake-host path.
 import { describe, expect, it } from 'vitest';
-import { describeImplementation, hasOffloadSupport, implementationArgv, linkKind, offloadsFromEthtool, parseImplementation, parseWireguardGoVersion, socketOwner, tunnelImplementation } from './wireguard-impl.js';
+import { describeImplementation, hasOffloadSupport, implementationArgv, implementationsArgv, linkKind, offloadsFromEthtool, parseImplementation, parseImplementations, parseWireguardGoVersion, socketOwner, tunnelImplementation } from './wireguard-impl.js';
 import type { Host } from './host/host.js';
 
 const TUN = '[{"ifname":"egress0","mtu":1420,"linkinfo":{"info_kind":"tun","info_data":{"type":"tun","pi":false,"vnet_hdr":true}}}]';
@@ -58,5 +58,16 @@ describe('tunnel implementation', () => {
 
   it('says unknown when nobody holds the socket', () => {
     expect(parseImplementation(`@link\n${TUN}\n@ss\n`, 'egress0')).toMatchObject({ kind: 'unknown', offloads: 'unknown' });
+  });
+});
+
+describe('several tunnels in one command', () => {
+  it('splits the output by interface, and says which interface does not exist', () => {
+    const one = '@link\n[{"ifname":"egress0","linkinfo":{"info_kind":"wireguard"}}]\n';
+    const m = parseImplementations(`@@iface egress0\n${one}@@iface egress1\n@link\n`, ['egress0', 'egress1', 'egress2']);
+    expect(m.get('egress0')).toMatchObject({ kind: 'kernel' });
+    expect(m.get('egress1')).toMatchObject({ kind: 'unknown', how: 'egress1 does not exist' });
+    expect(m.get('egress2')).toMatchObject({ kind: 'unknown', how: 'egress2 does not exist' });
+    expect(implementationsArgv(['a', 'b']).slice(-3)).toEqual(['egress-wg-impl', 'a', 'b']);
   });
 });

@@ -66,17 +66,51 @@ export function offloadsFromEthtool(text: string): 'on' | 'off' | undefined {
   return m ? (m[1] as 'on' | 'off') : undefined;
 }
 
-// One shell command (one SSH round trip on a VPS): $1 = interface; sections start with "@name" lines.
-const SCRIPT = String.raw`i=$1; s=/var/run/wireguard/$i.sock
-echo @link; ip -d -j link show dev "$i" 2>/dev/null || exit 0
-echo; echo @ss; ss -xlpn 2>/dev/null | grep -F " $s " | head -1
-pid=$(ss -xlpn 2>/dev/null | grep -F " $s " | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-if [ -n "$pid" ]; then exe=$(readlink -f "/proc/$pid/exe"); echo @exe; echo "$exe"
-  case "$exe" in */wireguard-go) echo @version; "$exe" --version 2>/dev/null | head -1;; esac
-  pkg=$(dpkg-query -S "$exe" 2>/dev/null | head -1 | cut -d: -f1)
-  [ -n "$pkg" ] && { echo @package; dpkg-query -W -f='${'$'}{Package} ${'$'}{Version}\n' "$pkg" 2>/dev/null; }; fi
-command -v ethtool >/dev/null 2>&1 && { echo @ethtool; ethtool -k "$i" 2>/dev/null | grep tx-tcp-segmentation:; }
+// One shell command (one SSH round trip on a VPS) for any number of interfaces ("$@"); each interface's part starts
+// with "@@iface NAME", its sections with "@name" lines. `ss` runs once; a binary's version and package (dpkg-query -S
+// reads every package's file list: the slow part) are read once per binary, not once per tunnel.
+const SCRIPT = String.raw`ssout=$(ss -xlpn 2>/dev/null); lastexe=; info=
+for i in "$@"; do
+  echo "@@iface $i"; s=/var/run/wireguard/$i.sock
+  echo @link; ip -d -j link show dev "$i" 2>/dev/null || continue
+  line=$(printf '%s\n' "$ssout" | grep -F " $s " | head -1)
+  echo; echo @ss; [ -n "$line" ] && printf '%s\n' "$line"
+  pid=$(printf '%s\n' "$line" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+  if [ -n "$pid" ]; then exe=$(readlink -f "/proc/$pid/exe"); echo @exe; echo "$exe"
+    if [ "$exe" != "$lastexe" ]; then lastexe=$exe
+      info=$(case "$exe" in */wireguard-go) echo @version; "$exe" --version 2>/dev/null | head -1;; esac
+        pkg=$(dpkg-query -S "$exe" 2>/dev/null | head -1 | cut -d: -f1)
+        [ -n "$pkg" ] && { echo @package; dpkg-query -W -f='${'$'}{Package} ${'$'}{Version}\n' "$pkg" 2>/dev/null; }); fi
+    [ -n "$info" ] && printf '%s\n' "$info"; fi
+  command -v ethtool >/dev/null 2>&1 && { echo @ethtool; ethtool -k "$i" 2>/dev/null | grep tx-tcp-segmentation:; }
+done
 true`;
+
+/** The argv that reads what carries each of `ifaces` in one command (parse with `parseImplementations`). */
+export function implementationsArgv(ifaces: readonly string[]): string[] {
+  return ['sh', '-c', SCRIPT, 'egress-wg-impl', ...ifaces];
+}
+
+/** Splits the output of `implementationsArgv` by interface and interprets each part (pure). */
+export function parseImplementations(stdout: string, ifaces: readonly string[]): Map<string, TunnelImplementation> {
+  const parts = new Map<string, string>();
+  let cur: string | undefined;
+  for (const line of stdout.split('\n')) {
+    const m = /^@@iface (\S+)$/.exec(line);
+    if (m) {
+      cur = m[1]!;
+      parts.set(cur, '');
+    } else if (cur !== undefined) parts.set(cur, `${parts.get(cur)}${line}\n`);
+  }
+  return new Map(ifaces.map((i) => [i, parseImplementation(parts.get(i) ?? '', i)]));
+}
+
+/** What carries each of `ifaces` on `host`, read in one command. */
+export async function tunnelImplementations(host: Host, ifaces: readonly string[]): Promise<Map<string, TunnelImplementation>> {
+  if (ifaces.length === 0) return new Map();
+  const r = await host.run(implementationsArgv(ifaces));
+  return parseImplementations(r.exitCode === 0 ? r.stdout : '', ifaces);
+}
 
 /** The argv that reads what carries `iface` (parse its stdout with `parseImplementation`). */
 export function implementationArgv(iface: string): string[] {

@@ -2,7 +2,7 @@
 import { PermissionError } from '@egress/core/errors';
 import type { CommandContext, Invocation } from '../cli.js';
 import { exitCode, type ExitStatus } from '../exit-status.js';
-import { egressStatus, formatStatus, readLiveFor } from '../live/egress-status.js';
+import { egressStatus, formatStatus, implementationsFor, readLiveFor } from '../live/egress-status.js';
 import { loadClientState, selectEgresses } from '../state/store.js';
 import { formatHealth, readSupervisor } from '../daemon/supervisor-view.js';
 
@@ -14,8 +14,8 @@ export async function statusCommand(inv: Invocation, ctx: CommandContext): Promi
   const egresses = selectEgresses(state, inv.args[0], 'status');
   const live = await readLiveFor(host, state);
   const statuses = [];
-  const sup = await readSupervisor(host);
-  for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live, state)), health: sup.health[e.name] ?? null });
+  const [sup, impls] = await Promise.all([readSupervisor(host), implementationsFor(host, egresses, live)]);
+  for (const e of egresses) statuses.push({ ...(await egressStatus(host, e, live, state, impls)), health: sup.health[e.name] ?? null });
   // Saved proxies (proxy --persist): whether each runs, its active connections and bytes.
   const { proxyRows, formatProxyRow } = await import('../proxy/persist-command.js');
   const proxies = await proxyRows(host).catch(() => []);

@@ -1,5 +1,5 @@
 // Doctor's checks of one egress: saved files, kernel state against the rendered desired state, and live probes.
-import { describeImplementation, tunnelImplementation } from '@egress/core/wireguard-impl';
+import { describeImplementation, tunnelImplementation, type TunnelImplementation } from '@egress/core/wireguard-impl';
 import type { Host } from '@egress/core/host/host';
 import { publicKeyOf } from '@egress/core/keys';
 import type { ClientState, Egress } from '@egress/core/model/client';
@@ -71,15 +71,17 @@ export async function checkEgress(host: Host, state: ClientState, e: Egress, liv
   const wantAddrs = e.kind === 'wireguard' ? clientTunnelAddresses(e) : [];
   const missingAddrs = wantAddrs.filter((a) => !link?.addresses.includes(a));
   // Informational: which implementation carries the tunnel, and whether its offloads are on (never a failure).
+  const impls = new Map<string, TunnelImplementation>();
   if (e.kind === 'wireguard' && link) {
     const impl = await tunnelImplementation(host, e.interface);
+    impls.set(e.interface, impl);
     checks.push(pass('implementation', `${describeImplementation(impl)} (${impl.how})`));
   }
   if (!link || !link.up) checks.push(fail('interface', `${e.interface} is ${link ? 'down' : 'missing'}: the egress is down (its kill switch refuses selected traffic)`, up));
   else if (missingAddrs.length) checks.push(fail('interface', `${e.interface} lacks ${missingAddrs.join(', ')}`, `egress-client down ${e.name} && ${up}`));
   else checks.push(pass('interface', `${e.interface} up with ${link.addresses.join(', ')}`));
 
-  const status = await egressStatus(host, e, live);
+  const status = await egressStatus(host, e, live, undefined, impls);
   if (e.kind === 'wireguard' && link) {
     const age = status.latestHandshake ? Date.now() / 1000 - status.latestHandshake : Infinity;
     checks.push(age < 180 ? pass('handshake', `latest handshake ${Math.round(age)}s ago with ${status.endpoint}`) : fail('handshake', status.latestHandshake ? `latest handshake ${Math.round(age)}s ago (stale)` : `no handshake with ${status.endpoint}`, `check that ${e.wireguard.endpoint} is reachable over UDP and that the VPS has this peer (egress-server status)`));

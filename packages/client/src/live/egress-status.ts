@@ -3,7 +3,7 @@ import type { Host } from '@egress/core/host/host';
 import type { ClientState, Egress } from '@egress/core/model/client';
 import { renderClientRules } from '@egress/core/render/client-routing';
 import { selectionFacts } from '../egress-facts.js';
-import { describeImplementation, tunnelImplementation, type TunnelImplementation } from '@egress/core/wireguard-impl';
+import { describeImplementation, tunnelImplementation, tunnelImplementations, type TunnelImplementation } from '@egress/core/wireguard-impl';
 import { wgPeers } from '../wg-show.js';
 import { hasRule, readLive, type LiveClient } from './read-live.js';
 
@@ -43,6 +43,11 @@ export function sysctlKeysOf(e: Egress): string[] {
   return ['net.ipv4.conf.all.src_valid_mark', `net.ipv4.conf.${e.interface}.rp_filter`, `net.ipv4.conf.${e.interface}.route_localnet`];
 }
 
+/** What carries each up tunnel of `egresses`, read in one command (status reads them all at once). */
+export async function implementationsFor(host: Host, egresses: readonly Egress[], live: LiveClient): Promise<Map<string, TunnelImplementation>> {
+  return tunnelImplementations(host, egresses.filter((e) => e.kind === 'wireguard' && live.links.has(e.interface)).map((e) => e.interface));
+}
+
 /** Reads the live state once for all egresses of `state`. */
 export async function readLiveFor(host: Host, state: ClientState): Promise<LiveClient> {
   return readLive(host, {
@@ -62,7 +67,7 @@ export function killSwitchOf(e: Egress, live: LiveClient): EgressStatus['killSwi
 }
 
 /** Status of one egress from the live state and `wg show` (`state` adds the named namespaces using it). */
-export async function egressStatus(host: Host, e: Egress, live: LiveClient, state?: ClientState): Promise<EgressStatus> {
+export async function egressStatus(host: Host, e: Egress, live: LiveClient, state?: ClientState, impls?: ReadonlyMap<string, TunnelImplementation>): Promise<EgressStatus> {
   const link = live.links.get(e.interface);
   const peers = e.kind === 'wireguard' && link ? ((await wgPeers(host, e.interface)) ?? []) : [];
   const peer = e.kind === 'wireguard' ? peers.find((p) => p.publicKey === e.wireguard.serverPublicKey) : undefined;
@@ -82,7 +87,7 @@ export async function egressStatus(host: Host, e: Egress, live: LiveClient, stat
     namespaces: (state?.namespaces ?? []).filter((n) => n.egress === e.name).map((n) => n.name),
     killSwitch: killSwitchOf(e, live),
     dns: e.dns,
-    ...(e.kind === 'wireguard' && link ? { implementation: await tunnelImplementation(host, e.interface) } : {}),
+    ...(e.kind === 'wireguard' && link ? { implementation: impls?.get(e.interface) ?? (await tunnelImplementation(host, e.interface)) } : {}),
   };
 }
 
