@@ -46,6 +46,15 @@ export function isSudoPasswordError(stderr: string): boolean {
   return /sudo: (a password is required|a terminal is required|no tty present)/.test(stderr);
 }
 
+/**
+ * What must happen before a session's first command (taking the VPS lock). It may run the first batch itself, in its
+ * own exec (given only for a batch of plain reads: no stdin, nothing secret), and then returns that batch's result.
+ */
+export type SessionGate = (batch?: { script: string; marker: string }) => Promise<RunResult | undefined>;
+
+/** Largest batch script a gate is offered (it travels as an argument of the lock's command line). */
+const GATE_BATCH_MAX = 64 * 1024;
+
 /** A VPS reached over SSH: every command and file operation is one exec on the shared connection. */
 export class SshHost implements Host {
   readonly name: string;
@@ -59,6 +68,9 @@ export class SshHost implements Host {
   private readonly primedResults = new Map<string, RunResult>();
   /** Number of SSH execs (round trips) made so far. */
   roundTrips = 0;
+  /** Runs before the session's first command (the VPS lock; see setGate); settled once passed. */
+  private gate: SessionGate | undefined;
+  private gatePassed: Promise<RunResult | undefined> | undefined;
 
   constructor(
     private readonly client: Client,
@@ -137,9 +149,26 @@ export class SshHost implements Host {
     });
   }
 
+  /** Sets what runs before the first command of the session (once; the first runMany may hand it its batch). */
+  setGate(gate: SessionGate): void {
+    this.gate = gate;
+  }
+
+  /** Passes the gate (once; every other caller waits for it); the batch's result when the gate ran it. */
+  private async passGate(batch?: { script: string; marker: string }): Promise<RunResult | undefined> {
+    if (!this.gate) return undefined;
+    if (this.gatePassed) {
+      await this.gatePassed;
+      return undefined;
+    }
+    this.gatePassed = this.gate(batch);
+    return this.gatePassed;
+  }
+
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    await this.passGate();
     this.primedResults.clear();
     if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
@@ -160,14 +189,17 @@ export class SshHost implements Host {
       const bad = served.findIndex((r, i) => r!.exitCode !== 0 && stopsBatch(commands[i]!, options));
       return (bad < 0 ? served : served.slice(0, bad + 1)) as RunResult[];
     }
-    this.primedResults.clear();
-    if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
-    for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
       commands.map((c) => ({ argv: c.argv, stops: !!c.options?.change, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
       options.stopOnError ?? false,
     );
-    const r = await this.exec(this.commandLine(['sh', '-s']), script, undefined, commands.length);
+    // Only plain reads ride in the gate's exec: its script is an argument there, visible in the VPS's process list.
+    const plainReads = commands.every((c) => c.options?.stdin === undefined && !c.options?.change && !c.options?.secrets?.length) && script.length <= GATE_BATCH_MAX;
+    const gated = await this.passGate(plainReads ? { script, marker } : undefined);
+    this.primedResults.clear();
+    if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
+    for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
+    const r = gated ?? (await this.exec(this.commandLine(['sh', '-s']), script, undefined, commands.length));
     this.checkSudo(r);
     if (r.exitCode !== 0) throw new SshError('E_SSH', `batch of ${commands.length} commands on ${this.name} did not run (exit ${r.exitCode}): ${r.stderr.trim()}`);
     const results = parseBatchOutput(r.stdout, marker);
@@ -183,6 +215,7 @@ export class SshHost implements Host {
 
   /** Reads a remote file; undefined when it does not exist. */
   async readFile(path: string): Promise<string | undefined> {
+    await this.passGate();
     if (this.primed.has(path)) return this.primed.get(path);
     const r = await this.run(['cat', '--', path]);
     if (r.exitCode === 0) return r.stdout;
@@ -192,6 +225,7 @@ export class SshHost implements Host {
 
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
+    await this.passGate();
     this.primed.delete(path);
     this.primedResults.clear();
     const { argv, options: o } = this.writeCommand(path, content, options);
@@ -213,6 +247,7 @@ export class SshHost implements Host {
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
+    await this.passGate();
     this.primedResults.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });

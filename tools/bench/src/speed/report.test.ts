@@ -51,7 +51,7 @@ describe('speed report', () => {
     };
     const md = peersMarkdown(p);
     expect(md).toContain('| Node start-up and loading the CLI (before its first line) | 300 | n/a |');
-    expect(md).toContain('| facts + engine read (1 exec) | 250 | n/a |');
+    expect(md).toContain("| facts + engine read (1 exec, or the rest of the lock's exec) | 250 | n/a |");
     expect(md).toContain('| SSH key exchange | n/a | n/a |');
     expect(md).toContain('| commands the change batch ran on the VPS (count) | 40 | n/a |');
     expect(md).toContain('judged on the shipped bundle (the program the .deb installs), every run: n/a.**');

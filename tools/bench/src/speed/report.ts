@@ -104,7 +104,8 @@ function onePeerCount(p: PeersGroup): number {
 
 /** The < 1 s goal of `peer add`, on every run (the slowest decides): "met (median …, slowest …)" or "NOT met (…)". */
 export function peerAddVerdict(f: Figure | undefined, goalS = 1): string {
-  if (!f || f.status !== 'ok') return `n/a${f && f.status !== 'ok' ? ` (${f.reason})` : ''}`;
+  if (!f) return 'n/a';
+  if (f.status !== 'ok') return `n/a (${f.reason})`;
   return `${f.max < goalS ? 'met' : 'NOT met'} (median ${f.median.toFixed(2)} s, slowest ${f.max.toFixed(2)} s, n=${f.n})`;
 }
 
