@@ -80,6 +80,9 @@ describe('acquireRemoteLock', () => {
     expect(batchDone('\nM 0\nx\nM E 0\n\nM END\n', 'M')).toBeUndefined();
     expect(batchDone('\nM 0\nx\nM E 0\n\nM END\n\nM DONE 0\n', 'M')).toEqual({ exitCode: 0, stdout: '\nM 0\nx\nM E 0\n\nM END\n' });
     expect(batchDone('\nM DONE 97\n', 'M')).toEqual({ exitCode: 97, stdout: '' });
+    // Searching from a later offset still finds a DONE line that starts there; one wholly before it is not looked at.
+    expect(batchDone('xx\nM DONE 1\n', 'M', 2)).toEqual({ exitCode: 1, stdout: 'xx' });
+    expect(batchDone('\nM DONE 1\nyy', 'M', 3)).toBeUndefined();
   });
 
   it('gives up after the wait, naming the holder', async () => {

@@ -85,9 +85,15 @@ export interface LockBatch {
   marker: string;
 }
 
-/** Splits what came after `held`: the batch's stdout and exit code once its DONE line is there, else undefined. */
-export function batchDone(text: string, marker: string): { exitCode: number; stdout: string } | undefined {
-  const m = new RegExp(`\\n${marker} DONE (\\d+)\\n`).exec(text);
+/**
+ * Splits what came after `held`: the batch's stdout and exit code once its DONE line is there, else undefined.
+ * `from`: where to start looking (what earlier calls already searched, less a line's length): the output of a large
+ * batch arrives in many chunks and is searched once, not once per chunk.
+ */
+export function batchDone(text: string, marker: string, from = 0): { exitCode: number; stdout: string } | undefined {
+  const re = new RegExp(`\\n${marker} DONE (\\d+)\\n`, 'g');
+  re.lastIndex = Math.max(0, from);
+  const m = re.exec(text);
   return m ? { exitCode: Number(m[1]), stdout: text.slice(0, m.index) } : undefined;
 }
 
@@ -103,18 +109,29 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
   let onHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (onHeld = resolve));
   let isHeld = false;
+  const after: string[] = [];
+  let tail = '';
+  let batchSeen = false;
   let onBatch: (r: { exitCode: number; stdout: string }) => void = () => undefined;
   const batchDoneP = new Promise<{ exitCode: number; stdout: string }>((resolve) => (onBatch = resolve));
   const endLock = span('lock');
   const argv = ['sh', '-c', REMOTE_LOCK_SCRIPT, 'egress-lock', String(waitSeconds), JSON.stringify(me), options.dir ?? REMOTE_LOCK_DIR, batch?.script ?? '', batch?.marker ?? ''];
   const channel = await host.hold(argv, (d) => {
-    text += d;
     if (isHeld) {
-      // After `held`: the batch's output, up to its DONE line.
-      const done = batch ? batchDone(text, batch.marker) : undefined;
-      if (done) onBatch(done);
+      // After `held`: the batch's output, up to its DONE line. Kept as chunks and only the recent tail searched: a
+      // string grown chunk by chunk and searched each time is copied whole each time (~100 ms for 300 KB of facts).
+      if (!batch || batchSeen) return;
+      after.push(d);
+      tail = (tail + d).slice(-(batch.marker.length + 64) - d.length);
+      if (!tail.includes(`${batch.marker} DONE `)) return;
+      const done = batchDone(after.join(''), batch.marker);
+      if (done) {
+        batchSeen = true;
+        onBatch(done);
+      }
       return;
     }
+    text += d;
     for (;;) {
       const nl = text.indexOf('\n');
       if (nl < 0) break;
@@ -126,8 +143,13 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
       } else if (line === 'held') {
         isHeld = true;
         onHeld();
+        after.push(text);
+        tail = text.slice(-((batch?.marker.length ?? 0) + 64));
         const done = batch ? batchDone(text, batch.marker) : undefined;
-        if (done) onBatch(done);
+        if (done) {
+          batchSeen = true;
+          onBatch(done);
+        }
         break;
       }
     }
@@ -158,6 +180,6 @@ export async function acquireRemoteLock(host: HoldingHost, options: RemoteLockOp
     })());
   if (!batch) return { release };
   // The channel closing before the batch's DONE line (connection lost, lock script killed): the batch did not complete.
-  const ran = await Promise.race([batchDoneP, channel.closed.then((c) => ({ exitCode: c.code === 0 ? 255 : c.code, stdout: text }))]);
+  const ran = await Promise.race([batchDoneP, channel.closed.then((c) => ({ exitCode: c.code === 0 ? 255 : c.code, stdout: after.join('') }))]);
   return { release, batch: ran };
 }

@@ -1,4 +1,5 @@
 // SshHost: the Host seam over one ssh2 connection; argv quoted for the remote shell, batches in one exec.
+import { StringDecoder } from 'node:string_decoder';
 import type { Client } from 'ssh2';
 import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, stopsBatch, type BatchOptions, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
@@ -265,7 +266,9 @@ export class SshHost implements Host {
       this.client.exec(this.commandLine(argv), (err, channel) => {
         if (err) return reject(new SshError('E_SSH', `ssh exec on ${this.name} failed: ${err.message}`, { cause: err }));
         let stderr = '';
-        channel.on('data', (d: Buffer) => onData(d.toString('utf8')));
+        // A UTF-8 character split across two chunks (a batch's output rides here too) is decoded whole.
+        const decoder = new StringDecoder('utf8');
+        channel.on('data', (d: Buffer) => onData(decoder.write(d)));
         channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
         const closed = new Promise<{ code: number; stderr: string }>((done) => channel.on('close', (code: number | null | undefined) => done({ code: typeof code === 'number' ? code : 255, stderr })));
         resolve({ end: () => channel.end(), closed });
