@@ -72,6 +72,7 @@ export class SshHost implements Host {
   /** Runs before the session's first command (the VPS lock; see setGate); settled once passed. */
   private gate: SessionGate | undefined;
   private gatePassed: Promise<RunResult | undefined> | undefined;
+  private readonly afterGate: Array<() => void> = [];
 
   constructor(
     private readonly client: Client,
@@ -155,6 +156,16 @@ export class SshHost implements Host {
     this.gate = gate;
   }
 
+  /**
+   * Runs `fn` once the gate has passed (the lock held), or returns false when no gate is pending (call it yourself):
+   * "Reading the VPS" is said once the lock is held, as it was when the lock had an exec of its own.
+   */
+  deferUntilGated(fn: () => void): boolean {
+    if (!this.gate || this.gatePassed) return false;
+    this.afterGate.push(fn);
+    return true;
+  }
+
   /** Passes the gate (once; every other caller waits for it); the batch's result when the gate ran it. */
   private async passGate(batch?: { script: string; marker: string }): Promise<RunResult | undefined> {
     if (!this.gate) return undefined;
@@ -163,7 +174,9 @@ export class SshHost implements Host {
       return undefined;
     }
     this.gatePassed = this.gate(batch);
-    return this.gatePassed;
+    const r = await this.gatePassed;
+    for (const fn of this.afterGate.splice(0)) fn();
+    return r;
   }
 
   /** Runs argv remotely; nonzero exit returned unless `check`. */
