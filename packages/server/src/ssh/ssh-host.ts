@@ -23,14 +23,17 @@ export interface HeldChannel {
 }
 
 // Paths are absolute (the engine's); the directory and name come from parameter expansion, mkdir only when missing:
-// a write costs cat, chmod, sync and mv on the VPS, nothing more.
-const WRITE_SCRIPT = [
+// a write costs cat, sync and mv on the VPS (chmod too unless the mode is the 0600 umask 077 gives a new file), and no
+// subshell: a change batch writes several files, each process counts on a busy VPS.
+export const WRITE_SCRIPT = [
   'umask 077',
   'case "$1" in /*) ;; *) echo "egress-write: not an absolute path: $1" >&2; exit 1 ;; esac',
   'd=${1%/*}; b=${1##*/}; [ -n "$d" ] || d=/',
   '[ -d "$d" ] || (umask 022; mkdir -p -- "$d") || exit 1',
   't="$d/.$b.egress-$$.tmp"',
-  'if cat >"$t" && chmod "$2" "$t" && (sync "$t" 2>/dev/null || true) && mv -f -- "$t" "$1"; then exit 0; fi',
+  // A temp file left by an earlier run keeps its mode through `cat >`: then chmod, whatever the mode.
+  'm=1; if [ "$2" = 0600 ] && [ ! -e "$t" ] && [ ! -L "$t" ]; then m=; fi',
+  'if cat >"$t" && { [ -z "$m" ] || chmod "$2" "$t"; } && { sync "$t" 2>/dev/null || true; } && mv -f -- "$t" "$1"; then exit 0; fi',
   'rc=$?; rm -f -- "$t"; exit "$rc"',
 ].join('\n');
 
