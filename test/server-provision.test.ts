@@ -121,9 +121,9 @@ describe('egress-server provision (lab, real SSH)', () => {
     const files = await sh(lab, 'vps', 'sha256sum /etc/egress/* /etc/wireguard/egress0.conf /etc/sysctl.d/90-egress.conf');
     const doc = await provisionJson(lab, ['--forward', '8080/tcp:8080', '--forward', '5353/udp']);
     expect(doc).toMatchObject({ changed: 0, changes: [] });
-    // 1 for the channel holding the change lock on the VPS (issue 20) and 1 for the facts, which carry the engine's
-    // read of what egress owns too (issue 19: it was 2 more round trips of its own).
-    expect(doc.roundTrips).toBe(2);
+    // 1: the channel holding the change lock on the VPS (issue 20) carries the facts once the lock is held, and they
+    // carry the engine's read of what egress owns too (issue 19: those were 3 more round trips of their own).
+    expect(doc.roundTrips).toBe(1);
     expect(await sh(lab, 'vps', 'nft list ruleset')).toBe(before);
     expect(await sh(lab, 'vps', 'sha256sum /etc/egress/* /etc/wireguard/egress0.conf /etc/sysctl.d/90-egress.conf')).toBe(files);
     const st = await server(lab, ['status', lab.ssh.target, '--json']);
@@ -131,7 +131,7 @@ describe('egress-server provision (lab, real SSH)', () => {
     expect(JSON.parse(st.stdout)).toMatchObject({ up: true, healthy: true, nft: { present: true, matchesRendered: true }, ipForward: true, ipv6Forwarding: true, listenPort: { configured: 51820, live: 51820 } });
   });
 
-  it('peer add and peer remove change one peer with wg set in 3 round trips: same interface, the client keeps its tunnel', async () => {
+  it('peer add and peer remove change one peer with wg set in 2 round trips: same interface, the client keeps its tunnel', async () => {
     const ifindex = async () => (JSON.parse(await sh(lab, 'vps', 'ip -j link show dev egress0')) as Array<{ ifindex: number }>)[0]!.ifindex;
     const peers = async () => (await sh(lab, 'vps', 'wg show egress0 peers')).trim().split('\n').sort();
     const index = await ifindex();
@@ -140,8 +140,8 @@ describe('egress-server provision (lab, real SSH)', () => {
     expect(add.exitCode, add.stderr).toBe(0);
     const doc = JSON.parse(add.stdout) as { roundTrips: number; peers: Array<{ name: string; publicKey: string }> };
     const key = doc.peers.find((p) => p.name === 'tablet')!.publicKey;
-    // The VPS lock, the facts (with the engine's read), the changes (with the verification's read after them).
-    expect(doc.roundTrips).toBe(3);
+    // The VPS lock with the facts in its exec (and the engine's read), the changes (with the verification's read after them).
+    expect(doc.roundTrips).toBe(2);
     expect(add.stderr).toContain(`wg set egress0 peer ${key} allowed-ips`);
     expect(add.stderr).not.toMatch(/syncconf|wg-quick (down|up)|systemctl restart/);
     expect(await peers()).toEqual([...before, key].sort());
@@ -149,7 +149,7 @@ describe('egress-server provision (lab, real SSH)', () => {
     expect(await reachWithRetry(lab, 'tcp', 8080)).toBe('tcp-hello');
     const remove = await server(lab, ['peer', 'remove', lab.ssh.target, 'tablet', '--json']);
     expect(remove.exitCode, remove.stderr).toBe(0);
-    expect((JSON.parse(remove.stdout) as { roundTrips: number }).roundTrips).toBe(3);
+    expect((JSON.parse(remove.stdout) as { roundTrips: number }).roundTrips).toBe(2);
     expect(remove.stderr).toContain(`wg set egress0 peer ${key} remove`);
     expect(await peers()).toEqual(before);
     expect(await ifindex()).toBe(index);

@@ -9,7 +9,7 @@ import process from 'node:process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleProgram } from './bundle-options.mjs';
 import { SHIM_SOURCES } from '../../packages/shim/scripts/sources.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,23 +69,7 @@ async function bundle(dir) {
   };
   for (const [name, file] of Object.entries(entries)) {
     if (!existsSync(file)) { process.stderr.write(`package: ${file} is missing: run \`npm run build\` first\n`); process.exit(1); }
-    await build({
-      entryPoints: [file], outfile: join(dir, `${name}.js`), bundle: true, platform: 'node', target: 'node20', format: 'esm',
-      // ssh2's optional native helpers (sshcrypto.node, cpu-features) are loaded in try/catch: the pure-JS paths are used.
-      external: ['*.node', 'cpu-features'],
-      // CommonJS dependencies (ssh2) use require, __filename and __dirname: give the ESM bundle all three.
-      banner: {
-        js: [
-          "import { createRequire as __egressCreateRequire } from 'node:module';",
-          "import { fileURLToPath as __egressFileURLToPath } from 'node:url';",
-          "import { dirname as __egressDirname } from 'node:path';",
-          'const require = __egressCreateRequire(import.meta.url);',
-          'const __filename = __egressFileURLToPath(import.meta.url);',
-          'const __dirname = __egressDirname(__filename);',
-        ].join(' '),
-      },
-      legalComments: 'none', logLevel: 'warning',
-    });
+    await bundleProgram(file, join(dir, `${name}.js`));
   }
 }
 

@@ -98,7 +98,7 @@ export function planText(steps: readonly Step[]): string {
 export interface ConvergeResult {
   changed: number;
   steps: string[];
-  /** The engine's plan as text (what --dry-run prints: files, the nft ruleset, commands). */
+  /** The engine's plan as text (what --dry-run prints: files, the nft ruleset, commands); '' unless a dry run. */
   plan: string;
   notes: string[];
   firewall: string[];
@@ -115,7 +115,8 @@ export async function converge(host: Host, facts: VpsFacts, config: ServerConfig
   const result = await apply(host, desired, ownership, { ...(dryRun ? {} : { output }), dryRun });
   const fw = firewallCommands(facts, config);
   const firewall = fw.map((c) => c.argv.join(' '));
-  const plan = planText(result.steps);
+  // Only a dry run prints the plan: formatting every written file line by line is O(peers) work a change never shows.
+  const plan = dryRun ? planText(result.steps) : '';
   if (dryRun || fw.length === 0) return { changed: result.changed, steps: result.steps.map((s) => s.title), plan, notes: result.notes, firewall: dryRun ? firewall : [] };
   output.step('Letting the tunnel through other firewalls whose policy drops');
   const res = await runAll(host, fw, { stopOnError: true });
@@ -153,7 +154,10 @@ export async function withVps<T>(
 ): Promise<T> {
   const session = await open(targetText, options, output);
   try {
-    output.step('Reading the VPS');
+    // With the VPS lock taken in the facts' own exec, this is said once the lock is held (as before).
+    const host = session.host as Session['host'] & { deferUntilGated?: (fn: () => void) => boolean };
+    const announce = () => output.step('Reading the VPS');
+    if (!host.deferUntilGated?.(announce)) announce();
     const endFacts = span('facts');
     const facts = await readFacts(session.host, 'egress0', reads !== 'facts', reads === 'peer-change' ? 'peer-change' : 'all');
     endFacts();

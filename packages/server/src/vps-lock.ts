@@ -7,6 +7,7 @@ import { lockWaitMs, withLock, type Output } from '@egress/core';
 import { acquireRemoteLock, type HeldRemoteLock, type HoldingHost } from './ssh/remote-lock.js';
 import type { CommandName } from './cli/options.js';
 import type { SessionOpener } from './session.js';
+import type { SessionGate } from './ssh/ssh-host.js';
 
 /** Commands that change a VPS. */
 export const CHANGING: ReadonlySet<CommandName> = new Set(['provision', 'peer add', 'peer remove', 'forward add', 'forward remove', 'deprovision']);
@@ -30,27 +31,37 @@ export function lockingOpener(command: CommandName, target: string, dryRun: bool
   if (!CHANGING.has(command) || dryRun) return open;
   return async (targetText, options, out) => {
     const session = await open(targetText, options, out);
-    const host = session.host as typeof session.host & Partial<HoldingHost>;
+    const host = session.host as typeof session.host & Partial<HoldingHost> & { setGate?: (gate: SessionGate) => void };
     if (typeof host.hold !== 'function') return session;
-    let lock: HeldRemoteLock | undefined;
-    try {
-      lock = await acquireRemoteLock(host as HoldingHost, {
-        command: `egress-server ${command} ${target}`,
-        target,
-        waitMs: lockWaitMs(300_000),
-        onWait: (holder) => output.info(`waiting for ${holder} to finish with ${target} (one change at a time; lock on the VPS)`),
+    const lockOptions = {
+      command: `egress-server ${command} ${target}`,
+      target,
+      waitMs: lockWaitMs(300_000),
+      onWait: (holder: string) => output.info(`waiting for ${holder} to finish with ${target} (one change at a time; lock on the VPS)`),
+    };
+    const keep = (lock: HeldRemoteLock | undefined): void => {
+      if (!lock) return;
+      const close = host.close.bind(host);
+      host.close = async () => {
+        await lock.release().catch(() => undefined);
+        await close();
+      };
+    };
+    if (typeof host.setGate === 'function') {
+      // Taken before the session's first command, in the same exec as that command's batch when it is a batch of reads
+      // (the facts): the lock costs no round trip of its own, and nothing is read before it is held.
+      host.setGate(async (batch) => {
+        const lock = await acquireRemoteLock(host as HoldingHost, lockOptions, batch);
+        keep(lock);
+        return lock?.batch ? { exitCode: lock.batch.exitCode, stdout: lock.batch.stdout, stderr: '' } : undefined;
       });
+      return session;
+    }
+    try {
+      keep(await acquireRemoteLock(host as HoldingHost, lockOptions));
     } catch (err) {
       await host.close();
       throw err;
-    }
-    if (lock) {
-      const held = lock;
-      const close = host.close.bind(host);
-      host.close = async () => {
-        await held.release().catch(() => undefined);
-        await close();
-      };
     }
     return session;
   };

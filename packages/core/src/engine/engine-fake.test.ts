@@ -445,6 +445,33 @@ describe('engine rollback on FakeHost: a failure at any change restores the host
     expect(host.dump()).toBe(before);
   });
 
+  it('verifies written files by their sha256 (not read back whole), and a file that landed different fails verification', async () => {
+    const host = freshHost();
+    const before = host.dump();
+    const r = await apply(host, STATES.wg!, OWN);
+    expect(r.changed).toBeGreaterThan(0);
+    const files = STATES.wg!.files.map((f) => f.path);
+    expect(files.length).toBeGreaterThan(0);
+    // After the first write, each desired file is hashed, never cat'ed.
+    const firstWrite = host.calls.findIndex((c) => c.change);
+    const after = host.calls.slice(firstWrite);
+    for (const f of files) {
+      expect(after.some((c) => c.argv[0] === 'sha256sum' && c.argv.includes(f))).toBe(true);
+      expect(after.some((c) => c.argv[0] === 'cat' && c.argv.includes(f))).toBe(false);
+    }
+    await teardown(host, OWN);
+    expect(host.dump()).toBe(before);
+    // A write that silently stores other bytes: only the hash can tell, and it does.
+    const bad = freshHost();
+    const write = bad.writeFile.bind(bad);
+    bad.writeFile = (path, content, options) => write(path, path === files[0] ? `${content}# altered\n` : content, options);
+    const err = (await apply(bad, STATES.wg!, OWN).catch((e: unknown) => e)) as ApplyError;
+    expect(err).toBeInstanceOf(ApplyError);
+    expect(err.message).toMatch(new RegExp(`^verification failed, the host still differs: update ${files[0]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `));
+    expect(err.restored).toBe(true);
+    expect(bad.dump()).toBe(before);
+  });
+
   it('reports when the previous state could not be restored', async () => {
     const host = freshHost();
     await apply(host, STATES.iface!, OWN);

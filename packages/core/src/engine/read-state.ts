@@ -4,7 +4,7 @@ import { CommandError } from '../errors.js';
 import { runAll, type Command, type Host, type RunResult } from '../host/host.js';
 import { parseJsonWith } from '../model/parse.js';
 import { IpRouteJson, IpRuleJson, routeFromJson, ruleFromJson, type CurrentRoute, type CurrentRule } from './ip-format.js';
-import { Journal, emptyJournal } from './journal.js';
+import { Journal, emptyJournal, sha256 } from './journal.js';
 import type { HostState, Ownership } from './types.js';
 
 export interface CurrentFile {
@@ -81,8 +81,12 @@ function statResult(r: RunResult | undefined, path: string): CurrentFile | undef
 /** What decides the engine's first read: the paths, sysctl keys, links and units a desired state names. */
 export type ReadShape = { files: ReadonlyArray<{ path: string }>; sysctls: ReadonlyArray<{ key: string }>; links: ReadonlyArray<{ name: string }>; units: ReadonlyArray<{ name: string }> };
 
-/** The engine's first read batch for `desired` under `ownership`, with where each answer sits in it. */
-function firstRead(desired: ReadShape, ownership: Ownership) {
+/**
+ * The engine's first read batch for `desired` under `ownership`, with where each answer sits in it. `hashed`: paths
+ * whose content is read as its sha256 (the verification after a write of known content: the file's bytes are not sent
+ * back, which for a 1,000-peer server is ~240 KB of server.json and wg config per `peer add`).
+ */
+function firstRead(desired: ReadShape, ownership: Ownership, hashed: ReadonlySet<string> = new Set()) {
   const paths = [...new Set([...desired.files.map((f) => f.path), ...ownership.files])].sort();
   const sysctlKeys = [...new Set(desired.sysctls.map((s) => s.key))].sort();
   const linkNames = [...new Set([...ownership.links, ...desired.links.map((l) => l.name)])].sort();
@@ -91,7 +95,7 @@ function firstRead(desired: ReadShape, ownership: Ownership) {
   const at = (c: Command): number => commands.push(c) - 1;
   const journalAt = at({ argv: ['cat', '--', ownership.journalPath] });
   // Content (or entries) of every path in the same batch as its stat: reading what exists costs no second round trip.
-  const statAt = paths.map((p) => ({ stat: at({ argv: ['stat', '-c', '%a %F', '--', p] }), cat: at({ argv: ['cat', '--', p] }), ls: at({ argv: ['ls', '-A', '--', p] }) }));
+  const statAt = paths.map((p) => ({ stat: at({ argv: ['stat', '-c', '%a %F', '--', p] }), cat: at({ argv: [hashed.has(p) ? 'sha256sum' : 'cat', '--', p] }), ls: at({ argv: ['ls', '-A', '--', p] }) }));
   const nftAt = ownership.nftTables.map((t) => at({ argv: ['nft', 'list', 'table', t.family, t.name] }));
   const rulesAt = ([4, 6] as const).map((f) => at({ argv: ['ip', '-j', `-${f}`, 'rule', 'show'] }));
   const routesAt = ownership.routeTables.flatMap((t) => ([4, 6] as const).map((f) => ({ f, t, i: at({ argv: ['ip', '-j', `-${f}`, 'route', 'show', 'table', String(t)] }) })));
@@ -108,16 +112,30 @@ function firstRead(desired: ReadShape, ownership: Ownership) {
  * The commands of the engine's first read (all reads, no stdin), so a caller that reads facts anyway can send them in
  * its own batch and prime the host with the answers (SshHost.primeResults): the engine's read then costs no round trip.
  */
-export function stateReadCommands(desired: ReadShape, ownership: Ownership): Command[] {
-  return firstRead(desired, ownership).commands;
+export function stateReadCommands(desired: ReadShape, ownership: Ownership, verify?: VerifyContents): Command[] {
+  return firstRead(desired, ownership, hashedPaths(verify)).commands;
+}
+
+/** Desired file contents to verify by hash (path → content): apply's verification of what it just wrote. */
+export type VerifyContents = ReadonlyMap<string, string>;
+
+function hashedPaths(verify: VerifyContents | undefined): ReadonlySet<string> {
+  return new Set(verify?.keys() ?? []);
+}
+
+/** The content a `sha256sum` answer stands for: `expected` when the hashes match, else a text that differs from it. */
+export function contentFromHash(r: RunResult, path: string, expected: string): string | undefined {
+  if (r.exitCode !== 0) return catResult(r, path);
+  const hash = r.stdout.trim().split(/\s+/)[0] ?? '';
+  return hash === sha256(expected) ? expected : `(content with sha256 ${hash || '?'}, not the one written)`;
 }
 
 /**
  * Reads the current state of everything egress owns or wants on `host` in one batch (one SSH round trip; a second only
  * for what just the journal names). `prefetched`: the answers of `stateReadCommands(desired, ownership)` already run.
  */
-export async function readState(host: Host, desired: HostState, ownership: Ownership, prefetched?: readonly RunResult[]): Promise<CurrentState> {
-  const { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt } = firstRead(desired, ownership);
+export async function readState(host: Host, desired: HostState, ownership: Ownership, prefetched?: readonly RunResult[], verify?: VerifyContents): Promise<CurrentState> {
+  const { commands, paths, sysctlKeys, linkNames, unitNames, journalAt, statAt, nftAt, rulesAt, routesAt, sysctlAt, linksAt, addrAt, wgAt, systemdAt, unitAt } = firstRead(desired, ownership, hashedPaths(verify));
   const nftKeys = ownership.nftTables.map((t) => `${t.family} ${t.name}`);
   // Answers of exactly these commands, run after the last change in the same batch (apply's verification).
   const results = prefetched && prefetched.length === commands.length ? prefetched : await runAll(host, commands);
@@ -139,7 +157,9 @@ export async function readState(host: Host, desired: HostState, ownership: Owner
       if (r.exitCode !== 0) throw new CommandError(['ls', '-A', '--', p], r.exitCode, r.stderr);
       f.entries = r.stdout.split('\n').filter(Boolean);
     } else {
-      const content = catResult(results[statAt[k]!.cat], p);
+      const expected = verify?.get(p);
+      const r = results[statAt[k]!.cat];
+      const content = expected !== undefined && r ? contentFromHash(r, p, expected) : catResult(r, p);
       if (content === undefined) return;
       f.content = content;
     }

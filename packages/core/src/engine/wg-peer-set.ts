@@ -42,8 +42,14 @@ export function splitWgConfig(text: string): { iface: string; peers: WgPeerSetti
   return { iface: iface.join('\n'), peers };
 }
 
+/** Same settings (allowed IPs in any order); field by field, as it runs once per kept peer of a 1,000-peer config. */
 function samePeer(a: WgPeerSettings, b: WgPeerSettings): boolean {
-  return JSON.stringify({ ...a, allowedIps: [...a.allowedIps].sort() }) === JSON.stringify({ ...b, allowedIps: [...b.allowedIps].sort() });
+  if (a.publicKey !== b.publicKey || a.endpoint !== b.endpoint || a.persistentKeepalive !== b.persistentKeepalive || a.presharedKey !== b.presharedKey) return false;
+  if (a.allowedIps.length !== b.allowedIps.length) return false;
+  if (a.allowedIps.length === 1) return a.allowedIps[0] === b.allowedIps[0];
+  const x = [...a.allowedIps].sort();
+  const y = [...b.allowedIps].sort();
+  return x.every((v, i) => v === y[i]);
 }
 
 /** `wg set IF peer KEY …` adding a peer with its settings (a preshared key goes on stdin, never on argv). */

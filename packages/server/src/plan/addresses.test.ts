@@ -40,6 +40,11 @@ describe('addresses', () => {
     expect(nextPeerIndex({ subnet4: '10.77.0.0/24', peers: [] })).toBe(2);
     const peers = [{ address4: '10.77.0.2' }, { address4: '10.77.0.4' }] as never;
     expect(nextPeerIndex({ subnet4: '10.77.0.0/24', peers })).toBe(3);
+    // Across octets of a /22, with addresses out of order and one outside the subnet (ignored): the first gap.
+    const many = [...Array.from({ length: 400 }, (_, i) => ({ address4: hostAt('10.77.0.0/22', 401 - i) })), { address4: '10.99.0.2' }, { address4: hostAt('10.77.0.0/22', 403) }] as never;
+    expect(nextPeerIndex({ subnet4: '10.77.0.0/22', peers: many })).toBe(402);
+    // The subnet given with host bits set counts from its network.
+    expect(nextPeerIndex({ subnet4: '10.77.0.9/24', peers: [{ address4: '10.77.0.2' }] as never })).toBe(3);
   });
 
   it('validates --subnet values and private addresses', () => {

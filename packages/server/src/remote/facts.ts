@@ -7,7 +7,9 @@ import { BACKPORTS_SOURCE_PATH, WIREGUARD_GO_VERSION_ARGV } from '@egress/core/w
 const SCRIPT_TOOLS = 'for c in wg wg-quick nft wireguard-go iptables ip6tables systemctl; do p=$(command -v "$c") && echo "$c $p"; done; true';
 const SCRIPT_KERNEL_WG =
   'if [ -d /sys/module/wireguard ]; then echo loaded; elif modprobe -n wireguard >/dev/null 2>&1 || [ -e "/lib/modules/$(uname -r)/kernel/drivers/net/wireguard/wireguard.ko" ]; then echo module; else echo none; fi';
-const SCRIPT_ACCEPT_RA = 'for f in /proc/sys/net/ipv6/conf/*/accept_ra; do [ -r "$f" ] && echo "$f $(cat "$f")"; done; true';
+// `read` is the shell's own: no cat process per interface (peer add reads this too). dash's read of a /proc file
+// returns 1 though it set the value, so the value decides.
+const SCRIPT_ACCEPT_RA = 'for f in /proc/sys/net/ipv6/conf/*/accept_ra; do [ -r "$f" ] && { v=; read -r v < "$f"; [ -n "$v" ]; } && echo "$f $v"; done; true';
 const SCRIPT_RESOLVED = 'resolvectl dns 2>/dev/null || cat /run/systemd/resolve/resolv.conf 2>/dev/null; true';
 const SCRIPT_SERVER_PUB = 'if [ -f /etc/egress/server.key ]; then wg pubkey < /etc/egress/server.key; fi';
 const SCRIPT_SYSCTLS = 'for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding; do echo "$k $(sysctl -n $k 2>/dev/null)"; done';

@@ -1,5 +1,8 @@
 // The batch script runs through a real `sh -s` (as over SSH) and splits back into one result per command.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
 
@@ -23,6 +26,34 @@ describe('batch script', () => {
       { exitCode: 0, stdout: 'no newline', stderr: '' },
       { exitCode: 0, stdout: '', stderr: '' },
     ]);
+  });
+
+  it('answers `ls -A -- PATH` of a file without running ls, exactly as ls does; directories and missing paths still run ls', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-batch-ls-'));
+    try {
+      writeFileSync(join(dir, "a file's name"), 'x');
+      writeFileSync(join(dir, '.hidden'), '');
+      symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+      const paths = [join(dir, "a file's name"), dir, join(dir, 'missing'), join(dir, 'dangling')];
+      const batched = runLocally(paths.map((p) => ({ argv: ['ls', '-A', '--', p] })));
+      const real = paths.map((p) => {
+        const r = spawnSync('ls', ['-A', '--', p], { encoding: 'utf8' });
+        return { exitCode: r.status, stdout: r.stdout, stderr: r.stderr };
+      });
+      expect(batched).toEqual(real);
+      expect(batched[1]!.stdout).toBe(".hidden\na file's name\ndangling\n");
+      // The file case really runs no ls: with only the batch's own tools (mktemp, rm, cat) on the PATH it still answers.
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      for (const tool of ['mktemp', 'rm', 'cat']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+      const { script, marker } = buildBatchScript([{ argv: ['ls', '-A', '--', paths[0]!] }, { argv: ['ls', '-A', '--', dir] }], false);
+      const noLs = parseBatchOutput(execFileSync('/bin/sh', ['-s'], { input: script, encoding: 'utf8', env: { PATH: bin } }), marker);
+      expect(noLs[1]!.exitCode).toBe(127); // a directory does run ls (absent here)
+      noLs.pop();
+      expect(noLs).toEqual([real[0]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('feeds stdin as a literal here-document and keeps the script away from commands without stdin', () => {

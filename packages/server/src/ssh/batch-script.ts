@@ -22,6 +22,19 @@ function heredoc(stdin: string, tag: string): string {
 }
 
 /**
+ * The shell text of one command. `ls -A -- PATH` (the engine reads every owned path with it, to list directories) runs
+ * ls only for a directory or a missing path; for anything else it prints the path as ls would, with the shell's own
+ * printf: no process for each of a server's owned files, twice per change (its read and its verification).
+ */
+function commandLine(argv: readonly string[]): string {
+  if (argv.length === 4 && argv[0] === 'ls' && argv[1] === '-A' && argv[2] === '--' && argv[3]!.startsWith('/')) {
+    const p = quoteArgv([argv[3]!]);
+    return `{ if [ ! -d ${p} ] && { [ -e ${p} ] || [ -L ${p} ]; }; then printf '%s\\n' ${p}; else ${quoteArgv(argv)}; fi; }`;
+  }
+  return quoteArgv(argv);
+}
+
+/**
  * Builds a script that prints `MARKER <index>`, the command's stdout, `MARKER E <exit>` and its stderr for each
  * command. stdin is passed as a quoted here-document (no expansion); content
  * without a final newline gets one (use writeFile for exact bytes).
@@ -35,7 +48,7 @@ export function buildBatchScript(commands: readonly BatchCommand[], stopOnError:
     // stdout goes straight out after the command's header; stderr is kept aside and printed only when there is any,
     // so a command costs one process of its own (a batch of 40 reads is 40 processes on the VPS, not 120).
     lines.push(`printf '\\n%s %s\\n' '${marker}' ${i}`);
-    lines.push(`${quoteArgv(c.argv)} 2>"$t/e" ${input.trimEnd()}`);
+    lines.push(`${commandLine(c.argv)} 2>"$t/e" ${input.trimEnd()}`);
     lines.push(`rc=$?`);
     lines.push(`printf '\\n%s E %s\\n' '${marker}' "$rc"; if [ -s "$t/e" ]; then cat "$t/e"; fi`);
     if (stopOnError === true || (stopOnError === 'changes' && c.stops)) lines.push(`[ "$rc" -eq 0 ] || exit 0`);

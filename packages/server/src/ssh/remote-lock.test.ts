@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireRemoteLock, describeRemoteHolder, type HoldingHost } from './remote-lock.js';
+import { acquireRemoteLock, batchDone, describeRemoteHolder, type HoldingHost } from './remote-lock.js';
+import { buildBatchScript, parseBatchOutput } from './batch-script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'egress-remote-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,6 +54,35 @@ describe('acquireRemoteLock', () => {
     expect(next).toBeDefined();
     await next!.release();
     await lock!.release();
+  });
+
+  it('runs the first batch under the lock in the same exec (its output after `held`), and only once the lock is held', async () => {
+    const first = await acquireRemoteLock(localHost(), opts('egress-server peer add root@vps', 0));
+    const batch = buildBatchScript([{ argv: ['cat', join(dir, 'change.holder')] }, { argv: ['sh', '-c', 'echo oops >&2; exit 3'] }, { argv: ['echo', 'a b'] }], false);
+    const waits: string[] = [];
+    const second = acquireRemoteLock(localHost(), opts('egress-server peer remove root@vps', 20_000, waits), batch);
+    while (waits.length === 0) await new Promise((r) => setTimeout(r, 20));
+    await first!.release();
+    const lock = await second;
+    expect(lock!.batch!.exitCode).toBe(0);
+    const results = parseBatchOutput(lock!.batch!.stdout, batch.marker);
+    // The batch read the holder file after the lock was taken: the second holder's name, not the first's.
+    expect(describeRemoteHolder(results[0]!.stdout)).toMatch(/\(egress-server peer remove root@vps, since /);
+    expect(results.slice(1)).toEqual([
+      { exitCode: 3, stdout: '', stderr: 'oops\n' },
+      { exitCode: 0, stdout: 'a b\n', stderr: '' },
+    ]);
+    await lock!.release();
+    expect(readFileSync(join(dir, 'change.holder'), 'utf8')).toBe('');
+  });
+
+  it('finds the end of a batch only at its DONE line', () => {
+    expect(batchDone('\nM 0\nx\nM E 0\n\nM END\n', 'M')).toBeUndefined();
+    expect(batchDone('\nM 0\nx\nM E 0\n\nM END\n\nM DONE 0\n', 'M')).toEqual({ exitCode: 0, stdout: '\nM 0\nx\nM E 0\n\nM END\n' });
+    expect(batchDone('\nM DONE 97\n', 'M')).toEqual({ exitCode: 97, stdout: '' });
+    // Searching from a later offset still finds a DONE line that starts there; one wholly before it is not looked at.
+    expect(batchDone('xx\nM DONE 1\n', 'M', 2)).toEqual({ exitCode: 1, stdout: 'xx' });
+    expect(batchDone('\nM DONE 1\nyy', 'M', 3)).toBeUndefined();
   });
 
   it('gives up after the wait, naming the holder', async () => {

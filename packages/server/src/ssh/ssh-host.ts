@@ -1,4 +1,5 @@
 // SshHost: the Host seam over one ssh2 connection; argv quoted for the remote shell, batches in one exec.
+import { StringDecoder } from 'node:string_decoder';
 import type { Client } from 'ssh2';
 import { CommandError, PermissionError, SshError, displayArgv, maskSecrets, stopsBatch, type BatchOptions, type Command, type Host, type Output, type RunOptions, type RunResult, type WriteOptions } from '@egress/core';
 import { buildBatchScript, parseBatchOutput } from './batch-script.js';
@@ -22,14 +23,17 @@ export interface HeldChannel {
 }
 
 // Paths are absolute (the engine's); the directory and name come from parameter expansion, mkdir only when missing:
-// a write costs cat, chmod, sync and mv on the VPS, nothing more.
-const WRITE_SCRIPT = [
+// a write costs cat, sync and mv on the VPS (chmod too unless the mode is the 0600 umask 077 gives a new file), and no
+// subshell: a change batch writes several files, each process counts on a busy VPS.
+export const WRITE_SCRIPT = [
   'umask 077',
   'case "$1" in /*) ;; *) echo "egress-write: not an absolute path: $1" >&2; exit 1 ;; esac',
   'd=${1%/*}; b=${1##*/}; [ -n "$d" ] || d=/',
   '[ -d "$d" ] || (umask 022; mkdir -p -- "$d") || exit 1',
   't="$d/.$b.egress-$$.tmp"',
-  'if cat >"$t" && chmod "$2" "$t" && (sync "$t" 2>/dev/null || true) && mv -f -- "$t" "$1"; then exit 0; fi',
+  // A temp file left by an earlier run keeps its mode through `cat >`: then chmod, whatever the mode.
+  'm=1; if [ "$2" = 0600 ] && [ ! -e "$t" ] && [ ! -L "$t" ]; then m=; fi',
+  'if cat >"$t" && { [ -z "$m" ] || chmod "$2" "$t"; } && { sync "$t" 2>/dev/null || true; } && mv -f -- "$t" "$1"; then exit 0; fi',
   'rc=$?; rm -f -- "$t"; exit "$rc"',
 ].join('\n');
 
@@ -46,6 +50,15 @@ export function isSudoPasswordError(stderr: string): boolean {
   return /sudo: (a password is required|a terminal is required|no tty present)/.test(stderr);
 }
 
+/**
+ * What must happen before a session's first command (taking the VPS lock). It may run the first batch itself, in its
+ * own exec (given only for a batch of plain reads: no stdin, nothing secret), and then returns that batch's result.
+ */
+export type SessionGate = (batch?: { script: string; marker: string }) => Promise<RunResult | undefined>;
+
+/** Largest batch script a gate is offered (it travels as an argument of the lock's command line). */
+const GATE_BATCH_MAX = 64 * 1024;
+
 /** A VPS reached over SSH: every command and file operation is one exec on the shared connection. */
 export class SshHost implements Host {
   readonly name: string;
@@ -59,6 +72,10 @@ export class SshHost implements Host {
   private readonly primedResults = new Map<string, RunResult>();
   /** Number of SSH execs (round trips) made so far. */
   roundTrips = 0;
+  /** Runs before the session's first command (the VPS lock; see setGate); settled once passed. */
+  private gate: SessionGate | undefined;
+  private gatePassed: Promise<RunResult | undefined> | undefined;
+  private readonly afterGate: Array<() => void> = [];
 
   constructor(
     private readonly client: Client,
@@ -137,9 +154,38 @@ export class SshHost implements Host {
     });
   }
 
+  /** Sets what runs before the first command of the session (once; the first runMany may hand it its batch). */
+  setGate(gate: SessionGate): void {
+    this.gate = gate;
+  }
+
+  /**
+   * Runs `fn` once the gate has passed (the lock held), or returns false when no gate is pending (call it yourself):
+   * "Reading the VPS" is said once the lock is held, as it was when the lock had an exec of its own.
+   */
+  deferUntilGated(fn: () => void): boolean {
+    if (!this.gate || this.gatePassed) return false;
+    this.afterGate.push(fn);
+    return true;
+  }
+
+  /** Passes the gate (once; every other caller waits for it); the batch's result when the gate ran it. */
+  private async passGate(batch?: { script: string; marker: string }): Promise<RunResult | undefined> {
+    if (!this.gate) return undefined;
+    if (this.gatePassed) {
+      await this.gatePassed;
+      return undefined;
+    }
+    this.gatePassed = this.gate(batch);
+    const r = await this.gatePassed;
+    for (const fn of this.afterGate.splice(0)) fn();
+    return r;
+  }
+
   /** Runs argv remotely; nonzero exit returned unless `check`. */
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     if (argv.length === 0) throw new CommandError([], 127, 'empty argv');
+    await this.passGate();
     this.primedResults.clear();
     if (options.change && mayChangeFiles(argv)) this.primed.clear();
     const secrets = options.secrets ?? [];
@@ -160,14 +206,17 @@ export class SshHost implements Host {
       const bad = served.findIndex((r, i) => r!.exitCode !== 0 && stopsBatch(commands[i]!, options));
       return (bad < 0 ? served : served.slice(0, bad + 1)) as RunResult[];
     }
-    this.primedResults.clear();
-    if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
-    for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
     const { script, marker } = buildBatchScript(
       commands.map((c) => ({ argv: c.argv, stops: !!c.options?.change, ...(c.options?.stdin !== undefined ? { stdin: c.options.stdin } : {}) })),
       options.stopOnError ?? false,
     );
-    const r = await this.exec(this.commandLine(['sh', '-s']), script, undefined, commands.length);
+    // Only plain reads ride in the gate's exec: its script is an argument there, visible in the VPS's process list.
+    const plainReads = commands.every((c) => c.options?.stdin === undefined && !c.options?.change && !c.options?.secrets?.length) && script.length <= GATE_BATCH_MAX;
+    const gated = await this.passGate(plainReads ? { script, marker } : undefined);
+    this.primedResults.clear();
+    if (commands.some((c) => c.options?.change && mayChangeFiles(c.argv))) this.primed.clear();
+    for (const c of commands) if (c.options?.change) this.echo(c.options.display ?? displayArgv(c.argv, c.options.secrets ?? []));
+    const r = gated ?? (await this.exec(this.commandLine(['sh', '-s']), script, undefined, commands.length));
     this.checkSudo(r);
     if (r.exitCode !== 0) throw new SshError('E_SSH', `batch of ${commands.length} commands on ${this.name} did not run (exit ${r.exitCode}): ${r.stderr.trim()}`);
     const results = parseBatchOutput(r.stdout, marker);
@@ -183,6 +232,7 @@ export class SshHost implements Host {
 
   /** Reads a remote file; undefined when it does not exist. */
   async readFile(path: string): Promise<string | undefined> {
+    await this.passGate();
     if (this.primed.has(path)) return this.primed.get(path);
     const r = await this.run(['cat', '--', path]);
     if (r.exitCode === 0) return r.stdout;
@@ -192,6 +242,7 @@ export class SshHost implements Host {
 
   /** Writes a remote file atomically in one exec: content on stdin, temp file, chmod, rename. */
   async writeFile(path: string, content: string, options: WriteOptions): Promise<void> {
+    await this.passGate();
     this.primed.delete(path);
     this.primedResults.clear();
     const { argv, options: o } = this.writeCommand(path, content, options);
@@ -213,6 +264,7 @@ export class SshHost implements Host {
 
   /** Removes a remote file; no error when it is already gone. */
   async removeFile(path: string): Promise<void> {
+    await this.passGate();
     this.primedResults.clear();
     this.echo(`rm -f ${path}`);
     await this.run(['rm', '-f', '--', path], { check: true });
@@ -230,7 +282,9 @@ export class SshHost implements Host {
       this.client.exec(this.commandLine(argv), (err, channel) => {
         if (err) return reject(new SshError('E_SSH', `ssh exec on ${this.name} failed: ${err.message}`, { cause: err }));
         let stderr = '';
-        channel.on('data', (d: Buffer) => onData(d.toString('utf8')));
+        // A UTF-8 character split across two chunks (a batch's output rides here too) is decoded whole.
+        const decoder = new StringDecoder('utf8');
+        channel.on('data', (d: Buffer) => onData(decoder.write(d)));
         channel.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
         const closed = new Promise<{ code: number; stderr: string }>((done) => channel.on('close', (code: number | null | undefined) => done({ code: typeof code === 'number' ? code : 255, stderr })));
         resolve({ end: () => channel.end(), closed });

@@ -26,4 +26,23 @@ describe('peer add phases', () => {
     expect(changeCommands).toBe(45);
     expect(Object.values(parts).reduce((a, b) => a + b, 0)).toBeCloseTo(1300, 6);
   });
+
+  it('counts a lock taken inside the facts span (the facts ride in the lock exec) once, as the lock', () => {
+    const doc: TimingDoc = {
+      cliStart: 100,
+      end: 700,
+      spans: [
+        { name: 'ssh-prepare', start: 150, ms: 10 },
+        { name: 'facts', start: 200, ms: 120 },
+        { name: 'lock', start: 201, ms: 20 },
+        { name: 'command', start: 330, ms: 300 },
+        { name: 'exec 2', start: 400, ms: 100, info: { commands: 20 } },
+        { name: 'close', start: 640, ms: 2 },
+      ],
+    };
+    const { changeCommands, ...parts } = phasesOf(doc, 720);
+    expect(parts).toMatchObject({ lock: 20, facts: 100, changeExecs: 100, changeNode: 200, close: 2 });
+    expect(changeCommands).toBe(20);
+    expect(Object.values(parts).reduce((a, b) => a + b, 0)).toBeCloseTo(720, 6);
+  });
 });

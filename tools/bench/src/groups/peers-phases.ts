@@ -17,8 +17,8 @@ export const PHASES = {
   sshTcp: 'SSH TCP connect',
   sshKex: 'SSH key exchange',
   sshAuth: 'SSH authentication',
-  lock: 'VPS lock (1 exec, held)',
-  facts: 'facts + engine read (1 exec)',
+  lock: 'VPS lock (held; in the facts exec when it carries them)',
+  facts: 'facts + engine read (1 exec, or the rest of the lock\'s exec)',
   changeExecs: 'change batch (exec wall: VPS work + channel)',
   changeNode: 'Node logic of the change (plan, render, parse)',
   close: 'lock release and disconnect',
@@ -33,6 +33,10 @@ export function phasesOf(doc: TimingDoc, wallMs: number): Record<PhaseId, number
   const ms = (name: string) => one(name)?.ms ?? 0;
   const prepare = one('ssh-prepare');
   const command = one('command');
+  // The lock taken inside the facts span (the facts batch rides in the lock's exec): counted once, as the lock.
+  const lockSpan = one('lock');
+  const factsSpan = one('facts');
+  const lockInFacts = lockSpan && factsSpan && lockSpan.start >= factsSpan.start && lockSpan.start <= factsSpan.start + factsSpan.ms ? lockSpan.ms : 0;
   const inCommand = doc.spans.filter((s) => s.name.startsWith('exec ') && command && s.start >= command.start && s.start <= command.start + command.ms);
   const changeExecs = inCommand.reduce((n, s) => n + s.ms, 0);
   const changeCommands = inCommand.reduce((n, s) => n + Number(s.info?.commands ?? 0), 0);
@@ -44,7 +48,7 @@ export function phasesOf(doc: TimingDoc, wallMs: number): Record<PhaseId, number
     sshKex: ms('ssh-kex'),
     sshAuth: ms('ssh-auth'),
     lock: ms('lock'),
-    facts: ms('facts'),
+    facts: ms('facts') - lockInFacts,
     changeExecs,
     changeNode: Math.max(0, (command?.ms ?? 0) - changeExecs),
     close: ms('close'),

@@ -34,6 +34,11 @@ export interface PeersGroup {
   restarted?: boolean;
   /** Where `peer add`'s time went (EGRESS_TIMING=1), ms per phase, and the commands its change batch ran on the VPS. */
   phases?: Partial<Record<PhaseId | 'changeCommands', Figure>>;
+  /**
+   * The same `peer add`s through the shipped program (the esbuild bundle build-deb.mjs makes, what the .deb installs),
+   * in the same run, alternating with the repository build's: the goal's verdict is taken on these.
+   */
+  shipped?: ShippedFigures;
   /** Same-run baselines, each while the same transfer runs (a stream window of their own). */
   baseline?: {
     /** `egress-server --help`, wall s: Node start-up and the CLI's first module loads. */
@@ -47,6 +52,47 @@ export interface PeersGroup {
     /** The transfer's longest stall while the baselines ran, ms. */
     stall: Figure;
   };
+}
+
+/** `peer add` through the shipped bundle (see PeersGroup.shipped). */
+export interface ShippedFigures {
+  peerAdd: Figure;
+  peerAddOnePeer: Figure;
+  stallDuringAdd: Figure;
+  phases?: Partial<Record<PhaseId | 'changeCommands', Figure>>;
+  /** `egress-server --help` through the bundle (Node start-up + loading the one file), s. */
+  help: Figure;
+}
+
+/** One program `peer add` runs through: the repository's dist tree, or the shipped bundle. */
+interface Form {
+  id: 'repo' | 'shipped';
+  argv: string[];
+}
+
+interface PeerAddRun {
+  s: number;
+  trips: number;
+  phases: ReturnType<typeof phasesOf>;
+}
+
+/** One `peer add NAME` with EGRESS_TIMING=1 inside the client host: wall s, round trips and phases. */
+async function timedPeerAdd(lab: Lab, form: Form, name: string): Promise<PeerAddRun> {
+  const argv = [...form.argv, 'peer', 'add', lab.ssh.target, name, '--out', `/tmp/egress-bench-${name}.json`, '--json'];
+  const r = await timed(() => lab.exec('client', argv, { timeoutMs: 120_000, env: { EGRESS_TIMING: '1' } }));
+  if (r.value.exitCode !== 0) throw new StepError(`peer add (${form.id}): exit ${r.value.exitCode}: ${firstLine(r.value.stderr) || firstLine(r.value.stdout)}`);
+  const line = r.value.stderr.split('\n').find((l) => l.startsWith('egress-timing {'));
+  if (!line) throw new StepError(`peer add (${form.id}) printed no egress-timing line with EGRESS_TIMING=1`);
+  return { s: r.ms / 1000, trips: jsonDocument<{ roundTrips: number }>(r.value.stdout, 'peer add').roundTrips, phases: phasesOf(JSON.parse(line.slice('egress-timing '.length)) as TimingDoc, r.ms) };
+}
+
+/** Per-phase figures (ms; the change batch's command count) of several runs. */
+function phaseFigures(runs: readonly PeerAddRun[]): Partial<Record<PhaseId | 'changeCommands', Figure>> {
+  return Object.fromEntries((Object.keys(runs[0]?.phases ?? {}) as Array<PhaseId | 'changeCommands'>).map((k) => [k, measured(k === 'changeCommands' ? 'count' : 'ms', runs.map((p) => p.phases[k]))]));
+}
+
+function shippedUnavailable(reason: string): ShippedFigures {
+  return { peerAdd: unavailable(reason), peerAddOnePeer: unavailable(reason), stallDuringAdd: unavailable(reason), help: unavailable(reason) };
 }
 
 const STREAM_PORT = 9100;
@@ -125,7 +171,7 @@ async function streamGap(lab: Lab, ms: number, during?: { delayMs: number; fn: (
 }
 
 /** Measures the VPS at `cfg`'s peer count (the bench peer is enrolled already; the rest are written into server.json). */
-export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number }, log: (l: string) => void): Promise<PeersGroup> {
+export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number }, log: (l: string) => void, shippedArgv?: string[] | { reason: string }): Promise<PeersGroup> {
   const na = (why: string) => unavailable(why);
   const out: PeersGroup = {
     peers: cfg.peers,
@@ -133,23 +179,33 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     method:
       `provision --subnet ${PEERS_SUBNET} with the bench client, then ${cfg.peers - 2} more peers (fresh keys, next free addresses) written into /etc/egress/server.json and ` +
       'converged by a provision re-run; then `peer add` of one more while the client streams over its own tunnel (a Node reader records the longest gap between data events). ' +
+      'Each `peer add` (also the 1-peer baseline before the bulk) runs in a 3 s window of that transfer, once through the repository build (`node packages/server/dist/bin.js`) and once through ' +
+      'the shipped program (the single-file esbuild bundle tools/package/build-deb.mjs makes and the .deb installs as /usr/bin/egress-server, built here with the same options), alternating. ' +
       'wireguard-go is the lab default (offload-capable).',
     bulkApply: na('not run'), provisionRerun: na('not run'), peerAdd: na('not run'), peerAddOnePeer: na('not run'), peerAddRoundTrips: na('not run'), stallDuringAdd: na('not run'), stallBaseline: na('not run'),
     status: na('not run'), statusOnePeer: na('not run'), provisionRerunOnePeer: na('not run'), rss: na('not run'), rssOnePeer: na('not run'),
   };
+  if (shippedArgv && !Array.isArray(shippedArgv)) out.shipped = shippedUnavailable(`the shipped bundle could not be built: ${shippedArgv.reason}`);
   const server = lab.spawn('internet', [process.execPath, '-e', STREAM_SERVER, lab.addr.whoamiV4]);
   try {
     await waitForListen(lab, 'internet', STREAM_PORT);
-    out.rssOnePeer = measured('MiB', [await vpsWgRss(lab)]);
     out.statusOnePeer = measured('s', await timeStatus(lab, cfg.runs, 1));
     const rerunsOne: number[] = [];
     for (let i = 0; i < cfg.runs; i++) rerunsOne.push((await runProvision(lab)).ms / 1000);
     out.provisionRerunOnePeer = measured('s', rerunsOne);
-    const addsOne: number[] = [];
+    const forms: Form[] = [{ id: 'repo', argv: lab.egressServerArgv }, ...(Array.isArray(shippedArgv) ? [{ id: 'shipped' as const, argv: shippedArgv }] : [])];
+    // The 1-peer baseline under the same conditions as the 1,000-peer figure: the same transfer runs meanwhile.
+    const addsOne: Record<Form['id'], number[]> = { repo: [], shipped: [] };
     for (let i = 0; i < cfg.runs; i++) {
-      addsOne.push((await timed(() => must(lab, 'client', [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `small${i}`, '--out', `/tmp/egress-bench-small${i}.json`], { timeoutMs: 120_000 }))).ms / 1000);
+      for (const form of forms) {
+        await streamGap(lab, 3000, { delayMs: 500, fn: async () => void addsOne[form.id].push((await timedPeerAdd(lab, form, `small-${form.id}${i}`)).s) });
+      }
     }
-    out.peerAddOnePeer = measured('s', addsOne);
+    out.peerAddOnePeer = measured('s', addsOne.repo);
+    // After those transfer windows, as the 1,000-peer figure comes after them too: taken before any transfer, the
+    // 1-peer figure read ~7 MiB while the 1,000-peer one read ~200 MiB after six transfer windows (33 MiB when no
+    // transfer had run before it), so the two were not taken under the same conditions.
+    out.rssOnePeer = measured('MiB', [await vpsWgRss(lab)]);
     // Bulk: the rest of the peers straight into the server's state, converged by provision (its bulk path).
     const state = jsonDocument<{ subnet4: string; peers: Array<{ name: string; publicKey: string; address4: string }> }>(await must(lab, 'vps', ['cat', '/etc/egress/server.json']), 'server.json');
     const used = state.peers.map((p) => p.address4);
@@ -167,39 +223,27 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     out.provisionRerun = measured('s', reruns);
     out.rss = measured('MiB', [await vpsWgRss(lab)]);
     const baseline: number[] = [];
-    const during: number[] = [];
-    const adds: number[] = [];
-    const trips: number[] = [];
-    const phases: Array<ReturnType<typeof phasesOf>> = [];
-    const bare = { help: [] as number[], bareSsh: [] as number[], connect: [] as number[], execTrue: [] as number[], wgSetPair: [] as number[], stall: [] as number[] };
+    const during: Record<Form['id'], number[]> = { repo: [], shipped: [] };
+    const adds: Record<Form['id'], PeerAddRun[]> = { repo: [], shipped: [] };
+    const bare = { help: [] as number[], shippedHelp: [] as number[], bareSsh: [] as number[], connect: [] as number[], execTrue: [] as number[], wgSetPair: [] as number[], stall: [] as number[] };
     const spare = spareAddress(state.peers.map((p) => p.address4));
     let restarted = false;
     for (let i = 0; i < cfg.runs; i++) {
       baseline.push(await streamGap(lab, 3000));
       const before = await ifindex(lab);
-      during.push(
-        await streamGap(lab, 3000, {
-          delayMs: 500,
-          fn: async () => {
-            const argv = [...lab.egressServerArgv, 'peer', 'add', lab.ssh.target, `extra${i}`, '--out', `/tmp/egress-bench-extra${i}.json`, '--json'];
-            const r = await timed(() => lab.exec('client', argv, { timeoutMs: 120_000, env: { EGRESS_TIMING: '1' } }));
-            if (r.value.exitCode !== 0) throw new StepError(`peer add: exit ${r.value.exitCode}: ${firstLine(r.value.stderr) || firstLine(r.value.stdout)}`);
-            adds.push(r.ms / 1000);
-            trips.push(jsonDocument<{ roundTrips: number }>(r.value.stdout, 'peer add').roundTrips);
-            const line = r.value.stderr.split('\n').find((l) => l.startsWith('egress-timing {'));
-            if (!line) throw new StepError('peer add printed no egress-timing line with EGRESS_TIMING=1');
-            phases.push(phasesOf(JSON.parse(line.slice('egress-timing '.length)) as TimingDoc, r.ms));
-          },
-        }),
-      );
+      for (const form of forms) {
+        during[form.id].push(await streamGap(lab, 3000, { delayMs: 500, fn: async () => void adds[form.id].push(await timedPeerAdd(lab, form, `extra-${form.id}${i}`)) }));
+        const last = adds[form.id][adds[form.id].length - 1]!;
+        log(`peer add (${form.id}) at ~${cfg.peers + i * forms.length} peers: ${last.s.toFixed(2)} s; longest stall ${during[form.id][during[form.id].length - 1]!.toFixed(0)} ms (baseline ${baseline[baseline.length - 1]!.toFixed(0)} ms)`);
+        log(`  phases, ms: ${Object.entries(last.phases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+      }
       if ((await ifindex(lab)) !== before) restarted = true;
-      log(`peer add at ${cfg.peers + i} peers: ${adds[adds.length - 1]!.toFixed(2)} s; longest stall ${during[during.length - 1]!.toFixed(0)} ms (baseline ${baseline[baseline.length - 1]!.toFixed(0)} ms)`);
-      log(`  phases, ms: ${Object.entries(phases[phases.length - 1]!).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
       bare.stall.push(
         await streamGap(lab, 3000, {
           delayMs: 500,
           fn: async () => {
             bare.help.push((await timed(() => must(lab, 'client', [...lab.egressServerArgv, '--help']))).ms / 1000);
+            if (Array.isArray(shippedArgv)) bare.shippedHelp.push((await timed(() => must(lab, 'client', [...shippedArgv, '--help']))).ms / 1000);
             const key = generateKeyPair().publicKey;
             const r = await timed(() => must(lab, 'client', [process.execPath, assetPath('ssh-baseline.mjs'), lab.ssh.target, 'egress0', key, `${spare}/32`]));
             const doc = jsonDocument<{ connect: number; true: number; wgSet: number; wgRemove: number }>(r.value, 'ssh-baseline');
@@ -212,9 +256,16 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
       );
       log(`  baselines: --help ${bare.help[i]!.toFixed(2)} s; bare ssh ${bare.bareSsh[i]!.toFixed(2)} s (connect ${bare.connect[i]!.toFixed(0)} ms, true ${bare.execTrue[i]!.toFixed(0)} ms, wg set+remove ${bare.wgSetPair[i]!.toFixed(0)} ms)`);
     }
-    out.phases = Object.fromEntries(
-      (Object.keys(phases[0] ?? {}) as Array<PhaseId | 'changeCommands'>).map((k) => [k, measured(k === 'changeCommands' ? 'count' : 'ms', phases.map((p) => p[k]))]),
-    );
+    out.phases = phaseFigures(adds.repo);
+    if (Array.isArray(shippedArgv)) {
+      out.shipped = {
+        peerAdd: measured('s', adds.shipped.map((a) => a.s)),
+        peerAddOnePeer: measured('s', addsOne.shipped),
+        stallDuringAdd: measured('ms', during.shipped),
+        phases: phaseFigures(adds.shipped),
+        help: measured('s', bare.shippedHelp),
+      };
+    }
     out.baseline = {
       help: measured('s', bare.help),
       bareSsh: measured('s', bare.bareSsh),
@@ -223,9 +274,9 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
       wgSetPair: measured('ms', bare.wgSetPair),
       stall: measured('ms', bare.stall),
     };
-    out.peerAdd = measured('s', adds);
-    out.peerAddRoundTrips = measured('count', trips);
-    out.stallDuringAdd = measured('ms', during);
+    out.peerAdd = measured('s', adds.repo.map((a) => a.s));
+    out.peerAddRoundTrips = measured('count', [...adds.repo, ...adds.shipped].map((a) => a.trips));
+    out.stallDuringAdd = measured('ms', [...during.repo, ...during.shipped]);
     out.stallBaseline = measured('ms', baseline);
     out.restarted = restarted;
     out.status = measured('s', await timeStatus(lab, cfg.runs, cfg.peers));
@@ -235,6 +286,7 @@ export async function measurePeers(lab: Lab, cfg: BenchConfig & { peers: number 
     for (const k of ['bulkApply', 'provisionRerun', 'provisionRerunOnePeer', 'peerAdd', 'peerAddOnePeer', 'peerAddRoundTrips', 'stallDuringAdd', 'stallBaseline', 'status', 'statusOnePeer', 'rss', 'rssOnePeer'] as const) {
       if (out[k].status !== 'ok') out[k] = unavailable(reason);
     }
+    if (Array.isArray(shippedArgv) && !out.shipped) out.shipped = shippedUnavailable(reason);
   } finally {
     await stop(server);
   }

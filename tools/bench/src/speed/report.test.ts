@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { cpuSecondsFromStat, type WireguardGroup } from '../groups/wireguard.js';
 import { measured, unavailable } from '../results.js';
 import type { PeersGroup } from '../groups/peers.js';
-import { peersMarkdown, wireguardMarkdown } from './report.js';
+import { peerAddVerdict, peersMarkdown, wireguardMarkdown } from './report.js';
 
 const mbit = (...v: number[]) => measured('Mbit/s', v);
 
@@ -50,12 +50,34 @@ describe('speed report', () => {
       baseline: { help: s(0.3), bareSsh: s(0.6), connect: ms(150), execTrue: ms(40), wgSetPair: ms(90), stall: unavailable('no stream') },
     };
     const md = peersMarkdown(p);
-    expect(md).toContain('| Node start-up and loading the CLI (before its first line) | 300 |');
-    expect(md).toContain('| facts + engine read (1 exec) | 250 |');
-    expect(md).toContain('| SSH key exchange | n/a |');
-    expect(md).toContain('| commands the change batch ran on the VPS (count) | 40 |');
+    expect(md).toContain('| Node start-up and loading the CLI (before its first line) | 300 | n/a |');
+    expect(md).toContain("| facts + engine read (1 exec, or the rest of the lock's exec) | 250 | n/a |");
+    expect(md).toContain('| SSH key exchange | n/a | n/a |');
+    expect(md).toContain('| commands the change batch ran on the VPS (count) | 40 | n/a |');
+    expect(md).toContain('judged on the shipped bundle (the program the .deb installs), every run: n/a.**');
     expect(md).toContain('| one exec round trip of `true`, ms | 40 |');
     expect(md).toContain('| longest stall of the transfer during the baselines, ms | n/a (no stream) |');
-    expect(md).toContain('peer add / bare SSH script: 2.00; peer add / `--help`: 4.00; peer add = 30.00 × one bare exec round trip.');
+    expect(md).toContain('peer add / bare SSH script: 2.00; peer add / `--help`: 4.00; peer add = 30.00 × one bare exec round trip (repo build).');
+    expect(md).toContain('| `peer add` at 1000 peers, repo build (`node packages/server/dist/bin.js`), s | 1.20 (1.00–1.40, n=3) (at 1-2 peers: 0.80; ratio 1.50) |');
+
+    // With the shipped bundle measured: its own row, phase column, --help baseline and the verdict on it.
+    const shipped: PeersGroup = {
+      ...p,
+      peerAddOnePeer: s(0.5, 0.5, 0.6),
+      shipped: { peerAdd: s(0.7, 0.6, 0.99), peerAddOnePeer: s(0.4, 0.4, 0.5), stallDuringAdd: ms(12), help: s(0.1), phases: { startup: ms(150), changeCommands: measured('count', [20]) } },
+    };
+    const md2 = peersMarkdown(shipped);
+    expect(md2).toContain('| `peer add` at 1000 peers, shipped bundle (what the .deb installs as /usr/bin/egress-server), s (goal < 1) | 0.70 (0.60–0.99, n=3) (at 1-7 peers: 0.40 (0.40–0.50, n=3); ratio 1.75) |');
+    expect(md2).toContain('| Node start-up and loading the CLI (before its first line) | 300 | 150 |');
+    expect(md2).toContain('| commands the change batch ran on the VPS (count) | 40 | 20 |');
+    expect(md2).toContain('| `egress-server --help`, shipped bundle, s | 0.10 |');
+    expect(md2).toContain('every run: met (median 0.70 s, slowest 0.99 s, n=3).** The repository build (more files for Node to load, same code) for comparison: NOT met (median 1.20 s, slowest 1.40 s, n=3).');
+  });
+
+  it('judges the peer add goal on the slowest run', () => {
+    expect(peerAddVerdict(measured('s', [0.5, 0.6, 1.0]))).toBe('NOT met (median 0.60 s, slowest 1.00 s, n=3)');
+    expect(peerAddVerdict(measured('s', [0.5]))).toBe('met (median 0.50 s, slowest 0.50 s, n=1)');
+    expect(peerAddVerdict(unavailable('no lab'))).toBe('n/a (no lab)');
+    expect(peerAddVerdict(undefined)).toBe('n/a');
   });
 });

@@ -7,8 +7,9 @@ import type { BenchConfig } from '../config.js';
 import { provisionArgv, setupEgress } from '../egress-setup.js';
 import { measureEgresses } from '../groups/egresses.js';
 import { measurePeers, PEERS_SUBNET } from '../groups/peers.js';
+import { buildShippedServer } from '../groups/shipped-bundle.js';
 import { measureWireguard } from '../groups/wireguard.js';
-import { must, stop } from '../lab-run.js';
+import { must, reasonOf, stop } from '../lab-run.js';
 import { gitCommit, machineInfo } from '../machine.js';
 import { checkPaths, definePaths, startSocks } from '../paths.js';
 import { speedMarkdown, type SpeedResults } from './report.js';
@@ -52,7 +53,9 @@ export async function measureSpeedGroup(group: SpeedGroup, cfg: BenchConfig, rep
     const { setup } = await setupEgress(lab, log);
     if ('reason' in setup) throw new Error(`egress could not be set up: ${setup.reason}`);
     if (group === 'peers') {
-      res.peers = await measurePeers(lab, { ...cfg, peers: peerCount(cfg) }, log);
+      // The shipped form (build-deb.mjs's bundle) is timed next to the repository build, in the same run.
+      const shipped = await buildShippedServer().catch((e: unknown) => ({ reason: reasonOf(e) }));
+      res.peers = await measurePeers(lab, { ...cfg, peers: peerCount(cfg) }, log, shipped);
       return;
     }
     const paths = definePaths(lab, setup, lab.addr.whoamiV4).filter((p) => ['tunnel', 'run-as', 'alternative'].includes(p.info.id));

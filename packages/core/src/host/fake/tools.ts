@@ -1,4 +1,5 @@
 // The fake host's wg, wg-quick, sysctl, systemctl and the few coreutils egress calls.
+import { createHash } from 'node:crypto';
 import { publicKeyOf } from '../../keys.js';
 import type { RunResult } from '../host.js';
 import { removeLink } from './ip.js';
@@ -288,6 +289,10 @@ export function fakeCoreutils(m: FakeMachine, cmd: string, args: string[]): RunR
   if (cmd === 'cat') {
     const f = m.files.get(paths[0] ?? '');
     return f ? ok(f.content) : fail(`cat: ${paths[0]}: No such file or directory`);
+  }
+  if (cmd === 'sha256sum') {
+    const f = m.files.get(paths[0] ?? '');
+    return f ? ok(`${createHash('sha256').update(f.content).digest('hex')}  ${paths[0]}\n`) : fail(`sha256sum: ${paths[0]}: No such file or directory`);
   }
   if (cmd === 'rm') {
     for (const p of paths) m.files.delete(p);
