@@ -58,15 +58,15 @@ async function launchersNeverLeak(label: string, outcomes: Record<string, number
 
 describe('refused before anything changes (lab)', () => {
   it('hostile bundle files: directory, /dev/zero, FIFO, a huge file, deeply nested JSON', async () => {
-    await sh(`mkfifo /root/b-fifo && head -c 70000 /dev/zero | tr '\\0' ' ' > /root/b-big && node -e "process.stdout.write('['.repeat(30000)+']'.repeat(30000))" > /root/b-deep`);
+    await sh(`mkfifo /root/b-fifo && head -c 9000000 /dev/zero | tr '\\0' ' ' > /root/b-big && node -e "process.stdout.write('['.repeat(30000)+']'.repeat(30000))" > /root/b-deep`);
     // Two bundles that parse but cannot work: a loopback tunnel address, the server's key equal to the client's.
     const doctor = (change: string, out: string) => `node -e 'const b=JSON.parse(require("fs").readFileSync("${BUNDLE}"));${change};require("fs").writeFileSync("${out}",JSON.stringify(b))'`;
     await sh(`${doctor('b.client.address6="::1"', '/root/b-lo6')} && ${doctor('b.server.publicKey=b.client.publicKey', '/root/b-samekey')}`);
     const cases = [
-      { path: '/root', message: /bundle: '\/root' is a directory; expected a regular file of at most 65536 bytes/, code: 2 },
+      { path: '/root', message: /bundle: '\/root' is a directory; expected a regular file of at most 8388608 bytes/, code: 2 },
       { path: '/dev/zero', message: /bundle: '\/dev\/zero' is a character device; expected a regular file/, code: 2 },
       { path: '/root/b-fifo', message: /bundle: '\/root\/b-fifo' is a FIFO; expected a regular file/, code: 2 },
-      { path: '/root/b-big', message: /bundle: '\/root\/b-big' is 70000 bytes long; expected a regular file of at most 65536 bytes/, code: 2 },
+      { path: '/root/b-big', message: /bundle: '\/root\/b-big' is 9000000 bytes long; expected a regular file of at most 8388608 bytes/, code: 2 },
       { path: '/root/b-deep', message: /bundle: JSON nested deeper than 64 levels/, code: 2 },
       { path: '/root/b-lo6', message: /bundle\.client\.address6: '::1' the tunnel address cannot be a loopback address/, code: 2 },
       { path: '/root/b-samekey', message: /bundle\.server\.publicKey: '[A-Za-z0-9+/]{43}=' is the client's own public key; the server's key must differ/, code: 2 },
