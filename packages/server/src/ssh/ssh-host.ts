@@ -33,8 +33,11 @@ export const WRITE_SCRIPT = [
   't="$d/.$b.egress-$$.tmp"',
   // A temp file left by an earlier run keeps its mode through `cat >`: then chmod, whatever the mode.
   'm=1; if [ "$2" = 0600 ] && [ ! -e "$t" ] && [ ! -L "$t" ]; then m=; fi',
-  'if cat >"$t" && { [ -z "$m" ] || chmod "$2" "$t"; } && { sync "$t" 2>/dev/null || true; } && mv -f -- "$t" "$1"; then exit 0; fi',
-  'rc=$?; rm -f -- "$t"; exit "$rc"',
+  // $3 = the byte count sent: an operator killed while its content streams gives cat an early EOF, and a short file
+  // must never replace the old one (a cut journal lost the sysctl originals a re-run needs).
+  // (`if …; then exit 0; fi` would leave $? at 0 after a failed condition: a failed write must exit non-zero.)
+  'cat >"$t" && { [ -z "$3" ] || { n=$(wc -c <"$t") && [ "$n" -eq "$3" ]; } || { echo "egress-write: $1: got $n of $3 bytes; the old file is kept" >&2; false; }; } && { [ -z "$m" ] || chmod "$2" "$t"; } && { sync "$t" 2>/dev/null || true; } && mv -f -- "$t" "$1" && exit 0',
+  'rc=$?; rm -f -- "$t"; [ "$rc" -ne 0 ] || rc=1; exit "$rc"',
 ].join('\n');
 
 /** Commands that change the kernel or services but never a file's content: they keep primed files valid. */
@@ -257,7 +260,7 @@ export class SshHost implements Host {
   writeCommand(path: string, content: string, options: WriteOptions): Command {
     const mode = options.mode.toString(8).padStart(4, '0');
     return {
-      argv: ['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode],
+      argv: ['sh', '-c', WRITE_SCRIPT, 'egress-write', path, mode, String(Buffer.byteLength(content))],
       options: { stdin: content, change: true, display: `write ${path} (mode ${mode}, ${Buffer.byteLength(content)} bytes${options.secret ? ', secret' : ''})`, secrets: options.secret ? [content] : [] },
     };
   }

@@ -50,3 +50,18 @@ describe('WRITE_SCRIPT', () => {
     expect(modeOf(target)).toBe('0600');
   });
 });
+
+describe('WRITE_SCRIPT with the byte count', () => {
+  it('keeps the old file when fewer bytes arrive than were sent (the sender killed mid-stream)', () => {
+    const p = join(dir, 'journal.json');
+    writeFileSync(p, '{"old":true}\n', { mode: 0o600 });
+    const cut = spawnSync('sh', ['-c', WRITE_SCRIPT, 'egress-write', p, '0600', '100'], { input: '{"new":', encoding: 'utf8' });
+    expect(cut.status).not.toBe(0);
+    expect(cut.stderr).toContain(`egress-write: ${p}: got 7 of 100 bytes; the old file is kept`);
+    expect(readFileSync(p, 'utf8')).toBe('{"old":true}\n');
+    expect(readdirSync(dir).filter((f) => f.includes('.egress-'))).toEqual([]);
+    const whole = spawnSync('sh', ['-c', WRITE_SCRIPT, 'egress-write', p, '0600', '13'], { input: '{"new":true}\n', encoding: 'utf8' });
+    expect(whole.status).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe('{"new":true}\n');
+  });
+});
